@@ -1,0 +1,286 @@
+// Package safefs is the one helper through which root writes, renames,
+// removes and chowns below a directory that a less privileged user can
+// write (CONTRACT §4: HERMES_HOME is owned by the hermes uid). Below the base
+// directory no symbolic link is ever followed: every path component is opened
+// with openat(O_NOFOLLOW|O_DIRECTORY) from its parent's descriptor, files are
+// opened with O_NOFOLLOW, and ownership changes use AT_SYMLINK_NOFOLLOW. A
+// symlink planted anywhere below the base makes the operation fail with an
+// error wrapping ErrSymlink instead of acting on the link's target.
+//
+// The base itself is opened normally: an operator may point HERMES_HOME at a
+// symlink, and that choice is not an attack.
+package safefs
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrSymlink is wrapped when a path component below the base is a symbolic
+// link.
+var ErrSymlink = errors.New("refusing to follow a symbolic link")
+
+// ErrEscape is wrapped when a relative path is absolute or climbs with "..".
+var ErrEscape = errors.New("path leaves its base directory")
+
+// Owner is a uid/gid pair for files and directories that safefs creates. A
+// negative id leaves that id unchanged (as with chown(2)).
+type Owner struct{ UID, GID int }
+
+// Keep is the Owner that changes nothing.
+var Keep = Owner{-1, -1}
+
+func (o Owner) keep() bool { return o.UID < 0 && o.GID < 0 }
+
+// Dir is an open directory. Its methods take single names or relative paths
+// and never follow a symlink below it. A Dir must be closed.
+type Dir struct {
+	fd   int
+	path string
+}
+
+// OpenBase opens path, which may itself be (or pass through) a symlink, as
+// the trusted base of later operations.
+func OpenBase(path string) (*Dir, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	return &Dir{fd: fd, path: filepath.Clean(path)}, nil
+}
+
+// Path returns the directory's path as it was reached (for messages).
+func (d *Dir) Path() string { return d.path }
+
+// Fd returns the directory's descriptor, valid until Close.
+func (d *Dir) Fd() int { return d.fd }
+
+// Close releases the directory descriptor. A second Close is a no-op.
+func (d *Dir) Close() error {
+	if d == nil || d.fd < 0 {
+		return nil
+	}
+	err := unix.Close(d.fd)
+	d.fd = -1
+	return err
+}
+
+// split validates rel and returns its components.
+func split(rel string) ([]string, error) {
+	rel = filepath.ToSlash(rel)
+	if strings.HasPrefix(rel, "/") {
+		return nil, fmt.Errorf("%q: %w", rel, ErrEscape)
+	}
+	var parts []string
+	for _, p := range strings.Split(rel, "/") {
+		switch p {
+		case "", ".":
+			continue
+		case "..":
+			return nil, fmt.Errorf("%q: %w", rel, ErrEscape)
+		}
+		parts = append(parts, p)
+	}
+	return parts, nil
+}
+
+// wrap turns ELOOP/ENOTDIR from an O_NOFOLLOW open into ErrSymlink when the
+// entry is indeed a symlink.
+func (d *Dir) wrap(op, name string, err error) error {
+	if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
+		var st unix.Stat_t
+		if unix.Fstatat(d.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
+			return &os.PathError{Op: op, Path: filepath.Join(d.path, name), Err: ErrSymlink}
+		}
+	}
+	return &os.PathError{Op: op, Path: filepath.Join(d.path, name), Err: err}
+}
+
+func (d *Dir) openDir(name string) (*Dir, error) {
+	fd, err := unix.Openat(d.fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, d.wrap("open", name, err)
+	}
+	return &Dir{fd: fd, path: filepath.Join(d.path, name)}, nil
+}
+
+// Sub opens the directory rel below d without following symlinks. rel ""
+// or "." returns a new handle on d itself.
+func (d *Dir) Sub(rel string) (*Dir, error) {
+	return d.walk(rel, false, 0, Keep)
+}
+
+// MkdirAll opens rel below d, creating missing directories with perm and
+// giving each directory it creates to own. Existing directories are left as
+// they are. No symlink is followed.
+func (d *Dir) MkdirAll(rel string, perm os.FileMode, own Owner) (*Dir, error) {
+	return d.walk(rel, true, perm, own)
+}
+
+func (d *Dir) walk(rel string, create bool, perm os.FileMode, own Owner) (*Dir, error) {
+	parts, err := split(rel)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := d.openDir(".")
+	if err != nil {
+		return nil, err
+	}
+	cur.path = d.path
+	for _, p := range parts {
+		next, err := cur.openDir(p)
+		if create && errors.Is(err, unix.ENOENT) {
+			if merr := unix.Mkdirat(cur.fd, p, uint32(perm.Perm())); merr != nil && !errors.Is(merr, unix.EEXIST) {
+				cur.Close()
+				return nil, &os.PathError{Op: "mkdir", Path: filepath.Join(cur.path, p), Err: merr}
+			} else if merr == nil {
+				// mkdir(2) applies the umask; set the mode we were asked for.
+				if err := unix.Fchmodat(cur.fd, p, uint32(perm.Perm()), 0); err != nil {
+					cur.Close()
+					return nil, &os.PathError{Op: "chmod", Path: filepath.Join(cur.path, p), Err: err}
+				}
+				if !own.keep() {
+					if err := unix.Fchownat(cur.fd, p, own.UID, own.GID, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+						cur.Close()
+						return nil, &os.PathError{Op: "chown", Path: filepath.Join(cur.path, p), Err: err}
+					}
+				}
+			}
+			next, err = cur.openDir(p)
+		}
+		cur.Close()
+		if err != nil {
+			return nil, err
+		}
+		cur = next
+	}
+	return cur, nil
+}
+
+// OpenFile opens the single name in d with flag (O_NOFOLLOW and O_CLOEXEC
+// are always added). When the call creates the file, it is given to own
+// and its mode is set to perm regardless of the umask.
+func (d *Dir) OpenFile(name string, flag int, perm os.FileMode, own Owner) (*os.File, error) {
+	if strings.ContainsRune(name, '/') || name == "" || name == "." || name == ".." {
+		return nil, fmt.Errorf("%q: %w", name, ErrEscape)
+	}
+	created := false
+	fd, err := -1, error(nil)
+	if flag&os.O_CREATE != 0 && flag&os.O_EXCL == 0 {
+		// Find out whether this call creates the file, so that only new
+		// files are chowned.
+		fd, err = unix.Openat(d.fd, name, flag|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(perm.Perm()))
+		if err == nil {
+			created = true
+		} else if errors.Is(err, unix.EEXIST) {
+			fd, err = unix.Openat(d.fd, name, (flag&^os.O_CREATE)|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		}
+	} else {
+		fd, err = unix.Openat(d.fd, name, flag|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(perm.Perm()))
+		created = err == nil && flag&os.O_CREATE != 0
+	}
+	if err != nil {
+		return nil, d.wrap("open", name, err)
+	}
+	if created {
+		if err := unix.Fchmod(fd, uint32(perm.Perm())); err == nil && !own.keep() {
+			err = unix.Fchown(fd, own.UID, own.GID)
+			if err != nil {
+				unix.Close(fd)
+				return nil, &os.PathError{Op: "chown", Path: filepath.Join(d.path, name), Err: err}
+			}
+		}
+	}
+	return os.NewFile(uintptr(fd), filepath.Join(d.path, name)), nil
+}
+
+// ReadFile reads the single name in d, refusing a symlink.
+func (d *Dir) ReadFile(name string) ([]byte, error) {
+	f, err := d.OpenFile(name, os.O_RDONLY, 0, Keep)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
+}
+
+// WriteFileAtomic replaces name with data: it writes a temporary file in d,
+// syncs it, gives it perm and own, and renames it over name. Readers see the
+// old or the new content, never a mix; a symlink at name is replaced, not
+// followed.
+func (d *Dir) WriteFileAtomic(name string, data []byte, perm os.FileMode, own Owner) error {
+	tmp := fmt.Sprintf(".%s.tmp.%d", name, os.Getpid())
+	_ = unix.Unlinkat(d.fd, tmp, 0)
+	f, err := d.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm, own)
+	if err != nil {
+		return err
+	}
+	_, werr := f.Write(data)
+	if werr == nil {
+		werr = f.Sync()
+	}
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = d.Rename(tmp, name)
+	}
+	if werr != nil {
+		_ = unix.Unlinkat(d.fd, tmp, 0)
+	}
+	return werr
+}
+
+// Rename renames oldName to newName, both single names in d. The entries
+// themselves are renamed, whatever they are; nothing is followed.
+func (d *Dir) Rename(oldName, newName string) error {
+	if err := unix.Renameat(d.fd, oldName, d.fd, newName); err != nil {
+		return &os.LinkError{Op: "rename", Old: filepath.Join(d.path, oldName), New: filepath.Join(d.path, newName), Err: err}
+	}
+	return nil
+}
+
+// Remove unlinks the single name in d (a file or a symlink, never its
+// target). A missing name is not an error.
+func (d *Dir) Remove(name string) error {
+	err := unix.Unlinkat(d.fd, name, 0)
+	if err != nil && !errors.Is(err, unix.ENOENT) {
+		return &os.PathError{Op: "remove", Path: filepath.Join(d.path, name), Err: err}
+	}
+	return nil
+}
+
+// Lstat describes the single name in d without following it.
+func (d *Dir) Lstat(name string) (unix.Stat_t, error) {
+	var st unix.Stat_t
+	if err := unix.Fstatat(d.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return st, &os.PathError{Op: "lstat", Path: filepath.Join(d.path, name), Err: err}
+	}
+	return st, nil
+}
+
+// Chown changes the owner of the single name in d; a symlink itself is
+// changed, never its target.
+func (d *Dir) Chown(name string, own Owner) error {
+	if err := unix.Fchownat(d.fd, name, own.UID, own.GID, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return &os.PathError{Op: "chown", Path: filepath.Join(d.path, name), Err: err}
+	}
+	return nil
+}
+
+// Names lists the entries of d, unsorted, without "." and "..".
+func (d *Dir) Names() ([]string, error) {
+	h, err := d.openDir(".")
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(h.fd), d.path)
+	defer f.Close()
+	return f.Readdirnames(-1)
+}
