@@ -1,0 +1,44 @@
+// Package control is the control API of a hermes supervisor (CONTRACT §4):
+// HTTP/1.1 with JSON over a Unix socket, served by Server and spoken by
+// Client, which the CLI (hermes svc) and the dashboard use.
+//
+// # Surface
+//
+// The whole API is one table in routes.go: a Go 1.22 ServeMux pattern, the
+// permission it needs, and its handler. Services are listed, read,
+// registered (PUT with a spec body), removed, started, stopped, restarted and
+// signalled under /v1/services; /v1/services/{name}/logs streams a service's
+// log as NDJSON, /v1/events streams status changes as server-sent events,
+// and /v1/health reports the boot phase. Errors travel as
+// {"error": "<code>", "detail": "<sentence>"}; errors become HTTP statuses in
+// exactly one function (errorStatus), and the client turns them back into an
+// *APIError.
+//
+// # Authorisation
+//
+// Every connection carries the peer's credentials, read with SO_PEERCRED
+// when it is accepted; file modes do not matter (the socket is 0666).
+// authorize is the one decision: root may do everything; the hermes uid may
+// read everything and may register, replace, start, stop, restart, signal
+// and remove services that run as the hermes uid and gid, with dir and
+// log_file inside HERMES_HOME; services of any other user are root's alone;
+// every other uid is refused on every route, reads and health included. The
+// reserved names (dashboard, gateway-*) are never registered or removed
+// through /v1/services. Requests that carry an Origin or Referer header are
+// refused, so a browser cannot be turned against the socket.
+//
+// # Socket
+//
+// SocketPath is the one resolver of the socket's path (CONTRACT §2), used by
+// init to listen and by clients to connect; Listen creates the socket safely
+// (no symlinked or foreign directory in /tmp, no removal of a live
+// supervisor's socket).
+//
+// # Shutdown
+//
+// Server.Run serves until its context is done. Then it stops accepting,
+// ends every follow and event stream at once, and gives synchronous requests
+// (a stop that waits for a process, say) up to Config.ShutdownGrace to
+// finish; after that their contexts are cancelled. Run returns once every
+// handler has returned, with nil after a clean shutdown.
+package control

@@ -1,0 +1,123 @@
+package control_test
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+
+	"github.com/hermes-agent/hermes/internal/control/controltest"
+)
+
+// requireRoot skips a test that needs root, except in CI (HERMES_CI=1),
+// which must never skip silently.
+func requireRoot(t *testing.T, why string) {
+	t.Helper()
+	if os.Getuid() == 0 {
+		return
+	}
+	if os.Getenv("HERMES_CI") == "1" {
+		t.Fatalf("needs root (%s), and HERMES_CI=1 forbids skipping", why)
+	}
+	t.Skipf("needs root: %s", why)
+}
+
+// TestPeerCredentials re-executes the test binary as other uids against a
+// real socket: the hermes uid (23456) gets the answers the rules give it
+// (golden), and an unrelated uid (12345) gets 403 on every route, reads and
+// health included.
+func TestPeerCredentials(t *testing.T) {
+	requireRoot(t, "re-executes the test binary under other uids")
+	const hermesUID, otherUID = 23456, 12345
+
+	dir, err := os.MkdirTemp("", "hermes-peercred-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "control.test")
+	copyExecutable(t, bin)
+
+	for _, tc := range []struct {
+		uid    int
+		golden string
+		want   func(probe) int
+	}{
+		{hermesUID, "wire_hermes.golden", func(p probe) int { return p.hermes }},
+		{otherUID, "wire_other.golden", func(probe) int { return 403 }},
+	} {
+		t.Run(filepathBase(tc.golden), func(t *testing.T) {
+			sup := controltest.NewSupervisor(home, hermesUID, hermesUID)
+			seed(t, sup, hermesUID)
+			sockDir := filepath.Join(dir, "sock-"+filepathBase(tc.golden))
+			path := filepath.Join(sockDir, "control.sock")
+			serve(t, sup, hermesUID, path, nil)
+
+			cmd := exec.Command(bin, "-test.run=^$")
+			cmd.Env = []string{"HERMES_CONTROL_TEST_HELPER=probe", "HERMES_CONTROL_SOCKET=" + path,
+				"HERMES_CONTROL_TEST_UID=" + strconv.Itoa(hermesUID), "PATH=/usr/bin:/bin"}
+			cmd.Dir = "/"
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{
+				Uid: uint32(tc.uid), Gid: uint32(tc.uid), Groups: []uint32{},
+			}}
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("helper as uid %d: %v\n%s", tc.uid, err, stderr.Bytes())
+			}
+			golden(t, tc.golden, normalize(string(out), hermesUID))
+			got := transcriptStatuses(t, string(out))
+			for _, p := range probes(hermesUID) {
+				if got[p.name] != tc.want(p) {
+					t.Errorf("%s %s as uid %d = %d, want %d", p.method, p.path, tc.uid, got[p.name], tc.want(p))
+				}
+			}
+			if tc.uid == otherUID {
+				if n := len(sup.List()); n != 6 {
+					t.Errorf("after uid %d's probes the table has %d services, want the 6 seeded", tc.uid, n)
+				}
+				if sig := sup.Signals(); len(sig) != 0 {
+					t.Errorf("uid %d managed to send signals: %v", tc.uid, sig)
+				}
+			}
+		})
+	}
+}
+
+func filepathBase(golden string) string {
+	return golden[:len(golden)-len(filepath.Ext(golden))]
+}
+
+// copyExecutable copies the running test binary to dst (mode 0755), where
+// other uids can execute it (go test's build directory is private).
+func copyExecutable(t *testing.T, dst string) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.Open(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, src); err != nil {
+		out.Close()
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
