@@ -1,0 +1,122 @@
+package main
+
+import (
+	"encoding/json"
+	"go/parser"
+	"go/token"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/hermes-agent/hermes"
+
+type goPackage struct {
+	ImportPath string
+	Dir        string
+	Imports    []string
+	GoFiles    []string
+	Deps       []string
+}
+
+func listPackages(t *testing.T, args ...string) []goPackage {
+	t.Helper()
+	out, err := exec.Command("go", append([]string{"list", "-json"}, args...)...).Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	var pkgs []goPackage
+	for dec.More() {
+		var p goPackage
+		if err := dec.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	return pkgs
+}
+
+func internal(imports []string) []string {
+	var out []string
+	for _, i := range imports {
+		if rest, ok := strings.CutPrefix(i, module+"/internal/"); ok {
+			out = append(out, rest)
+		}
+	}
+	return out
+}
+
+// TestImportGraph keeps ARCHITECTURE.md's import rules true: only cli (the
+// wiring package) imports the domain packages freely; the leaves import
+// nothing internal; the supervisor and the log pipeline know nothing of
+// HTTP.
+func TestImportGraph(t *testing.T) {
+	allowed := map[string][]string{
+		"buildinfo":           {},
+		"hostenv":             {},
+		"safefs":              {},
+		"initd":               {},
+		"privdrop":            {},
+		"testenv":             {},
+		"logpipe":             {"safefs"},
+		"supervise":           {"logpipe", "safefs"},
+		"control":             {"hostenv", "logpipe", "supervise"},
+		"control/controltest": {"control", "logpipe", "supervise"},
+		"cli":                 nil, // the wiring package: anything
+	}
+	noHTTP := []string{"initd", "supervise", "logpipe", "safefs", "privdrop", "hostenv"}
+	for _, p := range listPackages(t, module+"/internal/...") {
+		name := strings.TrimPrefix(p.ImportPath, module+"/internal/")
+		allow, known := allowed[name]
+		if !known {
+			t.Errorf("package %s is not in the import rules of this test and ARCHITECTURE.md", name)
+			continue
+		}
+		if allow != nil {
+			for _, imp := range internal(p.Imports) {
+				if !slices.Contains(allow, imp) {
+					t.Errorf("%s imports %s; ARCHITECTURE.md allows only %v", name, imp, allow)
+				}
+			}
+		}
+		if slices.Contains(noHTTP, name) && slices.Contains(p.Imports, "net/http") {
+			t.Errorf("%s imports net/http; it must not know about HTTP", name)
+		}
+	}
+}
+
+// TestBinaryDeps: the shipped binary links no test code.
+func TestBinaryDeps(t *testing.T) {
+	pkgs := listPackages(t, "-deps", ".")
+	for _, p := range pkgs {
+		switch p.ImportPath {
+		case "testing", "net/http/httptest", module + "/internal/testenv", module + "/internal/control/controltest":
+			t.Errorf("the hermes binary links %s", p.ImportPath)
+		}
+	}
+}
+
+// TestPackageDocs: every package has exactly one package doc comment.
+func TestPackageDocs(t *testing.T) {
+	for _, p := range listPackages(t, module+"/...") {
+		if len(p.GoFiles) == 0 {
+			continue // test-only packages (e2e) document themselves in a test file
+		}
+		docs := 0
+		for _, f := range p.GoFiles {
+			af, err := parser.ParseFile(token.NewFileSet(), filepath.Join(p.Dir, f), nil, parser.PackageClauseOnly|parser.ParseComments)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if af.Doc != nil && strings.TrimSpace(af.Doc.Text()) != "" {
+				docs++
+			}
+		}
+		if docs != 1 {
+			t.Errorf("%s has %d package doc comments, want exactly 1", p.ImportPath, docs)
+		}
+	}
+}

@@ -1,0 +1,176 @@
+// Package cli is the edge of hermes: it parses the command line, wires the
+// domain packages together for the chosen subcommand, and maps every error
+// to an exit code and a one-line message in exactly one place (exitCode).
+// It is the only package that imports everything.
+//
+// Output conventions (CONTRACT §4): results and ✓/✗ lines go to stdout,
+// diagnostics and warnings to stderr; exit 0 on success, 1 with a one-line
+// "✗ <detail>" on failure, 3 when a command needs a supervisor and none
+// answers; never a stack trace.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/hermes-agent/hermes/internal/control"
+	"github.com/hermes-agent/hermes/internal/hostenv"
+)
+
+// Env is what a subcommand may touch of its process: streams, environment
+// and the global flags. Tests build one with buffers.
+type Env struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	Host           hostenv.Env
+	// Profile is the value of the global -p/--profile flag ("" when absent).
+	Profile string
+	// Exe is the path of the running hermes binary.
+	Exe string
+}
+
+// command is one subcommand.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, e *Env, args []string) error
+	// hidden commands are not listed in help.
+	hidden bool
+}
+
+// commands is the table of subcommands, filled by the init functions of the
+// files that implement them (one file per subcommand).
+var commands = map[string]command{}
+
+func register(c command) {
+	if _, dup := commands[c.name]; dup {
+		panic("cli: duplicate command " + c.name)
+	}
+	commands[c.name] = c
+}
+
+// IsSubcommand reports whether name is a hermes subcommand. hermes init uses
+// it to route the main command (CONTRACT §3 step 6).
+func IsSubcommand(name string) bool {
+	_, ok := commands[name]
+	return ok
+}
+
+// Main runs hermes with args (without the program name) and returns the
+// process exit code.
+func Main(args []string) int {
+	exe, err := os.Executable()
+	if err != nil {
+		exe = "/proc/self/exe"
+	}
+	e := &Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Host: hostenv.OS(), Exe: exe}
+	return e.Main(args)
+}
+
+// Main is Main with an explicit environment.
+func (e *Env) Main(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), unix.SIGINT, unix.SIGTERM)
+	defer stop()
+	err := e.dispatch(ctx, args)
+	return e.exitCode(err)
+}
+
+func (e *Env) dispatch(ctx context.Context, args []string) error {
+	// Global flags come before the subcommand.
+	for len(args) > 0 {
+		a := args[0]
+		switch {
+		case a == "-p" || a == "--profile":
+			if len(args) < 2 {
+				return usageError("%s needs a profile name", a)
+			}
+			e.Profile, args = args[1], args[2:]
+		case strings.HasPrefix(a, "--profile="):
+			e.Profile, args = strings.TrimPrefix(a, "--profile="), args[1:]
+		case a == "-h" || a == "--help" || a == "help":
+			e.help()
+			return nil
+		case a == "--version" || a == "-V":
+			args = []string{"version"}
+		default:
+			goto dispatch
+		}
+	}
+dispatch:
+	if len(args) == 0 {
+		e.help()
+		return nil
+	}
+	c, ok := commands[args[0]]
+	if !ok {
+		return usageError("unknown command %q (see hermes help)", args[0])
+	}
+	return c.run(ctx, e, args[1:])
+}
+
+func (e *Env) help() {
+	fmt.Fprintln(e.Stdout, "usage: hermes [-p PROFILE] <command> [arguments]")
+	fmt.Fprintln(e.Stdout)
+	fmt.Fprintln(e.Stdout, "commands:")
+	names := make([]string, 0, len(commands))
+	for n, c := range commands {
+		if !c.hidden {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(e.Stdout, "  %-10s %s\n", n, commands[n].summary)
+	}
+}
+
+// ExitError ends the process with Code after printing nothing more: the
+// command has already said what it had to say.
+type ExitError struct{ Code int }
+
+func (x *ExitError) Error() string { return fmt.Sprintf("exit status %d", x.Code) }
+
+// ErrNoSupervisor is wrapped when a command needs a supervisor and none
+// answers on the control socket; it maps to exit code 3.
+var ErrNoSupervisor = control.ErrUnavailable
+
+// errUsage marks bad command lines (exit 2 would be conventional, but the
+// contract has one failure code: 1).
+var errUsage = errors.New("usage")
+
+func usageError(format string, a ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{errUsage}, a...)...)
+}
+
+// exitCode is the one place where errors become exit codes and messages.
+func (e *Env) exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	var x *ExitError
+	if errors.As(err, &x) {
+		return x.Code
+	}
+	msg := err.Error()
+	if errors.Is(err, errUsage) {
+		msg = strings.TrimPrefix(msg, errUsage.Error()+": ")
+	}
+	fmt.Fprintf(e.Stdout, "✗ %s\n", oneLine(msg))
+	if errors.Is(err, ErrNoSupervisor) {
+		return 3
+	}
+	return 1
+}
+
+// oneLine folds a message onto one line.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}

@@ -1,0 +1,337 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/hermes-agent/hermes/internal/buildinfo"
+	"github.com/hermes-agent/hermes/internal/control"
+	"github.com/hermes-agent/hermes/internal/hostenv"
+	"github.com/hermes-agent/hermes/internal/initd"
+	"github.com/hermes-agent/hermes/internal/logpipe"
+	"github.com/hermes-agent/hermes/internal/privdrop"
+	"github.com/hermes-agent/hermes/internal/supervise"
+)
+
+func init() {
+	register(command{name: "init", summary: "run as the container's init: hermes init [--] CMD...", run: runInit, hidden: true})
+}
+
+// DefaultServicesDir holds the static services of an image.
+const DefaultServicesDir = "/etc/hermes/services.d"
+
+// runInit is `hermes init [--] CMD...` (CONTRACT §3). It never returns an
+// error for the edge to print: init prints its own diagnostics and exits
+// with the main command's code.
+func runInit(_ context.Context, e *Env, args []string) error {
+	if len(args) > 0 && args[0] == "--" {
+		args = args[1:]
+	}
+	// The main command's arguments are never init's flags.
+	b, err := newBoot(e, args)
+	if err != nil {
+		fmt.Fprintf(e.Stderr, "hermes init: %v\n", oneLine(err.Error()))
+		return &ExitError{Code: 1}
+	}
+	return &ExitError{Code: b.run()}
+}
+
+// boot holds what hermes init wires together.
+type boot struct {
+	env  *Env
+	log  *slog.Logger
+	args []string
+
+	home      string
+	ids       hostenv.IDs
+	root      bool
+	container bool
+	groups    []int
+	grace     time.Duration
+	svcDir    string
+
+	reaper *initd.Reaper
+	sup    *supervise.Supervisor
+	stdout *logpipe.Console
+	stderr *logpipe.Console
+
+	socket string
+	state  atomic.Value // control.BootStarting, BootReady or BootStopping
+
+	// cancel stops the long-running parts (supervisor loop, control
+	// server, consoles) once init is done.
+	cancel context.CancelFunc
+	parts  []chan struct{}
+}
+
+func newBoot(e *Env, args []string) (*boot, error) {
+	h := e.Host
+	b := &boot{env: e, args: args, root: os.Geteuid() == 0, container: h.InContainer()}
+	b.log = slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("component", "init")
+	home, err := h.Home()
+	if err != nil {
+		return nil, err
+	}
+	b.home = home
+	ids, err := h.HermesIDs(os.Getgid)
+	if err != nil {
+		return nil, err
+	}
+	b.ids = ids
+	if !b.root && os.Geteuid() != ids.UID {
+		// docker run --user, OpenShift: run as that uid if it can write
+		// the home, else explain (CONTRACT §2).
+		if err := unix.Access(home, unix.W_OK|unix.X_OK); err != nil && b.container {
+			return nil, fmt.Errorf("running as uid %d, but the hermes uid is %d (%s) and %s is not writable by uid %d: start the container as root, or set HERMES_UID/PUID (and HERMES_GID/PGID) to %d",
+				os.Geteuid(), ids.UID, ids.Source, home, os.Geteuid(), os.Geteuid())
+		}
+		if b.container {
+			fmt.Fprintf(e.Stderr, "hermes init: warning: running as uid %d, not the hermes uid %d; services run as uid %d\n", os.Geteuid(), ids.UID, os.Geteuid())
+		}
+		b.ids = hostenv.IDs{UID: os.Geteuid(), GID: os.Getegid(), Source: "process uid"}
+	}
+	b.groups = privdrop.Groups(hermesUserName(b.ids.UID), b.ids.GID, privdrop.CurrentGroups())
+	b.grace = initd.DefaultStopGrace
+	if v, ok := h.Getenv("HERMES_STOP_GRACE"); ok && strings.TrimSpace(v) != "" {
+		d, err := parseGrace(v)
+		if err != nil {
+			return nil, fmt.Errorf("HERMES_STOP_GRACE=%q: want a duration such as 8s", v)
+		}
+		b.grace = d
+	}
+	b.svcDir = DefaultServicesDir
+	if v, ok := h.Getenv("HERMES_SERVICES_DIR"); ok && v != "" {
+		b.svcDir = v
+	}
+	b.state.Store(control.BootStarting)
+	return b, nil
+}
+
+func parseGrace(v string) (time.Duration, error) {
+	v = strings.TrimSpace(v)
+	if secs, err := strconv.ParseFloat(v, 64); err == nil && secs >= 0 {
+		return time.Duration(secs * float64(time.Second)), nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, errors.New("bad duration")
+	}
+	return d, nil
+}
+
+// hermesUserName is the name under which /etc/group lists the hermes user.
+func hermesUserName(uid int) string {
+	if uid == hostenv.ImageUID {
+		return "hermes"
+	}
+	return ""
+}
+
+func (b *boot) run() int {
+	b.reaper = initd.NewReaper()
+	ctx, cancel := context.WithCancel(context.Background())
+	b.cancel = cancel
+	b.stdout = logpipe.NewConsole(os.Stdout)
+	b.stderr = logpipe.NewConsole(os.Stderr)
+	b.start(ctx, func(ctx context.Context) { _ = b.stdout.Run(ctx) })
+	b.start(ctx, func(ctx context.Context) { _ = b.stderr.Run(ctx) })
+
+	in := &initd.Init{
+		Reaper:    b.reaper,
+		Boot:      func(bootCtx context.Context) error { return b.boot(ctx, bootCtx) },
+		Main:      b.mainCommand,
+		Shutdown:  b.shutdown,
+		StopGrace: b.grace,
+		OnMain: func(running bool, c initd.Command) {
+			// While the main command holds the terminal, services must not
+			// scribble over the user's screen.
+			if c.Terminal {
+				b.stdout.SetMuted(running)
+				b.stderr.SetMuted(running)
+			}
+		},
+		Logger: b.log,
+	}
+	code := in.Run(context.Background())
+	b.cancel()
+	for _, done := range b.parts {
+		<-done
+	}
+	return code
+}
+
+// start runs a long-running part until init's context ends.
+func (b *boot) start(ctx context.Context, run func(context.Context)) {
+	done := make(chan struct{})
+	b.parts = append(b.parts, done)
+	go func() {
+		defer close(done)
+		run(ctx)
+	}()
+}
+
+// childEnv is the environment of the main command and of every service:
+// the container's, with HERMES_HOME and the control socket exported, and
+// HOME=$HERMES_HOME in a container (left alone in host mode).
+func (b *boot) childEnv() []string {
+	env := os.Environ()
+	set := map[string]string{"HERMES_HOME": b.home, "HERMES_CONTROL_SOCKET": b.socket}
+	if b.container {
+		set["HOME"] = b.home
+	}
+	out := env[:0:0]
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		if _, ok := set[k]; ok {
+			continue
+		}
+		out = append(out, kv)
+	}
+	for k, v := range set {
+		out = append(out, k+"="+v)
+	}
+	return out
+}
+
+// boot runs steps 2-5; bootCtx is cancelled by SIGTERM/SIGINT during boot.
+func (b *boot) boot(ctx, bootCtx context.Context) error {
+	if err := os.MkdirAll(b.home, 0o755); err != nil && b.root {
+		return fmt.Errorf("creating HERMES_HOME: %w", err)
+	}
+	// Step 2: the control socket.
+	b.socket = control.SocketPath(b.env.Host, os.Geteuid())
+	ln, err := control.Listen(b.socket, os.Geteuid())
+	if err != nil {
+		return fmt.Errorf("control socket: %w", err)
+	}
+	b.sup = supervise.New(supervise.Config{
+		Spawner:   b.reaper,
+		Home:      b.home,
+		HermesUID: b.ids.UID,
+		HermesGID: b.ids.GID,
+		Groups:    b.groups,
+		Env:       b.childEnv(),
+		Stdout:    b.stdout,
+		Stderr:    b.stderr,
+		Logger:    b.log.With("component", "supervise"),
+	})
+	b.start(ctx, func(ctx context.Context) { _ = b.sup.Run(ctx) })
+	srv := control.NewServer(control.Config{
+		Sup:       b.sup,
+		Home:      b.home,
+		HermesUID: b.ids.UID,
+		HermesGID: b.ids.GID,
+		Health:    b.health,
+		Logger:    b.log.With("component", "control"),
+	})
+	b.start(ctx, func(ctx context.Context) {
+		if err := srv.Run(ctx, ln); err != nil {
+			b.log.Error("control server", "err", err)
+		}
+	})
+
+	// Step 5: static services.
+	specs, err := supervise.LoadDir(b.svcDir)
+	if err != nil {
+		return fmt.Errorf("services in %s: %w", b.svcDir, err)
+	}
+	for _, sp := range specs {
+		if err := bootCtx.Err(); err != nil {
+			return err
+		}
+		if _, err := b.sup.Register(bootCtx, sp, true); err != nil {
+			return fmt.Errorf("service %s (%s): %w", sp.Name, b.svcDir, err)
+		}
+	}
+	if err := bootCtx.Err(); err != nil {
+		return err
+	}
+	b.state.Store(control.BootReady)
+	return nil
+}
+
+func (b *boot) health() control.Health {
+	return control.Health{
+		Boot:    b.state.Load().(string),
+		PID1:    os.Getpid() == 1,
+		Version: buildinfo.Version(),
+	}
+}
+
+func (b *boot) shutdown(ctx context.Context) {
+	b.state.Store(control.BootStopping)
+	if b.sup != nil {
+		_ = b.sup.Shutdown(ctx)
+	}
+}
+
+// mainCommand routes and prepares the main command (CONTRACT §3 step 6).
+func (b *boot) mainCommand() (initd.Command, error) {
+	env := b.childEnv()
+	argv := route(b.args, env, b.env.Exe)
+	c := initd.Command{Argv: argv, Env: env}
+	path, err := supervise.LookPath(argv[0], env)
+	if err != nil {
+		return c, err
+	}
+	c.Path = path
+	cwd, err := os.Getwd()
+	if err != nil {
+		cwd = b.home
+	}
+	c.Dir = cwd
+	if b.root {
+		c.Cred = &syscall.Credential{Uid: uint32(b.ids.UID), Gid: uint32(b.ids.GID), Groups: toU32(b.groups)}
+		if !privdrop.CanEnter(cwd, b.ids.UID, b.ids.GID, b.groups) {
+			fmt.Fprintf(b.env.Stderr, "hermes init: warning: uid %d cannot enter the working directory %s; using %s\n", b.ids.UID, cwd, b.home)
+			c.Dir = b.home
+		}
+	}
+	c.Terminal = hasTerminal()
+	return c, nil
+}
+
+// route maps the container's arguments to the main command: a hermes
+// subcommand (or a leading dash) runs hermes; else a program on PATH runs
+// directly; else hermes gets the arguments.
+func route(args, env []string, exe string) []string {
+	if len(args) == 0 {
+		return []string{exe}
+	}
+	if strings.HasPrefix(args[0], "-") || IsSubcommand(args[0]) {
+		return append([]string{exe}, args...)
+	}
+	if _, err := supervise.LookPath(args[0], env); err == nil {
+		return args
+	}
+	return append([]string{exe}, args...)
+}
+
+// hasTerminal reports whether stdin is a terminal that is the controlling
+// terminal of our session, so the main command can be made its foreground
+// process group.
+func hasTerminal() bool {
+	if _, err := unix.IoctlGetTermios(0, unix.TCGETS); err != nil {
+		return false
+	}
+	_, err := unix.IoctlGetInt(0, unix.TIOCGPGRP)
+	return err == nil
+}
+
+func toU32(ids []int) []uint32 {
+	out := make([]uint32, len(ids))
+	for i, v := range ids {
+		out[i] = uint32(v)
+	}
+	return out
+}
