@@ -1,0 +1,117 @@
+// Package e2e holds the end-to-end tests of hermes: the real binary, run as
+// PID 1 in new PID namespaces and in containers of the real image.
+//
+// TestMain builds the static binary once per test run (hermesBin); the
+// container tests build the image from it once, lazily (see
+// container_harness_test.go).
+package e2e
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var (
+	// hermesBin is the static hermes binary built for this test run.
+	hermesBin string
+	// repoRoot is the repository's root directory (where go.mod is).
+	repoRoot string
+)
+
+const modulePath = "github.com/hermes-agent/hermes"
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	flag.Parse()
+	root, err := findRepoRoot()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
+		return 1
+	}
+	repoRoot = root
+
+	dir, err := os.MkdirTemp("", "hermes-e2e-")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: temporary directory: %v\n", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	// Processes dropped to the hermes uid run this binary too.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
+		return 1
+	}
+
+	bin := filepath.Join(dir, "hermes")
+	if err := buildHermes(bin); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
+		return 1
+	}
+	hermesBin = bin
+
+	code := m.Run()
+	cleanupContainerRun()
+	return code
+}
+
+// buildHermes builds the static binary the way script/build.sh does.
+func buildHermes(out string) error {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		return fmt.Errorf("building hermes: the go command is not on PATH: %w", err)
+	}
+	start := time.Now()
+	cmd := exec.Command(goTool, "build", "-trimpath", "-o", out, "./cmd/hermes")
+	cmd.Dir = repoRoot
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("building hermes (CGO_ENABLED=0 go build ./cmd/hermes in %s): %v\n%s", repoRoot, err, b)
+	}
+	if testing.Verbose() {
+		fmt.Fprintf(os.Stderr, "e2e: built %s in %v\n", out, time.Since(start).Round(time.Millisecond))
+	}
+	return nil
+}
+
+// findRepoRoot walks up from the working directory (the package directory
+// under go test) to the go.mod of the hermes module.
+func findRepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && isHermesModule(string(b)) {
+			return dir, nil
+		}
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return "", err
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("no go.mod of module %s above the working directory", modulePath)
+		}
+		dir = parent
+	}
+}
+
+func isHermesModule(gomod string) bool {
+	for _, line := range strings.Split(gomod, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 2 && f[0] == "module" && f[1] == modulePath {
+			return true
+		}
+	}
+	return false
+}
