@@ -1,0 +1,32 @@
+# hermes — build entry points. The container image is made from a pre-built
+# static binary; see script/image.sh and script/base-image.sh.
+
+IMAGE      ?= hermes:dev
+BASE_IMAGE ?= hermes-test-base:bookworm
+BINARY     ?= build/hermes
+
+.PHONY: help build image base-image clean
+
+help:
+	@echo 'targets:'
+	@echo '  build       static binary in $(BINARY)'
+	@echo '  image       build, then the image $(IMAGE) on $(BASE_IMAGE)'
+	@echo '  base-image  the local Debian base image $(BASE_IMAGE) (debootstrap; cached)'
+	@echo '  clean       remove build/'
+	@echo '  test        the whole suite (root and Docker): gofmt, vet, race tests, fuzz smoke'
+
+build:
+	script/build.sh -o $(BINARY)
+
+image: build
+	script/image.sh --binary $(BINARY) --tag $(IMAGE) --base $(BASE_IMAGE)
+
+base-image:
+	script/base-image.sh --tag $(BASE_IMAGE)
+
+clean:
+	rm -rf build
+
+.PHONY: test
+test:
+	script/test.sh

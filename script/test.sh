@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The whole test suite, as the README gives it and as CI runs it:
+# formatting, vet, every package under the race detector (the end-to-end
+# tests in e2e/ build the static binary and the image themselves), and a
+# short run of every fuzz target. Needs root and a Docker engine; with
+# HERMES_CI=1 a missing one fails the run instead of skipping tests.
+#
+#   FUZZTIME=3s   how long each fuzz target runs (0 skips the fuzz smoke)
+#   TESTFLAGS=    extra flags for go test (e.g. -run Foo -v)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+fuzztime=${FUZZTIME:-3s}
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+    echo "gofmt would change:" >&2
+    echo "$unformatted" >&2
+    exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== go test -race"
+# shellcheck disable=SC2086 # TESTFLAGS is a word list on purpose
+go test -race -timeout 45m ${TESTFLAGS:-} ./...
+
+if [ "$fuzztime" != "0" ]; then
+    echo "== fuzz smoke ($fuzztime per target)"
+    for pkg in $(go list ./...); do
+        dir=$(go list -f '{{.Dir}}' "$pkg")
+        for fz in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
+            echo "-- $pkg $fz"
+            go test -run '^$' -fuzz "^${fz}\$" -fuzztime "$fuzztime" "$pkg" >/dev/null
+        done
+    done
+fi
+echo "== all tests passed"
