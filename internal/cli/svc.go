@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -44,11 +43,7 @@ func runSvc(ctx context.Context, e *Env, args []string) error {
 		fmt.Fprint(e.Stdout, svcUsage)
 		return nil
 	}
-	uid := os.Getuid()
-	if e.Host.Getuid != nil {
-		uid = e.Host.Getuid()
-	}
-	c := control.NewClient(control.SocketPath(e.Host, uid))
+	c := e.localClient()
 	err := runSvcCommand(ctx, e, c, args[0], args[1:])
 	if errors.Is(err, errSvcHelp) {
 		fmt.Fprint(e.Stdout, svcUsage)

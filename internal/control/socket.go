@@ -19,6 +19,13 @@ import (
 // (CONTRACT §2).
 const DefaultSocket = "/run/hermes/control.sock"
 
+// PublishedSocketPath is where the owner of a HERMES_HOME publishes its
+// control socket (CONTRACT §5), so that other containers on the same volume
+// reach the one supervisor that runs the gateways.
+func PublishedSocketPath(home string) string {
+	return filepath.Join(home, "run", "control.sock")
+}
+
 // SocketPath is the one resolver of the control socket's path (CONTRACT
 // §2), used by init to listen and by clients to connect:
 // HERMES_CONTROL_SOCKET if set; else DefaultSocket when uid is root or that

@@ -17,10 +17,12 @@
 //     read(2) share one timestamp. The file is rotated between records,
 //     never inside one: when current plus the next batch would exceed
 //     MaxBytes, current is renamed to an archive
-//     "@20060102T150405.000000Z.s" (the rotation time, UTC; if that name
-//     exists a suffix "_000001", "_000002", … is added before ".s", which
-//     keeps lexical = chronological) and a new current is created; only
-//     the newest Keep archives are kept. Every file operation goes through
+//     "@20060102T150405.000000Z.s" (the rotation time, UTC) and a new
+//     current is created; only the newest Keep archives are kept. If an
+//     archive already sorts at or after that name (same microsecond, or a
+//     clock that went back), the newest archive's stamp is reused with the
+//     next suffix, "@<stamp>_000001.s", "@<stamp>_000002.s", …, so that
+//     lexical order is always the order of rotations. Every file operation goes through
 //     safefs from the trusted base (no symlink is followed below it);
 //     created directories get mode 0750 and created files Mode (0640), both
 //     owned by Owner, whatever the umask. A current that is not a regular
