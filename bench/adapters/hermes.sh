@@ -31,7 +31,11 @@ INFO
 layout)
     dir=${2:?DIR}; n=${3:?N}; svc=${4:?CMD}
     maxb=${BENCH_LOG_MAXBYTES:-10000000}; keep=${BENCH_LOG_KEEP:-20}
-    mkdir -p "$dir/services.d" "$dir/home"
+    # The main command runs as the hermes uid (10000), as in the image: it
+    # must be able to enter DIR (mkdtemp made it 0700) and HERMES_HOME.
+    chmod 755 "$dir"
+    mkdir -p "$dir/services.d" "$dir/home" "$dir/bin"
+    cp "$(command -v sleep)" "$dir/bin/main-idle"
     argv=$(printf '"%s", ' $svc)
     for ((i = 0; i < n; i++)); do
         mkdir -p "$dir/log/svc$i"
@@ -49,7 +53,7 @@ run)
     dir=${2:?DIR}
     export HERMES_HOME="$dir/home" HERMES_SERVICES_DIR="$dir/services.d" HERMES_CONTROL_SOCKET="$dir/control.sock"
     # shellcheck disable=SC2086  # BENCH_WRAP is a word list on purpose
-    exec unshare --pid --fork --mount-proc -- ${BENCH_WRAP:-} "$bin" init -- sleep infinity
+    exec unshare --pid --fork --mount-proc -- ${BENCH_WRAP:-} "$bin" init -- "$dir/bin/main-idle" infinity
     ;;
 *) echo "hermes.sh: unknown subcommand $cmd" >&2; exit 100 ;;
 esac
