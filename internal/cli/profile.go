@@ -1,0 +1,414 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/hermes-agent/hermes/internal/control"
+	"github.com/hermes-agent/hermes/internal/profiles"
+	"github.com/hermes-agent/hermes/internal/supervise"
+)
+
+func init() {
+	register(command{name: "profile", summary: "create, delete, list, select and show profiles", run: runProfile})
+}
+
+const profileUsage = `usage: hermes profile <command> [arguments]
+
+commands:
+  create NAME              create a profile (its own directory, config.yaml, .env and gateway port)
+  delete NAME [-y]         stop and remove its gateway, then delete the profile's directory
+  list [--json]            list the profiles, the active one, their ports and gateways
+  use NAME                 make NAME the active profile (use default to go back to the root profile)
+  show [NAME] [--json]     show a profile (default: -p, else the active profile)
+
+Profile names: lower-case letters, digits, '-' and '_', starting with a letter or a digit,
+at most 64 characters; "default" is the root profile ($HERMES_HOME).
+`
+
+// supervisorTimeout bounds every request the profile and config commands
+// make to a supervisor: they must not hang on one that does not answer.
+const supervisorTimeout = 15 * time.Second
+
+// runProfile is hermes profile.
+func runProfile(ctx context.Context, e *Env, args []string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(e.Stdout, profileUsage)
+		return nil
+	}
+	home, err := e.Host.Home()
+	if err != nil {
+		return err
+	}
+	var run func(context.Context, *Env, string, []string) error
+	switch args[0] {
+	case "create":
+		run = profileCreate
+	case "delete", "rm":
+		run = profileDelete
+	case "list", "ls":
+		run = profileList
+	case "use":
+		run = profileUse
+	case "show":
+		run = profileShow
+	default:
+		return usageError("unknown profile command %q (see hermes profile help)", args[0])
+	}
+	err = run(ctx, e, home, args[1:])
+	if errors.Is(err, errSvcHelp) {
+		fmt.Fprint(e.Stdout, profileUsage)
+		return nil
+	}
+	return err
+}
+
+// newCmdFlags returns a quiet flag set named after the command line it
+// parses ("hermes profile create"), for parseSvcArgs.
+func newCmdFlags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return fs
+}
+
+func profileCreate(ctx context.Context, e *Env, home string, args []string) error {
+	pos, _, err := parseSvcArgs(newCmdFlags("hermes profile create"), args, false)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageError("usage: hermes profile create NAME")
+	}
+	name := pos[0]
+	if err := profiles.Create(home, name); err != nil {
+		return err
+	}
+	port, err := profiles.Port(home, name)
+	if err != nil {
+		return err
+	}
+	// Registered down: a new gateway must not start by itself (it could
+	// collide with another one's bot token). Creation never fails because
+	// of the supervisor (CONTRACT §5).
+	err = withSupervisor(ctx, e, func(ctx context.Context, c *control.Client) error {
+		_, err := c.RegisterGateway(ctx, name, false)
+		return err
+	})
+	if err != nil && !errors.Is(err, control.ErrUnavailable) {
+		fmt.Fprintf(e.Stderr, "⚠ could not register the gateway of profile %s: %s\n", name, oneLine(err.Error()))
+	}
+	fmt.Fprintf(e.Stdout, "✓ created profile %s (gateway port %d)\n", name, port)
+	fmt.Fprintf(e.Stdout, "  start it with: hermes -p %s gateway start\n", name)
+	return nil
+}
+
+// withSupervisor runs fn with the client for gateway and profile
+// operations, bounded by supervisorTimeout.
+func withSupervisor(ctx context.Context, e *Env, fn func(context.Context, *control.Client) error) error {
+	ctx, cancel := context.WithTimeout(ctx, supervisorTimeout)
+	defer cancel()
+	return fn(ctx, e.gatewayClient(ctx))
+}
+
+// terminal reports whether r is a terminal. A reader may say so itself
+// (IsTerminal() bool), as tests do; otherwise only an *os.File on a tty is.
+func terminal(r io.Reader) bool {
+	if t, ok := r.(interface{ IsTerminal() bool }); ok {
+		return t.IsTerminal()
+	}
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+func profileDelete(ctx context.Context, e *Env, home string, args []string) error {
+	fs := newCmdFlags("hermes profile delete")
+	yes := fs.Bool("y", false, "do not ask for confirmation")
+	fs.BoolVar(yes, "yes", false, "do not ask for confirmation")
+	pos, _, err := parseSvcArgs(fs, args, false)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageError("usage: hermes profile delete NAME [-y]")
+	}
+	name := pos[0]
+	if err := profiles.ValidateNamed(name); err != nil {
+		return err
+	}
+	if !profiles.Exists(home, name) {
+		return fmt.Errorf("profile %s does not exist (no %s); see hermes profile list", name, profiles.SOULPath(home, name))
+	}
+	if !*yes {
+		if !terminal(e.Stdin) {
+			return fmt.Errorf("refusing to delete profile %s without a confirmation: pass -y (hermes profile delete %s -y)", name, name)
+		}
+		fmt.Fprintf(e.Stderr, "This deletes profile %s: its gateway, and everything in %s\n(SOUL.md, config.yaml, .env, sessions, memories, skills, workspace).\nType the profile's name to confirm: ",
+			name, profiles.Dir(home, name))
+		line, _ := bufio.NewReader(e.Stdin).ReadString('\n')
+		if strings.TrimSpace(line) != name {
+			return fmt.Errorf("profile %s not deleted: the name typed did not match", name)
+		}
+	}
+	err = withSupervisor(ctx, e, func(ctx context.Context, c *control.Client) error {
+		return c.RemoveGateway(ctx, name)
+	})
+	if err != nil && !errors.Is(err, control.ErrUnavailable) {
+		fmt.Fprintf(e.Stderr, "⚠ could not unregister the gateway of profile %s: %s\n", name, oneLine(err.Error()))
+	}
+	if err := profiles.Delete(home, name); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.Stdout, "✓ deleted profile %s\n", name)
+	return nil
+}
+
+// gatewayStates returns the status of every gateway-<profile> service;
+// ok is false when no supervisor answers (a warning is printed when one
+// answers with an error).
+func gatewayStates(ctx context.Context, e *Env) (map[string]supervise.Status, bool) {
+	var list []supervise.Status
+	err := withSupervisor(ctx, e, func(ctx context.Context, c *control.Client) error {
+		var err error
+		list, err = c.List(ctx)
+		return err
+	})
+	if err != nil {
+		if !errors.Is(err, control.ErrUnavailable) {
+			fmt.Fprintf(e.Stderr, "⚠ could not read the gateways' states: %s\n", oneLine(err.Error()))
+		}
+		return nil, false
+	}
+	states := map[string]supervise.Status{}
+	for _, st := range list {
+		if p, ok := strings.CutPrefix(st.Name, "gateway-"); ok {
+			states[p] = st
+		}
+	}
+	return states, true
+}
+
+// gatewayWord says what state a profile's gateway is in, for a table.
+func gatewayWord(states map[string]supervise.Status, answered bool, name string) string {
+	if !answered {
+		return "-"
+	}
+	st, ok := states[name]
+	if !ok {
+		return "not registered"
+	}
+	if st.State == supervise.Running {
+		return fmt.Sprintf("running (pid %d)", st.PID)
+	}
+	return string(st.State)
+}
+
+// activeProfile is the sticky profile, or "" (with a warning) when it
+// cannot be read.
+func activeProfile(e *Env, home string) string {
+	active, err := profiles.Resolve(home, "")
+	if err != nil {
+		fmt.Fprintf(e.Stderr, "⚠ %s\n", oneLine(err.Error()))
+		return ""
+	}
+	return active
+}
+
+// profileEntry is one profile of hermes profile list --json.
+type profileEntry struct {
+	Name      string            `json:"name"`
+	Active    bool              `json:"active"`
+	Dir       string            `json:"dir"`
+	Port      int               `json:"port,omitempty"`
+	PortError string            `json:"port_error,omitempty"`
+	Gateway   *supervise.Status `json:"gateway"`
+}
+
+func profileList(ctx context.Context, e *Env, home string, args []string) error {
+	fs := newCmdFlags("hermes profile list")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, _, err := parseSvcArgs(fs, args, false)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usageError("usage: hermes profile list [--json]")
+	}
+	names, err := profiles.List(home)
+	if err != nil {
+		return err
+	}
+	active := activeProfile(e, home)
+	states, answered := gatewayStates(ctx, e)
+	entries := make([]profileEntry, 0, len(names))
+	for _, n := range names {
+		ent := profileEntry{Name: n, Active: n == active, Dir: profiles.Dir(home, n)}
+		if p, err := profiles.Port(home, n); err == nil {
+			ent.Port = p
+		} else {
+			ent.PortError = oneLine(err.Error())
+		}
+		if st, ok := states[n]; ok {
+			ent.Gateway = &st
+		}
+		entries = append(entries, ent)
+	}
+	if *asJSON {
+		return printJSON(e.Stdout, entries)
+	}
+	tw := tabwriter.NewWriter(e.Stdout, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tACTIVE\tPORT\tGATEWAY")
+	for _, ent := range entries {
+		mark, port := "", "?"
+		if ent.Active {
+			mark = "*"
+		}
+		if ent.Port != 0 {
+			port = strconv.Itoa(ent.Port)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", ent.Name, mark, port, gatewayWord(states, answered, ent.Name))
+	}
+	tw.Flush()
+	for _, ent := range entries {
+		if ent.PortError != "" {
+			fmt.Fprintf(e.Stderr, "⚠ %s: %s\n", ent.Name, ent.PortError)
+		}
+	}
+	return nil
+}
+
+func profileUse(ctx context.Context, e *Env, home string, args []string) error {
+	pos, _, err := parseSvcArgs(newCmdFlags("hermes profile use"), args, false)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageError("usage: hermes profile use NAME")
+	}
+	if err := profiles.SetActive(home, pos[0]); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.Stdout, "✓ active profile is now %s\n", pos[0])
+	return nil
+}
+
+// profileInfo is hermes profile show --json. It names where secrets are,
+// never a secret.
+type profileInfo struct {
+	Name   string `json:"name"`
+	Active bool   `json:"active"`
+	Dir    string `json:"dir"`
+	Config string `json:"config"`
+	LogDir string `json:"log_dir"`
+	Port   int    `json:"port,omitempty"`
+	Host   string `json:"host,omitempty"`
+	Model  struct {
+		Name      string `json:"name,omitempty"`
+		BaseURL   string `json:"base_url,omitempty"`
+		APIKeyEnv string `json:"api_key_env,omitempty"`
+		Provider  string `json:"provider,omitempty"`
+	} `json:"model"`
+	Gateway  *supervise.Status `json:"gateway"`
+	Problems []string          `json:"problems,omitempty"`
+}
+
+func profileShow(ctx context.Context, e *Env, home string, args []string) error {
+	fs := newCmdFlags("hermes profile show")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, _, err := parseSvcArgs(fs, args, false)
+	if err != nil {
+		return err
+	}
+	var name string
+	switch len(pos) {
+	case 0:
+		if name, err = profiles.Resolve(home, e.Profile); err != nil {
+			return err
+		}
+	case 1:
+		name = pos[0]
+		if err := profiles.Validate(name); err != nil {
+			return err
+		}
+	default:
+		return usageError("usage: hermes profile show [NAME] [--json]")
+	}
+	if name != profiles.Default && !profiles.Exists(home, name) {
+		return fmt.Errorf("profile %s does not exist: create it with hermes profile create %s", name, name)
+	}
+	info := profileInfo{
+		Name: name, Active: activeProfile(e, home) == name, Dir: profiles.Dir(home, name),
+		Config: profiles.ConfigPath(home, name), LogDir: profiles.LogDir(home, name),
+	}
+	problem := func(err error) { info.Problems = append(info.Problems, oneLine(err.Error())) }
+	if p, err := profiles.Port(home, name); err == nil {
+		info.Port = p
+	} else {
+		problem(err)
+	}
+	if h, err := profiles.Host(home, name, e.Host); err == nil {
+		info.Host = h
+	} else if info.Port != 0 { // a broken config.yaml is said once
+		problem(err)
+	}
+	if c, err := profiles.LoadProfileConfig(home, name); err == nil {
+		m, err := c.Model()
+		if err != nil {
+			problem(err)
+		}
+		info.Model.Name, info.Model.BaseURL, info.Model.APIKeyEnv, info.Model.Provider = m.Name, m.BaseURL, m.APIKeyEnv, m.Provider
+	}
+	states, answered := gatewayStates(ctx, e)
+	if st, ok := states[name]; ok {
+		info.Gateway = &st
+	}
+	if *asJSON {
+		return printJSON(e.Stdout, info)
+	}
+	tw := tabwriter.NewWriter(e.Stdout, 0, 8, 2, ' ', 0)
+	active := ""
+	if info.Active {
+		active = " (active)"
+	}
+	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, orDash(v)) }
+	row("profile", name+active)
+	row("dir", info.Dir)
+	row("config", info.Config)
+	row("logs", info.LogDir)
+	if info.Port != 0 {
+		row("port", strconv.Itoa(info.Port))
+	} else {
+		row("port", "?")
+	}
+	row("host", info.Host)
+	row("model", info.Model.Name)
+	row("base_url", info.Model.BaseURL)
+	switch {
+	case info.Model.APIKeyEnv != "":
+		row("api key", "from $"+info.Model.APIKeyEnv)
+	case info.Model.Provider != "":
+		row("api key", "from provider "+info.Model.Provider+" (auth.json)")
+	default:
+		row("api key", "")
+	}
+	row("gateway", gatewayWord(states, answered, name))
+	tw.Flush()
+	for _, p := range info.Problems {
+		fmt.Fprintf(e.Stderr, "⚠ %s\n", p)
+	}
+	return nil
+}

@@ -1,0 +1,222 @@
+package profiles
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Create makes the named profile (CONTRACT §5) in home: its directory and
+// subdirectories (Subdirs), config.yaml (0640) with a gateway port that no
+// other profile has (AllocatePort), .env (0600) with a fresh API_SERVER_KEY,
+// and SOUL.md last, so that the profile exists only once it is complete.
+// It holds the profiles lock throughout. It refuses "default", invalid
+// names and a profile that exists (SOUL.md); in a directory left without
+// SOUL.md it adds only what is missing and never clobbers a file (an
+// existing config.yaml without a port gets gateway.port, an existing .env
+// without API_SERVER_KEY gets one appended). On error, whatever it created
+// is removed.
+func Create(home, name string) error {
+	if err := ValidateNamed(name); err != nil {
+		return err
+	}
+	if Exists(home, name) {
+		return existsError(home, name)
+	}
+	return WithLock(home, func() error {
+		if Exists(home, name) {
+			return existsError(home, name)
+		}
+		return create(home, name, nil)
+	})
+}
+
+func existsError(home, name string) error {
+	return kindError{fs.ErrExist, fmt.Sprintf("profile %s already exists in %s (use it with hermes -p %s, or delete it with hermes profile delete %s)",
+		name, Dir(home, name), name, name)}
+}
+
+// kindError is a message for a person that matches a sentinel error
+// (fs.ErrExist, fs.ErrNotExist) without repeating its text.
+type kindError struct {
+	kind error
+	msg  string
+}
+
+func (e kindError) Error() string { return e.msg }
+func (e kindError) Unwrap() error { return e.kind }
+
+// create does Create's work under the lock and removes what it made when
+// it fails. fail, when not nil, is asked after each step ("dirs",
+// "config", "env", "soul") and may fail it (tests use it).
+func create(home, name string, fail func(step string) error) (err error) {
+	dir := Dir(home, name)
+	step := func(s string) error {
+		if fail == nil {
+			return nil
+		}
+		return fail(s)
+	}
+	var made []string // paths created, in order
+	defer func() {
+		if err == nil {
+			return
+		}
+		for i := len(made) - 1; i >= 0; i-- {
+			os.Remove(made[i])
+		}
+	}()
+	mkdir := func(p string) error {
+		if err := os.Mkdir(p, DirMode); err != nil {
+			if errors.Is(err, fs.ErrExist) {
+				if fi, serr := os.Lstat(p); serr == nil && fi.IsDir() {
+					return nil
+				}
+				return fmt.Errorf("%s exists and is not a directory: move it away and try again", p)
+			}
+			return fmt.Errorf("creating %s: %w", p, err)
+		}
+		made = append(made, p)
+		if err := os.Chmod(p, DirMode); err != nil {
+			return fmt.Errorf("chmod %s: %w", p, err)
+		}
+		return nil
+	}
+	if err := mkdir(dir); err != nil {
+		return err
+	}
+	for _, sub := range Subdirs() {
+		if err := mkdir(filepath.Join(dir, sub)); err != nil {
+			return err
+		}
+	}
+	if err := step("dirs"); err != nil {
+		return err
+	}
+
+	// config.yaml with a port of its own.
+	cfgPath := filepath.Join(dir, configFile)
+	port, err := configuredPort(home, name)
+	if err != nil {
+		return err
+	}
+	if port == 0 {
+		if port, err = AllocatePort(home); err != nil {
+			return err
+		}
+		if _, statErr := os.Lstat(cfgPath); statErr == nil {
+			if err := setConfigKey(cfgPath, "gateway.port", strconv.Itoa(port)); err != nil {
+				return err
+			}
+		} else {
+			if err := writeNew(cfgPath, DefaultConfig(port), ConfigMode); err != nil {
+				return err
+			}
+			made = append(made, cfgPath)
+		}
+	}
+
+	if err := step("config"); err != nil {
+		return err
+	}
+
+	// .env with an API key.
+	envPath := filepath.Join(dir, envFile)
+	key, err := NewAPIKey()
+	if err != nil {
+		return err
+	}
+	switch existing, rerr := os.ReadFile(envPath); {
+	case errors.Is(rerr, fs.ErrNotExist):
+		if err := writeNew(envPath, EnvFile(key), EnvMode); err != nil {
+			return err
+		}
+		made = append(made, envPath)
+	case rerr != nil:
+		return fileError(envPath, rerr)
+	default:
+		if env, _ := ParseEnv(existing); env["API_SERVER_KEY"] == "" {
+			if err := appendEnv(envPath, existing, "API_SERVER_KEY="+key); err != nil {
+				return err
+			}
+		}
+	}
+
+	if err := step("env"); err != nil {
+		return err
+	}
+
+	// SOUL.md last: the marker.
+	soul := filepath.Join(dir, soulFile)
+	if err := writeNew(soul, DefaultSOUL(name), SOULMode); err != nil {
+		return err
+	}
+	made = append(made, soul)
+	return step("soul")
+}
+
+// appendEnv adds a line to an existing .env, keeping its content, and
+// makes its mode 0600.
+func appendEnv(path string, existing []byte, line string) error {
+	var b strings.Builder
+	b.Write(existing)
+	if len(existing) > 0 && existing[len(existing)-1] != '\n' {
+		b.WriteByte('\n')
+	}
+	b.WriteString(line + "\n")
+	return writeFileAtomic(path, []byte(b.String()), EnvMode)
+}
+
+// Delete removes the named profile: its whole directory (symlinks inside
+// are removed, never followed), under the profiles lock. It refuses
+// "default", invalid names and a profile that does not exist. When the
+// sticky profile was this one, it goes back to default. Gateway logs
+// (LogDir) are kept.
+func Delete(home, name string) error {
+	if err := ValidateNamed(name); err != nil {
+		return err
+	}
+	if !Exists(home, name) {
+		return notExistError(home, name)
+	}
+	return WithLock(home, func() error {
+		if !Exists(home, name) {
+			return notExistError(home, name)
+		}
+		dir := Dir(home, name)
+		if err := removeTree(dir); err != nil {
+			return fmt.Errorf("removing %s: %w (remove what is left by hand)", dir, err)
+		}
+		if b, err := os.ReadFile(filepath.Join(home, activeFile)); err == nil && strings.TrimSpace(string(b)) == name {
+			if err := SetActive(home, Default); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func notExistError(home, name string) error {
+	return kindError{fs.ErrNotExist, fmt.Sprintf("profile %s does not exist (no %s); see hermes profile list", name, SOULPath(home, name))}
+}
+
+// removeTree is os.RemoveAll (which never follows symlinks), retried once
+// after making the directories of the tree writable, for a tree holding a
+// read-only directory.
+func removeTree(dir string) error {
+	err := os.RemoveAll(dir)
+	if err == nil || !errors.Is(err, fs.ErrPermission) {
+		return err
+	}
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, werr error) error {
+		if werr == nil && d.IsDir() && d.Type()&fs.ModeSymlink == 0 {
+			os.Chmod(p, DirMode|0o700)
+		}
+		return nil
+	})
+	return os.RemoveAll(dir)
+}

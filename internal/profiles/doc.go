@@ -1,0 +1,30 @@
+// Package profiles owns the on-disk shape of hermes profiles (CONTRACT §2, §5):
+// names, directories, the seeds of a new profile, its config.yaml and .env,
+// the gateway port of each profile, and creation and deletion.
+//
+// Layout. HERMES_HOME is the root and the "default" profile; a named profile
+// lives in HERMES_HOME/profiles/<name>/ and has the same shape as the root:
+//
+//	SOUL.md        profile marker and persona: a profile exists iff this file exists
+//	config.yaml    profile configuration (0640); see Config for the keys hermes reads
+//	.env           secrets such as API_SERVER_KEY (0600)
+//	memories/ sessions/ skills/ skins/ plans/ workspace/ cron/ home/ logs/
+//
+// The root alone holds active_profile (the sticky profile), profiles/.lock
+// (the flock that serialises create, delete and port allocation) and every
+// gateway's log, under logs/gateways/<profile>/ (LogDir).
+//
+// One validator. Validate is the only profile-name check in hermes (CONTRACT
+// §1 rule 5): the CLI, the control API, the reconciler and the dashboard all
+// call it, and ValidateNamed adds the one extra rule of create and delete
+// (the root profile "default" is neither created nor deleted).
+//
+// One builder per seed. DefaultSOUL, DefaultConfig and EnvFile produce the
+// seeds of a profile; Create uses them, and so does the boot seeding of the
+// root profile.
+//
+// Everything here runs as the hermes uid (the CLI drops root before it runs
+// a command), so plain file calls are used; file modes are set with chmod
+// after creation so that the umask never matters. The package keeps no
+// global mutable state.
+package profiles

@@ -1,0 +1,162 @@
+package profiles
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// lockFile is the flock shared by create, delete and port allocation.
+const lockFile = ".lock"
+
+// WithLock runs fn holding the exclusive flock on home/profiles/.lock
+// (created with mode 0600 when missing, with profiles/ itself). Create,
+// Delete, EnsurePort and every caller of AllocatePort hold it, so that two
+// of them (in any process) never hand out the same port.
+func WithLock(home string, fn func() error) error {
+	dir := filepath.Join(home, "profiles")
+	if err := os.MkdirAll(home, DirMode); err != nil {
+		return fmt.Errorf("creating %s: %w", home, err)
+	}
+	switch err := os.Mkdir(dir, DirMode); {
+	case err == nil:
+		if err := os.Chmod(dir, DirMode); err != nil {
+			return fmt.Errorf("chmod %s: %w", dir, err)
+		}
+	case !errors.Is(err, fs.ErrExist):
+		return fmt.Errorf("creating %s: %w", dir, err)
+	}
+	path := filepath.Join(dir, lockFile)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return fmt.Errorf("opening the profiles lock %s: %w", path, err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Mode().Perm() != 0o600 {
+		if err := f.Chmod(0o600); err != nil {
+			return fmt.Errorf("chmod %s: %w", path, err)
+		}
+	}
+	for {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+		if !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("locking %s: %w", path, err)
+	}
+	defer unix.Flock(int(f.Fd()), unix.LOCK_UN)
+	return fn()
+}
+
+// writeNew creates path with data and mode, failing if it exists (it never
+// clobbers a file). The mode is set with chmod, so the umask does not
+// matter; a partly written file is removed.
+func writeNew(path string, data []byte, mode os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, mode)
+	if err != nil {
+		return err
+	}
+	err = f.Chmod(mode)
+	if err == nil {
+		_, err = f.Write(data)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
+
+// writeFileAtomic replaces path with data and mode: a temporary file in the
+// same directory, chmod, fsync, rename. A reader sees the old or the new
+// content, never a mix. A symlink at path is replaced, never followed.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return dirError(path, dir, err)
+	}
+	tmp := f.Name()
+	err = f.Chmod(mode)
+	if err == nil {
+		_, err = f.Write(data)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// WriteConfig writes c to path atomically (temporary file and rename in
+// the same directory) with mode 0640, creating the file if missing.
+func WriteConfig(path string, c *Config) error {
+	b, err := c.Bytes()
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, b, ConfigMode)
+}
+
+// setConfigKey sets one key of the config.yaml at path and writes it back.
+func setConfigKey(path, key, value string) error {
+	c, err := LoadConfig(path)
+	if err != nil {
+		return err
+	}
+	if err := c.Set(key, value); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return WriteConfig(path, c)
+}
+
+// dirError explains a failure to create a file in dir; for a permission
+// error it names the directory's owner and mode, and who is asking.
+func dirError(path, dir string, err error) error {
+	if !errors.Is(err, fs.ErrPermission) {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	owner := ""
+	if fi, serr := os.Stat(dir); serr == nil {
+		owner = ownerString(fi)
+	}
+	return fmt.Errorf("cannot write %s: the directory %s (%s) is not writable by uid %d: %w; chown or chmod it",
+		path, filepath.Clean(dir), owner, os.Getuid(), fs.ErrPermission)
+}
+
+// ownerString describes a file's owner and mode for messages.
+func ownerString(fi fs.FileInfo) string {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return fmt.Sprintf("owner uid %d gid %d, mode %04o", st.Uid, st.Gid, fi.Mode().Perm())
+	}
+	return fmt.Sprintf("mode %04o", fi.Mode().Perm())
+}

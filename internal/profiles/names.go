@@ -1,0 +1,240 @@
+package profiles
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Default is the root profile: HERMES_HOME itself.
+const Default = "default"
+
+// MaxNameLen is the longest profile name Validate accepts.
+const MaxNameLen = 64
+
+// reservedNames lists the names that cannot be profiles (CONTRACT §1
+// rule 5), for messages.
+const reservedNames = "hermes, test, tmp, root, sudo"
+
+// IsReserved reports whether name is one of the reserved names
+// (hermes, test, tmp, root, sudo).
+func IsReserved(name string) bool {
+	switch name {
+	case "hermes", "test", "tmp", "root", "sudo":
+		return true
+	}
+	return false
+}
+
+// ErrInvalidName is wrapped by every error of Validate and ValidateNamed.
+var ErrInvalidName = errors.New("invalid profile name")
+
+func nameErr(name, format string, a ...any) error {
+	return fmt.Errorf("%w %q: "+format, append([]any{ErrInvalidName, shortName(name)}, a...)...)
+}
+
+// Validate is the one profile-name validator (CONTRACT §1 rule 5): a name
+// matches ^[a-z0-9][a-z0-9_-]{0,63}$ and is not one of the reserved names
+// hermes, test, tmp, root and sudo. "default" (the root profile) is valid.
+// The error wraps ErrInvalidName and says what is wrong and how to fix it.
+func Validate(name string) error {
+	if name == "" {
+		return nameErr(name, "a name is needed: lower-case letters, digits, '-' and '_', such as coder")
+	}
+	if len(name) > MaxNameLen {
+		return nameErr(name, "%d characters long, at most %d are allowed (try %q)", len(name), MaxNameLen, suggest(name))
+	}
+	if IsReserved(name) {
+		return nameErr(name, "reserved (%s are); choose another name, such as %s-agent", reservedNames, name)
+	}
+	if c := name[0]; c == '-' || c == '_' {
+		return nameErr(name, "it must start with a lower-case letter or a digit (try %q)", suggest(name))
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case isLowerAlnum(c), i > 0 && (c == '-' || c == '_'):
+			continue
+		case c >= 'A' && c <= 'Z':
+			return nameErr(name, "profile names are lower-case (try %q)", suggest(name))
+		}
+		return nameErr(name, "%s is not allowed; use lower-case letters, digits, '-' and '_' (try %q)", describeByte(name, i), suggest(name))
+	}
+	return nil
+}
+
+// ValidateNamed is Validate, and refuses "default": the root profile is
+// HERMES_HOME itself and can be neither created nor deleted.
+func ValidateNamed(name string) error {
+	if name == Default {
+		return nameErr(name, "it is the root profile (HERMES_HOME itself), which is neither created nor deleted; choose another name")
+	}
+	return Validate(name)
+}
+
+func isLowerAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
+}
+
+// describeByte names the offending character at name[i] for a message.
+func describeByte(name string, i int) string {
+	switch c := name[i]; {
+	case c == ' ':
+		return "a space"
+	case c == '/':
+		return "'/'"
+	case c == '.':
+		return "'.'"
+	case c == '\t' || c == '\n' || c == '\r':
+		return "white space"
+	case c < 0x20 || c == 0x7f:
+		return fmt.Sprintf("control character 0x%02x", c)
+	case c >= 0x80:
+		return "a non-ASCII character"
+	default:
+		return fmt.Sprintf("%q", string(c))
+	}
+}
+
+// suggest returns a valid name close to name: lower-cased, every other
+// character turned into '-', leading '-' and '_' dropped, cut to
+// MaxNameLen. It returns "coder" when nothing usable is left.
+func suggest(name string) string {
+	var b strings.Builder
+	for i := 0; i < len(name) && b.Len() < MaxNameLen; i++ {
+		c := name[i]
+		switch {
+		case c >= 'A' && c <= 'Z':
+			b.WriteByte(c + 'a' - 'A')
+		case isLowerAlnum(c):
+			b.WriteByte(c)
+		case b.Len() == 0:
+			// nothing may lead but a letter or a digit
+		case c == '_':
+			b.WriteByte('_')
+		default:
+			if s := b.String(); !strings.HasSuffix(s, "-") {
+				b.WriteByte('-')
+			}
+		}
+	}
+	s := strings.TrimRight(b.String(), "-_")
+	if s == "" || IsReserved(s) || s == Default {
+		return "coder"
+	}
+	return s
+}
+
+// shortName cuts a long name for a message.
+func shortName(name string) string {
+	if len(name) <= 24 {
+		return name
+	}
+	return name[:20] + "..."
+}
+
+// Dir is the directory of a profile: home for "default", else
+// home/profiles/<name>. name must have passed Validate.
+func Dir(home, name string) string {
+	if name == Default {
+		return home
+	}
+	return filepath.Join(home, "profiles", name)
+}
+
+// LogDir is the directory of a profile's gateway log: every gateway's log
+// lives under the root, in home/logs/gateways/<name>.
+func LogDir(home, name string) string {
+	return filepath.Join(home, "logs", "gateways", name)
+}
+
+// Exists reports whether a profile exists, i.e. whether its SOUL.md exists
+// (home/SOUL.md for "default"). An invalid name never exists.
+func Exists(home, name string) bool {
+	if Validate(name) != nil {
+		return false
+	}
+	_, err := os.Lstat(filepath.Join(Dir(home, name), soulFile))
+	return err == nil
+}
+
+// List returns the profiles of home: "default" first, always, then every
+// profiles/<name>/ that holds SOUL.md and whose name passes Validate, sorted.
+// A missing profiles/ directory is not an error.
+func List(home string) ([]string, error) {
+	names := []string{Default}
+	entries, err := os.ReadDir(filepath.Join(home, "profiles"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return names, nil
+	}
+	if err != nil {
+		return names, fmt.Errorf("listing profiles: %w", err)
+	}
+	var named []string
+	for _, ent := range entries {
+		n := ent.Name()
+		if !ent.IsDir() || n == Default || Validate(n) != nil {
+			continue
+		}
+		if _, err := os.Lstat(filepath.Join(home, "profiles", n, soulFile)); err == nil {
+			named = append(named, n)
+		}
+	}
+	sort.Strings(named)
+	return append(names, named...), nil
+}
+
+// activeFile is the sticky profile's file under the root.
+const activeFile = "active_profile"
+
+// Resolve returns the profile a command acts on (CONTRACT §5): flag (the
+// global -p) when set, else the sticky profile in home/active_profile, else
+// "default". The result is validated; a sticky profile that is invalid is an
+// error that says how to reset it.
+func Resolve(home, flag string) (string, error) {
+	if flag != "" {
+		if err := Validate(flag); err != nil {
+			return "", fmt.Errorf("-p %s: %w", flag, err)
+		}
+		return flag, nil
+	}
+	b, err := os.ReadFile(filepath.Join(home, activeFile))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return Default, nil
+	case err != nil:
+		return "", fmt.Errorf("reading the sticky profile: %w", err)
+	}
+	name := strings.TrimSpace(string(b))
+	if name == "" {
+		return Default, nil
+	}
+	if err := Validate(name); err != nil {
+		return "", fmt.Errorf("%s: %w (reset it with: hermes profile use default)", filepath.Join(home, activeFile), err)
+	}
+	return name, nil
+}
+
+// SetActive makes name the sticky profile by writing home/active_profile;
+// "default" removes the file. The name is validated; a named profile must
+// exist.
+func SetActive(home, name string) error {
+	if err := Validate(name); err != nil {
+		return err
+	}
+	path := filepath.Join(home, activeFile)
+	if name == Default {
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("resetting the sticky profile: %w", err)
+		}
+		return nil
+	}
+	if !Exists(home, name) {
+		return kindError{fs.ErrNotExist, fmt.Sprintf("profile %s does not exist: create it with hermes profile create %s", name, name)}
+	}
+	return writeFileAtomic(path, []byte(name+"\n"), 0o644)
+}
