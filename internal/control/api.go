@@ -36,6 +36,19 @@ type Supervisor interface {
 	Log(name string) (*logpipe.Log, error)
 }
 
+// Gateways is what the gateway routes need: the one place that builds a
+// profile's gateway spec and registers or removes it (gateway.Slots
+// implements it). The profile name has passed profiles.Validate.
+type Gateways interface {
+	// RegisterGateway registers (or replaces) gateway-<profile> from the
+	// canonical spec and starts it when start is true. A profile without
+	// SOUL.md is an error wrapping supervise.ErrNotFound.
+	RegisterGateway(ctx context.Context, profile string, start bool) (supervise.Status, error)
+	// RemoveGateway stops gateway-<profile>, waits for it and removes it;
+	// an absent one is an error wrapping supervise.ErrNotFound (or nil).
+	RemoveGateway(ctx context.Context, profile string) error
+}
+
 // LogReader is what the logs route reads; *logpipe.Log implements it.
 type LogReader interface {
 	// Tail returns the last n entries.

@@ -31,6 +31,11 @@ const (
 	permRegister
 	// permRemove: as permControl. Never a reserved name.
 	permRemove
+	// permGateway: register or remove a profile gateway through
+	// /v1/gateways. Root and the hermes uid (as permControl for an existing
+	// gateway-<profile>): the spec is built by the supervisor itself and
+	// runs as the hermes uid, so the caller chooses only the profile.
+	permGateway
 )
 
 func (p perm) String() string {
@@ -43,6 +48,8 @@ func (p perm) String() string {
 		return "register"
 	case permRemove:
 		return "remove"
+	case permGateway:
+		return "gateway"
 	}
 	return "undeclared"
 }
@@ -124,6 +131,7 @@ func (pol policy) authorize(who peer, a access) error {
 	if isRoot || a.perm == permRead {
 		return nil
 	}
+	// From here on the caller is the hermes uid.
 	if a.existing != nil && a.existing.UID != pol.hermesUID {
 		return fmt.Errorf("%w: %s runs as uid %d; only root may manage it", ErrForbidden, a.name, a.existing.UID)
 	}

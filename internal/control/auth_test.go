@@ -90,6 +90,14 @@ func TestAuthorize(t *testing.T) {
 		{"hermes restarts a root gateway", hermes, access{perm: permControl, name: "gateway-x", existing: owned(0)}, "forbidden"},
 		{"hermes registers a gateway", hermes, access{perm: permRegister, name: "gateway-x", spec: spec(nil)}, "forbidden"},
 		{"hermes removes the dashboard", hermes, access{perm: permRemove, name: "dashboard", existing: owned(10000)}, "forbidden"},
+
+		{"root manages a gateway slot", root, access{perm: permGateway, name: "gateway-x"}, "ok"},
+		{"root replaces a root gateway slot", root, access{perm: permGateway, name: "gateway-x", existing: owned(0)}, "ok"},
+		{"hermes manages a gateway slot", hermes, access{perm: permGateway, name: "gateway-x"}, "ok"},
+		{"hermes manages its gateway slot", hermes, access{perm: permGateway, name: "gateway-x", existing: owned(10000)}, "ok"},
+		{"hermes manages a root gateway slot", hermes, access{perm: permGateway, name: "gateway-x", existing: owned(0)}, "forbidden"},
+		{"other manages a gateway slot", other, access{perm: permGateway, name: "gateway-x"}, "forbidden"},
+		{"unknown peer manages a gateway slot", unknown, access{perm: permGateway, name: "gateway-x"}, "forbidden"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

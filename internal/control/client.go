@@ -75,6 +75,24 @@ func (c *Client) Remove(ctx context.Context, name string) error {
 	return c.call(ctx, http.MethodDelete, servicePath(name, ""), nil, nil, nil)
 }
 
+// RegisterGateway registers the gateway of profile (the service
+// gateway-<profile>, whose spec the supervisor builds itself) and, when
+// start is true, starts it. The profile must exist (hold SOUL.md), else the
+// error matches supervise.ErrNotFound; an invalid profile name matches
+// ErrBadRequest.
+func (c *Client) RegisterGateway(ctx context.Context, profile string, start bool) (supervise.Status, error) {
+	var out supervise.Status
+	q := url.Values{"start": {strconv.FormatBool(start)}}
+	err := c.call(ctx, http.MethodPut, gatewayPath(profile), q, nil, &out)
+	return out, err
+}
+
+// RemoveGateway stops and removes the gateway of profile; removing an absent
+// one succeeds.
+func (c *Client) RemoveGateway(ctx context.Context, profile string) error {
+	return c.call(ctx, http.MethodDelete, gatewayPath(profile), nil, nil, nil)
+}
+
 // Start starts a service and returns its status once it is in effect.
 func (c *Client) Start(ctx context.Context, name string) (supervise.Status, error) {
 	return c.change(ctx, name, "start")
@@ -193,6 +211,10 @@ func (c *Client) Events(ctx context.Context, fn func(supervise.Status) error) er
 			}
 		}
 	}
+}
+
+func gatewayPath(profile string) string {
+	return "/v1/gateways/" + url.PathEscape(profile)
 }
 
 func servicePath(name, verb string) string {

@@ -9,7 +9,10 @@
 // registered (PUT with a spec body), removed, started, stopped, restarted and
 // signalled under /v1/services; /v1/services/{name}/logs streams a service's
 // log as NDJSON, /v1/events streams status changes as server-sent events,
-// and /v1/health reports the boot phase. Errors travel as
+// /v1/gateways/{profile} registers (PUT, ?start=false by default) and removes
+// (DELETE) a profile's gateway, whose spec the supervisor builds itself
+// through Config.Gateways (without it those routes answer 404), and
+// /v1/health reports the boot phase. Errors travel as
 // {"error": "<code>", "detail": "<sentence>"}; errors become HTTP statuses in
 // exactly one function (errorStatus), and the client turns them back into an
 // *APIError.
@@ -24,7 +27,9 @@
 // log_file inside HERMES_HOME; services of any other user are root's alone;
 // every other uid is refused on every route, reads and health included. The
 // reserved names (dashboard, gateway-*) are never registered or removed
-// through /v1/services. Requests that carry an Origin or Referer header are
+// through /v1/services; root and the hermes uid register and remove
+// gateways through /v1/gateways, choosing only the profile (validated with
+// profiles.Validate, the one validator; a bad name is 400). Requests that carry an Origin or Referer header are
 // refused, so a browser cannot be turned against the socket.
 //
 // # Socket

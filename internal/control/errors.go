@@ -29,6 +29,10 @@ var (
 	ErrNoRoute = errors.New("no such route")
 	// ErrMethod is wrapped when the path exists but not with that method.
 	ErrMethod = errors.New("method not allowed")
+	// ErrNotManaged is wrapped when a route's subject is not managed by
+	// this supervisor (the gateway routes of a supervisor without
+	// Config.Gateways).
+	ErrNotManaged = errors.New("not managed by this supervisor")
 )
 
 // errorKind is one row of the error table: a sentinel, its HTTP status and
@@ -48,6 +52,7 @@ func errorKinds() []errorKind {
 		{ErrBadRequest, http.StatusBadRequest, "bad_request"},
 		{ErrNoRoute, http.StatusNotFound, "no_route"},
 		{ErrMethod, http.StatusMethodNotAllowed, "method_not_allowed"},
+		{ErrNotManaged, http.StatusNotFound, "not_managed"},
 		{supervise.ErrNotFound, http.StatusNotFound, "not_found"},
 		{supervise.ErrInvalid, http.StatusBadRequest, "invalid"},
 		{supervise.ErrClosed, http.StatusServiceUnavailable, "shutting_down"},

@@ -208,3 +208,45 @@ func (s *Server) noRoute(c *call) error {
 	}
 	return fmt.Errorf("%w: %s %s", ErrNoRoute, c.r.Method, c.r.URL.Path)
 }
+
+// gatewaysOrErr returns the server's Gateways, or an error when this
+// supervisor does not manage gateways.
+func (s *Server) gatewaysOrErr() (Gateways, error) {
+	if s.gateways == nil {
+		return nil, fmt.Errorf("gateways are %w", ErrNotManaged)
+	}
+	return s.gateways, nil
+}
+
+// putGateway registers gateway-<profile> from the canonical spec, which
+// the supervisor builds itself; ?start= defaults to false (a profile's
+// gateway is registered down unless asked otherwise).
+func (s *Server) putGateway(c *call) error {
+	g, err := s.gatewaysOrErr()
+	if err != nil {
+		return err
+	}
+	start, err := parseBool(c.r.URL.Query(), "start", false)
+	if err != nil {
+		return err
+	}
+	st, err := g.RegisterGateway(c.r.Context(), c.profile, start)
+	if err != nil {
+		return err
+	}
+	writeJSON(c.w, http.StatusOK, st)
+	return nil
+}
+
+// deleteGateway stops and removes gateway-<profile>; 204 even if absent.
+func (s *Server) deleteGateway(c *call) error {
+	g, err := s.gatewaysOrErr()
+	if err != nil {
+		return err
+	}
+	if err := g.RemoveGateway(c.r.Context(), c.profile); err != nil && !errors.Is(err, supervise.ErrNotFound) {
+		return err
+	}
+	c.w.WriteHeader(http.StatusNoContent)
+	return nil
+}

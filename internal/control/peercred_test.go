@@ -81,8 +81,8 @@ func TestPeerCredentials(t *testing.T) {
 				}
 			}
 			if tc.uid == otherUID {
-				if n := len(sup.List()); n != 6 {
-					t.Errorf("after uid %d's probes the table has %d services, want the 6 seeded", tc.uid, n)
+				if n := len(sup.List()); n != 7 {
+					t.Errorf("after uid %d's probes the table has %d services, want the 7 seeded", tc.uid, n)
 				}
 				if sig := sup.Signals(); len(sig) != 0 {
 					t.Errorf("uid %d managed to send signals: %v", tc.uid, sig)

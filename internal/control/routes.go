@@ -22,6 +22,8 @@ func routeTable() []route {
 		{"POST /v1/services/{name}/signal", permControl, (*Server).signalService},
 		{"GET /v1/services/{name}/logs", permRead, (*Server).serviceLogs},
 		{"GET /v1/events", permRead, (*Server).events},
+		{"PUT /v1/gateways/{profile}", permGateway, (*Server).putGateway},
+		{"DELETE /v1/gateways/{profile}", permGateway, (*Server).deleteGateway},
 		{"GET /v1/health", permRead, (*Server).getHealth},
 		{"/", permRead, (*Server).noRoute}, // 404 or 405, as JSON
 	}

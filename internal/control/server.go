@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hermes-agent/hermes/internal/profiles"
 	"github.com/hermes-agent/hermes/internal/supervise"
 )
 
@@ -29,6 +30,10 @@ type Config struct {
 	// register only services that run as HermesUID:HermesGID, so a zero
 	// left by mistake would let it pick the root group.
 	HermesUID, HermesGID int
+	// Gateways registers and removes the profile gateways
+	// (/v1/gateways/{profile}); nil means this supervisor does not manage
+	// gateways, and those routes answer 404.
+	Gateways Gateways
 	// Health answers GET /v1/health. Required.
 	Health func() Health
 	// Logger receives refused and failed requests; nil discards.
@@ -46,6 +51,7 @@ type Config struct {
 // listeners.
 type Server struct {
 	sup       Supervisor
+	gateways  Gateways
 	pol       policy
 	health    func() Health
 	log       *slog.Logger
@@ -62,6 +68,7 @@ type Server struct {
 func NewServer(cfg Config) *Server {
 	s := &Server{
 		sup:       cfg.Sup,
+		gateways:  cfg.Gateways,
 		pol:       policy{home: filepath.Clean(cfg.Home), hermesUID: cfg.HermesUID, hermesGID: cfg.HermesGID},
 		health:    cfg.Health,
 		log:       cfg.Logger,
@@ -216,11 +223,12 @@ func (rs *runState) count() int {
 
 // call is one request as a handler sees it.
 type call struct {
-	w    *responseWriter
-	r    *http.Request
-	who  peer
-	name string          // the {name} wildcard ("" on other routes)
-	spec *supervise.Spec // the decoded body of a permRegister route
+	w       *responseWriter
+	r       *http.Request
+	who     peer
+	name    string          // the {name} wildcard, or gateway-<profile> on the gateway routes
+	profile string          // the {profile} wildcard ("" on other routes)
+	spec    *supervise.Spec // the decoded body of a permRegister route
 }
 
 // responseWriter records whether the response has started, so that an
@@ -279,7 +287,7 @@ func (s *Server) serveRoute(rt route, w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		rw = &responseWriter{ResponseWriter: w}
 	}
-	c := &call{w: rw, r: r, who: peerFrom(r.Context()), name: r.PathValue("name")}
+	c := &call{w: rw, r: r, who: peerFrom(r.Context()), name: r.PathValue("name"), profile: r.PathValue("profile")}
 	err := s.admit(rt.perm, c)
 	if err == nil {
 		err = rt.handle(s, c)
@@ -298,6 +306,14 @@ func (s *Server) serveRoute(rt route, w http.ResponseWriter, r *http.Request) {
 func (s *Server) admit(p perm, c *call) error {
 	if p == permRead {
 		return s.pol.authorize(c.who, access{perm: p})
+	}
+	if p == permGateway {
+		if err := profiles.Validate(c.profile); err != nil {
+			return fmt.Errorf("%w: %w", ErrBadRequest, err)
+		}
+		// The service's name as gateway.ServiceName builds it (CONTRACT
+		// §4), needed only to authorise against the service as it is.
+		c.name = "gateway-" + c.profile
 	}
 	if err := supervise.ValidName(c.name); err != nil {
 		return err

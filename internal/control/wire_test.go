@@ -104,6 +104,19 @@ func probes(hermesUID int) []probe {
 		{"signal_bad_sig", "POST", "/v1/services/web/signal?sig=BOGUS", "", nil, 400, 400},
 		{"signal_not_running", "POST", "/v1/services/dormant/signal?sig=HUP", "", nil, 409, 409},
 		{"signal_root_service", "POST", "/v1/services/rootsvc/signal?sig=HUP", "", nil, 409, 403},
+		{"put_gateway_down", "PUT", "/v1/gateways/coder", "", nil, 200, 200},
+		{"put_gateway_start", "PUT", "/v1/gateways/writer?start=true", "", nil, 200, 200},
+		{"put_gateway_existing", "PUT", "/v1/gateways/default?start=false", "", nil, 200, 200},
+		{"put_gateway_no_profile", "PUT", "/v1/gateways/typo", "", nil, 404, 404},
+		{"put_gateway_bad_name", "PUT", "/v1/gateways/Bad", "", nil, 400, 400},
+		{"put_gateway_reserved_name", "PUT", "/v1/gateways/root", "", nil, 400, 400},
+		{"put_gateway_bad_start", "PUT", "/v1/gateways/coder?start=maybe", "", nil, 400, 400},
+		{"put_gateway_root_owned", "PUT", "/v1/gateways/rootgw", "", nil, 200, 403},
+		{"wrong_method_gateway", "POST", "/v1/gateways/coder", "", nil, 405, 405},
+		{"delete_gateway_route", "DELETE", "/v1/gateways/coder", "", nil, 204, 204},
+		{"delete_gateway_absent", "DELETE", "/v1/gateways/nope", "", nil, 204, 204},
+		{"delete_gateway_bad_name", "DELETE", "/v1/gateways/..%2Fetc", "", nil, 400, 400},
+		{"delete_gateway_root_owned", "DELETE", "/v1/gateways/rootgw", "", nil, 204, 403},
 		{"delete", "DELETE", "/v1/services/api", "", nil, 204, 204},
 		{"delete_missing", "DELETE", "/v1/services/nope", "", nil, 204, 204},
 		{"delete_bad_name", "DELETE", "/v1/services/Bad", "", nil, 400, 400},
@@ -133,6 +146,7 @@ func seed(t testing.TB, sup *controltest.Supervisor, hermesUID int) {
 	epoch := controltest.Epoch()
 	sup.Put(supervise.Status{Name: "rootsvc", Want: supervise.WantUp, State: supervise.Running, PID: 77, Since: epoch, UID: 0})
 	sup.Put(supervise.Status{Name: "gateway-default", Want: supervise.WantUp, State: supervise.Running, PID: 88, Since: epoch, UID: hermesUID})
+	sup.Put(supervise.Status{Name: "gateway-rootgw", Want: supervise.WantDown, State: supervise.Stopped, Since: epoch, UID: 0})
 	sup.Put(supervise.Status{Name: "dashboard", Want: supervise.WantDown, State: supervise.Stopped, Since: epoch, UID: hermesUID})
 	sup.Put(supervise.Status{Name: "idle", Want: supervise.WantDown, State: supervise.Failed, Since: epoch, UID: hermesUID,
 		LastExit: &supervise.Exit{Code: &one}, Reason: "exited with status 1", Logs: logpipe.Counters{Lines: 3, Bytes: 40, Dropped: 2}})
@@ -146,6 +160,9 @@ func seed(t testing.TB, sup *controltest.Supervisor, hermesUID int) {
 		t.Fatal(err)
 	}
 }
+
+// gatewayProfiles are the profiles that exist in the fixture.
+var gatewayProfiles = []string{"default", "coder", "writer", "rootgw"}
 
 // httpClient returns a plain HTTP client of a Unix socket (no
 // control.Client, so that the transcript shows the wire as it is).
@@ -258,6 +275,9 @@ func serve(t *testing.T, sup control.Supervisor, hermesUID int, path string, mod
 		Health: func() control.Health {
 			return control.Health{Boot: control.BootReady, Owner: true, PID1: false, Version: "1.2.3-test"}
 		},
+	}
+	if fake, ok := sup.(*controltest.Supervisor); ok {
+		cfg.Gateways = controltest.Gateways{Sup: fake, Profiles: gatewayProfiles}
 	}
 	if mod != nil {
 		mod(&cfg)

@@ -3,7 +3,9 @@
 // it on a temporary Unix socket, in the manner of net/http/httptest.
 //
 // The fake keeps services in memory: registering normalises the spec like
-// the real supervisor and records the uid it resolves to; start, stop and
+// the real supervisor and records the uid it resolves to (a new service is
+// registered down, an existing one keeps its state and is restarted when
+// running with a new spec); start, stop and
 // restart change the state at once; every change is published to
 // subscribers; logs are entries appended by the test.
 package controltest
@@ -15,9 +17,11 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -149,11 +153,17 @@ func (f *Supervisor) Register(ctx context.Context, spec supervise.Spec, start bo
 	svc := f.services[n.Name]
 	if svc == nil {
 		svc = &service{log: newFakeLog()}
+		svc.status = supervise.Status{Name: n.Name, Want: supervise.WantDown, State: supervise.Stopped, Since: f.now()}
 		f.services[n.Name] = svc
 	}
+	// As the real supervisor: a new service is registered down, an
+	// existing one keeps its wanted state, and a running one is restarted
+	// when its spec changes.
+	changed := !reflect.DeepEqual(svc.spec, n)
 	svc.spec = n
-	svc.status = supervise.Status{Name: n.Name, Want: supervise.WantDown, State: supervise.Stopped, Since: f.now(), UID: uid}
-	if start {
+	svc.status.UID = uid
+	running := svc.status.State == supervise.Running
+	if start && !running || running && changed {
 		f.run(svc)
 	}
 	f.publish(svc.status)
@@ -352,6 +362,26 @@ type Options struct {
 	Heartbeat time.Duration
 	// Logger receives the server's log; nil discards it.
 	Logger *slog.Logger
+	// Gateways serves /v1/gateways; nil means the routes answer 404 (a
+	// test usually passes a gateway.Slots over the fake supervisor).
+	Gateways control.Gateways
+	// Connections, when set, counts the connections the server accepts,
+	// so that a test can tell that a client never called.
+	Connections *atomic.Int64
+}
+
+// countingListener counts accepted connections.
+type countingListener struct {
+	net.Listener
+	n *atomic.Int64
+}
+
+func (l countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.n.Add(1)
+	}
+	return c, err
 }
 
 // Serve runs a control server for sup on a socket in a fresh temporary
@@ -370,6 +400,7 @@ func Serve(t testing.TB, sup control.Supervisor, home string, opts Options) stri
 	srv := control.NewServer(control.Config{
 		Sup: sup, Home: home, HermesUID: opts.HermesUID, HermesGID: opts.HermesGID,
 		Health: opts.Health, Heartbeat: opts.Heartbeat, Logger: opts.Logger,
+		Gateways: opts.Gateways,
 	})
 	dir, err := os.MkdirTemp("", "hermes-ctl-")
 	if err != nil {
@@ -380,6 +411,9 @@ func Serve(t testing.TB, sup control.Supervisor, home string, opts Options) stri
 	if err != nil {
 		os.RemoveAll(dir)
 		t.Fatal(err)
+	}
+	if opts.Connections != nil {
+		ln = countingListener{ln, opts.Connections}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -392,4 +426,32 @@ func Serve(t testing.TB, sup control.Supervisor, home string, opts Options) stri
 		os.RemoveAll(dir)
 	})
 	return path
+}
+
+// Gateways is a fake control.Gateways over a fake Supervisor, for tests
+// that do not want real profile directories: the profiles named in
+// Profiles exist, and RegisterGateway registers a stand-in spec for them
+// (gateway.Slots over the fake Supervisor is the real thing).
+type Gateways struct {
+	Sup      *Supervisor
+	Profiles []string
+}
+
+var _ control.Gateways = Gateways{}
+
+// RegisterGateway implements control.Gateways.
+func (g Gateways) RegisterGateway(ctx context.Context, profile string, start bool) (supervise.Status, error) {
+	if !slices.Contains(g.Profiles, profile) {
+		return supervise.Status{}, fmt.Errorf("%w: no such profile %q", supervise.ErrNotFound, profile)
+	}
+	spec := supervise.Spec{
+		Name: "gateway-" + profile,
+		Argv: []string{"/opt/hermes/bin/hermes", "-p", profile, "gateway", "run", "--replace"},
+	}
+	return g.Sup.Register(ctx, spec, start)
+}
+
+// RemoveGateway implements control.Gateways.
+func (g Gateways) RemoveGateway(ctx context.Context, profile string) error {
+	return g.Sup.Remove(ctx, "gateway-"+profile)
 }

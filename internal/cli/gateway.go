@@ -1,0 +1,452 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hermes-agent/hermes/internal/control"
+	"github.com/hermes-agent/hermes/internal/gateway"
+	"github.com/hermes-agent/hermes/internal/hostenv"
+	"github.com/hermes-agent/hermes/internal/profiles"
+	"github.com/hermes-agent/hermes/internal/supervise"
+)
+
+func init() {
+	register(command{name: "gateway", summary: "run, start, stop, restart and show a profile's gateway", run: runGateway})
+}
+
+const gatewayUsage = `usage: hermes [-p PROFILE] gateway <command> [arguments]
+
+commands:
+  run [--no-supervise] [--replace]  run the gateway: under the supervisor when one answers,
+                                    else in the foreground
+  start                             start the profile's gateway (it stays up across restarts)
+  stop [--all]                      stop it (it stays stopped across restarts); --all: every gateway
+  restart [--all]                   restart it; --all: every gateway that is up
+  status [--json]                   the gateway's service and its gateway_state.json
+  install | uninstall               how gateways are installed and removed
+
+The profile is -p PROFILE, else the active profile (hermes profile use), else default.
+`
+
+// Environment variables of gateway run's redirect (CONTRACT §5).
+const (
+	envNoSupervise     = "HERMES_GATEWAY_NO_SUPERVISE"
+	envSupervisedChild = "HERMES_SUPERVISED_CHILD"
+	// envS6SupervisedChild is the reference's name of the same marker.
+	envS6SupervisedChild = "HERMES_S6_SUPERVISED_CHILD"
+)
+
+// runGateway is hermes gateway.
+func runGateway(ctx context.Context, e *Env, args []string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(e.Stdout, gatewayUsage)
+		return nil
+	}
+	var err error
+	switch sub, rest := args[0], args[1:]; sub {
+	case "run":
+		err = gatewayRun(ctx, e, rest)
+	case "start", "stop", "restart":
+		err = gatewayChange(ctx, e, sub, rest)
+	case "status":
+		err = gatewayStatus(ctx, e, rest)
+	case "install", "uninstall":
+		err = gatewayGuidance(e, sub, rest)
+	default:
+		return usageError("unknown gateway command %q (see hermes gateway help)", sub)
+	}
+	if errors.Is(err, errSvcHelp) {
+		fmt.Fprint(e.Stdout, gatewayUsage)
+		return nil
+	}
+	return err
+}
+
+// gatewayProfile returns HERMES_HOME and the profile the command acts on.
+func gatewayProfile(e *Env) (home, profile string, err error) {
+	if home, err = e.Host.Home(); err != nil {
+		return "", "", err
+	}
+	profile, err = profiles.Resolve(home, e.Profile)
+	return home, profile, err
+}
+
+// gatewayRun is hermes gateway run: the gateway itself in the foreground,
+// or, when a supervisor answers, the redirect that starts it under
+// supervision and waits (CONTRACT §5). The gates, in order: --no-supervise
+// or HERMES_GATEWAY_NO_SUPERVISE true → foreground; the supervised-child
+// marker set to anything → foreground (we are the supervised gateway: no
+// supervisor is even consulted, so it can never recurse); a supervisor
+// that answers → redirect; none → foreground.
+func gatewayRun(ctx context.Context, e *Env, args []string) error {
+	fs := newCmdFlags("hermes gateway run")
+	noSupervise := fs.Bool("no-supervise", false, "run in the foreground even under a supervisor")
+	replace := fs.Bool("replace", false, "take over from a running gateway of this profile")
+	pos, _, err := parseSvcArgs(fs, args, false)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usageError("usage: hermes [-p PROFILE] gateway run [--no-supervise] [--replace]")
+	}
+	home, profile, err := gatewayProfile(e)
+	if err != nil {
+		return err
+	}
+	if !*noSupervise && !e.Host.Bool(envNoSupervise) && !supervisedChild(e.Host) {
+		done, err := redirectRun(ctx, e, home, profile)
+		if done || err != nil {
+			return err
+		}
+	}
+	return foregroundGateway(ctx, e, home, profile, *replace)
+}
+
+// supervisedChild reports whether this process is the supervised gateway
+// (either marker set to any non-empty value).
+func supervisedChild(h hostenv.Env) bool {
+	for _, k := range []string{envSupervisedChild, envS6SupervisedChild} {
+		if v, ok := h.Getenv(k); ok && v != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// foregroundGateway runs the gateway in this process until ctx is done.
+func foregroundGateway(ctx context.Context, e *Env, home, profile string, replace bool) error {
+	err := gateway.Run(ctx, gateway.Config{
+		Home: home, Profile: profile, Replace: replace,
+		Stdout: e.Stdout, Stderr: e.Stderr, Env: e.Host,
+	})
+	if errors.Is(err, gateway.ErrConfig) {
+		// EX_CONFIG: the supervisor marks the service failed rather than
+		// restarting it in a loop.
+		fmt.Fprintf(e.Stdout, "✗ %s\n", oneLine(err.Error()))
+		return &ExitError{Code: gateway.ExitConfig}
+	}
+	return err
+}
+
+// redirectRun starts gateway-<profile> under the supervisor that answers
+// and waits until ctx is done (SIGTERM, SIGINT). done is false when no
+// supervisor answers or none manages gateways: the caller then runs the
+// gateway in the foreground.
+func redirectRun(ctx context.Context, e *Env, home, profile string) (done bool, err error) {
+	c := e.gatewayClient(ctx)
+	name := gateway.ServiceName(profile)
+	st, err := func() (supervise.Status, error) {
+		cctx, cancel := context.WithTimeout(ctx, supervisorTimeout)
+		defer cancel()
+		return startGateway(cctx, e, c, home, profile)
+	}()
+	switch {
+	case ctx.Err() != nil:
+		return true, nil // stopped while starting: an intended stop
+	case errors.Is(err, control.ErrUnavailable):
+		return false, nil
+	case errors.Is(err, control.ErrNotManaged):
+		fmt.Fprintf(e.Stderr, "hermes: the supervisor on %s does not manage gateways; running the gateway in the foreground\n", c.Path())
+		return false, nil
+	case err != nil:
+		return true, err
+	}
+	dashboard := ""
+	if v, ok := e.Host.Getenv("HERMES_DASHBOARD"); ok {
+		if on, _ := hostenv.ParseBool(v); on {
+			dashboard = "; the dashboard is supervised alongside"
+		}
+	}
+	fmt.Fprintf(e.Stderr, "hermes: %s runs under supervision (restarted if it fails%s); this process waits until the container stops. To run the gateway in the foreground instead, pass --no-supervise or set %s=1.\n",
+		name, dashboard, envNoSupervise)
+	if st.State != supervise.Running {
+		fmt.Fprintf(e.Stderr, "hermes: %s is %s; see hermes logs %s\n", name, describe(st), name)
+	}
+	<-ctx.Done()
+	return true, nil
+}
+
+// startGateway starts gateway-<profile>, registering its slot first when
+// the profile exists but has none (a profile created from the host on a
+// bind mount), and never for a profile that does not exist.
+func startGateway(ctx context.Context, e *Env, c *control.Client, home, profile string) (supervise.Status, error) {
+	name := gateway.ServiceName(profile)
+	st, err := c.Start(ctx, name)
+	if !errors.Is(err, supervise.ErrNotFound) {
+		return st, err
+	}
+	if !profiles.Exists(home, profile) {
+		return st, noSuchGateway(profile)
+	}
+	if _, err := c.RegisterGateway(ctx, profile, false); err != nil {
+		return st, err
+	}
+	fmt.Fprintf(e.Stdout, "✓ registered the gateway slot for profile '%s'\n", profile)
+	return c.Start(ctx, name)
+}
+
+// noSuchGateway is the message for a gateway that has no slot and no
+// profile: a typo never creates anything.
+func noSuchGateway(profile string) error {
+	return fmt.Errorf("no such gateway '%s': create it with hermes profile create %s", profile, profile)
+}
+
+// needsSupervisor adds what to do when no supervisor answers.
+func needsSupervisor(err error) error {
+	if errors.Is(err, control.ErrUnavailable) {
+		return fmt.Errorf("%w: gateways are started and stopped by hermes init's supervisor (in a container, or under hermes init on a host); hermes gateway run --no-supervise runs one in the foreground", err)
+	}
+	return err
+}
+
+// gatewayChange is hermes gateway start|stop|restart [--all].
+func gatewayChange(ctx context.Context, e *Env, verb string, args []string) error {
+	fs := newCmdFlags("hermes gateway " + verb)
+	all := fs.Bool("all", false, "every profile's gateway (stop and restart)")
+	pos, _, err := parseSvcArgs(fs, args, false)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usageError("usage: hermes [-p PROFILE] gateway %s [--all]", verb)
+	}
+	if *all && verb == "start" {
+		return usageError("gateway start --all is not supported: a stopped gateway stays stopped until started on purpose; start one with hermes -p NAME gateway start")
+	}
+	home, profile := "", ""
+	if !*all {
+		if home, profile, err = gatewayProfile(e); err != nil {
+			return err
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, supervisorTimeout)
+	defer cancel()
+	c := e.gatewayClient(ctx)
+	if *all {
+		return needsSupervisor(gatewayAll(ctx, e, c, verb))
+	}
+	name := gateway.ServiceName(profile)
+	var st supervise.Status
+	switch verb {
+	case "start":
+		st, err = startGateway(ctx, e, c, home, profile)
+	case "stop":
+		st, err = c.Stop(ctx, name)
+	case "restart":
+		st, err = c.Restart(ctx, name)
+	}
+	if errors.Is(err, supervise.ErrNotFound) {
+		if profiles.Exists(home, profile) {
+			// Only start registers a missing slot (as the reference): a stop
+			// or restart of a gateway that was never registered has nothing
+			// to act on.
+			return fmt.Errorf("gateway '%s' is not registered with the supervisor, so there is nothing to %s: hermes -p %s gateway start registers and starts it", profile, verb, profile)
+		}
+		return noSuchGateway(profile)
+	}
+	if err != nil {
+		return needsSupervisor(err)
+	}
+	if verb == "stop" {
+		fmt.Fprintf(e.Stdout, "✓ %s stopped\n", name)
+		return nil
+	}
+	if notUp(st) {
+		return fmt.Errorf("%s %s (see hermes -p %s logs)", name, describe(st), profile)
+	}
+	fmt.Fprintf(e.Stdout, "✓ %s %s\n", name, describe(st))
+	return nil
+}
+
+// gatewayAll stops or restarts every gateway the supervisor has, in name
+// order, going on after a failure. A restart skips the gateways that are
+// wanted down: restarting must not start what an operator stopped.
+func gatewayAll(ctx context.Context, e *Env, c *control.Client, verb string) error {
+	list, err := c.List(ctx)
+	if err != nil {
+		return err
+	}
+	do, done := c.Stop, "Stopped"
+	if verb == "restart" {
+		do, done = c.Restart, "Restarted"
+	}
+	var names []string
+	registered := 0
+	for _, st := range list {
+		if _, ok := gateway.ProfileOf(st.Name); ok {
+			registered++
+			if verb == "restart" && st.Want != supervise.WantUp {
+				continue
+			}
+			names = append(names, st.Name)
+		}
+	}
+	switch {
+	case registered == 0:
+		return errors.New("No profile gateways registered")
+	case len(names) == 0:
+		return fmt.Errorf("No profile gateway is up (%d registered, all stopped): nothing to restart; start one with hermes -p NAME gateway start", registered)
+	}
+	n, failed := 0, 0
+	for _, name := range names {
+		if _, err := do(ctx, name); err != nil {
+			fmt.Fprintf(e.Stdout, "✗ Could not %s %s: %s\n", verb, name, oneLine(err.Error()))
+			failed++
+			continue
+		}
+		n++
+	}
+	if n > 0 {
+		fmt.Fprintf(e.Stdout, "✓ %s %d profile gateway(s)\n", done, n)
+	}
+	if failed > 0 {
+		return &ExitError{Code: 1}
+	}
+	return nil
+}
+
+// gatewayStatusJSON is the --json shape of hermes gateway status.
+type gatewayStatusJSON struct {
+	Profile string `json:"profile"`
+	// Service is the supervisor's status of gateway-<profile>; null when
+	// it has no slot or no supervisor answers.
+	Service *supervise.Status `json:"service"`
+	// Supervisor says why Service is null.
+	Supervisor string `json:"supervisor,omitempty"`
+	// State is the profile's gateway_state.json; null when there is none.
+	State *gatewayStateJSON `json:"state"`
+	// StateError says why State is null when the file is unreadable.
+	StateError string `json:"state_error,omitempty"`
+}
+
+// gatewayStateJSON is gateway_state.json's keys as status shows them.
+type gatewayStateJSON struct {
+	GatewayState     string `json:"gateway_state"`
+	DesiredState     string `json:"desired_state"`
+	PID              int    `json:"pid"`
+	StartTime        string `json:"start_time"`
+	UpdatedAt        string `json:"updated_at"`
+	DesiredUpdatedAt string `json:"desired_updated_at"`
+	ExitReason       string `json:"exit_reason"`
+}
+
+// gatewayStatus is hermes gateway status: the service as the supervisor
+// has it, and the state the gateway recorded in the profile's own files.
+func gatewayStatus(ctx context.Context, e *Env, args []string) error {
+	fs := newCmdFlags("hermes gateway status")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, _, err := parseSvcArgs(fs, args, false)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usageError("usage: hermes [-p PROFILE] gateway status [--json]")
+	}
+	home, profile, err := gatewayProfile(e)
+	if err != nil {
+		return err
+	}
+	out := gatewayStatusJSON{Profile: profile}
+	name := gateway.ServiceName(profile)
+	err = withSupervisor(ctx, e, func(ctx context.Context, c *control.Client) error {
+		st, err := c.Status(ctx, name)
+		switch {
+		case err == nil:
+			out.Service = &st
+		case errors.Is(err, supervise.ErrNotFound):
+			out.Supervisor = "not registered"
+		case errors.Is(err, control.ErrUnavailable):
+			out.Supervisor = "no supervisor answering on " + c.Path()
+		default:
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	st, serr := gateway.ReadState(profiles.Dir(home, profile))
+	switch {
+	case serr == nil:
+		out.State = &gatewayStateJSON{st.GatewayState, st.DesiredState, st.PID, st.StartTime, st.UpdatedAt, st.DesiredUpdatedAt, st.ExitReason}
+	case errors.Is(serr, gateway.ErrCorrupt):
+		out.StateError = serr.Error()
+	}
+	if out.Service == nil && out.State == nil && out.StateError == "" && !profiles.Exists(home, profile) && profile != profiles.Default {
+		return noSuchGateway(profile)
+	}
+	if *asJSON {
+		return printJSON(e.Stdout, out)
+	}
+	writeGatewayStatus(e.Stdout, out, time.Now())
+	return nil
+}
+
+func writeGatewayStatus(w io.Writer, s gatewayStatusJSON, now time.Time) {
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintf(tw, "profile\t%s\n", s.Profile)
+	name := gateway.ServiceName(s.Profile)
+	if st := s.Service; st != nil {
+		line := fmt.Sprintf("%s: %s, want %s, since %s, %d restarts", name, describe(*st), st.Want, age(st.Since, now), st.Restarts)
+		if st.LastExit != nil {
+			line += ", last exit " + lastExit(st.LastExit)
+		}
+		fmt.Fprintf(tw, "service\t%s\n", line)
+	} else {
+		fmt.Fprintf(tw, "service\t%s: %s\n", name, s.Supervisor)
+	}
+	switch st := s.State; {
+	case st != nil:
+		line := orDash(st.GatewayState)
+		var attrs []string
+		if st.PID > 0 {
+			attrs = append(attrs, "pid "+strconv.Itoa(st.PID))
+		}
+		if st.UpdatedAt != "" {
+			attrs = append(attrs, "updated "+st.UpdatedAt)
+		}
+		if len(attrs) > 0 {
+			line += " (" + strings.Join(attrs, ", ") + ")"
+		}
+		if st.ExitReason != "" {
+			line += ": " + shorten(st.ExitReason, 80)
+		}
+		fmt.Fprintf(tw, "state\t%s\n", line)
+		desired := orDash(st.DesiredState)
+		if st.DesiredUpdatedAt != "" {
+			desired += " (since " + st.DesiredUpdatedAt + ")"
+		}
+		fmt.Fprintf(tw, "desired\t%s\n", desired)
+	case s.StateError != "":
+		fmt.Fprintf(tw, "state\tunreadable, treated as none: %s\n", oneLine(s.StateError))
+	default:
+		fmt.Fprintf(tw, "state\tnone recorded\n")
+	}
+	tw.Flush()
+}
+
+// gatewayGuidance is hermes gateway install|uninstall: under hermes init
+// there is nothing to install, so they say how gateways come and go.
+func gatewayGuidance(e *Env, verb string, args []string) error {
+	if _, _, err := parseSvcArgs(newCmdFlags("hermes gateway "+verb), args, false); err != nil {
+		return err
+	}
+	if verb == "install" {
+		fmt.Fprintln(e.Stdout, "Gateways run under hermes init's supervisor; there is nothing to install.")
+		fmt.Fprintln(e.Stdout, "  hermes profile create <name>       registers the gateway of a new profile (stopped)")
+		fmt.Fprintln(e.Stdout, "  hermes -p <name> gateway start     starts it; it stays up across container restarts")
+		fmt.Fprintln(e.Stdout, "  hermes -p <name> gateway status    shows it")
+		return nil
+	}
+	fmt.Fprintln(e.Stdout, "Gateways run under hermes init's supervisor; there is nothing to uninstall.")
+	fmt.Fprintln(e.Stdout, "  hermes profile delete <name>       stops and unregisters a profile's gateway")
+	fmt.Fprintln(e.Stdout, "  hermes -p <name> gateway stop      stops it; it stays stopped across container restarts")
+	return nil
+}

@@ -1,0 +1,275 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/hermes-agent/hermes/internal/hostenv"
+	"github.com/hermes-agent/hermes/internal/profiles"
+	"github.com/hermes-agent/hermes/internal/supervise"
+)
+
+// ErrConfig is wrapped by Run when the profile's configuration cannot work
+// (no port, a bad config.yaml, a missing profile): restarting would not
+// help, so the CLI exits with ExitConfig.
+var ErrConfig = errors.New("gateway configuration error")
+
+// ExitConfig is the exit code of a configuration error (EX_CONFIG), which
+// the supervisor marks failed instead of restarting.
+const ExitConfig = supervise.ExitConfig
+
+// Config configures Run.
+type Config struct {
+	// Home is HERMES_HOME. Required.
+	Home string
+	// Profile is the profile whose gateway this is. Required.
+	Profile string
+	// Replace takes the pid lock over from a live gateway of this PID
+	// namespace (see LockPID).
+	Replace bool
+	// Stdout receives the banner; Stderr the log when Logger is nil. nil
+	// discards.
+	Stdout, Stderr io.Writer
+	// Env is the process environment (HERMES_GATEWAY_HOST); the zero value
+	// means the real one.
+	Env hostenv.Env
+	// Logger receives lifecycle messages; nil means text lines on Stderr.
+	Logger *slog.Logger
+
+	// observe, when set (by tests), is called with every state recorded.
+	observe func(state string)
+}
+
+// settings is what Run takes from the profile's files.
+type settings struct {
+	host          string
+	port          int
+	drain         time.Duration
+	maxBodyBytes  int64
+	maxConcurrent int
+}
+
+func (s settings) addr() string { return net.JoinHostPort(s.host, strconv.Itoa(s.port)) }
+
+// loadSettings reads the gateway section of profile's configuration.
+func loadSettings(home, profile string, env hostenv.Env) (settings, error) {
+	s := settings{drain: DefaultDrainTimeout}
+	c, err := profiles.LoadConfig(profiles.ConfigPath(home, profile))
+	if err != nil {
+		return s, err
+	}
+	g, err := c.Gateway()
+	if err != nil {
+		return s, err
+	}
+	s.drain, s.maxBodyBytes, s.maxConcurrent = g.DrainTimeout, g.MaxBodyBytes, g.MaxConcurrent
+	// A profile registered without a port (one made on the host, beside a
+	// bind-mounted volume) gets the next free one now, written by the
+	// gateway itself, as the hermes uid, under the profiles lock: the
+	// supervisor that registered it runs as root and must not write the
+	// profile's files.
+	if s.port, err = profiles.EnsurePort(home, profile); err != nil {
+		return s, err
+	}
+	if s.host, err = profiles.Host(home, profile, env); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+// Run runs profile's gateway in the foreground until ctx is done; the
+// package doc states its contract. It returns nil after an intended stop,
+// an error wrapping ErrConfig when the configuration cannot work, an error
+// wrapping ErrRunning when another gateway holds the pid lock, and another
+// error when it cannot start or serve.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.Stdout == nil {
+		cfg.Stdout = io.Discard
+	}
+	if cfg.Stderr == nil {
+		cfg.Stderr = io.Discard
+	}
+	if cfg.Env.Getenv == nil {
+		cfg.Env = hostenv.OS()
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(cfg.Stderr, nil))
+	}
+	p := cfg.Profile
+	if err := profiles.Validate(p); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	if p != profiles.Default && !profiles.Exists(cfg.Home, p) {
+		return fmt.Errorf("%w: no such profile %q (it has no SOUL.md): create it with hermes profile create %s", ErrConfig, p, p)
+	}
+	dir := profiles.Dir(cfg.Home, p)
+	set, cfgErr := loadSettings(cfg.Home, p, cfg.Env)
+
+	lock, err := lockPID(dir, cfg.Replace, set.drain)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+
+	g := &gw{cfg: cfg, dir: dir, log: log, pid: os.Getpid(), start: time.Now()}
+	g.record(StateStarting, "")
+	if cfgErr != nil {
+		g.record(StateStartupFailed, "configuration: "+cfgErr.Error())
+		return fmt.Errorf("%w: %w", ErrConfig, cfgErr)
+	}
+	fmt.Fprintf(cfg.Stdout, "⚕ Hermes Gateway Starting — profile %s on %s\n", p, set.addr())
+
+	ln, err := net.Listen("tcp", set.addr())
+	if err != nil {
+		g.record(StateStartupFailed, "listening on "+set.addr()+": "+err.Error())
+		return fmt.Errorf("gateway %s: listening on %s: %w", p, set.addr(), err)
+	}
+	srv := &http.Server{
+		Handler:           g.handler(set),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	g.record(StateRunning, "")
+	log.Info("gateway running", "profile", p, "addr", ln.Addr().String(), "pid", g.pid)
+
+	select {
+	case err := <-served:
+		g.record(StateStopped, "serving: "+err.Error())
+		return fmt.Errorf("gateway %s: serving on %s: %w", p, set.addr(), err)
+	case <-ctx.Done():
+	}
+
+	g.record(StateDraining, "")
+	log.Info("gateway draining", "profile", p, "drain_timeout", set.drain.String())
+	sctx, cancel := context.WithTimeout(context.Background(), set.drain)
+	defer cancel()
+	reason := "stopped on request"
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+		reason = fmt.Sprintf("stopped on request; requests still running after drain_timeout %s were cut off", set.drain)
+	}
+	<-served // http.ErrServerClosed
+	g.record(StateStopped, reason)
+	log.Info("gateway stopped", "profile", p)
+	return lock.Release()
+}
+
+// gw is one run of a gateway.
+type gw struct {
+	cfg   Config
+	dir   string
+	log   *slog.Logger
+	pid   int
+	start time.Time
+	state atomic.Value // string: the last state recorded
+}
+
+// record sets the gateway's state in memory and in the state file. A state
+// file that cannot be written is logged, never fatal: the gateway serves
+// regardless.
+func (g *gw) record(state, reason string) {
+	g.state.Store(state)
+	err := UpdateRuntime(g.dir, func(r *Runtime) {
+		r.State, r.PID, r.StartTime, r.ExitReason = state, g.pid, g.start, reason
+	})
+	if err != nil {
+		g.log.Warn("gateway: cannot record its state", "state", state, "err", err)
+	}
+	if g.cfg.observe != nil {
+		g.cfg.observe(state)
+	}
+}
+
+func (g *gw) current() string {
+	s, _ := g.state.Load().(string)
+	return s
+}
+
+// Health is the answer of GET /health.
+type Health struct {
+	// Status is "ok", or "draining" once the gateway is stopping.
+	Status string `json:"status"`
+	// Profile is the gateway's profile.
+	Profile string `json:"profile"`
+	// State is the gateway's gateway_state.
+	State string `json:"state"`
+}
+
+// apiError is the body of an error answer.
+type apiError struct {
+	Error  string `json:"error"`
+	Detail string `json:"detail"`
+}
+
+// handler is the gateway's HTTP surface: /health, public; a JSON 404 for
+// everything else (the agent API comes later); 503 while draining; the
+// configured body and concurrency limits.
+func (g *gw) handler(set settings) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeJSON(w, http.StatusMethodNotAllowed, apiError{"method_not_allowed", r.Method + " " + r.URL.Path + " (allowed: GET, HEAD)"})
+			return
+		}
+		h := Health{Status: "ok", Profile: g.cfg.Profile, State: g.current()}
+		if h.State == StateDraining || h.State == StateStopped {
+			h.Status = "draining"
+		}
+		writeJSON(w, http.StatusOK, h)
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, apiError{"not_found", "no such endpoint: " + r.Method + " " + r.URL.Path})
+	})
+	var slots chan struct{}
+	if set.maxConcurrent > 0 {
+		slots = make(chan struct{}, set.maxConcurrent)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/health" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		if s := g.current(); s == StateDraining || s == StateStopped {
+			w.Header().Set("Connection", "close")
+			w.Header().Set("Retry-After", "1")
+			writeJSON(w, http.StatusServiceUnavailable, apiError{"draining", "the gateway is stopping; retry shortly"})
+			return
+		}
+		if set.maxBodyBytes > 0 {
+			r.Body = http.MaxBytesReader(w, r.Body, set.maxBodyBytes)
+		}
+		if slots != nil {
+			select {
+			case slots <- struct{}{}:
+				defer func() { <-slots }()
+			case <-r.Context().Done():
+				return
+			}
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// writeJSON answers v as JSON with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, _ := json.Marshal(v)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}

@@ -1,0 +1,323 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hermes-agent/hermes/internal/hostenv"
+	"github.com/hermes-agent/hermes/internal/profiles"
+)
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// freePort returns a TCP port of 127.0.0.1 that nothing listens on now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// noEnv is an environment with no variables set.
+func noEnv() hostenv.Env {
+	return hostenv.Env{
+		Getenv: func(string) (string, bool) { return "", false },
+		Exists: func(string) bool { return false },
+		Getuid: os.Getuid,
+	}
+}
+
+// gatewayHome makes a home whose default profile listens on port.
+func gatewayHome(t *testing.T, port int) string {
+	t.Helper()
+	home := t.TempDir()
+	writeFile(t, filepath.Join(home, "SOUL.md"), "default\n")
+	writeFile(t, filepath.Join(home, "config.yaml"),
+		"gateway:\n  host: 127.0.0.1\n  port: "+strconv.Itoa(port)+"\n  drain_timeout: 2s\n")
+	return home
+}
+
+// running is a gateway started by startRun.
+type running struct {
+	states chan string
+	stdout *syncBuffer
+	done   chan struct{} // closed when Run has returned err
+	err    error
+	cancel context.CancelFunc
+}
+
+// wait returns Run's error once it has returned.
+func (r *running) wait(t *testing.T) error {
+	t.Helper()
+	select {
+	case <-r.done:
+		return r.err
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return")
+		return nil
+	}
+}
+
+func startRun(t *testing.T, cfg Config) *running {
+	t.Helper()
+	r := &running{states: make(chan string, 16), stdout: &syncBuffer{}, done: make(chan struct{})}
+	cfg.Stdout, cfg.Stderr, cfg.Env = r.stdout, io.Discard, noEnv()
+	cfg.observe = func(s string) { r.states <- s }
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	go func() { r.err = Run(ctx, cfg); close(r.done) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-r.done:
+		case <-time.After(10 * time.Second):
+			t.Error("Run did not return after its context was cancelled")
+		}
+	})
+	return r
+}
+
+// expectStates reads the next states the gateway records.
+func (r *running) expectStates(t *testing.T, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		select {
+		case got := <-r.states:
+			if got != w {
+				t.Fatalf("gateway recorded state %q, want %q", got, w)
+			}
+		case <-r.done:
+			t.Fatalf("Run returned %v while waiting for state %q", r.err, w)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("timed out waiting for state %q", w)
+		}
+	}
+}
+
+func getJSON(t *testing.T, method, url string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("%s %s: Content-Type %q, want application/json", method, url, ct)
+	}
+	json.NewDecoder(resp.Body).Decode(&m)
+	return resp.StatusCode, m
+}
+
+func TestRunLifecycle(t *testing.T) {
+	port := freePort(t)
+	home := gatewayHome(t, port)
+	r := startRun(t, Config{Home: home, Profile: "default"})
+	r.expectStates(t, StateStarting, StateRunning)
+
+	base := "http://127.0.0.1:" + strconv.Itoa(port)
+	banner := r.stdout.String()
+	if !strings.Contains(banner, "⚕ Hermes Gateway Starting") || !strings.Contains(banner, "default") || !strings.Contains(banner, "127.0.0.1:"+strconv.Itoa(port)) {
+		t.Errorf("banner = %q", banner)
+	}
+	st, err := ReadState(home)
+	if err != nil || st.GatewayState != StateRunning || st.PID != os.Getpid() || st.StartTime == "" || st.UpdatedAt == "" || st.ExitReason != "" {
+		t.Errorf("state while running = %+v, %v", st, err)
+	}
+	if info := readPID(t, home); info.PID != os.Getpid() || info.DrainTimeout != "2s" {
+		t.Errorf("pid file while running = %+v", info)
+	}
+
+	if code, m := getJSON(t, "GET", base+"/health"); code != 200 || m["status"] != "ok" || m["profile"] != "default" || m["state"] != "running" {
+		t.Errorf("GET /health = %d %v", code, m)
+	}
+	if code, m := getJSON(t, "GET", base+"/v1/models"); code != 404 || m["error"] != "not_found" {
+		t.Errorf("GET /v1/models = %d %v, want a JSON 404", code, m)
+	}
+	if code, _ := getJSON(t, "POST", base+"/health"); code != 405 {
+		t.Errorf("POST /health = %d, want 405", code)
+	}
+
+	// A second gateway of the same profile is refused and changes nothing.
+	err = Run(context.Background(), Config{Home: home, Profile: "default", Env: noEnv()})
+	if !errors.Is(err, ErrRunning) {
+		t.Errorf("a second Run = %v, want ErrRunning", err)
+	}
+	if st, _ := ReadState(home); st.GatewayState != StateRunning || st.PID != os.Getpid() {
+		t.Errorf("the refused second gateway changed the state: %+v", st)
+	}
+
+	r.cancel()
+	r.expectStates(t, StateDraining, StateStopped)
+	if err := r.wait(t); err != nil {
+		t.Errorf("Run after cancel = %v, want nil", err)
+	}
+	st, err = ReadState(home)
+	if err != nil || st.GatewayState != StateStopped || st.ExitReason != "stopped on request" {
+		t.Errorf("state after the stop = %+v, %v", st, err)
+	}
+	if _, err := os.Lstat(filepath.Join(home, PIDFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("gateway.pid after the stop: %v, want it removed", err)
+	}
+	if _, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), time.Second); err == nil {
+		t.Errorf("the port still answers after the stop")
+	}
+}
+
+func TestRunPortInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	home := gatewayHome(t, ln.Addr().(*net.TCPAddr).Port)
+	r := startRun(t, Config{Home: home, Profile: "default"})
+	r.expectStates(t, StateStarting, StateStartupFailed)
+	err = r.wait(t)
+	if err == nil || errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "address already in use") {
+		t.Errorf("Run on a busy port = %v, want a plain error naming the address in use", err)
+	}
+	st, _ := ReadState(home)
+	if st.GatewayState != StateStartupFailed || !strings.Contains(st.ExitReason, "address already in use") {
+		t.Errorf("state = %+v, want startup_failed with the reason", st)
+	}
+	if _, err := os.Lstat(filepath.Join(home, PIDFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("gateway.pid after a failed start: %v, want it removed", err)
+	}
+}
+
+// TestRunAllocatesMissingPort: a profile made on the host without a port
+// gets the next free one, written by the gateway itself into its
+// config.yaml, and serves on it.
+func TestRunAllocatesMissingPort(t *testing.T) {
+	home := t.TempDir()
+	writeFile(t, filepath.Join(home, "profiles", "coder", "SOUL.md"), "coder\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, Config{Home: home, Profile: "coder", Env: noEnv()}) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, err := ReadState(filepath.Join(home, "profiles", "coder"))
+		if err == nil && st.GatewayState == StateRunning {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the gateway never ran: %+v %v", st, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	port, err := profiles.Port(home, "coder")
+	if err != nil || port <= profiles.DefaultGatewayPort {
+		t.Errorf("port after the first start = %d, %v; want one above %d written to config.yaml", port, err, profiles.DefaultGatewayPort)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run = %v after an intended stop, want nil", err)
+	}
+}
+
+func TestRunConfigErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		profile string
+		setup   func(home string)
+		state   string // the recorded state, "" when none is
+		reason  string
+	}{
+		{"bad yaml", "default", func(home string) {
+			writeFile(t, filepath.Join(home, "config.yaml"), "gateway: [\n")
+		}, StateStartupFailed, "config"},
+		{"bad port", "default", func(home string) {
+			writeFile(t, filepath.Join(home, "config.yaml"), "gateway:\n  port: 99999\n")
+		}, StateStartupFailed, "port"},
+		{"bad drain", "default", func(home string) {
+			writeFile(t, filepath.Join(home, "config.yaml"), "gateway:\n  port: 8642\n  drain_timeout: forever\n")
+		}, StateStartupFailed, "drain_timeout"},
+		{"no such profile", "ghost", func(string) {}, "", ""},
+		{"invalid profile", "Bad", func(string) {}, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			home := t.TempDir()
+			tt.setup(home)
+			err := Run(context.Background(), Config{Home: home, Profile: tt.profile, Env: noEnv()})
+			if !errors.Is(err, ErrConfig) {
+				t.Fatalf("Run = %v, want ErrConfig", err)
+			}
+			dir := filepath.Join(home, "profiles", tt.profile)
+			if tt.profile == "default" {
+				dir = home
+			}
+			st, serr := ReadState(dir)
+			switch {
+			case tt.state == "" && serr == nil:
+				t.Errorf("a state was recorded for %s: %+v", tt.profile, st)
+			case tt.state != "" && (st.GatewayState != tt.state || !strings.Contains(st.ExitReason, tt.reason)):
+				t.Errorf("state = %+v, %v; want %s with a reason containing %q", st, serr, tt.state, tt.reason)
+			}
+		})
+	}
+}
+
+// TestHandler checks the HTTP surface in each state, draining included.
+func TestHandler(t *testing.T) {
+	tests := []struct {
+		state, method, path string
+		code                int
+		body                string
+	}{
+		{StateRunning, "GET", "/health", 200, `{"status":"ok","profile":"coder","state":"running"}`},
+		{StateRunning, "HEAD", "/health", 200, ``},
+		{StateRunning, "GET", "/", 404, `{"error":"not_found","detail":"no such endpoint: GET /"}`},
+		{StateRunning, "POST", "/v1/responses", 404, `{"error":"not_found","detail":"no such endpoint: POST /v1/responses"}`},
+		{StateRunning, "DELETE", "/health", 405, `{"error":"method_not_allowed","detail":"DELETE /health (allowed: GET, HEAD)"}`},
+		{StateDraining, "GET", "/health", 200, `{"status":"draining","profile":"coder","state":"draining"}`},
+		{StateDraining, "GET", "/v1/models", 503, `{"error":"draining","detail":"the gateway is stopping; retry shortly"}`},
+		{StateStopped, "GET", "/health", 200, `{"status":"draining","profile":"coder","state":"stopped"}`},
+	}
+	for _, tt := range tests {
+		g := &gw{cfg: Config{Profile: "coder"}}
+		g.state.Store(tt.state)
+		rec := httptest.NewRecorder()
+		g.handler(settings{maxConcurrent: 1, maxBodyBytes: 10}).ServeHTTP(rec, httptest.NewRequest(tt.method, tt.path, nil))
+		if rec.Code != tt.code || strings.TrimSpace(rec.Body.String()) != tt.body && tt.method != "HEAD" {
+			t.Errorf("%s %s while %s = %d %s, want %d %s", tt.method, tt.path, tt.state, rec.Code, rec.Body, tt.code, tt.body)
+		}
+		if tt.code == 503 && rec.Header().Get("Connection") != "close" {
+			t.Errorf("503 while draining without Connection: close")
+		}
+	}
+}

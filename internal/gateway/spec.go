@@ -1,0 +1,101 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/hermes-agent/hermes/internal/profiles"
+	"github.com/hermes-agent/hermes/internal/supervise"
+)
+
+// servicePrefix begins the name of every gateway service.
+const servicePrefix = "gateway-"
+
+// StopGrace is the gateway service's stop_grace (CONTRACT §4): above the
+// default drain_timeout, so that a drain finishes before SIGKILL.
+const StopGrace = profiles.GatewayStopGrace
+
+// ServiceName returns the supervisor's name of profile's gateway:
+// "gateway-<profile>".
+func ServiceName(profile string) string { return servicePrefix + profile }
+
+// ProfileOf returns the profile of a gateway service name, and false when
+// service is not "gateway-<valid profile name>".
+func ProfileOf(service string) (string, bool) {
+	p, ok := strings.CutPrefix(service, servicePrefix)
+	if !ok || profiles.Validate(p) != nil {
+		return "", false
+	}
+	return p, true
+}
+
+// ServiceSpec is the one builder of the gateway service of profile
+// (CONTRACT §4): exe -p <profile> gateway run --replace ("-p default"
+// included, so the service never depends on the sticky profile), with the
+// supervised-child markers and HOME=home in its environment, run as the
+// hermes user in home, restarted on failure only (exit 0 is an intended
+// stop; 78 marks it failed), logging to logs/gateways/<profile>/current,
+// with a stop_grace of 6 s.
+func ServiceSpec(exe, home, profile string) supervise.Spec {
+	return supervise.Spec{
+		Name: ServiceName(profile),
+		Argv: []string{exe, "-p", profile, "gateway", "run", "--replace"},
+		Env: map[string]string{
+			"HERMES_SUPERVISED_CHILD":    "1",
+			"HERMES_S6_SUPERVISED_CHILD": "1",
+			"HOME":                       home,
+		},
+		Dir:       home,
+		User:      "",
+		Restart:   supervise.RestartOnFailure,
+		StopGrace: supervise.Duration(StopGrace),
+		LogFile:   filepath.Join(profiles.LogDir(home, profile), "current"),
+	}
+}
+
+// Registrar is what Slots needs of a supervisor: *supervise.Supervisor,
+// and the control API's fakes, implement it.
+type Registrar interface {
+	Register(ctx context.Context, spec supervise.Spec, start bool) (supervise.Status, error)
+	Remove(ctx context.Context, name string) error
+}
+
+// Slots registers and removes the gateway services of the profiles of one
+// home on a supervisor. The control API (/v1/gateways) and the boot
+// reconciler both use it, so every gateway spec comes from ServiceSpec.
+type Slots struct {
+	// Sup is the supervisor.
+	Sup Registrar
+	// Home is HERMES_HOME.
+	Home string
+	// Exe is the hermes binary the services run.
+	Exe string
+}
+
+// RegisterGateway registers (or replaces) gateway-<profile> and starts it
+// when start is true. The name must pass profiles.Validate, and the profile
+// must exist (hold SOUL.md): otherwise the error wraps supervise.ErrNotFound,
+// so that a typo never registers anything.
+func (s Slots) RegisterGateway(ctx context.Context, profile string, start bool) (supervise.Status, error) {
+	if err := profiles.Validate(profile); err != nil {
+		return supervise.Status{}, fmt.Errorf("%w: %w", supervise.ErrInvalid, err)
+	}
+	// gateway-default always has a slot, so that a bare `hermes gateway
+	// start` has a target (the reference's pitfall #25); a named profile
+	// exists iff it holds SOUL.md.
+	if profile != profiles.Default && !profiles.Exists(s.Home, profile) {
+		return supervise.Status{}, fmt.Errorf("%w: no such profile %q (it has no SOUL.md): create it with hermes profile create %s", supervise.ErrNotFound, profile, profile)
+	}
+	return s.Sup.Register(ctx, ServiceSpec(s.Exe, s.Home, profile), start)
+}
+
+// RemoveGateway stops and removes gateway-<profile>; an absent one is not
+// an error to the control API (it answers 204).
+func (s Slots) RemoveGateway(ctx context.Context, profile string) error {
+	if err := profiles.Validate(profile); err != nil {
+		return fmt.Errorf("%w: %w", supervise.ErrInvalid, err)
+	}
+	return s.Sup.Remove(ctx, ServiceName(profile))
+}

@@ -1,0 +1,141 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/hermes-agent/hermes/internal/control/controltest"
+	"github.com/hermes-agent/hermes/internal/supervise"
+)
+
+var updateGolden = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// golden compares got with testdata/name, or rewrites it under -update.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *updateGolden {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (go test -update creates it)", err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("%s differs (go test -update rewrites it):\n got %s\nwant %s", path, got, want)
+	}
+}
+
+func TestServiceSpecGolden(t *testing.T) {
+	specs := map[string]supervise.Spec{
+		"default": ServiceSpec("/opt/hermes/bin/hermes", "/opt/data", "default"),
+		"coder":   ServiceSpec("/opt/hermes/bin/hermes", "/opt/data", "coder"),
+	}
+	got, err := json.MarshalIndent(specs, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "servicespec.golden", append(got, '\n'))
+
+	// The spec is valid, runs as the hermes user, and normalises to what
+	// the contract says.
+	n, err := specs["coder"].Normalize("/opt/data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.User != "" || n.Dir != "/opt/data" || n.LogFile != "/opt/data/logs/gateways/coder/current" ||
+		n.Restart != supervise.RestartOnFailure || len(n.NoRestartExitCodes) != 1 || n.NoRestartExitCodes[0] != ExitConfig {
+		t.Errorf("normalised spec = %+v", n)
+	}
+}
+
+func TestServiceNames(t *testing.T) {
+	tests := []struct {
+		service string
+		profile string
+		ok      bool
+	}{
+		{"gateway-default", "default", true},
+		{"gateway-coder", "coder", true},
+		{"gateway-a_b-1", "a_b-1", true},
+		{"gateway-", "", false},
+		{"gateway-Bad", "", false},
+		{"gateway-root", "", false},
+		{"gateway-x.y", "", false},
+		{"dashboard", "", false},
+		{"web", "", false},
+		{"not-prefixed", "", false},
+	}
+	for _, tt := range tests {
+		p, ok := ProfileOf(tt.service)
+		if p != tt.profile || ok != tt.ok {
+			t.Errorf("ProfileOf(%q) = %q, %v; want %q, %v", tt.service, p, ok, tt.profile, tt.ok)
+		}
+		if ok && ServiceName(p) != tt.service {
+			t.Errorf("ServiceName(%q) = %q, want %q", p, ServiceName(p), tt.service)
+		}
+	}
+}
+
+func TestSlots(t *testing.T) {
+	home := t.TempDir()
+	writeFile(t, filepath.Join(home, "SOUL.md"), "default\n")
+	writeFile(t, filepath.Join(home, "profiles", "coder", "SOUL.md"), "coder\n")
+	if err := os.MkdirAll(filepath.Join(home, "profiles", "nosoul"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sup := controltest.NewSupervisor(home, 10000, 10000)
+	slots := Slots{Sup: sup, Home: home, Exe: "/opt/hermes/bin/hermes"}
+	ctx := context.Background()
+
+	st, err := slots.RegisterGateway(ctx, "coder", false)
+	if err != nil || st.Name != "gateway-coder" || st.Want != supervise.WantDown {
+		t.Fatalf("RegisterGateway(coder, false) = %+v, %v", st, err)
+	}
+	want, _ := ServiceSpec(slots.Exe, home, "coder").Normalize(home)
+	if got, _ := sup.Spec("gateway-coder"); !specEqual(got, want) {
+		t.Errorf("registered spec = %+v, want the canonical %+v", got, want)
+	}
+	if st, err := slots.RegisterGateway(ctx, "default", true); err != nil || st.State != supervise.Running {
+		t.Errorf("RegisterGateway(default, true) = %+v, %v", st, err)
+	}
+	for _, p := range []string{"typo", "nosoul"} {
+		if _, err := slots.RegisterGateway(ctx, p, true); !errors.Is(err, supervise.ErrNotFound) {
+			t.Errorf("RegisterGateway(%s) = %v, want ErrNotFound", p, err)
+		}
+		if _, ok := sup.Spec(ServiceName(p)); ok {
+			t.Errorf("a slot was registered for %s", p)
+		}
+	}
+	for _, p := range []string{"Bad", "root", "../x", ""} {
+		if _, err := slots.RegisterGateway(ctx, p, false); !errors.Is(err, supervise.ErrInvalid) {
+			t.Errorf("RegisterGateway(%q) = %v, want ErrInvalid", p, err)
+		}
+		if err := slots.RemoveGateway(ctx, p); !errors.Is(err, supervise.ErrInvalid) {
+			t.Errorf("RemoveGateway(%q) = %v, want ErrInvalid", p, err)
+		}
+	}
+	if err := slots.RemoveGateway(ctx, "coder"); err != nil {
+		t.Errorf("RemoveGateway(coder) = %v", err)
+	}
+	if _, ok := sup.Spec("gateway-coder"); ok {
+		t.Errorf("gateway-coder still registered")
+	}
+	if got := len(sup.List()); got != 1 {
+		t.Errorf("%d services registered, want gateway-default alone", got)
+	}
+}
+
+func specEqual(a, b supervise.Spec) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return string(x) == string(y)
+}

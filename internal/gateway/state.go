@@ -1,0 +1,499 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/hermes-agent/hermes/internal/safefs"
+)
+
+// StateFile is the name of the state file in a profile's directory.
+const StateFile = "gateway_state.json"
+
+// The values of desired_state.
+const (
+	DesiredRunning = "running"
+	DesiredStopped = "stopped"
+)
+
+// The values of gateway_state that this gateway writes (the reference also
+// wrote "degraded").
+const (
+	StateStarting      = "starting"
+	StateRunning       = "running"
+	StateDraining      = "draining"
+	StateStopped       = "stopped"
+	StateStartupFailed = "startup_failed"
+)
+
+// The keys of the state file, by writer.
+const (
+	keyDesiredState     = "desired_state"
+	keyDesiredUpdatedAt = "desired_updated_at"
+	keyGatewayState     = "gateway_state"
+	keyPID              = "pid"
+	keyStartTime        = "start_time"
+	keyUpdatedAt        = "updated_at"
+	keyExitReason       = "exit_reason"
+)
+
+// maxStateBytes bounds what ReadState and the writers read: a larger file
+// is corrupt.
+const maxStateBytes = 1 << 20
+
+// lockTimeout bounds how long a writer waits for the state file's lock.
+const lockTimeout = 10 * time.Second
+
+// ErrCorrupt is wrapped when the state file exists but cannot be read or is
+// not a JSON object with the expected types. Callers treat it as a missing
+// state, never as fatal.
+var ErrCorrupt = errors.New("gateway state file is unreadable or corrupt")
+
+// bom is the UTF-8 byte order mark that some editors put first.
+var bom = []byte{0xEF, 0xBB, 0xBF}
+
+// State is the content of gateway_state.json as read by ReadState. Times
+// are kept as they were written (RFC 3339 here; a number of seconds since
+// the epoch in the reference's files is turned into RFC 3339).
+type State struct {
+	// GatewayState is the gateway's own state: starting, running,
+	// draining, stopped, startup_failed (the reference also wrote
+	// degraded).
+	GatewayState string
+	// DesiredState is what an operator last asked: running or stopped.
+	DesiredState string
+	// ExitReason says why the gateway stopped or failed to start.
+	ExitReason string
+	// PID is the gateway process's pid (in its own PID namespace).
+	PID int
+	// StartTime, UpdatedAt and DesiredUpdatedAt are timestamps.
+	StartTime, UpdatedAt, DesiredUpdatedAt string
+	// Raw is every key of the file, known or not, as it was.
+	Raw map[string]json.RawMessage
+}
+
+// Recorded returns the state the reconciler acts on: desired_state when
+// set, else gateway_state. A gateway is started at boot iff it is
+// "running".
+func (s State) Recorded() string {
+	if s.DesiredState != "" {
+		return s.DesiredState
+	}
+	return s.GatewayState
+}
+
+// ReadState reads dir/gateway_state.json without a lock. A missing file is
+// an error wrapping fs.ErrNotExist; a file that is not a regular file, not
+// readable, larger than 1 MiB, not a JSON object, or whose known keys have
+// the wrong types is an error wrapping ErrCorrupt. The final component is
+// never followed if it is a symlink, and a FIFO never blocks the reader.
+func ReadState(dir string) (State, error) {
+	path := filepath.Join(dir, StateFile)
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return State{}, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if err != nil {
+		return State{}, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
+	}
+	defer f.Close()
+	b, err := readRegular(f)
+	if err != nil {
+		return State{}, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
+	}
+	st, err := parseState(b)
+	if err != nil {
+		return State{}, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
+	}
+	return st, nil
+}
+
+// readRegular reads an open file that must be a regular file of at most
+// maxStateBytes, from its start.
+func readRegular(f *os.File) ([]byte, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("not a regular file (%s)", fi.Mode().Type())
+	}
+	b, err := io.ReadAll(io.LimitReader(io.NewSectionReader(f, 0, maxStateBytes+1), maxStateBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxStateBytes {
+		return nil, fmt.Errorf("larger than %d bytes", maxStateBytes)
+	}
+	return b, nil
+}
+
+// parseObject decodes a JSON object (after an optional BOM) into its keys.
+func parseObject(b []byte) (map[string]json.RawMessage, error) {
+	b = bytes.TrimPrefix(b, bom)
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("not a JSON object: %v", err)
+	}
+	if m == nil {
+		return nil, errors.New("not a JSON object: null")
+	}
+	return m, nil
+}
+
+// parseState decodes the content of a state file.
+func parseState(b []byte) (State, error) {
+	m, err := parseObject(b)
+	if err != nil {
+		return State{}, err
+	}
+	return stateFrom(m)
+}
+
+// stateFrom decodes the known keys of a state file's object.
+func stateFrom(m map[string]json.RawMessage) (State, error) {
+	st := State{Raw: m}
+	for _, f := range []struct {
+		key string
+		dst *string
+	}{
+		{keyGatewayState, &st.GatewayState},
+		{keyDesiredState, &st.DesiredState},
+		{keyExitReason, &st.ExitReason},
+	} {
+		if err := decodeString(m, f.key, f.dst); err != nil {
+			return State{}, err
+		}
+	}
+	for _, f := range []struct {
+		key string
+		dst *string
+	}{
+		{keyStartTime, &st.StartTime},
+		{keyUpdatedAt, &st.UpdatedAt},
+		{keyDesiredUpdatedAt, &st.DesiredUpdatedAt},
+	} {
+		if err := decodeTime(m, f.key, f.dst); err != nil {
+			return State{}, err
+		}
+	}
+	if raw, ok := m[keyPID]; ok && !isNull(raw) {
+		var v int64
+		if err := json.Unmarshal(raw, &v); err != nil || v < 0 || v > math.MaxInt32 {
+			return State{}, fmt.Errorf("%s: want a process id, got %s", keyPID, short(raw))
+		}
+		st.PID = int(v)
+	}
+	return st, nil
+}
+
+func isNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "null" }
+
+// decodeString sets *dst from a string key; absent and null leave it empty.
+func decodeString(m map[string]json.RawMessage, key string, dst *string) error {
+	raw, ok := m[key]
+	if !ok || isNull(raw) {
+		return nil
+	}
+	if err := json.Unmarshal(raw, dst); err != nil {
+		return fmt.Errorf("%s: want a string, got %s", key, short(raw))
+	}
+	return nil
+}
+
+// decodeTime sets *dst from a time key: a string as it is, or a number of
+// seconds since the epoch (the reference's desired-state writer) as RFC
+// 3339.
+func decodeTime(m map[string]json.RawMessage, key string, dst *string) error {
+	raw, ok := m[key]
+	if !ok || isNull(raw) {
+		return nil
+	}
+	if json.Unmarshal(raw, dst) == nil {
+		return nil
+	}
+	var secs float64
+	if err := json.Unmarshal(raw, &secs); err != nil || math.IsNaN(secs) || math.Abs(secs) > 1e11 {
+		return fmt.Errorf("%s: want a time, got %s", key, short(raw))
+	}
+	sec, frac := math.Modf(secs)
+	*dst = time.Unix(int64(sec), int64(frac*1e9)).UTC().Format(time.RFC3339Nano)
+	return nil
+}
+
+// short quotes a raw value for a message, cut to 40 bytes.
+func short(raw json.RawMessage) string {
+	s := string(raw)
+	if len(s) > 40 {
+		s = s[:37] + "..."
+	}
+	return s
+}
+
+// timestamp formats t for the state file.
+func timestamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// Runtime is what the gateway process writes to the state file.
+type Runtime struct {
+	// State is gateway_state.
+	State string
+	// PID is the gateway's pid.
+	PID int
+	// StartTime is when the gateway started.
+	StartTime time.Time
+	// UpdatedAt is when this state was recorded; UpdateRuntime sets it to
+	// now before calling fn.
+	UpdatedAt time.Time
+	// ExitReason says why the gateway stopped or failed; "" removes the
+	// key.
+	ExitReason string
+}
+
+// UpdateRuntime is the gateway process's writer of the state file: under
+// the file's lock it reads the runtime keys (gateway_state, pid,
+// start_time, updated_at, exit_reason) into a Runtime, calls fn, and writes
+// them back, keeping every other key. It runs as the owner of the profile
+// (the hermes uid), with plain file calls that do not follow a symlink at
+// the state file. fn may be called more than once if another writer
+// replaces the file meanwhile.
+func UpdateRuntime(dir string, fn func(*Runtime)) error {
+	return update(plainDir{dir}, func(m map[string]json.RawMessage) error {
+		applyRuntime(m, fn)
+		return nil
+	})
+}
+
+// applyRuntime is UpdateRuntime's change to the file's keys m.
+func applyRuntime(m map[string]json.RawMessage, fn func(*Runtime)) {
+	var r Runtime
+	st, _ := stateFrom(m)
+	r.State, r.PID, r.ExitReason = st.GatewayState, st.PID, st.ExitReason
+	r.StartTime, _ = time.Parse(time.RFC3339Nano, st.StartTime)
+	r.UpdatedAt = time.Now()
+	fn(&r)
+	set(m, keyGatewayState, r.State)
+	set(m, keyPID, r.PID)
+	if r.StartTime.IsZero() {
+		delete(m, keyStartTime)
+	} else {
+		set(m, keyStartTime, timestamp(r.StartTime))
+	}
+	set(m, keyUpdatedAt, timestamp(r.UpdatedAt))
+	if r.ExitReason == "" {
+		delete(m, keyExitReason)
+	} else {
+		set(m, keyExitReason, r.ExitReason)
+	}
+}
+
+// RecordDesired is the supervisor's writer of the state file: it records
+// desired ("running" or "stopped") and desired_updated_at = now in the
+// state file of profile under home, keeping every other key. It runs as
+// root under a tree that the hermes uid can write, so every file operation
+// goes through safefs from home (the trusted base, which may itself be a
+// symlink): no symlink below it is followed, a symlink at the state file is
+// refused with an error wrapping safefs.ErrSymlink, and the file ends owned
+// by owner with mode 0644.
+func RecordDesired(home, profile, desired string, owner safefs.Owner, now time.Time) error {
+	if desired != DesiredRunning && desired != DesiredStopped {
+		return fmt.Errorf("desired state %q: want %q or %q", desired, DesiredRunning, DesiredStopped)
+	}
+	d, err := openProfileDir(home, profile)
+	if err != nil {
+		return fmt.Errorf("recording the desired state of %s: %w", profile, err)
+	}
+	defer d.Close()
+	err = update(safeDir{d: d, owner: owner}, func(m map[string]json.RawMessage) error {
+		set(m, keyDesiredState, desired)
+		set(m, keyDesiredUpdatedAt, timestamp(now))
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("recording the desired state of %s: %w", profile, err)
+	}
+	return nil
+}
+
+// set stores v as JSON under key.
+func set(m map[string]json.RawMessage, key string, v any) {
+	m[key] = mustJSON(v)
+}
+
+// mustJSON encodes a value that always encodes (a string, an int).
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("gateway: encoding %T: %v", v, err))
+	}
+	return b
+}
+
+// stateDir is a directory as a writer sees it: plain calls for the
+// gateway, safefs for root.
+type stateDir interface {
+	// open opens the state file for locking, creating it empty if missing,
+	// without following a symlink and without blocking on a FIFO.
+	open() (*os.File, error)
+	// lstat describes the state file's path without following it.
+	lstat() (unix.Stat_t, error)
+	// replace writes data to the state file with temp+fsync+rename.
+	replace(data []byte) error
+	// path names the state file in messages.
+	path() string
+}
+
+// update is the read-modify-write protocol shared by both writers (see the
+// package doc): lock the file, make sure the locked inode is still the
+// path's, read, modify, replace, unlock.
+func update(d stateDir, modify func(map[string]json.RawMessage) error) error {
+	deadline := time.Now().Add(lockTimeout)
+	for {
+		f, err := d.open()
+		if err != nil {
+			return err
+		}
+		done, err := updateLocked(d, f, deadline, modify)
+		f.Close() // releases the lock
+		if done || err != nil {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: replaced by other writers for %s; giving up", d.path(), lockTimeout)
+		}
+	}
+}
+
+// updateLocked does one attempt of update on the open file f. done is
+// false when another writer replaced the file before f was locked.
+func updateLocked(d stateDir, f *os.File, deadline time.Time, modify func(map[string]json.RawMessage) error) (done bool, err error) {
+	if err := lockFile(f, deadline); err != nil {
+		return false, fmt.Errorf("%s: %w", d.path(), err)
+	}
+	var fst unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &fst); err != nil {
+		return false, &os.PathError{Op: "fstat", Path: d.path(), Err: err}
+	}
+	pst, err := d.lstat()
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil // removed after we opened it: start over
+	}
+	if err != nil {
+		return false, err
+	}
+	if pst.Dev != fst.Dev || pst.Ino != fst.Ino {
+		return false, nil // replaced after we opened it: start over
+	}
+	m := map[string]json.RawMessage{}
+	if b, err := readRegular(f); err != nil {
+		return false, fmt.Errorf("%s: %w", d.path(), err)
+	} else if len(bytes.TrimSpace(bytes.TrimPrefix(b, bom))) > 0 {
+		if old, err := parseObject(b); err == nil {
+			m = old
+		} // a corrupt file is replaced: there is nothing in it to keep
+	}
+	if err := modify(m); err != nil {
+		return false, err
+	}
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return false, fmt.Errorf("%s: encoding: %w", d.path(), err)
+	}
+	return true, d.replace(append(data, '\n'))
+}
+
+// lockFile takes an exclusive flock on f, polling so that the wait is
+// bounded by deadline.
+func lockFile(f *os.File, deadline time.Time) error {
+	wait := time.Millisecond
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, unix.EINTR):
+			continue
+		case !errors.Is(err, unix.EWOULDBLOCK):
+			return fmt.Errorf("locking: %w", err)
+		case time.Now().After(deadline):
+			return fmt.Errorf("locking: still locked by another writer after %s", lockTimeout)
+		}
+		time.Sleep(wait)
+		wait = min(2*wait, 20*time.Millisecond)
+	}
+}
+
+// plainDir is the gateway process's view: plain calls as the hermes uid.
+type plainDir struct{ dir string }
+
+func (p plainDir) path() string { return filepath.Join(p.dir, StateFile) }
+
+func (p plainDir) open() (*os.File, error) {
+	f, err := os.OpenFile(p.path(), os.O_RDONLY|os.O_CREATE|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+func (p plainDir) lstat() (unix.Stat_t, error) {
+	var st unix.Stat_t
+	if err := unix.Lstat(p.path(), &st); err != nil {
+		return st, &os.PathError{Op: "lstat", Path: p.path(), Err: err}
+	}
+	return st, nil
+}
+
+func (p plainDir) replace(data []byte) error {
+	tmp, err := os.CreateTemp(p.dir, "."+StateFile+".tmp.*")
+	if err != nil {
+		return err
+	}
+	_, werr := tmp.Write(data)
+	if werr == nil {
+		werr = tmp.Chmod(0o644)
+	}
+	if werr == nil {
+		werr = tmp.Sync()
+	}
+	if cerr := tmp.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Rename(tmp.Name(), p.path())
+	}
+	if werr != nil {
+		os.Remove(tmp.Name())
+	}
+	return werr
+}
+
+// safeDir is the supervisor's view: every call through safefs.
+type safeDir struct {
+	d     *safefs.Dir
+	owner safefs.Owner
+}
+
+func (s safeDir) path() string { return filepath.Join(s.d.Path(), StateFile) }
+
+func (s safeDir) open() (*os.File, error) {
+	return s.d.OpenFile(StateFile, os.O_RDONLY|os.O_CREATE|unix.O_NONBLOCK, 0o644, s.owner)
+}
+
+func (s safeDir) lstat() (unix.Stat_t, error) {
+	st, err := s.d.Lstat(StateFile)
+	return st, err
+}
+
+func (s safeDir) replace(data []byte) error {
+	return s.d.WriteFileAtomic(StateFile, data, 0o644, s.owner)
+}
