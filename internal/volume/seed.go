@@ -1,0 +1,413 @@
+package volume
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/hermes-agent/hermes/internal/gateway"
+	"github.com/hermes-agent/hermes/internal/profiles"
+	"github.com/hermes-agent/hermes/internal/safefs"
+)
+
+// The bootstrap variables of the first boot (CONTRACT §2).
+const (
+	// EnvAuthBootstrap holds the first auth.json.
+	EnvAuthBootstrap = "HERMES_AUTH_JSON_BOOTSTRAP"
+	// EnvGatewayBootstrap, exactly "running", makes the first boot start
+	// the default gateway.
+	EnvGatewayBootstrap = "HERMES_GATEWAY_BOOTSTRAP_STATE"
+)
+
+// Names and modes of the seeded files.
+const (
+	soulFile  = "SOUL.md"
+	configYML = "config.yaml"
+	envFile   = ".env"
+	authFile  = "auth.json"
+	authMode  = 0o600
+	runDir    = "run"
+	runMode   = 0o700
+	apiKeyVar = "API_SERVER_KEY"
+)
+
+// Seed creates what a home needs (see the package doc, step 3): the
+// missing SeedDirs, owned by the hermes ids, and, each only when it is
+// missing (first boot), SOUL.md, config.yaml, .env with a fresh
+// API_SERVER_KEY, auth.json from HERMES_AUTH_JSON_BOOTSTRAP and the default
+// profile's desired state from HERMES_GATEWAY_BOOTSTRAP_STATE=running. An
+// existing .env without API_SERVER_KEY gets one appended. Nothing existing
+// is overwritten, so a second Seed changes nothing.
+//
+// auth.json: a bootstrap value in hermes's own shape (a JSON object whose
+// "version" is a number and whose "providers" is an object) is written as
+// it is. Any other JSON object (the reference's format, or anything else)
+// is kept byte for byte under the key "reference" of an otherwise empty
+// store, {"version":1,"providers":{},"reference":<value>}: nothing is lost
+// and nothing is guessed, and "hermes login" keeps the key on rewrite. A
+// value that is not a JSON object stops the boot with an error that says
+// where it is malformed without quoting the secret.
+//
+// The bootstrap state is recorded through gateway.RecordDesired, the one
+// writer of the supervisor's keys of gateway_state.json: it holds
+// desired_state "running" and desired_updated_at, which is what the
+// reconciler reads first.
+//
+// As root every file operation goes through safefs (no symlink below Home
+// is followed; a name that exists as a symlink counts as existing and is
+// never replaced). Not root, directories are created with plain calls.
+func Seed(cfg Config) error {
+	base, err := safefs.OpenBase(cfg.Home)
+	if err != nil {
+		return fmt.Errorf("seeding HERMES_HOME %s: %w", cfg.Home, err)
+	}
+	defer base.Close()
+	if err := seedDirectories(cfg, base); err != nil {
+		return err
+	}
+	var seeded []string
+	add := func(name string, created bool, err error) error {
+		if err != nil {
+			return fmt.Errorf("seeding %s: %w", filepath.Join(cfg.Home, name), err)
+		}
+		if created {
+			seeded = append(seeded, name)
+		}
+		return nil
+	}
+	created, err := createOnce(base, configYML, profiles.DefaultConfig(profiles.DefaultGatewayPort), profiles.ConfigMode, cfg.owner())
+	if err := add(configYML, created, err); err != nil {
+		return err
+	}
+	created, err = seedEnv(cfg, base)
+	if err := add(envFile, created, err); err != nil {
+		return err
+	}
+	created, err = seedAuth(cfg, base)
+	if err := add(authFile, created, err); err != nil {
+		return err
+	}
+	created, err = seedGatewayState(cfg, base)
+	if err := add(gateway.StateFile, created, err); err != nil {
+		return err
+	}
+	// SOUL.md last: it makes the home a profile, so it appears only once
+	// the rest is there.
+	created, err = createOnce(base, soulFile, profiles.DefaultSOUL(profiles.Default), profiles.SOULMode, cfg.owner())
+	if err := add(soulFile, created, err); err != nil {
+		return err
+	}
+	if len(seeded) > 0 {
+		_ = unix.Fsync(base.Fd())
+		cfg.logf("seeded %s in %s (first boot)", strings.Join(seeded, ", "), cfg.Home)
+	}
+	return nil
+}
+
+// seedDirectories creates the missing SeedDirs.
+func seedDirectories(cfg Config, base *safefs.Dir) error {
+	for _, rel := range seedDirList {
+		perm := os.FileMode(profiles.DirMode)
+		if rel == runDir {
+			perm = runMode
+		}
+		if cfg.Root {
+			d, err := base.MkdirAll(rel, perm, cfg.owner())
+			if errors.Is(err, safefs.ErrSymlink) {
+				// An operator may link a directory elsewhere on purpose;
+				// root does not follow it, and leaves it as it is.
+				cfg.logf("note: not seeding %s: a symlink is on its path, which hermes does not follow as root", filepath.Join(cfg.Home, rel))
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("seeding the directory %s: %w", filepath.Join(cfg.Home, rel), err)
+			}
+			d.Close()
+			continue
+		}
+		p := filepath.Join(cfg.Home, rel)
+		if _, err := os.Stat(p); err == nil {
+			continue
+		}
+		if err := os.MkdirAll(p, perm); err != nil {
+			return fmt.Errorf("seeding the directory %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// exists reports whether name exists in d, a symlink (even a dangling one)
+// included.
+func exists(d *safefs.Dir, name string) (bool, error) {
+	_, err := d.Lstat(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// createOnce creates name in d with data, perm and own unless name exists,
+// and reports whether it did. The content is written to a temporary file
+// first and linked into place, so that no reader sees half a file and an
+// existing name (whoever created it meanwhile) is never replaced.
+func createOnce(d *safefs.Dir, name string, data []byte, perm os.FileMode, own safefs.Owner) (bool, error) {
+	if ok, err := exists(d, name); err != nil || ok {
+		return false, err
+	}
+	tmp := fmt.Sprintf(".%s.seed.%d", name, os.Getpid())
+	_ = d.Remove(tmp)
+	f, err := d.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm, own)
+	if err != nil {
+		return false, err
+	}
+	_, werr := f.Write(data)
+	if werr == nil {
+		werr = f.Sync()
+	}
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		_ = d.Remove(tmp)
+		return false, werr
+	}
+	defer d.Remove(tmp)
+	return publish(d, tmp, name)
+}
+
+// publish gives the temporary file tmp the name name unless name exists:
+// linkat where hard links work, renameat2(RENAME_NOREPLACE) where they do
+// not, and a checked rename where neither does.
+func publish(d *safefs.Dir, tmp, name string) (bool, error) {
+	err := unix.Linkat(d.Fd(), tmp, d.Fd(), name, 0)
+	if err == nil {
+		return true, nil
+	}
+	if errors.Is(err, unix.EEXIST) {
+		return false, nil
+	}
+	err = unix.Renameat2(d.Fd(), tmp, d.Fd(), name, unix.RENAME_NOREPLACE)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, unix.EEXIST):
+		return false, nil
+	case !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EOPNOTSUPP):
+		return false, &os.LinkError{Op: "rename", Old: filepath.Join(d.Path(), tmp), New: filepath.Join(d.Path(), name), Err: err}
+	}
+	if ok, err := exists(d, name); err != nil || ok {
+		return false, err
+	}
+	if err := d.Rename(tmp, name); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// seedEnv creates .env with a fresh API_SERVER_KEY, or appends one to an
+// existing .env that has none (an empty value counts as none; the appended
+// line wins, as the later line of a .env does).
+func seedEnv(cfg Config, base *safefs.Dir) (bool, error) {
+	key, err := profiles.NewAPIKey()
+	if err != nil {
+		return false, err
+	}
+	ok, err := exists(base, envFile)
+	if err != nil {
+		return false, err
+	}
+	if !ok {
+		return createOnce(base, envFile, profiles.EnvFile(key), profiles.EnvMode, cfg.owner())
+	}
+	var data []byte
+	if cfg.Root {
+		data, err = readRegular(base, envFile)
+		if errors.Is(err, safefs.ErrSymlink) {
+			cfg.logf("warning: %s is a symlink; hermes does not follow it as root, so it cannot check it for %s", filepath.Join(cfg.Home, envFile), apiKeyVar)
+			return false, nil
+		}
+	} else {
+		data, err = os.ReadFile(filepath.Join(cfg.Home, envFile))
+	}
+	if err != nil {
+		return false, err
+	}
+	if m, _ := profiles.ParseEnv(data); m[apiKeyVar] != "" {
+		return false, nil
+	}
+	line := apiKeyLine(profiles.EnvFile(key))
+	if len(data) > 0 && data[len(data)-1] != '\n' {
+		line = append([]byte{'\n'}, line...)
+	}
+	if err := appendEnv(cfg, base, line); err != nil {
+		return false, err
+	}
+	cfg.logf("added a fresh %s to %s", apiKeyVar, filepath.Join(cfg.Home, envFile))
+	return false, nil
+}
+
+// readRegular reads the regular file name of d as root: no symlink is
+// followed and a FIFO planted there does not block the boot.
+func readRegular(d *safefs.Dir, name string) ([]byte, error) {
+	f, err := d.OpenFile(name, os.O_RDONLY|unix.O_NONBLOCK, 0, safefs.Keep)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (%s)", f.Name(), fi.Mode().Type())
+	}
+	return io.ReadAll(io.LimitReader(f, 1<<20))
+}
+
+// apiKeyLine is the API_SERVER_KEY line of a .env built by
+// profiles.EnvFile, the one builder of that file.
+func apiKeyLine(env []byte) []byte {
+	for _, l := range bytes.SplitAfter(env, []byte("\n")) {
+		if bytes.HasPrefix(l, []byte(apiKeyVar+"=")) {
+			return l
+		}
+	}
+	return nil
+}
+
+// appendEnv appends line to .env: as root without following a symlink and
+// only to a regular file with one link (a hard link might be a file outside
+// HERMES_HOME).
+func appendEnv(cfg Config, base *safefs.Dir, line []byte) error {
+	var f *os.File
+	var err error
+	if cfg.Root {
+		f, err = base.OpenFile(envFile, os.O_WRONLY|os.O_APPEND|unix.O_NONBLOCK, 0, safefs.Keep)
+	} else {
+		f, err = os.OpenFile(filepath.Join(cfg.Home, envFile), os.O_WRONLY|os.O_APPEND, 0)
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if cfg.Root {
+		var st unix.Stat_t
+		if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+			return err
+		}
+		if !isReg(&st) || st.Nlink != 1 {
+			return fmt.Errorf("refusing to append %s: it is not a regular file with one link", apiKeyVar)
+		}
+	}
+	if _, err := f.Write(line); err != nil {
+		return err
+	}
+	return f.Sync()
+}
+
+// seedAuth writes auth.json from HERMES_AUTH_JSON_BOOTSTRAP on first boot.
+func seedAuth(cfg Config, base *safefs.Dir) (bool, error) {
+	v, _ := getenv(cfg, EnvAuthBootstrap)
+	if strings.TrimSpace(v) == "" {
+		return false, nil
+	}
+	data, err := authBootstrap([]byte(v))
+	ok, xerr := exists(base, authFile)
+	if xerr != nil {
+		return false, xerr
+	}
+	if ok {
+		if err != nil {
+			cfg.logf("warning: %s is ignored (auth.json exists), and it is invalid anyway: %v", EnvAuthBootstrap, err)
+		}
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return createOnce(base, authFile, data, authMode, cfg.owner())
+}
+
+// AuthBootstrap turns the value of HERMES_AUTH_JSON_BOOTSTRAP into the
+// content of auth.json (see Seed). Its errors never quote the value.
+func authBootstrap(v []byte) ([]byte, error) {
+	v = bytes.TrimSpace(bytes.TrimPrefix(v, []byte("\xef\xbb\xbf")))
+	var top any
+	if err := json.Unmarshal(v, &top); err != nil {
+		var se *json.SyntaxError
+		where := ""
+		if errors.As(err, &se) {
+			where = fmt.Sprintf(" (malformed at byte %d of %d)", se.Offset, len(v))
+		}
+		return nil, fmt.Errorf("%s is not valid JSON%s: set it to the content of an auth.json, or unset it", EnvAuthBootstrap, where)
+	}
+	if _, ok := top.(map[string]any); !ok {
+		return nil, fmt.Errorf("%s is JSON but not an object (%s): set it to the content of an auth.json, or unset it", EnvAuthBootstrap, jsonKind(top))
+	}
+	var shape struct {
+		Version   json.RawMessage `json:"version"`
+		Providers json.RawMessage `json:"providers"`
+	}
+	_ = json.Unmarshal(v, &shape)
+	var version float64
+	var providers map[string]json.RawMessage
+	if json.Unmarshal(shape.Version, &version) == nil && shape.Providers != nil &&
+		json.Unmarshal(shape.Providers, &providers) == nil && providers != nil {
+		return append(bytes.Clone(v), '\n'), nil
+	}
+	out := []byte(`{"version":1,"providers":{},"reference":`)
+	out = append(out, v...)
+	return append(out, "}\n"...), nil
+}
+
+func jsonKind(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case []any:
+		return "an array"
+	case string:
+		return "a string"
+	case float64:
+		return "a number"
+	case bool:
+		return "a boolean"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// seedGatewayState records the default profile's desired state "running"
+// when HERMES_GATEWAY_BOOTSTRAP_STATE is exactly "running" and the state
+// file is missing.
+func seedGatewayState(cfg Config, base *safefs.Dir) (bool, error) {
+	v, set := getenv(cfg, EnvGatewayBootstrap)
+	if !set || v == "" {
+		return false, nil
+	}
+	if v != gateway.DesiredRunning {
+		cfg.logf("warning: %s=%q is ignored: the only value it takes is %q", EnvGatewayBootstrap, v, gateway.DesiredRunning)
+		return false, nil
+	}
+	if ok, err := exists(base, gateway.StateFile); err != nil || ok {
+		return false, err
+	}
+	if err := gateway.RecordDesired(cfg.Home, profiles.Default, gateway.DesiredRunning, cfg.owner(), cfg.now()); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+func getenv(cfg Config, name string) (string, bool) {
+	if cfg.Env.Getenv == nil {
+		return "", false
+	}
+	return cfg.Env.Getenv(name)
+}

@@ -1,0 +1,289 @@
+package volume
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hermes-agent/hermes/internal/gateway"
+	"github.com/hermes-agent/hermes/internal/profiles"
+	"github.com/hermes-agent/hermes/internal/testenv"
+)
+
+var apiKeyRE = regexp.MustCompile(`(?m)^API_SERVER_KEY=[0-9a-f]{64}$`)
+
+// TestSeedFirstBoot: directories and first-boot files, with their modes
+// and owners; a second Seed changes nothing.
+func TestSeedFirstBoot(t *testing.T) {
+	testenv.NeedRoot(t, "seed files owned by the hermes uid")
+	home := filepath.Join(sharedTempDir(t), "data")
+	mkdir(t, home, 0o755, hermesUID, hermesGID)
+	cfg, logged := rootConfig(t, home)
+	if err := Seed(cfg); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range SeedDirs() {
+		p := filepath.Join(home, d)
+		wantOwner(t, p, hermesUID, hermesGID)
+		want := uint32(0o755)
+		if d == "run" {
+			want = 0o700
+		}
+		if _, _, mode := owner(t, p); mode != want {
+			t.Errorf("%s mode %o, want %o", d, mode, want)
+		}
+	}
+	wantOwner(t, filepath.Join(home, "platforms"), hermesUID, hermesGID)
+	for name, want := range map[string]uint32{"SOUL.md": 0o644, "config.yaml": 0o640, ".env": 0o600} {
+		p := filepath.Join(home, name)
+		wantOwner(t, p, hermesUID, hermesGID)
+		if _, _, mode := owner(t, p); mode != want {
+			t.Errorf("%s mode %o, want %o", name, mode, want)
+		}
+	}
+	check := func(name, want string) {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(home, name))
+		if err != nil || string(b) != want {
+			t.Errorf("%s = %q (%v), want %q", name, b, err, want)
+		}
+	}
+	check("SOUL.md", string(profiles.DefaultSOUL("default")))
+	check("config.yaml", string(profiles.DefaultConfig(8642)))
+	env, _ := os.ReadFile(filepath.Join(home, ".env"))
+	if !apiKeyRE.Match(env) {
+		t.Errorf(".env = %q, want a fresh API_SERVER_KEY", env)
+	}
+	for _, name := range []string{"auth.json", "gateway_state.json"} {
+		if _, err := os.Lstat(filepath.Join(home, name)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s seeded without its bootstrap variable (%v)", name, err)
+		}
+	}
+	if len(*logged) != 1 || !strings.Contains((*logged)[0], "seeded config.yaml, .env, SOUL.md") {
+		t.Errorf("log = %q", *logged)
+	}
+	entries, _ := os.ReadDir(home)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") && e.Name() != ".env" {
+			t.Errorf("leftover %s", e.Name())
+		}
+	}
+
+	before := tree(t, home)
+	time.Sleep(10 * time.Millisecond)
+	*logged = nil
+	if err := Seed(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if after := tree(t, home); after != before {
+		t.Errorf("a second Seed changed the home:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	if len(*logged) != 0 {
+		t.Errorf("a second Seed said %q", *logged)
+	}
+}
+
+// Seed never overwrites: existing files stay as they are, a symlink at a
+// seeded name counts as existing and is not followed.
+func TestSeedKeepsWhatExists(t *testing.T) {
+	testenv.NeedRoot(t, "seed as root past planted symlinks")
+	tmp := sharedTempDir(t)
+	home := filepath.Join(tmp, "data")
+	mkdir(t, home, 0o755, hermesUID, hermesGID)
+	mkfile(t, filepath.Join(home, "config.yaml"), "mine: true\n", 0o600, hermesUID, hermesGID)
+	victim := filepath.Join(tmp, "victim")
+	mkfile(t, victim, "precious\n", 0o644, 0, 0)
+	if err := os.Symlink(victim, filepath.Join(home, "SOUL.md")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(tmp, filepath.Join(home, "skills")); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := rootConfig(t, home)
+	if err := Seed(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(home, "config.yaml")); string(b) != "mine: true\n" {
+		t.Errorf("config.yaml overwritten: %q", b)
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "precious\n" {
+		t.Errorf("a seed wrote through the SOUL.md symlink: %q", b)
+	}
+	wantOwner(t, victim, 0, 0)
+	if fi, err := os.Lstat(filepath.Join(home, "skills")); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the skills symlink was replaced (%v)", err)
+	}
+}
+
+func TestSeedAPIKey(t *testing.T) {
+	for _, tt := range []struct {
+		name, env string
+		appended  bool
+	}{
+		{"has one", "API_SERVER_KEY=abc\nOTHER=1\n", false},
+		{"exported", "export API_SERVER_KEY='abc'\n", false},
+		{"none", "OTHER=1\n", true},
+		{"none, no final newline", "OTHER=1", true},
+		{"empty value", "API_SERVER_KEY=\n", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			home := t.TempDir()
+			if err := os.WriteFile(filepath.Join(home, ".env"), []byte(tt.env), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg := Config{Home: home, Root: os.Geteuid() == 0, UID: os.Getuid(), GID: os.Getgid(), Env: hostEnv(nil)}
+			if err := Seed(cfg); err != nil {
+				t.Fatal(err)
+			}
+			b, _ := os.ReadFile(filepath.Join(home, ".env"))
+			if !tt.appended {
+				if string(b) != tt.env {
+					t.Errorf(".env changed to %q", b)
+				}
+				return
+			}
+			if !strings.HasPrefix(string(b), tt.env) || !apiKeyRE.Match(b) || !strings.HasSuffix(string(b), "\n") {
+				t.Errorf(".env = %q, want %q plus a fresh API_SERVER_KEY line", b, tt.env)
+			}
+			m, err := profiles.ParseEnv(b)
+			if err != nil || len(m["API_SERVER_KEY"]) != 64 || (strings.Contains(tt.env, "OTHER") && m["OTHER"] != "1") {
+				t.Errorf(".env parses to %v (%v)", m, err)
+			}
+		})
+	}
+}
+
+func TestSeedAuthBootstrap(t *testing.T) {
+	for _, tt := range []struct {
+		name, value, want, err string
+	}{
+		{"hermes shape", `{"version": 1, "providers": {"nous": {"token": "t"}}}`, `{"version": 1, "providers": {"nous": {"token": "t"}}}` + "\n", ""},
+		{"reference blob", ` {"active_provider": "nous", "nous": {"access_token": "s3cr3t"}} `,
+			`{"version":1,"providers":{},"reference":{"active_provider": "nous", "nous": {"access_token": "s3cr3t"}}}` + "\n", ""},
+		{"providers not an object", `{"version": 1, "providers": []}`, `{"version":1,"providers":{},"reference":{"version": 1, "providers": []}}` + "\n", ""},
+		{"invalid", `{"token": "s3cr3t"`, "", "HERMES_AUTH_JSON_BOOTSTRAP is not valid JSON (malformed at byte 18 of 18)"},
+		{"not an object", `["s3cr3t"]`, "", "HERMES_AUTH_JSON_BOOTSTRAP is JSON but not an object (an array)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			home := t.TempDir()
+			cfg := Config{Home: home, Root: os.Geteuid() == 0, UID: os.Getuid(), GID: os.Getgid(),
+				Env: hostEnv(map[string]string{"HERMES_AUTH_JSON_BOOTSTRAP": tt.value})}
+			err := Seed(cfg)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("Seed = %v, want %q", err, tt.err)
+				}
+				if strings.Contains(err.Error(), "s3cr3t") {
+					t.Errorf("the error quotes the secret: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := os.ReadFile(filepath.Join(home, "auth.json"))
+			if string(b) != tt.want {
+				t.Errorf("auth.json = %q, want %q", b, tt.want)
+			}
+			if !json.Valid(b) {
+				t.Errorf("auth.json is not JSON")
+			}
+			if fi, _ := os.Stat(filepath.Join(home, "auth.json")); fi.Mode().Perm() != 0o600 {
+				t.Errorf("auth.json mode %s, want 0600", fi.Mode().Perm())
+			}
+		})
+	}
+}
+
+// auth.json is first boot only: a rotated token is never clobbered.
+func TestSeedAuthNeverClobbers(t *testing.T) {
+	home := t.TempDir()
+	if err := os.WriteFile(filepath.Join(home, "auth.json"), []byte(`{"rotated": true}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logged []string
+	cfg := Config{Home: home, Root: os.Geteuid() == 0, UID: os.Getuid(), GID: os.Getgid(),
+		Env: hostEnv(map[string]string{"HERMES_AUTH_JSON_BOOTSTRAP": `{"version":1,"providers":{}}`}),
+		Log: func(f string, a ...any) { logged = append(logged, f) }}
+	if err := Seed(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(home, "auth.json")); string(b) != `{"rotated": true}` {
+		t.Errorf("auth.json clobbered: %q", b)
+	}
+	cfg.Env = hostEnv(map[string]string{"HERMES_AUTH_JSON_BOOTSTRAP": `{broken`})
+	if err := Seed(cfg); err != nil {
+		t.Errorf("an invalid but unused bootstrap stopped the boot: %v", err)
+	}
+	if !slices.ContainsFunc(logged, func(l string) bool { return strings.Contains(l, "is ignored (auth.json exists)") }) {
+		t.Errorf("no warning about the unused invalid bootstrap: %q", logged)
+	}
+}
+
+func TestSeedGatewayBootstrap(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, tt := range []struct {
+		value   string
+		desired string
+	}{
+		{"running", "running"},
+		{"Running", ""},
+		{"stopped", ""},
+		{"", ""},
+	} {
+		t.Run(tt.value, func(t *testing.T) {
+			home := t.TempDir()
+			var logged []string
+			cfg := Config{Home: home, Root: os.Geteuid() == 0, UID: os.Getuid(), GID: os.Getgid(), Now: func() time.Time { return now },
+				Env: hostEnv(map[string]string{"HERMES_GATEWAY_BOOTSTRAP_STATE": tt.value}),
+				Log: func(f string, a ...any) { logged = append(logged, f) }}
+			if err := Seed(cfg); err != nil {
+				t.Fatal(err)
+			}
+			st, err := gateway.ReadState(home)
+			if tt.desired == "" {
+				if !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("state seeded for %q: %+v %v", tt.value, st, err)
+				}
+				if tt.value != "" && len(logged) == 0 {
+					t.Errorf("no warning for %q", tt.value)
+				}
+				return
+			}
+			if err != nil || st.Recorded() != "running" || st.DesiredUpdatedAt != "2026-01-02T03:04:05Z" {
+				t.Errorf("state = %+v, %v; want desired_state running at the seed time", st, err)
+			}
+			// First boot only: a state written since is kept.
+			if err := gateway.RecordDesired(home, "default", "stopped", cfg.owner(), now); err != nil {
+				t.Fatal(err)
+			}
+			if err := Seed(cfg); err != nil {
+				t.Fatal(err)
+			}
+			if st, _ := gateway.ReadState(home); st.Recorded() != "stopped" {
+				t.Errorf("a later boot overwrote the recorded state: %+v", st)
+			}
+		})
+	}
+}
+
+// Not root, Seed writes with plain calls and the process's own ids.
+func TestSeedNotRoot(t *testing.T) {
+	home := t.TempDir()
+	cfg := Config{Home: home, UID: os.Getuid(), GID: os.Getgid(), Env: hostEnv(nil)}
+	if err := Seed(cfg); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"SOUL.md", "config.yaml", ".env", "logs/gateways", "run"} {
+		wantOwner(t, filepath.Join(home, name), os.Getuid(), os.Getgid())
+	}
+	if fi, _ := os.Stat(filepath.Join(home, ".env")); fi.Mode().Perm() != 0o600 {
+		t.Errorf(".env mode %s", fi.Mode().Perm())
+	}
+}

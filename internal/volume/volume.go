@@ -1,0 +1,190 @@
+package volume
+
+import (
+	"bufio"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/hermes-agent/hermes/internal/hostenv"
+	"github.com/hermes-agent/hermes/internal/safefs"
+)
+
+// Config is what the volume steps need to know.
+type Config struct {
+	// Home is HERMES_HOME, absolute.
+	Home string
+	// UID and GID are the hermes ids (the owner of what hermes manages).
+	UID, GID int
+	// Groups are the supplementary groups of the hermes processes
+	// (privdrop.Groups): a volume that the hermes uid reaches through one
+	// of them (docker run --group-add) is usable as it is.
+	Groups []int
+	// Root is true when the process runs as root and may repair ownership.
+	Root bool
+	// Env is read for HERMES_AUTH_JSON_BOOTSTRAP and
+	// HERMES_GATEWAY_BOOTSTRAP_STATE.
+	Env hostenv.Env
+	// Now is the clock (desired_updated_at of a bootstrap state); nil is
+	// time.Now.
+	Now func() time.Time
+	// Log receives warnings and notes, one line each, without a trailing
+	// newline; nil discards them.
+	Log func(format string, args ...any)
+
+	// sys replaces system calls in tests; nil is the real system.
+	sys *sysOps
+}
+
+// sysOps are the calls that tests replace to simulate a refusal that root
+// cannot otherwise be made to meet (a NAS refusing chown).
+type sysOps struct {
+	fchown func(fd, uid, gid int) error
+	// capEff returns the effective capability set of the process.
+	capEff func() (uint64, error)
+}
+
+func (c Config) fchown(fd, uid, gid int) error {
+	if c.sys != nil && c.sys.fchown != nil {
+		return c.sys.fchown(fd, uid, gid)
+	}
+	return unix.Fchown(fd, uid, gid)
+}
+
+func (c Config) capEff() (uint64, error) {
+	if c.sys != nil && c.sys.capEff != nil {
+		return c.sys.capEff()
+	}
+	return processCapEff()
+}
+
+func (c Config) logf(format string, args ...any) {
+	if c.Log != nil {
+		c.Log(format, args...)
+	}
+}
+
+func (c Config) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+// owner is the safefs.Owner of what root creates: the hermes ids as root,
+// unchanged otherwise.
+func (c Config) owner() safefs.Owner {
+	if c.Root {
+		return safefs.Owner{UID: c.UID, GID: c.GID}
+	}
+	return safefs.Keep
+}
+
+// managedDirs are the hermes-managed directories of HERMES_HOME, relative to
+// it: Repair gives every entry below them to the hermes uid, and Preflight
+// checks that the hermes uid can use each of them (the reference's list,
+// CONTRACT §3 step 3, plus run/).
+var managedDirs = [...]string{
+	"cron", "sessions", "logs", "hooks", "memories", "skills", "skins", "plans",
+	"workspace", "home", "profiles", "pairing", "platforms/pairing", "lazy-packages", "run",
+}
+
+// managedFiles are the hermes-managed files at the top level of
+// HERMES_HOME: Repair gives them to the hermes uid with u+rw, Preflight
+// checks that the hermes uid can read and write them.
+var managedFiles = [...]string{
+	"SOUL.md", "config.yaml", ".env", "auth.json", "auth.lock",
+	"state.db", "state.db-shm", "state.db-wal",
+	"gateway.pid", "gateway.lock", "gateway_state.json", "processes.json", "active_profile",
+}
+
+// seedDirList are the directories Seed creates when missing (mode 0755 but
+// run/, 0700).
+var seedDirList = [...]string{
+	"logs", "logs/gateways", "cron", "sessions", "hooks", "memories", "skills", "skins",
+	"plans", "workspace", "home", "pairing", "platforms/pairing", "profiles", "run",
+}
+
+// ManagedDirs returns the directories whose trees Repair repairs.
+func ManagedDirs() []string { return slices.Clone(managedDirs[:]) }
+
+// ManagedFiles returns the top-level files Repair repairs.
+func ManagedFiles() []string { return slices.Clone(managedFiles[:]) }
+
+// SeedDirs returns the directories Seed creates when they are missing.
+func SeedDirs() []string { return slices.Clone(seedDirList[:]) }
+
+// Access bits for allowed.
+const (
+	accR = 4
+	accW = 2
+	accX = 1
+)
+
+// allowed reports whether uid (with gid and groups) has every access bit of
+// want on an inode with st's owner and mode, by the kernel's rule: the
+// owner class when uid owns it, else the group class when one of its groups
+// owns it, else the others. ACLs are not consulted.
+func allowed(st *unix.Stat_t, uid, gid int, groups []int, want uint32) bool {
+	var bits uint32
+	switch {
+	case int(st.Uid) == uid:
+		bits = (st.Mode >> 6) & 7
+	case int(st.Gid) == gid || slices.Contains(groups, int(st.Gid)):
+		bits = (st.Mode >> 3) & 7
+	default:
+		bits = st.Mode & 7
+	}
+	return bits&want == want
+}
+
+// modeString renders a mode as "0700 (drwx------)".
+func modeString(st *unix.Stat_t) string {
+	fm := os.FileMode(st.Mode & 0o777)
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		fm |= os.ModeDir
+	case unix.S_IFLNK:
+		fm |= os.ModeSymlink
+	}
+	if st.Mode&unix.S_ISUID != 0 {
+		fm |= os.ModeSetuid
+	}
+	if st.Mode&unix.S_ISGID != 0 {
+		fm |= os.ModeSetgid
+	}
+	if st.Mode&unix.S_ISVTX != 0 {
+		fm |= os.ModeSticky
+	}
+	return "0" + strconv.FormatUint(uint64(st.Mode&0o7777), 8) + " (" + fm.String() + ")"
+}
+
+func isDir(st *unix.Stat_t) bool  { return st.Mode&unix.S_IFMT == unix.S_IFDIR }
+func isReg(st *unix.Stat_t) bool  { return st.Mode&unix.S_IFMT == unix.S_IFREG }
+func isLink(st *unix.Stat_t) bool { return st.Mode&unix.S_IFMT == unix.S_IFLNK }
+
+// capChown is CAP_CHOWN's bit in a capability set.
+const capChown = 1 << unix.CAP_CHOWN
+
+// processCapEff reads the effective capabilities from /proc/self/status.
+func processCapEff() (uint64, error) {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "CapEff:"); ok {
+			return strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, err
+	}
+	return 0, os.ErrNotExist
+}
