@@ -1,0 +1,60 @@
+// Package dashboard is the web dashboard of a hermes container: its service
+// spec (the one builder of the supervised "dashboard" slot) and, behind the
+// login gate of package authgate, the pages and API that show and act on
+// the services, gateways and sessions.
+package dashboard
+
+import (
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hermes-agent/hermes/internal/hostenv"
+	"github.com/hermes-agent/hermes/internal/supervise"
+)
+
+// ServiceName is the supervised dashboard's name (reserved for the runtime).
+const ServiceName = "dashboard"
+
+// Defaults of the bind (CONTRACT §2): the image sets HERMES_DASHBOARD_HOST to
+// 0.0.0.0; on a host the dashboard binds loopback.
+const (
+	DefaultHost = "127.0.0.1"
+	DefaultPort = "9119"
+)
+
+// Bind returns the host and port the supervised dashboard listens on, from
+// HERMES_DASHBOARD_HOST and HERMES_DASHBOARD_PORT.
+func Bind(env hostenv.Env) (host, port string) {
+	host, port = DefaultHost, DefaultPort
+	if v, ok := env.Getenv("HERMES_DASHBOARD_HOST"); ok && strings.TrimSpace(v) != "" {
+		host = strings.TrimSpace(v)
+	}
+	if v, ok := env.Getenv("HERMES_DASHBOARD_PORT"); ok && strings.TrimSpace(v) != "" {
+		port = strings.TrimSpace(v)
+	}
+	return host, port
+}
+
+// ServiceSpec is the one builder of the dashboard's service spec (CONTRACT
+// §4): hermes dashboard on the configured bind, --insecure iff
+// HERMES_DASHBOARD_INSECURE is true, as the hermes user with
+// HOME=$HERMES_HOME, restarted on failure (an exit 78, a gate refusing an
+// unusable configuration, is never restarted), logging to
+// logs/dashboard/current.
+func ServiceSpec(exe, home string, env hostenv.Env) supervise.Spec {
+	host, port := Bind(env)
+	argv := []string{exe, "dashboard", "--host", host, "--port", port, "--no-open"}
+	if env.Bool("HERMES_DASHBOARD_INSECURE") {
+		argv = append(argv, "--insecure")
+	}
+	return supervise.Spec{
+		Name:      ServiceName,
+		Argv:      argv,
+		Env:       map[string]string{"HOME": home},
+		Dir:       home,
+		Restart:   supervise.RestartOnFailure,
+		StopGrace: supervise.Duration(5 * time.Second),
+		LogFile:   filepath.Join(home, "logs", "dashboard", "current"),
+	}
+}

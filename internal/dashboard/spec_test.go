@@ -1,0 +1,36 @@
+package dashboard
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/hermes-agent/hermes/internal/hostenv"
+)
+
+func env(vars map[string]string) hostenv.Env {
+	return hostenv.Env{Getenv: func(k string) (string, bool) { v, ok := vars[k]; return v, ok }, Exists: func(string) bool { return false }}
+}
+
+func TestServiceSpec(t *testing.T) {
+	tests := []struct {
+		name string
+		vars map[string]string
+		want []string
+	}{
+		{"host defaults", nil, []string{"/bin/hermes", "dashboard", "--host", "127.0.0.1", "--port", "9119", "--no-open"}},
+		{"image bind", map[string]string{"HERMES_DASHBOARD_HOST": "0.0.0.0", "HERMES_DASHBOARD_PORT": "9120"}, []string{"/bin/hermes", "dashboard", "--host", "0.0.0.0", "--port", "9120", "--no-open"}},
+		{"insecure only when true", map[string]string{"HERMES_DASHBOARD_INSECURE": "1"}, []string{"/bin/hermes", "dashboard", "--host", "127.0.0.1", "--port", "9119", "--no-open", "--insecure"}},
+		// The reference derived --insecure from a non-loopback host and so
+		// switched the gate off silently (its pitfall #12): never again.
+		{"a public host never implies insecure", map[string]string{"HERMES_DASHBOARD_HOST": "0.0.0.0", "HERMES_DASHBOARD_INSECURE": "off"}, []string{"/bin/hermes", "dashboard", "--host", "0.0.0.0", "--port", "9119", "--no-open"}},
+	}
+	for _, tt := range tests {
+		sp := ServiceSpec("/bin/hermes", "/opt/data", env(tt.vars))
+		if !slices.Equal(sp.Argv, tt.want) {
+			t.Errorf("%s: argv = %q, want %q", tt.name, sp.Argv, tt.want)
+		}
+		if sp.Name != "dashboard" || sp.Env["HOME"] != "/opt/data" || sp.LogFile != "/opt/data/logs/dashboard/current" || sp.User != "" {
+			t.Errorf("%s: spec %+v", tt.name, sp)
+		}
+	}
+}
