@@ -72,6 +72,9 @@ func Main(args []string) int {
 		exe = "/proc/self/exe"
 	}
 	e := &Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Host: hostenv.OS(), Exe: exe}
+	if dropNeeded(e.Host, os.Geteuid(), args) {
+		return e.dropRoot(args)
+	}
 	return e.Main(args)
 }
 

@@ -117,3 +117,27 @@ func searchable(st unix.Stat_t, uid, gid int, groups []int) bool {
 		return mode&unix.S_IXOTH != 0
 	}
 }
+
+// CanRead reports whether a process with uid, gid and groups could open the
+// file at path for reading: it can enter its directory and the file's mode
+// grants it read permission. Root can read any existing file.
+func CanRead(path string, uid, gid int, groups []int) bool {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return false
+	}
+	if uid == 0 {
+		return true
+	}
+	if !CanEnter(filepath.Dir(path), uid, gid, groups) {
+		return false
+	}
+	switch {
+	case int(st.Uid) == uid:
+		return st.Mode&unix.S_IRUSR != 0
+	case int(st.Gid) == gid || slices.Contains(groups, int(st.Gid)):
+		return st.Mode&unix.S_IRGRP != 0
+	default:
+		return st.Mode&unix.S_IROTH != 0
+	}
+}
