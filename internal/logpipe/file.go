@@ -339,3 +339,25 @@ func (s *fileSink) close(stall time.Duration) error {
 	}
 	return s.closeFile()
 }
+
+// Files returns the log files of a service whose current file is current,
+// oldest first: its archives in rotation order, then current itself (when
+// it exists). Readers (hermes logs) read a service's whole history with it.
+func Files(current string) ([]string, error) {
+	dir := filepath.Dir(current)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range entries {
+		if _, ok := archiveSeq(e.Name()); ok && e.Type().IsRegular() {
+			out = append(out, filepath.Join(dir, e.Name()))
+		}
+	}
+	slices.Sort(out)
+	if fi, err := os.Lstat(current); err == nil && fi.Mode().IsRegular() {
+		out = append(out, current)
+	}
+	return out, nil
+}

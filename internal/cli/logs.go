@@ -1,0 +1,174 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hermes-agent/hermes/internal/logpipe"
+	"github.com/hermes-agent/hermes/internal/profiles"
+	"github.com/hermes-agent/hermes/internal/supervise"
+)
+
+func init() {
+	register(command{name: "logs", summary: "a service's log file across its archives: logs [SERVICE] [-n N] [-f]", run: runLogs})
+}
+
+// runLogs is `hermes [-p P] logs [SERVICE] [-n N] [-f]` (CONTRACT §8): the
+// timestamped log file of a service (default gateway-<P>) across its
+// archives, oldest first; -f follows current across rotations.
+func runLogs(ctx context.Context, e *Env, args []string) error {
+	flags := flag.NewFlagSet("logs", flag.ContinueOnError)
+	flags.SetOutput(e.Stderr)
+	n := flags.Int("n", 100, "print the last `N` lines (0: all)")
+	follow := flags.Bool("f", false, "follow the log as it grows")
+	var positional []string
+	for {
+		if err := flags.Parse(args); err != nil {
+			return usageError("%v", err)
+		}
+		args = flags.Args()
+		if len(args) == 0 {
+			break
+		}
+		positional = append(positional, args[0])
+		args = args[1:]
+	}
+	if len(positional) > 1 {
+		return usageError("logs takes at most one service name, got %q", positional)
+	}
+	home, err := e.Host.Home()
+	if err != nil {
+		return err
+	}
+	service := ""
+	if len(positional) == 1 {
+		service = positional[0]
+	} else {
+		p, err := profiles.Resolve(home, e.Profile)
+		if err != nil {
+			return err
+		}
+		service = "gateway-" + p
+	}
+	if err := supervise.ValidName(service); err != nil {
+		return usageError("%v", err)
+	}
+	current := serviceLogFile(home, service)
+	files, err := logpipe.Files(current)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("reading the logs of %s: %w", service, err)
+	}
+	if len(files) == 0 && !*follow {
+		return fmt.Errorf("%s has no log yet (looked for %s)", service, current)
+	}
+	if err := printLast(e.Stdout, files, *n); err != nil {
+		return err
+	}
+	if !*follow {
+		return nil
+	}
+	return followFile(ctx, e.Stdout, current)
+}
+
+// serviceLogFile is where a service's log lives by default (CONTRACT §2):
+// gateways under logs/gateways/<profile>/, everything else under
+// logs/<service>/.
+func serviceLogFile(home, service string) string {
+	if p, ok := strings.CutPrefix(service, "gateway-"); ok {
+		return filepath.Join(profiles.LogDir(home, p), "current")
+	}
+	return filepath.Join(home, "logs", service, "current")
+}
+
+// printLast writes the last n lines of the concatenation of files (all of
+// them when n is 0).
+func printLast(w io.Writer, files []string, n int) error {
+	var chunks [][]byte
+	lines := 0
+	for i := len(files) - 1; i >= 0; i-- {
+		b, err := os.ReadFile(files[i])
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // rotated away meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		chunks = append(chunks, b)
+		lines += bytes.Count(b, []byte("\n"))
+		if n > 0 && lines >= n {
+			break
+		}
+	}
+	var all []byte
+	for i := len(chunks) - 1; i >= 0; i-- {
+		all = append(all, chunks[i]...)
+	}
+	if n > 0 {
+		body := bytes.TrimSuffix(all, []byte("\n"))
+		start := len(body)
+		for k := 0; k < n && start >= 0; k++ {
+			start = bytes.LastIndexByte(body[:start], '\n')
+		}
+		all = all[start+1:]
+	}
+	_, err := w.Write(all)
+	return err
+}
+
+// followFile copies what is appended to path until ctx is done, reopening it
+// when it is rotated (a new inode at the same path).
+func followFile(ctx context.Context, w io.Writer, path string) error {
+	var f *os.File
+	var ino uint64
+	defer func() {
+		if f != nil {
+			f.Close()
+		}
+	}()
+	open := func(seekEnd bool) {
+		nf, err := os.Open(path)
+		if err != nil {
+			return
+		}
+		if seekEnd {
+			nf.Seek(0, io.SeekEnd)
+		}
+		if f != nil {
+			io.Copy(w, f) // the rest of the rotated file
+			f.Close()
+		}
+		f = nf
+		if st, err := nf.Stat(); err == nil {
+			ino = st.Sys().(*syscall.Stat_t).Ino
+		}
+	}
+	open(true)
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if f != nil {
+			if _, err := io.Copy(w, bufio.NewReader(f)); err != nil {
+				return err
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		if st, err := os.Stat(path); err == nil && (f == nil || st.Sys().(*syscall.Stat_t).Ino != ino) {
+			open(false)
+		}
+	}
+}
