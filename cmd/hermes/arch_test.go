@@ -61,13 +61,20 @@ func TestImportGraph(t *testing.T) {
 		"initd":               {},
 		"privdrop":            {},
 		"testenv":             {},
+		"sessions":            {},
 		"logpipe":             {"safefs"},
+		"profiles":            {"hostenv"},
 		"supervise":           {"logpipe", "safefs"},
-		"control":             {"hostenv", "logpipe", "supervise"},
+		"control":             {"hostenv", "logpipe", "profiles", "supervise"},
 		"control/controltest": {"control", "logpipe", "supervise"},
+		"gateway":             {"agent", "hostenv", "profiles", "safefs", "sessions", "supervise"},
+		"agent":               {"profiles", "sessions"},
+		"volume":              {"gateway", "hostenv", "privdrop", "profiles", "safefs"},
+		"reconcile":           {"gateway", "profiles", "safefs", "supervise"},
+		"dashboard":           {"hostenv", "supervise"},
 		"cli":                 nil, // the wiring package: anything
 	}
-	noHTTP := []string{"initd", "supervise", "logpipe", "safefs", "privdrop", "hostenv"}
+	noHTTP := []string{"initd", "supervise", "logpipe", "safefs", "privdrop", "hostenv", "profiles", "volume", "reconcile", "sessions"}
 	for _, p := range listPackages(t, module+"/internal/...") {
 		name := strings.TrimPrefix(p.ImportPath, module+"/internal/")
 		allow, known := allowed[name]

@@ -21,6 +21,7 @@ import (
 	"github.com/hermes-agent/hermes/internal/logpipe"
 	"github.com/hermes-agent/hermes/internal/privdrop"
 	"github.com/hermes-agent/hermes/internal/supervise"
+	"github.com/hermes-agent/hermes/internal/volume"
 )
 
 func init() {
@@ -65,8 +66,14 @@ type boot struct {
 	stdout *logpipe.Console
 	stderr *logpipe.Console
 
-	socket string
-	state  atomic.Value // control.BootStarting, BootReady or BootStopping
+	socket   string
+	hooksDir string
+	state    atomic.Value // control.BootStarting, BootReady or BootStopping
+	owner    atomic.Bool  // this init owns HERMES_HOME (its gateways)
+	// ownerLock is held for init's whole life once taken.
+	ownerLock *volume.Owner
+	// desired queues the supervisor's desired_state records.
+	desired desiredQueue
 
 	// cancel stops the long-running parts (supervisor loop, control
 	// server, consoles) once init is done.
@@ -113,7 +120,12 @@ func newBoot(e *Env, args []string) (*boot, error) {
 	if v, ok := h.Getenv("HERMES_SERVICES_DIR"); ok && v != "" {
 		b.svcDir = v
 	}
+	b.hooksDir = initd.DefaultHooksDir
+	if v, ok := h.Getenv("HERMES_INIT_DIR"); ok && v != "" {
+		b.hooksDir = v
+	}
 	b.state.Store(control.BootStarting)
+	b.desired.wake = make(chan struct{}, 1)
 	return b, nil
 }
 
@@ -203,66 +215,10 @@ func (b *boot) childEnv() []string {
 	return out
 }
 
-// boot runs steps 2-5; bootCtx is cancelled by SIGTERM/SIGINT during boot.
-func (b *boot) boot(ctx, bootCtx context.Context) error {
-	if err := os.MkdirAll(b.home, 0o755); err != nil && b.root {
-		return fmt.Errorf("creating HERMES_HOME: %w", err)
-	}
-	// Step 2: the control socket.
-	b.socket = control.SocketPath(b.env.Host, os.Geteuid())
-	ln, err := control.Listen(b.socket, os.Geteuid())
-	if err != nil {
-		return fmt.Errorf("control socket: %w", err)
-	}
-	b.sup = supervise.New(supervise.Config{
-		Spawner:   b.reaper,
-		Home:      b.home,
-		HermesUID: b.ids.UID,
-		HermesGID: b.ids.GID,
-		Groups:    b.groups,
-		Env:       b.childEnv(),
-		Stdout:    b.stdout,
-		Stderr:    b.stderr,
-		Logger:    b.log.With("component", "supervise"),
-	})
-	b.start(ctx, func(ctx context.Context) { _ = b.sup.Run(ctx) })
-	srv := control.NewServer(control.Config{
-		Sup:       b.sup,
-		Home:      b.home,
-		HermesUID: b.ids.UID,
-		HermesGID: b.ids.GID,
-		Health:    b.health,
-		Logger:    b.log.With("component", "control"),
-	})
-	b.start(ctx, func(ctx context.Context) {
-		if err := srv.Run(ctx, ln); err != nil {
-			b.log.Error("control server", "err", err)
-		}
-	})
-
-	// Step 5: static services.
-	specs, err := supervise.LoadDir(b.svcDir)
-	if err != nil {
-		return fmt.Errorf("services in %s: %w", b.svcDir, err)
-	}
-	for _, sp := range specs {
-		if err := bootCtx.Err(); err != nil {
-			return err
-		}
-		if _, err := b.sup.Register(bootCtx, sp, true); err != nil {
-			return fmt.Errorf("service %s (%s): %w", sp.Name, b.svcDir, err)
-		}
-	}
-	if err := bootCtx.Err(); err != nil {
-		return err
-	}
-	b.state.Store(control.BootReady)
-	return nil
-}
-
 func (b *boot) health() control.Health {
 	return control.Health{
 		Boot:    b.state.Load().(string),
+		Owner:   b.owner.Load(),
 		PID1:    os.Getpid() == 1,
 		Version: buildinfo.Version(),
 	}

@@ -1,0 +1,275 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/hermes-agent/hermes/internal/control"
+	"github.com/hermes-agent/hermes/internal/dashboard"
+	"github.com/hermes-agent/hermes/internal/gateway"
+	"github.com/hermes-agent/hermes/internal/initd"
+	"github.com/hermes-agent/hermes/internal/reconcile"
+	"github.com/hermes-agent/hermes/internal/safefs"
+	"github.com/hermes-agent/hermes/internal/supervise"
+	"github.com/hermes-agent/hermes/internal/volume"
+)
+
+// ownerRetry is how often a non-owner tries to take over the home.
+const ownerRetry = 2 * time.Second
+
+// boot runs steps 2-5 of CONTRACT §3; bootCtx is cancelled by SIGTERM or
+// SIGINT during boot, ctx lives as long as init.
+func (b *boot) boot(ctx, bootCtx context.Context) error {
+	// Step 2: the control socket, so that later steps and hooks can use it.
+	b.socket = control.SocketPath(b.env.Host, os.Geteuid())
+	ln, err := control.Listen(b.socket, os.Geteuid())
+	if err != nil {
+		return fmt.Errorf("control socket: %w", err)
+	}
+	b.sup = supervise.New(supervise.Config{
+		Spawner:    b.reaper,
+		Home:       b.home,
+		HermesUID:  b.ids.UID,
+		HermesGID:  b.ids.GID,
+		Groups:     b.groups,
+		Env:        b.childEnv(),
+		Stdout:     b.stdout,
+		Stderr:     b.stderr,
+		Logger:     b.log.With("component", "supervise"),
+		OnOperator: b.recordDesired,
+	})
+	b.start(ctx, func(ctx context.Context) { _ = b.sup.Run(ctx) })
+	b.start(ctx, func(ctx context.Context) { b.desired.run(ctx, b.writeDesired) })
+	b.serve(ctx, ln)
+
+	// Step 3: HERMES_HOME.
+	vcfg := volume.Config{
+		Home: b.home, UID: b.ids.UID, GID: b.ids.GID, Groups: b.groups, Root: b.root,
+		Env: b.env.Host, Now: time.Now,
+		Log: func(format string, args ...any) { fmt.Fprintf(b.env.Stderr, "hermes init: "+format+"\n", args...) },
+	}
+	if err := volume.Preflight(vcfg); err != nil {
+		return err
+	}
+	if b.root {
+		rep, err := volume.Repair(vcfg)
+		if err != nil {
+			vcfg.Log("ownership repair: %v", err)
+		}
+		if rep.Changed > 0 || rep.Failed > 0 {
+			vcfg.Log("ownership repair: %s", rep)
+		}
+	}
+	if err := volume.Seed(vcfg); err != nil {
+		return err
+	}
+
+	// Step 4: extension hooks, with the main command's arguments.
+	if err := initd.RunHooks(bootCtx, b.reaper, b.hooksDir, b.args, b.childEnv(), os.Stdout, os.Stderr); err != nil {
+		return err
+	}
+
+	// Step 5: static services, the dashboard slot, the gateways.
+	specs, err := supervise.LoadDir(b.svcDir)
+	if err != nil {
+		return fmt.Errorf("services in %s: %w", b.svcDir, err)
+	}
+	for _, sp := range specs {
+		if _, err := b.sup.Register(bootCtx, sp, true); err != nil {
+			return fmt.Errorf("service %s (%s): %w", sp.Name, b.svcDir, err)
+		}
+	}
+	// The dashboard slot always exists, so that a disabled dashboard shows
+	// as down (never as up); it is wanted up iff HERMES_DASHBOARD is true
+	// and the main command is not itself the dashboard.
+	dashUp := b.env.Host.Bool("HERMES_DASHBOARD") && !b.dashboardMain()
+	if _, err := b.sup.Register(bootCtx, dashboard.ServiceSpec(b.env.Exe, b.home, b.env.Host), dashUp); err != nil {
+		return fmt.Errorf("dashboard: %w", err)
+	}
+	if err := b.gateways(ctx, bootCtx); err != nil {
+		return err
+	}
+	if err := bootCtx.Err(); err != nil {
+		return err
+	}
+	b.state.Store(control.BootReady)
+	return nil
+}
+
+// serve runs a control server on ln for as long as init lives.
+func (b *boot) serve(ctx context.Context, ln net.Listener) {
+	srv := control.NewServer(control.Config{
+		Sup:       b.sup,
+		Gateways:  b.slots(),
+		Home:      b.home,
+		HermesUID: b.ids.UID,
+		HermesGID: b.ids.GID,
+		Health:    b.health,
+		Logger:    b.log.With("component", "control"),
+	})
+	b.start(ctx, func(ctx context.Context) {
+		if err := srv.Run(ctx, ln); err != nil {
+			b.log.Error("control server", "socket", ln.Addr().String(), "err", err)
+		}
+	})
+}
+
+func (b *boot) slots() gateway.Slots {
+	return gateway.Slots{Sup: b.sup, Home: b.home, Exe: b.env.Exe}
+}
+
+// dashboardMain reports whether the main command is the dashboard (a
+// dashboard-only container sharing the volume): it never owns the home.
+func (b *boot) dashboardMain() bool {
+	for _, a := range b.args {
+		if a == "--" {
+			continue
+		}
+		return a == "dashboard"
+	}
+	return false
+}
+
+// gateways takes the home's owner lock (unless this is a dashboard
+// container), publishes the control socket in the home and reconciles the
+// gateways; a non-owner skips them and keeps trying to take over.
+func (b *boot) gateways(ctx, bootCtx context.Context) error {
+	rc := reconcile.Config{
+		Home: b.home, Slots: b.slots(), Owner: safefs.Owner{UID: b.ids.UID, GID: b.ids.GID},
+		Log: os.Stdout, Warn: os.Stderr,
+	}
+	if !b.root {
+		rc.Owner = safefs.Keep
+	}
+	if b.dashboardMain() {
+		rc.SkipReason = "dashboard container: the gateways belong to the home's owner"
+		_, err := reconcile.Run(bootCtx, rc)
+		return err
+	}
+	own, err := volume.TryOwn(b.home)
+	switch {
+	case err == nil:
+		b.becomeOwner(ctx, own)
+	case errors.Is(err, volume.ErrNotOwner):
+		rc.SkipReason = err.Error()
+		fmt.Fprintf(b.env.Stderr, "hermes init: %v: not starting gateways; their operations go to the owner's socket %s\n", err, control.PublishedSocketPath(b.home))
+		if _, err := reconcile.Run(bootCtx, rc); err != nil {
+			return err
+		}
+		b.start(ctx, func(ctx context.Context) {
+			own, err := volume.WaitOwn(ctx, b.home, ownerRetry)
+			if err != nil {
+				return
+			}
+			fmt.Fprintf(b.env.Stderr, "hermes init: the previous owner of %s is gone: taking over its gateways\n", b.home)
+			b.becomeOwner(ctx, own)
+			rc.SkipReason = ""
+			_, _ = reconcile.Run(ctx, rc)
+		})
+		return nil
+	case volume.Unsupported(err):
+		fmt.Fprintf(b.env.Stderr, "hermes init: warning: %v; acting as the owner of %s without a lock\n", err, b.home)
+		b.owner.Store(true)
+	default:
+		return fmt.Errorf("owner lock: %w", err)
+	}
+	_, err = reconcile.Run(bootCtx, rc)
+	return err
+}
+
+// becomeOwner keeps the owner lock and publishes the control socket in the
+// home (a warning, not a failed boot, where sockets are not supported).
+func (b *boot) becomeOwner(ctx context.Context, own *volume.Owner) {
+	b.ownerLock = own
+	b.owner.Store(true)
+	path := control.PublishedSocketPath(b.home)
+	ln, err := control.Listen(path, os.Geteuid())
+	if err != nil {
+		fmt.Fprintf(b.env.Stderr, "hermes init: warning: cannot publish the control socket at %s: %v; other containers on this volume cannot reach this supervisor\n", path, err)
+		return
+	}
+	b.serve(ctx, ln)
+}
+
+// recordDesired is the supervisor's OnOperator hook: an operator's start or
+// stop of a gateway (CLI, dashboard, control API, svc included) is recorded
+// as desired_state in the profile's gateway_state.json, so that docker
+// restart brings back exactly the gateways that were running. It runs on the
+// supervisor's loop, so it only queues the change; b.desired writes the
+// queue in order, off the loop (a write can wait for the file's lock).
+func (b *boot) recordDesired(name string, want supervise.Want) {
+	p, ok := gateway.ProfileOf(name)
+	if !ok {
+		return
+	}
+	desired := "stopped"
+	if want == supervise.WantUp {
+		desired = "running"
+	}
+	b.desired.push(desiredChange{profile: p, state: desired, at: time.Now()})
+}
+
+// desiredChange is one queued desired_state write.
+type desiredChange struct {
+	profile, state string
+	at             time.Time
+}
+
+// desiredQueue keeps the desired_state writes in the order the supervisor
+// made the changes; run writes them.
+type desiredQueue struct {
+	mu      sync.Mutex
+	pending []desiredChange
+	wake    chan struct{}
+}
+
+func (q *desiredQueue) push(c desiredChange) {
+	q.mu.Lock()
+	q.pending = append(q.pending, c)
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run writes queued changes until ctx is done, then writes what is left:
+// a change made just before shutdown is not lost.
+func (q *desiredQueue) run(ctx context.Context, write func(desiredChange)) {
+	for {
+		q.mu.Lock()
+		batch := q.pending
+		q.pending = nil
+		q.mu.Unlock()
+		for _, c := range batch {
+			write(c)
+		}
+		select {
+		case <-q.wake:
+		case <-ctx.Done():
+			q.mu.Lock()
+			batch := q.pending
+			q.pending = nil
+			q.mu.Unlock()
+			for _, c := range batch {
+				write(c)
+			}
+			return
+		}
+	}
+}
+
+func (b *boot) writeDesired(c desiredChange) {
+	owner := safefs.Keep
+	if b.root {
+		owner = safefs.Owner{UID: b.ids.UID, GID: b.ids.GID}
+	}
+	if err := gateway.RecordDesired(b.home, c.profile, c.state, owner, c.at); err != nil {
+		b.log.Warn("cannot record the desired state", "gateway", gateway.ServiceName(c.profile), "err", err)
+	}
+}
