@@ -166,6 +166,13 @@ func preflightRoot(cfg Config) error {
 	}
 	base, err := safefs.OpenBase(resolved)
 	if err != nil {
+		var st unix.Stat_t
+		if errors.Is(err, unix.EACCES) && unix.Stat(resolved, &st) == nil {
+			// Even root cannot open it: its owner is a uid this user
+			// namespace does not map (rootless Podman), or a NAS squashes
+			// root. Nothing here can repair that; say what would.
+			return unusable(cfg, cfg.Home, &st, needDir, "", fmt.Errorf("even root cannot open it here (%w): its owner is outside this container's user namespace, or the file server squashes root", err))
+		}
 		return fmt.Errorf("opening HERMES_HOME %s: %w", cfg.Home, err)
 	}
 	defer base.Close()
