@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -125,6 +126,7 @@ func foregroundGateway(ctx context.Context, e *Env, home, profile string, replac
 	err := gateway.Run(ctx, gateway.Config{
 		Home: home, Profile: profile, Replace: replace,
 		Stdout: e.Stdout, Stderr: e.Stderr, Env: e.Host,
+		Logger: slog.New(newLineHandler(e.Stderr, "gateway "+profile+": ")),
 	})
 	if errors.Is(err, gateway.ErrConfig) {
 		// EX_CONFIG: the supervisor marks the service failed rather than

@@ -84,7 +84,7 @@ type boot struct {
 func newBoot(e *Env, args []string) (*boot, error) {
 	h := e.Host
 	b := &boot{env: e, args: args, root: os.Geteuid() == 0, container: h.InContainer()}
-	b.log = slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("component", "init")
+	b.log = slog.New(newLineHandler(e.Stderr, "hermes init: "))
 	home, err := h.Home()
 	if err != nil {
 		return nil, err
