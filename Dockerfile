@@ -60,5 +60,10 @@ LABEL org.opencontainers.image.title="hermes" \
       org.opencontainers.image.source="https://github.com/hermes-agent/hermes" \
       org.opencontainers.image.revision="${HERMES_GIT_SHA}"
 
+# hermes doctor --quiet: silent when healthy, the failing checks otherwise
+# (supervisor, wanted-up services, volume, credentials, ports, disk).
+HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
+    CMD ["/opt/hermes/bin/hermes", "doctor", "--quiet"]
+
 ENTRYPOINT ["/opt/hermes/bin/hermes", "init", "--"]
 CMD ["gateway", "run"]

@@ -348,7 +348,7 @@ func svcSignal(ctx context.Context, e *Env, c *control.Client, args []string) er
 }
 
 // readyPoll is how often svc ready asks.
-const readyPoll = 200 * time.Millisecond
+const readyPoll = 25 * time.Millisecond
 
 func svcReady(ctx context.Context, e *Env, c *control.Client, args []string) error {
 	fs := newSvcFlags("ready")

@@ -1,0 +1,47 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/hermes-agent/hermes/internal/hostenv"
+)
+
+// TestDumpVersionLine: the "version:" line ends with the commit in brackets
+// (the reference's scenario 101 reads it so): "[(unknown)]" here, since a
+// test binary has no baked file, no -ldflags commit and no VCS stamp.
+func TestDumpVersionLine(t *testing.T) {
+	home := t.TempDir()
+	os.WriteFile(filepath.Join(home, "SOUL.md"), []byte("x"), 0o644)
+	var out strings.Builder
+	e := &Env{Stdout: &out, Stderr: &out, Host: hostenv.Env{
+		Getenv: func(k string) (string, bool) {
+			switch k {
+			case "HERMES_HOME":
+				return home, true
+			case "HERMES_CONTROL_SOCKET":
+				return filepath.Join(home, "none.sock"), true
+			}
+			return "", false
+		},
+		Exists: func(string) bool { return false }, Getuid: os.Getuid, UserHome: os.UserHomeDir,
+	}}
+	if code := e.Main([]string{"dump"}); code != 0 {
+		t.Fatalf("dump exit %d:\n%s", code, out.String())
+	}
+	line := regexp.MustCompile(`(?m)^version:\s+(.+)$`).FindStringSubmatch(out.String())
+	if line == nil {
+		t.Fatalf("no version: line in\n%s", out.String())
+	}
+	if !regexp.MustCompile(`\[(\(unknown\)|[0-9a-f]{8})\]$`).MatchString(line[1]) {
+		t.Errorf("version line %q does not end with [<sha8>] or [(unknown)]", line[1])
+	}
+	for _, secret := range []string{"API_SERVER_KEY"} {
+		if strings.Contains(out.String(), secret) {
+			t.Errorf("dump prints %s", secret)
+		}
+	}
+}
