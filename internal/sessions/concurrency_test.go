@@ -1,0 +1,233 @@
+package sessions
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// 200 conversations of several turns each, at once, while a reader in its
+// own handle lists, counts and reads in a loop: no error anywhere (no
+// "database is locked"), and every count exact.
+func TestConcurrentConversations(t *testing.T) {
+	const conversations, turns = 200, 5
+	ctx := context.Background()
+	s, path := openStore(t, nil)
+	ro, err := OpenReadOnly(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+
+	done := make(chan struct{})
+	var reads atomic.Int64
+	var readerErr error
+	var readerWG sync.WaitGroup
+	readerWG.Add(1)
+	go func() {
+		defer readerWG.Done()
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			list, err := ro.List(ctx, ListOptions{Limit: 50})
+			if err == nil {
+				_, err = ro.ActiveSessions(ctx, time.Now())
+			}
+			if err == nil && len(list) > 0 {
+				var sess Session
+				var msgs []Message
+				sess, msgs, err = ro.Get(ctx, list[len(list)/2].ID)
+				if err == nil && len(msgs) != sess.MessageCount {
+					err = fmt.Errorf("session %s: count %d but %d messages", sess.ID, sess.MessageCount, len(msgs))
+				}
+			}
+			if err != nil {
+				readerErr = err
+				return
+			}
+			reads.Add(1)
+		}
+	}()
+
+	var wg sync.WaitGroup
+	errs := make(chan error, conversations)
+	for c := range conversations {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := fmt.Sprintf("conv-%03d", c)
+			for i := range turns {
+				err := s.AppendTurn(ctx, Turn{
+					SessionID: id, Profile: "default", Model: "m",
+					Messages: []Message{
+						{Role: RoleUser, Content: fmt.Sprintf("question %d", i)},
+						{Role: RoleAssistant, Content: fmt.Sprintf("answer %d", i)},
+					},
+					Usage: &Usage{PromptTokens: 1, CompletionTokens: 2, TotalTokens: 3},
+				})
+				if err != nil {
+					errs <- fmt.Errorf("%s turn %d: %w", id, i, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(done)
+	readerWG.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if readerErr != nil {
+		t.Errorf("reader: %v", readerErr)
+	}
+	t.Logf("%d reader loops meanwhile", reads.Load())
+
+	list, err := ro.List(ctx, ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != conversations {
+		t.Fatalf("%d sessions, want %d", len(list), conversations)
+	}
+	for _, sess := range list {
+		_, msgs, err := ro.Get(ctx, sess.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sess.MessageCount != 2*turns || len(msgs) != 2*turns || sess.TotalTokens != 3*turns {
+			t.Errorf("%s: count %d, %d messages, %d tokens; want %d, %d, %d", sess.ID, sess.MessageCount, len(msgs), sess.TotalTokens, 2*turns, 2*turns, 3*turns)
+		}
+		for i, m := range msgs {
+			if m.Seq != i+1 {
+				t.Errorf("%s: message %d has seq %d", sess.ID, i+1, m.Seq)
+				break
+			}
+		}
+	}
+	if n, err := s.ActiveSessions(ctx, time.Now()); err != nil || n != conversations {
+		t.Errorf("ActiveSessions = %d, %v; want %d", n, err, conversations)
+	}
+}
+
+// crashHelperEnv names the database of the crash helper process.
+const crashHelperEnv = "HERMES_SESSIONS_CRASH_HELPER"
+
+// TestCrashHelper is the helper process of TestCrashSafety: it appends
+// turns from a few goroutines until it is killed, printing
+// "<session> <seq>" after each commit.
+func TestCrashHelper(t *testing.T) {
+	path := os.Getenv(crashHelperEnv)
+	if path == "" {
+		t.Skip("the helper process of TestCrashSafety")
+	}
+	s, err := Open(path, Options{})
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	var mu sync.Mutex
+	out := bufio.NewWriter(os.Stdout)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := fmt.Sprintf("crash-%d", g)
+			for n := 1; ; n++ {
+				err := s.AppendTurn(context.Background(), Turn{
+					SessionID: id, Profile: "default", Model: "m",
+					Messages: []Message{
+						{Role: RoleUser, Content: strings.Repeat("q", 500)},
+						{Role: RoleAssistant, Content: strings.Repeat("a", 3000)},
+					},
+				})
+				if err != nil {
+					fmt.Println("error", err)
+					os.Exit(1)
+				}
+				mu.Lock()
+				fmt.Fprintf(out, "%s %d\n", id, 2*n)
+				out.Flush()
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// The helper is SIGKILLed while it writes: the database opens, passes
+// integrity_check, and holds every turn the helper reported committed.
+func TestCrashSafety(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills a helper process")
+	}
+	path := t.TempDir() + "/state.db"
+	for round := range 3 {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashHelper$", "-test.count=1")
+		cmd.Env = append(os.Environ(), crashHelperEnv+"="+path)
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		committed := map[string]int{}
+		sc := bufio.NewScanner(stdout)
+		lines := 0
+		kill := 300 + round*200
+		for sc.Scan() {
+			f := strings.Fields(sc.Text())
+			if len(f) != 2 || f[0] == "error" {
+				t.Fatalf("helper: %s", sc.Text())
+			}
+			n, _ := strconv.Atoi(f[1])
+			committed[f[0]] = max(committed[f[0]], n)
+			if lines++; lines == kill {
+				cmd.Process.Signal(syscall.SIGKILL)
+			}
+		}
+		err = cmd.Wait()
+		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+			t.Fatalf("round %d: helper ended with %v before it was killed (%d lines)", round, err, lines)
+		}
+		if _, err := os.Stat(path + "-wal"); err != nil {
+			t.Errorf("round %d: no WAL after the kill: %v", round, err)
+		}
+
+		s, err := Open(path, Options{})
+		if err != nil {
+			t.Fatalf("round %d: reopening after the kill: %v", round, err)
+		}
+		var check string
+		if err := s.w.QueryRow("PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
+			t.Errorf("round %d: integrity_check = %q, %v", round, check, err)
+		}
+		for id, n := range committed {
+			sess, msgs, err := s.Get(context.Background(), id)
+			if err != nil {
+				t.Errorf("round %d: %s: %v", round, id, err)
+				continue
+			}
+			if sess.MessageCount < n || len(msgs) != sess.MessageCount {
+				t.Errorf("round %d: %s has count %d and %d messages; the helper committed %d", round, id, sess.MessageCount, len(msgs), n)
+			}
+		}
+		t.Logf("round %d: killed after %d committed turns", round, lines)
+		s.Close()
+	}
+}

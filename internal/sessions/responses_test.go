@@ -1,0 +1,225 @@
+package sessions
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+)
+
+// respond records a Responses API turn the way the gateway does: the
+// input and the output carry the response id, then the response itself.
+func respond(t *testing.T, s *Store, session, id, prev, input, output string) {
+	t.Helper()
+	ctx := context.Background()
+	if err := s.AppendTurn(ctx, Turn{
+		SessionID: session, Profile: "default", Model: "m",
+		Messages: []Message{
+			{Role: RoleUser, Content: input, ResponseID: id},
+			{Role: RoleAssistant, Content: output, ResponseID: id},
+		},
+		Usage: &Usage{PromptTokens: 3, CompletionTokens: 4, TotalTokens: 7},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutResponse(ctx, Response{
+		ID: id, SessionID: session, PreviousResponseID: prev, Status: "completed",
+		OutputText: output, Model: "m", Usage: &Usage{PromptTokens: 3, CompletionTokens: 4, TotalTokens: 7},
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func contents(msgs []Message) []string {
+	var out []string
+	for _, m := range msgs {
+		out = append(out, m.Content)
+	}
+	return out
+}
+
+func TestResponseChains(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	s, path := openStore(t, clk)
+
+	respond(t, s, "sess_1", "resp_1", "", "q1", "a1")
+	respond(t, s, "sess_1", "resp_2", "resp_1", "q2", "a2")
+	respond(t, s, "sess_1", "resp_3", "resp_2", "q3", "a3")
+	// A branch: another continuation of resp_1, in the same session.
+	respond(t, s, "sess_1", "resp_4", "resp_1", "q2'", "a2'")
+	// A chat-completions turn in the same session, then a continuation.
+	appendTurn(t, s, turn("sess_1", "plain", "reply", nil))
+	respond(t, s, "sess_1", "resp_5", "resp_4", "q3'", "a3'")
+	// Another session.
+	respond(t, s, "sess_2", "resp_6", "", "other", "answer")
+
+	check := func(s *Store) {
+		t.Helper()
+		tests := []struct {
+			id   string
+			want []string
+		}{
+			{"resp_1", []string{"q1", "a1"}},
+			{"resp_2", []string{"q1", "a1", "q2", "a2"}},
+			{"resp_3", []string{"q1", "a1", "q2", "a2", "q3", "a3"}},
+			{"resp_4", []string{"q1", "a1", "q2'", "a2'"}},
+			{"resp_5", []string{"q1", "a1", "q2'", "a2'", "plain", "reply", "q3'", "a3'"}},
+			{"resp_6", []string{"other", "answer"}},
+		}
+		for _, tt := range tests {
+			msgs, err := s.ResponseChain(ctx, tt.id)
+			if err != nil {
+				t.Errorf("ResponseChain(%s): %v", tt.id, err)
+				continue
+			}
+			if got := contents(msgs); !slices.Equal(got, tt.want) {
+				t.Errorf("ResponseChain(%s) = %q, want %q", tt.id, got, tt.want)
+			}
+		}
+		r, err := s.GetResponse(ctx, "resp_2")
+		want := Response{ID: "resp_2", SessionID: "sess_1", PreviousResponseID: "resp_1", CreatedAt: t0, Status: "completed", OutputText: "a2", Model: "m"}
+		if err != nil || r.Usage == nil || *r.Usage != (Usage{3, 4, 7}) {
+			t.Fatalf("GetResponse(resp_2) = %+v, %v", r, err)
+		}
+		r.Usage = nil
+		if r != want {
+			t.Errorf("GetResponse(resp_2) = %+v\nwant                     %+v", r, want)
+		}
+	}
+	check(s)
+
+	// Survives a restart of the gateway.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Open(path, Options{Clock: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	check(s2)
+	ro, err := OpenReadOnly(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	check(ro)
+
+	// Unknown ids.
+	if _, err := s2.GetResponse(ctx, "resp_x"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("GetResponse(unknown): %v, want ErrNotFound", err)
+	}
+	if _, err := s2.ResponseChain(ctx, "resp_x"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("ResponseChain(unknown): %v, want ErrNotFound", err)
+	}
+	if err := s2.DeleteResponse(ctx, "resp_x"); !errors.Is(err, ErrNotFound) || errors.Is(err, ErrDeleted) {
+		t.Errorf("DeleteResponse(unknown): %v, want ErrNotFound only", err)
+	}
+
+	// Delete: no longer continuable; its descendants still are; the
+	// messages stay in the session.
+	if err := s2.DeleteResponse(ctx, "resp_2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s2.ResponseChain(ctx, "resp_2"); !errors.Is(err, ErrDeleted) || !errors.Is(err, ErrNotFound) {
+		t.Errorf("ResponseChain(deleted): %v, want ErrDeleted (and ErrNotFound)", err)
+	}
+	if err := s2.DeleteResponse(ctx, "resp_2"); !errors.Is(err, ErrDeleted) {
+		t.Errorf("DeleteResponse twice: %v, want ErrDeleted", err)
+	}
+	if r, err := s2.GetResponse(ctx, "resp_2"); !errors.Is(err, ErrDeleted) || !errors.Is(err, ErrNotFound) || r.ID != "resp_2" || !r.Deleted {
+		t.Errorf("GetResponse(deleted) = %+v, %v; want it marked deleted, and ErrDeleted", r, err)
+	}
+	if msgs, err := s2.ResponseChain(ctx, "resp_3"); err != nil || len(msgs) != 6 {
+		t.Errorf("ResponseChain(child of deleted) = %d messages, %v; want 6", len(msgs), err)
+	}
+	// A Put of a deleted response (a late status update) keeps it deleted.
+	if err := s2.PutResponse(ctx, Response{ID: "resp_2", SessionID: "sess_1", Status: "completed"}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := s2.GetResponse(ctx, "resp_2"); !r.Deleted || !errors.Is(err, ErrDeleted) {
+		t.Error("PutResponse undeleted a response")
+	}
+	if _, msgs, _ := s2.Get(ctx, "sess_1"); len(msgs) != 12 {
+		t.Errorf("session sess_1 has %d messages, want 12", len(msgs))
+	}
+}
+
+func TestPutResponseUpdates(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	s, _ := openStore(t, clk)
+	// In progress before the session exists, completed later.
+	if err := s.PutResponse(ctx, Response{ID: "resp_1", SessionID: "sess_new", Conversation: "conv_a", Status: "in_progress"}); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(time.Minute)
+	if err := s.PutResponse(ctx, Response{ID: "resp_1", SessionID: "sess_new", Conversation: "conv_a", Status: "completed", OutputText: "done", Model: "m"}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.GetResponse(ctx, "resp_1")
+	want := Response{ID: "resp_1", SessionID: "sess_new", Conversation: "conv_a", CreatedAt: t0, Status: "completed", OutputText: "done", Model: "m"}
+	if err != nil || r != want {
+		t.Errorf("GetResponse = %+v, %v\nwant           %+v", r, err, want)
+	}
+	// No messages yet: the chain is empty, not an error.
+	if msgs, err := s.ResponseChain(ctx, "resp_1"); err != nil || len(msgs) != 0 {
+		t.Errorf("ResponseChain without messages = %v, %v", msgs, err)
+	}
+	bad := []Response{
+		{ID: "", SessionID: "s"},
+		{ID: "resp 1", SessionID: "s"},
+		{ID: "resp_1", SessionID: ""},
+		{ID: "resp_1", SessionID: "s", PreviousResponseID: "a/b"},
+		{ID: "resp_1", SessionID: "s", Conversation: "x\n"},
+	}
+	for _, r := range bad {
+		if err := s.PutResponse(ctx, r); !errors.Is(err, ErrInvalid) {
+			t.Errorf("PutResponse(%+v): %v, want ErrInvalid", r, err)
+		}
+	}
+}
+
+// A previous_response_id cycle (which the gateway never makes) ends the
+// walk instead of looping.
+func TestResponseChainCycle(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openStore(t, nil)
+	respond(t, s, "s", "resp_a", "resp_b", "qa", "aa")
+	respond(t, s, "s", "resp_b", "resp_a", "qb", "ab")
+	msgs, err := s.ResponseChain(ctx, "resp_b")
+	if got, want := contents(msgs), []string{"qa", "aa", "qb", "ab"}; err != nil || !slices.Equal(got, want) {
+		t.Errorf("ResponseChain in a cycle = %q, %v; want %q", got, err, want)
+	}
+}
+
+func TestConversationSession(t *testing.T) {
+	ctx := context.Background()
+	s, path := openStore(t, nil)
+	a1, err := s.ConversationSession(ctx, "conv_a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ValidSessionID(a1); err != nil {
+		t.Errorf("the session id of a conversation is invalid: %v", err)
+	}
+	a2, _ := s.ConversationSession(ctx, "conv_a")
+	b, _ := s.ConversationSession(ctx, "conv_b")
+	if a1 != a2 || a1 == b {
+		t.Errorf("conv_a → %s then %s, conv_b → %s; want the same session twice and another one", a1, a2, b)
+	}
+	if _, err := s.ConversationSession(ctx, "no spaces"); !errors.Is(err, ErrInvalid) {
+		t.Errorf("a bad name: %v, want ErrInvalid", err)
+	}
+	s.Close()
+	s2, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if a3, _ := s2.ConversationSession(ctx, "conv_a"); a3 != a1 {
+		t.Errorf("after a restart conv_a → %s, want %s", a3, a1)
+	}
+}
