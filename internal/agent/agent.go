@@ -1,0 +1,550 @@
+package agent
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/hermes-agent/hermes/internal/profiles"
+	"github.com/hermes-agent/hermes/internal/sessions"
+)
+
+// Defaults of the gateway's limits, when config.yaml does not set them.
+const (
+	DefaultMaxConcurrent = 32
+	DefaultMaxBodyBytes  = 1 << 20
+)
+
+// SessionHeader carries the session of a request and of its answer.
+const SessionHeader = "X-Hermes-Session-Id"
+
+// apiKeyVar is the variable of the profile's .env that holds the key
+// clients must present.
+const apiKeyVar = "API_SERVER_KEY"
+
+// Config configures an Agent.
+type Config struct {
+	// Profile is the profile's name. Required.
+	Profile string
+	// Dir is the profile's directory; "" means profiles.Dir(Home, Profile).
+	Dir string
+	// Home is HERMES_HOME, used when Dir is "".
+	Home string
+	// Store is the sessions store of the profile (its state.db). nil
+	// keeps no sessions, and the Responses API answers 503.
+	Store *sessions.Store
+	// Env looks a variable up in the gateway's environment; model.api_key_env
+	// and API_SERVER_KEY are read from the profile's .env first, then from
+	// Env. nil means os.LookupEnv.
+	Env func(string) (string, bool)
+	// HTTPClient calls the upstream; nil builds one with Timeouts.Connect.
+	HTTPClient *http.Client
+	// Timeouts bound the calls to the upstream; zero fields take defaults.
+	Timeouts Timeouts
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Logger receives failures and lifecycle messages; nil discards.
+	Logger *slog.Logger
+}
+
+// Agent is a profile's agent and its HTTP surface (see the package doc).
+// It is safe for concurrent use.
+type Agent struct {
+	profile   string
+	dir       string
+	agentName string
+	store     *sessions.Store
+	env       func(string) (string, bool)
+	client    *http.Client
+	timeouts  Timeouts
+	now       func() time.Time
+	log       *slog.Logger
+	started   time.Time
+
+	// Fixed at New from config.yaml's gateway section.
+	maxBody int64
+	origins []string
+	slots   chan struct{}
+
+	// Watched files, re-read when they change.
+	soul   *watched[string]
+	dotenv *watched[map[string]string]
+	model  *watched[profiles.ModelConfig]
+	auth   *watched[authKeys]
+
+	draining atomic.Bool
+}
+
+// New builds the agent of the profile in cfg.Dir. It reads the gateway
+// section of config.yaml (limits and CORS origins, fixed for the life of
+// the Agent) and fails on a configuration that cannot work; the model
+// section, SOUL.md, .env and auth.json are read on each request when they
+// have changed.
+func New(cfg Config) (*Agent, error) {
+	if err := profiles.Validate(cfg.Profile); err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	if cfg.Dir == "" && cfg.Home == "" {
+		return nil, errors.New("agent: neither a profile directory nor HERMES_HOME")
+	}
+	if cfg.Dir == "" {
+		cfg.Dir = profiles.Dir(cfg.Home, cfg.Profile)
+	}
+	c, err := profiles.LoadConfig(filepath.Join(cfg.Dir, "config.yaml"))
+	if err != nil {
+		return nil, fmt.Errorf("agent %s: %w", cfg.Profile, err)
+	}
+	g, err := c.Gateway()
+	if err != nil {
+		return nil, fmt.Errorf("agent %s: %w", cfg.Profile, err)
+	}
+	a := &Agent{
+		profile:   cfg.Profile,
+		dir:       cfg.Dir,
+		agentName: "hermes-" + cfg.Profile,
+		store:     cfg.Store,
+		env:       cfg.Env,
+		client:    cfg.HTTPClient,
+		timeouts:  cfg.Timeouts.withDefaults(),
+		now:       cfg.Now,
+		log:       cfg.Logger,
+		maxBody:   g.MaxBodyBytes,
+		origins:   g.CORSOrigins,
+	}
+	if a.env == nil {
+		a.env = os.LookupEnv
+	}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	if a.maxBody <= 0 {
+		a.maxBody = DefaultMaxBodyBytes
+	}
+	n := g.MaxConcurrent
+	if n <= 0 {
+		n = DefaultMaxConcurrent
+	}
+	a.slots = make(chan struct{}, n)
+	if a.client == nil {
+		a.client = newHTTPClient(a.timeouts, n)
+	}
+	a.started = a.now()
+	a.soul = newWatched(filepath.Join(cfg.Dir, "SOUL.md"), loadSOUL)
+	a.dotenv = newWatched(filepath.Join(cfg.Dir, ".env"), profiles.ReadEnv)
+	a.model = newWatched(filepath.Join(cfg.Dir, "config.yaml"), loadModel)
+	a.auth = newWatched(AuthPath(cfg.Dir), loadAuthKeys)
+	return a, nil
+}
+
+// Drain makes the agent refuse new requests with 503 (code "draining")
+// while the requests and streams in flight go on to their end. The
+// gateway calls it on SIGTERM, then http.Server.Shutdown bounded by
+// gateway.drain_timeout, which waits for them.
+func (a *Agent) Drain() { a.draining.Store(true) }
+
+// Handler returns the agent's HTTP surface (see the package doc).
+func (a *Agent) Handler() http.Handler { return http.HandlerFunc(a.serve) }
+
+// handlerFunc is a route: it answers, or returns an error that serve
+// writes (when the route has written nothing yet).
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// serve runs every request through the same steps: CORS, drain, key,
+// concurrency, route. Each refusal is an error that writeError maps.
+func (a *Agent) serve(w http.ResponseWriter, r *http.Request) {
+	if handled := a.cors(w, r); handled {
+		return
+	}
+	if err := a.admit(r); err != nil {
+		writeError(w, err)
+		return
+	}
+	defer func() { <-a.slots }()
+	h, err := a.route(r)
+	if err == nil {
+		rw := &trackingWriter{ResponseWriter: w}
+		err = h(rw, r)
+		switch {
+		case errors.Is(err, errClientGone):
+			a.log.Debug("agent: the client went away", "path", r.URL.Path, "err", err)
+			return
+		case err != nil && rw.wrote:
+			a.log.Warn("agent: request failed after its answer began", "path", r.URL.Path, "err", err)
+			return
+		}
+	}
+	if err != nil {
+		status, _ := errorStatus(err)
+		if status >= 500 {
+			a.log.Warn("agent: request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+		}
+		writeError(w, err)
+	}
+}
+
+// admit refuses a request while draining, without the right key, or over
+// gateway.max_concurrent; on success the caller holds a slot.
+func (a *Agent) admit(r *http.Request) error {
+	if a.draining.Load() {
+		return fail(ErrUnavailable, codeDraining, "the gateway of profile %s is stopping; retry shortly", a.profile)
+	}
+	if err := a.authorize(r); err != nil {
+		return err
+	}
+	select {
+	case a.slots <- struct{}{}:
+	default:
+		return fail(ErrBusy, "rate_limit_exceeded", "the gateway of profile %s already serves %d requests (gateway.max_concurrent); retry shortly", a.profile, cap(a.slots))
+	}
+	return nil
+}
+
+const codeDraining = "draining"
+
+// route picks the handler of a request.
+func (a *Agent) route(r *http.Request) (handlerFunc, error) {
+	p := r.URL.Path
+	switch {
+	case p == "/v1/models":
+		return method(r, a.listModels, http.MethodGet)
+	case strings.HasPrefix(p, "/v1/models/"):
+		return method(r, a.getModel, http.MethodGet)
+	case p == "/v1/chat/completions":
+		return method(r, a.chatCompletions, http.MethodPost)
+	case p == "/v1/responses":
+		return method(r, a.createResponse, http.MethodPost)
+	case strings.HasPrefix(p, "/v1/responses/") && !strings.Contains(p[len("/v1/responses/"):], "/"):
+		switch r.Method {
+		case http.MethodGet:
+			return a.getResponse, nil
+		case http.MethodDelete:
+			return a.deleteResponse, nil
+		}
+		return nil, fail(ErrMethod, "method_not_allowed", "%s %s is not served (allowed: GET, DELETE)", r.Method, p)
+	}
+	return nil, fail(ErrNotFound, "unknown_endpoint", "no such endpoint: %s %s (served: /v1/models, /v1/chat/completions, /v1/responses)", r.Method, p)
+}
+
+func method(r *http.Request, h handlerFunc, m string) (handlerFunc, error) {
+	if r.Method != m {
+		return nil, fail(ErrMethod, "method_not_allowed", "%s %s is not served (allowed: %s)", r.Method, r.URL.Path, m)
+	}
+	return h, nil
+}
+
+// trackingWriter notes whether the answer has begun, so that an error
+// after it is logged instead of written into the middle of it.
+type trackingWriter struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (t *trackingWriter) WriteHeader(code int) {
+	t.wrote = true
+	t.ResponseWriter.WriteHeader(code)
+}
+
+func (t *trackingWriter) Write(b []byte) (int, error) {
+	t.wrote = true
+	return t.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection (Flush).
+func (t *trackingWriter) Unwrap() http.ResponseWriter { return t.ResponseWriter }
+
+// authorize checks Authorization: Bearer <API_SERVER_KEY>. Both sides are
+// hashed to fixed-length digests compared with subtle.ConstantTimeCompare,
+// so neither the key's content nor its length leaks through timing.
+func (a *Agent) authorize(r *http.Request) error {
+	want, err := a.serverKey()
+	if err != nil {
+		return err
+	}
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return fail(ErrUnauthorized, "missing_api_key", "no Authorization header: send Authorization: Bearer <API_SERVER_KEY of profile %s>", a.profile)
+	}
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return fail(ErrUnauthorized, "invalid_auth_scheme", "the Authorization header must use the Bearer scheme: Authorization: Bearer <API_SERVER_KEY>")
+	}
+	got := sha256.Sum256([]byte(strings.TrimSpace(token)))
+	exp := sha256.Sum256([]byte(want))
+	if subtle.ConstantTimeCompare(got[:], exp[:]) != 1 {
+		return fail(ErrUnauthorized, "invalid_api_key", "invalid API key: use the API_SERVER_KEY of profile %s", a.profile)
+	}
+	return nil
+}
+
+// serverKey is the key clients must present: API_SERVER_KEY from the
+// profile's .env (re-read when it changes), else from the environment.
+func (a *Agent) serverKey() (string, error) {
+	if k, _ := a.lookup(apiKeyVar); k != "" {
+		return k, nil
+	}
+	return "", fail(ErrUnavailable, "no_api_key", "the gateway of profile %s has no API_SERVER_KEY: add API_SERVER_KEY=<64 hex characters> to %s", a.profile, filepath.Join(a.dir, ".env"))
+}
+
+// lookup reads a variable of the gateway's environment as the gateway
+// sees it: the profile's .env overlaid on Config.Env. A .env that cannot
+// be read is logged once per version and skipped.
+func (a *Agent) lookup(name string) (string, bool) {
+	vars, fresh, err := a.dotenv.get()
+	if err != nil && fresh {
+		a.log.Warn("agent: reading the profile's .env", "err", err)
+	}
+	if v, ok := vars[name]; ok {
+		return v, true
+	}
+	return a.env(name)
+}
+
+// cors applies gateway.cors_origins. A request from an allowed origin gets
+// the CORS headers; a preflight (OPTIONS with Origin and
+// Access-Control-Request-Method) is answered here: 204 for an allowed
+// origin, 403 without any CORS header for another. handled reports that
+// the request was answered.
+func (a *Agent) cors(w http.ResponseWriter, r *http.Request) (handled bool) {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return false
+	}
+	preflight := r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""
+	allowed := slices.Contains(a.origins, "*") || slices.ContainsFunc(a.origins, func(o string) bool {
+		return strings.EqualFold(strings.TrimSuffix(o, "/"), origin)
+	})
+	h := w.Header()
+	h.Add("Vary", "Origin")
+	if !allowed {
+		if preflight {
+			writeError(w, fail(ErrForbidden, "origin_not_allowed", "the origin %s is not in gateway.cors_origins of profile %s", origin, a.profile))
+			return true
+		}
+		return false
+	}
+	h.Set("Access-Control-Allow-Origin", origin)
+	h.Set("Access-Control-Expose-Headers", SessionHeader+", Retry-After")
+	if !preflight {
+		return false
+	}
+	h.Add("Vary", "Access-Control-Request-Method")
+	h.Add("Vary", "Access-Control-Request-Headers")
+	h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
+	if rh := r.Header.Get("Access-Control-Request-Headers"); rh != "" && validHeaderList(rh) {
+		h.Set("Access-Control-Allow-Headers", rh)
+	} else {
+		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, "+SessionHeader)
+	}
+	h.Set("Access-Control-Max-Age", "600")
+	w.WriteHeader(http.StatusNoContent)
+	return true
+}
+
+// validHeaderList reports whether s is a comma-separated list of header
+// names (what a browser sends in Access-Control-Request-Headers).
+func validHeaderList(s string) bool {
+	for _, name := range strings.Split(s, ",") {
+		name = strings.TrimSpace(name)
+		if name == "" || len(name) > 100 {
+			return false
+		}
+		for i := 0; i < len(name); i++ {
+			c := name[i]
+			if !(c == '-' || c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// readBody reads the request's body, bounded by gateway.max_body_bytes.
+func (a *Agent) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	tooLarge := func() error {
+		return fail(ErrTooLarge, "request_too_large", "the request body is over gateway.max_body_bytes (%d bytes) of profile %s", a.maxBody, a.profile)
+	}
+	if r.ContentLength > a.maxBody {
+		return nil, tooLarge()
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.maxBody))
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return nil, tooLarge()
+	case err != nil:
+		return nil, fail(ErrBadRequest, "body_read_failed", "reading the request body: %w", err)
+	}
+	return b, nil
+}
+
+// loadSOUL reads SOUL.md, the system prompt.
+func loadSOUL(path string) (string, error) {
+	b, err := readFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("%s is missing: it is the profile's marker and the agent's persona; restore it", path)
+	}
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(strings.TrimPrefix(string(b), "\ufeff")), nil
+}
+
+// systemPrompt is SOUL.md, as it is on disk now.
+func (a *Agent) systemPrompt() (string, error) {
+	s, fresh, err := a.soul.get()
+	if err != nil {
+		if fresh {
+			a.log.Error("agent: reading SOUL.md", "err", err)
+		}
+		return "", fail(ErrUnavailable, "soul_unreadable", "%w", err)
+	}
+	return s, nil
+}
+
+// loadModel reads the model section of config.yaml.
+func loadModel(path string) (profiles.ModelConfig, error) {
+	c, err := profiles.LoadConfig(path)
+	if err != nil {
+		return profiles.ModelConfig{}, err
+	}
+	return c.Model()
+}
+
+// profileFlag is "-p NAME " for a named profile, for suggested commands.
+func (a *Agent) profileFlag() string {
+	if a.profile == profiles.Default {
+		return ""
+	}
+	return "-p " + a.profile + " "
+}
+
+// resolve maps a requested model to the upstream: hermes-<profile> and
+// model.name are served (404 for any other name); a model that is not
+// configured, or whose credential cannot be had, is a 503 saying how to
+// fix it.
+func (a *Agent) resolve(name string) (target, error) {
+	m, fresh, err := a.model.get()
+	if err != nil {
+		if fresh {
+			a.log.Error("agent: reading config.yaml", "err", err)
+		}
+		return target{}, fail(ErrUnavailable, "config_invalid", "%w", err)
+	}
+	if name != a.agentName && (m.Name == "" || name != m.Name) {
+		served := a.agentName
+		if m.Name != "" {
+			served += " and " + m.Name
+		}
+		return target{}, &apiError{kind: ErrNotFound, code: "model_not_found", param: "model",
+			msg: fmt.Sprintf("the model %q does not exist here: this gateway serves %s", name, served)}
+	}
+	if m.BaseURL == "" || m.Name == "" {
+		f := a.profileFlag()
+		return target{}, fail(ErrUnavailable, "no_model_configured",
+			"no model is configured for profile %s: set one with hermes %sconfig set model.base_url https://openrouter.ai/api/v1 (any OpenAI-compatible endpoint with its version prefix), hermes %sconfig set model.name MODEL, and the key with hermes %sconfig set model.api_key_env VARIABLE (a variable in %s) or hermes %slogin --provider NAME then hermes %sconfig set model.provider NAME",
+			a.profile, f, f, f, filepath.Join(a.dir, ".env"), f, f)
+	}
+	tgt := target{url: strings.TrimSuffix(m.BaseURL, "/") + "/chat/completions", model: m.Name}
+	switch {
+	case m.APIKeyEnv != "":
+		k, _ := a.lookup(m.APIKeyEnv)
+		if k == "" {
+			return target{}, fail(ErrUnavailable, "no_credentials",
+				"model.api_key_env of profile %s names %s, which is not set in the gateway's environment: add %s=<key> to %s (read again on the next request)",
+				a.profile, m.APIKeyEnv, m.APIKeyEnv, filepath.Join(a.dir, ".env"))
+		}
+		tgt.key = k
+	case m.Provider != "":
+		keys, fresh, err := a.auth.get()
+		if err != nil {
+			if fresh {
+				a.log.Error("agent: reading auth.json", "err", err)
+			}
+			return target{}, fail(ErrUnavailable, "credentials_unreadable", "%w", err)
+		}
+		k := keys[m.Provider]
+		if k == "" {
+			return target{}, fail(ErrUnavailable, "no_credentials",
+				"no key is stored for provider %q (model.provider of profile %s) in %s: store one with hermes %slogin --provider %s",
+				m.Provider, a.profile, AuthPath(a.dir), a.profileFlag(), m.Provider)
+		}
+		tgt.key = k
+	}
+	return tgt, nil
+}
+
+// model is an entry of GET /v1/models.
+type model struct {
+	ID      string `json:"id"`
+	Object  string `json:"object"`
+	Created int64  `json:"created"`
+	OwnedBy string `json:"owned_by"`
+}
+
+// models lists the agent, and model.name when it is set.
+func (a *Agent) models() []model {
+	list := []model{{ID: a.agentName, Object: "model", Created: a.started.Unix(), OwnedBy: "hermes"}}
+	if m, _, err := a.model.get(); err == nil && m.Name != "" && m.Name != a.agentName {
+		list = append(list, model{ID: m.Name, Object: "model", Created: a.started.Unix(), OwnedBy: "upstream"})
+	}
+	return list
+}
+
+func (a *Agent) listModels(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, struct {
+		Object string  `json:"object"`
+		Data   []model `json:"data"`
+	}{"list", a.models()})
+	return nil
+}
+
+func (a *Agent) getModel(w http.ResponseWriter, r *http.Request) error {
+	id := strings.TrimPrefix(r.URL.Path, "/v1/models/")
+	for _, m := range a.models() {
+		if m.ID == id {
+			writeJSON(w, http.StatusOK, m)
+			return nil
+		}
+	}
+	return &apiError{kind: ErrNotFound, code: "model_not_found", param: "model", msg: fmt.Sprintf("the model %q does not exist here", id)}
+}
+
+// sessionID is the request's session: X-Hermes-Session-Id when present
+// (validated: 400 otherwise), else a new one. given reports that the
+// client named it.
+func sessionID(r *http.Request) (id string, given bool, err error) {
+	v := r.Header.Values(SessionHeader)
+	switch len(v) {
+	case 0:
+		return sessions.NewSessionID(), false, nil
+	case 1:
+	default:
+		return "", false, fail(ErrBadRequest, "invalid_session_id", "%s appears %d times; send it once", SessionHeader, len(v))
+	}
+	if err := sessions.ValidSessionID(v[0]); err != nil {
+		return "", false, fail(ErrBadRequest, "invalid_session_id", "invalid %s: %v", SessionHeader, err)
+	}
+	return v[0], true, nil
+}
+
+// shorten cuts s to n bytes for a message.
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

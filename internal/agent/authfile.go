@@ -1,0 +1,216 @@
+package agent
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// AuthFile is the name of a profile's credential store (CONTRACT §2):
+//
+//	{"version": 1, "providers": {"<name>": {"api_key": "…", "updated_at": "…"}}}
+//
+// mode 0600, owned by the hermes user. Keys hermes does not know, at any
+// level, are kept when it rewrites the file.
+const AuthFile = "auth.json"
+
+// AuthMode is the mode of auth.json: it holds secrets.
+const AuthMode = 0o600
+
+// authLock is the flock that serialises writers of auth.json (the
+// reference's name for it).
+const authLock = "auth.lock"
+
+// AuthPath is the path of the auth.json of the profile whose directory is
+// dir.
+func AuthPath(dir string) string { return filepath.Join(dir, AuthFile) }
+
+// authKeys is what the gateway takes from auth.json: each provider's key.
+type authKeys map[string]string
+
+// loadAuthKeys reads auth.json for the gateway. A missing file has no
+// keys; a file that cannot be read or parsed is an error naming the file
+// (and for a permission error its owner and mode). The file is never
+// renamed, rewritten or "repaired": the reference moved an unreadable one
+// aside as corrupt and so lost every credential in it.
+func loadAuthKeys(path string) (authKeys, error) {
+	b, err := readFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return authKeys{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var doc struct {
+		Providers map[string]json.RawMessage `json:"providers"`
+	}
+	if err := json.Unmarshal(bytes.TrimPrefix(b, []byte("\ufeff")), &doc); err != nil {
+		return nil, fmt.Errorf("%s is not a valid credential store (%v): fix it, or move it away and store the keys again with hermes login --provider NAME", path, err)
+	}
+	keys := authKeys{}
+	for name, raw := range doc.Providers {
+		var entry struct {
+			APIKey      string `json:"api_key"`
+			AccessToken string `json:"access_token"`
+		}
+		if json.Unmarshal(raw, &entry) != nil {
+			continue
+		}
+		if entry.APIKey != "" {
+			keys[name] = entry.APIKey
+		} else if entry.AccessToken != "" {
+			keys[name] = entry.AccessToken
+		}
+	}
+	return keys, nil
+}
+
+// StoreProviderKey stores key as provider's api_key in the auth.json at
+// path, with updated_at set to now: read, modify, and write atomically (a
+// temporary file in the same directory, mode 0600, fsync, rename, fsync of
+// the directory) while holding an flock on auth.lock beside it. Every
+// other key and provider in the file is kept. A file that cannot be read
+// or is not a JSON object is an error naming the file (for a permission
+// error its owner and mode) and is left untouched.
+func StoreProviderKey(path, provider, key string, now time.Time) error {
+	if key == "" {
+		return errors.New("empty key")
+	}
+	dir := filepath.Dir(path)
+	unlock, err := lockFile(filepath.Join(dir, authLock))
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	doc, err := readAuthDoc(path)
+	if err != nil {
+		return err
+	}
+	providers := map[string]json.RawMessage{}
+	if raw, ok := doc["providers"]; ok && string(raw) != "null" {
+		if err := json.Unmarshal(raw, &providers); err != nil {
+			return fmt.Errorf("%s: \"providers\" is not an object, so the file was left as it is: fix it by hand", path)
+		}
+	}
+	entry := map[string]json.RawMessage{}
+	if raw, ok := providers[provider]; ok && string(raw) != "null" {
+		if err := json.Unmarshal(raw, &entry); err != nil {
+			return fmt.Errorf("%s: the entry of provider %q is not an object, so the file was left as it is: fix it by hand", path, provider)
+		}
+	}
+	entry["api_key"] = mustJSON(key)
+	entry["updated_at"] = mustJSON(now.UTC().Format(time.RFC3339))
+	providers[provider] = mustJSON(entry)
+	doc["providers"] = mustJSON(providers)
+	if _, ok := doc["version"]; !ok {
+		doc["version"] = json.RawMessage("1")
+	}
+	out, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding %s: %w", path, err)
+	}
+	return writeFileAtomic(path, append(out, '\n'), AuthMode)
+}
+
+// CheckAuthFile reports whether the auth.json at path can be rewritten by
+// StoreProviderKey: nil when it is missing or a readable JSON object, else
+// the error StoreProviderKey would return (naming the file, and for a
+// permission error its owner and mode). hermes login calls it before it
+// asks for a key.
+func CheckAuthFile(path string) error {
+	_, err := readAuthDoc(path)
+	return err
+}
+
+// readAuthDoc reads auth.json as a JSON object of raw values (empty when
+// the file is missing).
+func readAuthDoc(path string) (map[string]json.RawMessage, error) {
+	doc := map[string]json.RawMessage{}
+	b, err := readFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return doc, nil
+	case err != nil:
+		return nil, err
+	}
+	if err := json.Unmarshal(bytes.TrimPrefix(b, []byte("\ufeff")), &doc); err != nil || doc == nil {
+		return nil, fmt.Errorf("%s is not a JSON object, so it was left as it is: fix it, or move it away and store the key again", path)
+	}
+	return doc, nil
+}
+
+// mustJSON encodes a value that always encodes (strings and maps of raw
+// JSON).
+func mustJSON(v any) json.RawMessage {
+	b, _ := json.Marshal(v)
+	return b
+}
+
+// lockFile takes an exclusive flock on path (created 0600 when missing)
+// and returns its release.
+func lockFile(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW|unix.O_CLOEXEC, AuthMode)
+	if err != nil {
+		return nil, fmt.Errorf("opening the lock %s: %w", path, err)
+	}
+	for {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+		if !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("locking %s: %w", path, err)
+	}
+	return func() {
+		unix.Flock(int(f.Fd()), unix.LOCK_UN)
+		f.Close()
+	}, nil
+}
+
+// writeFileAtomic replaces path with data and mode: a temporary file in
+// the same directory, chmod (so the umask does not matter), fsync, rename,
+// fsync of the directory. A reader sees the old or the new content, never
+// a mix; a failure leaves the old file as it was.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	tmp := f.Name()
+	err = f.Chmod(mode)
+	if err == nil {
+		_, err = f.Write(data)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}

@@ -1,0 +1,137 @@
+package agent
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/hermes-agent/hermes/internal/sessions"
+)
+
+// checkRefusal fails unless err is a 400 with a message and a code.
+func checkRefusal(t *testing.T, err error) {
+	t.Helper()
+	status, body := errorStatus(err)
+	if status != http.StatusBadRequest || !errors.Is(err, ErrBadRequest) {
+		t.Fatalf("refusal %v has status %d, want 400", err, status)
+	}
+	if body.Error.Message == "" || body.Error.Code == "" || len(body.Error.Message) > 2000 {
+		t.Fatalf("refusal without a clear message: %+v", body.Error)
+	}
+}
+
+func FuzzDecodeChatRequest(f *testing.F) {
+	for _, s := range []string{
+		`{"model":"hermes-coder","messages":[{"role":"user","content":"hi"}]}`,
+		`{"model":"m","stream":true,"stream_options":{"include_usage":false},"messages":[{"role":"system","content":"s"},{"role":"user","content":[{"type":"text","text":"a"},{"type":"image_url","image_url":{"url":"x"}}]}]}`,
+		`{"model":"m","messages":[{"role":"assistant","content":null,"tool_calls":[{"id":"1","type":"function","function":{"name":"f","arguments":"{}"}}]},{"role":"tool","tool_call_id":"1","content":"r"}]}`,
+		`{"model":"m","messages":[{"role":"user","content":5}]}`,
+		`{"model":"","messages":[]}`, `[]`, `null`, ``, `{"model":"m","messages":[{"role":"user","content":[{"type":"text"}]}]}`,
+		"{\"model\":\"\xff\",\"messages\":[{\"role\":\"user\",\"content\":\"\\ud800\"}]}",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, err := decodeChatRequest(body)
+		if err != nil {
+			checkRefusal(t, err)
+			return
+		}
+		if req.Model == "" || len(req.Messages) == 0 {
+			t.Fatalf("accepted without model or messages: %q", body)
+		}
+		up, err := req.forUpstream("upstream-model", testSOUL)
+		if err != nil {
+			checkRefusal(t, err)
+			return
+		}
+		var got struct {
+			Model    string `json:"model"`
+			Messages []struct {
+				Role    string `json:"role"`
+				Content any    `json:"content"`
+			} `json:"messages"`
+		}
+		if err := json.Unmarshal(up, &got); err != nil {
+			t.Fatalf("upstream body is not JSON: %v\n%s", err, up)
+		}
+		if got.Model != "upstream-model" || len(got.Messages) != len(req.Messages)+1 || got.Messages[0].Role != "system" || got.Messages[0].Content != testSOUL {
+			t.Fatalf("upstream body does not start with SOUL.md and the client's messages: %s", up)
+		}
+	})
+}
+
+func FuzzDecodeResponsesRequest(f *testing.F) {
+	for _, s := range []string{
+		`{"model":"hermes-coder","input":"hi"}`,
+		`{"model":"m","input":[{"role":"user","content":[{"type":"input_text","text":"a"},{"type":"input_image","image_url":"data:x"}]}],"instructions":"be nice","stream":true,"store":false}`,
+		`{"model":"m","input":[{"type":"message","role":"assistant","content":[{"type":"output_text","text":"a"}]}],"previous_response_id":"resp_x"}`,
+		`{"model":"m","input":"x","conversation":{"id":"c1"},"temperature":0.2,"max_output_tokens":10,"reasoning":{"effort":"low"},"text":{"format":{"type":"json_schema","name":"n","schema":{}}}}`,
+		`{"model":"m","input":"x","conversation":"bad name"}`,
+		`{"model":"m","input":[{"type":"function_call"}]}`, `{"model":"m","input":[]}`, `{"model":"m","input":"x","tools":[{}]}`,
+		`{"model":"m","input":"x","previous_response_id":"r","conversation":"c"}`, `{}`, `1`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, err := decodeResponsesRequest(body)
+		if err != nil {
+			checkRefusal(t, err)
+			return
+		}
+		if req.Model == "" || len(req.Input) == 0 {
+			t.Fatalf("accepted without model or input: %q", body)
+		}
+		if req.Conversation != "" && sessions.ValidSessionID(req.Conversation) != nil {
+			t.Fatalf("accepted conversation %q", req.Conversation)
+		}
+		for _, m := range req.Input {
+			var msg struct {
+				Role string `json:"role"`
+			}
+			if err := json.Unmarshal(m.chatJSON(), &msg); err != nil || msg.Role == "" || !chatRoles[msg.Role] {
+				t.Fatalf("input became an invalid chat message: %s", m.chatJSON())
+			}
+			if storedRole(m.role) != "system" && storedRole(m.role) != "user" && storedRole(m.role) != "assistant" {
+				t.Fatalf("input role %q cannot be stored", m.role)
+			}
+		}
+		if _, err := json.Marshal(req.params); err != nil {
+			t.Fatalf("parameters do not encode: %v", err)
+		}
+	})
+}
+
+// Any value of X-Hermes-Session-Id is either a valid session id, carried
+// through, or a 400 that says what is wrong; never a panic nor another
+// status.
+func FuzzSessionHeader(f *testing.F) {
+	for _, s := range []string{"sess_abc", "my-session.1:2", "", " ", "a b", strings.Repeat("x", 129), "é", "sess\x00", "../../etc"} {
+		f.Add(s)
+	}
+	p := newProfile(f, profileOpts{noDB: true})
+	h := p.agent.Handler()
+	f.Fuzz(func(t *testing.T, v string) {
+		r := httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(chatBody("no-such-model", false, user("x"))))
+		r.Header.Set("Authorization", "Bearer "+testKey)
+		r.Header[SessionHeader] = []string{v}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		valid := sessions.ValidSessionID(v) == nil
+		var e envelope
+		json.Unmarshal(rec.Body.Bytes(), &e)
+		switch {
+		case valid && (rec.Code != 404 || e.Error.Code != "model_not_found"):
+			t.Fatalf("valid id %q: %d %s, want it accepted (then 404 for the model)", v, rec.Code, rec.Body)
+		case !valid && (rec.Code != 400 || e.Error.Code != "invalid_session_id" || !strings.Contains(e.Error.Message, SessionHeader)):
+			t.Fatalf("invalid id %q: %d %s, want 400 invalid_session_id", v, rec.Code, rec.Body)
+		}
+		id, given, err := sessionID(r)
+		if valid != (err == nil) || valid && (id != v || !given) {
+			t.Fatalf("sessionID(%q) = %q, %v, %v", v, id, given, err)
+		}
+	})
+}
