@@ -10,12 +10,15 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync/atomic"
 	"time"
 
+	"github.com/hermes-agent/hermes/internal/agent"
 	"github.com/hermes-agent/hermes/internal/hostenv"
 	"github.com/hermes-agent/hermes/internal/profiles"
+	"github.com/hermes-agent/hermes/internal/sessions"
 	"github.com/hermes-agent/hermes/internal/supervise"
 )
 
@@ -52,11 +55,9 @@ type Config struct {
 
 // settings is what Run takes from the profile's files.
 type settings struct {
-	host          string
-	port          int
-	drain         time.Duration
-	maxBodyBytes  int64
-	maxConcurrent int
+	host  string
+	port  int
+	drain time.Duration
 }
 
 func (s settings) addr() string { return net.JoinHostPort(s.host, strconv.Itoa(s.port)) }
@@ -72,7 +73,7 @@ func loadSettings(home, profile string, env hostenv.Env) (settings, error) {
 	if err != nil {
 		return s, err
 	}
-	s.drain, s.maxBodyBytes, s.maxConcurrent = g.DrainTimeout, g.MaxBodyBytes, g.MaxConcurrent
+	s.drain = g.DrainTimeout
 	// A profile registered without a port (one made on the host, beside a
 	// bind-mounted volume) gets the next free one now, written by the
 	// gateway itself, as the hermes uid, under the profiles lock: the
@@ -130,13 +131,32 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	fmt.Fprintf(cfg.Stdout, "⚕ Hermes Gateway Starting — profile %s on %s\n", p, set.addr())
 
+	// The sessions store and the agent. A state.db that is not ours (one
+	// the reference left on the volume) is refused, never altered: that is
+	// a configuration error for the operator, not a restart loop.
+	store, err := sessions.Open(filepath.Join(dir, "state.db"), sessions.Options{})
+	if err != nil {
+		g.record(StateStartupFailed, "sessions store: "+err.Error())
+		var se *sessions.SchemaError
+		if errors.As(err, &se) {
+			return fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+		return fmt.Errorf("gateway %s: sessions store: %w", p, err)
+	}
+	defer store.Close()
+	ag, err := agent.New(agent.Config{Profile: p, Dir: dir, Home: cfg.Home, Store: store, Env: cfg.Env.Getenv, Logger: log})
+	if err != nil {
+		g.record(StateStartupFailed, "agent: "+err.Error())
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+
 	ln, err := net.Listen("tcp", set.addr())
 	if err != nil {
 		g.record(StateStartupFailed, "listening on "+set.addr()+": "+err.Error())
 		return fmt.Errorf("gateway %s: listening on %s: %w", p, set.addr(), err)
 	}
 	srv := &http.Server{
-		Handler:           g.handler(set),
+		Handler:           g.handler(ag.Handler()),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
@@ -153,6 +173,9 @@ func Run(ctx context.Context, cfg Config) error {
 	case <-ctx.Done():
 	}
 
+	// Draining: new requests get 503 from the agent while the streams in
+	// flight finish, within drain_timeout.
+	ag.Drain()
 	g.record(StateDraining, "")
 	log.Info("gateway draining", "profile", p, "drain_timeout", set.drain.String())
 	sctx, cancel := context.WithTimeout(context.Background(), set.drain)
@@ -215,12 +238,16 @@ type apiError struct {
 	Detail string `json:"detail"`
 }
 
-// handler is the gateway's HTTP surface: /health, public; a JSON 404 for
-// everything else (the agent API comes later); 503 while draining; the
-// configured body and concurrency limits.
-func (g *gw) handler(set settings) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) {
+// handler is the gateway's HTTP surface: GET /health, public, answered by
+// the gateway itself (its state and profile, nothing else); every other
+// path is the profile's agent, which checks the API key, the limits and the
+// drain itself.
+func (g *gw) handler(api http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/health" {
+			api.ServeHTTP(w, r)
+			return
+		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
 			writeJSON(w, http.StatusMethodNotAllowed, apiError{"method_not_allowed", r.Method + " " + r.URL.Path + " (allowed: GET, HEAD)"})
@@ -231,37 +258,6 @@ func (g *gw) handler(set settings) http.Handler {
 			h.Status = "draining"
 		}
 		writeJSON(w, http.StatusOK, h)
-	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, apiError{"not_found", "no such endpoint: " + r.Method + " " + r.URL.Path})
-	})
-	var slots chan struct{}
-	if set.maxConcurrent > 0 {
-		slots = make(chan struct{}, set.maxConcurrent)
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/health" {
-			mux.ServeHTTP(w, r)
-			return
-		}
-		if s := g.current(); s == StateDraining || s == StateStopped {
-			w.Header().Set("Connection", "close")
-			w.Header().Set("Retry-After", "1")
-			writeJSON(w, http.StatusServiceUnavailable, apiError{"draining", "the gateway is stopping; retry shortly"})
-			return
-		}
-		if set.maxBodyBytes > 0 {
-			r.Body = http.MaxBytesReader(w, r.Body, set.maxBodyBytes)
-		}
-		if slots != nil {
-			select {
-			case slots <- struct{}{}:
-				defer func() { <-slots }()
-			case <-r.Context().Done():
-				return
-			}
-		}
-		mux.ServeHTTP(w, r)
 	})
 }
 

@@ -164,8 +164,10 @@ func TestRunLifecycle(t *testing.T) {
 	if code, m := getJSON(t, "GET", base+"/health"); code != 200 || m["status"] != "ok" || m["profile"] != "default" || m["state"] != "running" {
 		t.Errorf("GET /health = %d %v", code, m)
 	}
-	if code, m := getJSON(t, "GET", base+"/v1/models"); code != 404 || m["error"] != "not_found" {
-		t.Errorf("GET /v1/models = %d %v, want a JSON 404", code, m)
+	// Every other path is the agent's: without an API_SERVER_KEY in .env it
+	// refuses everything, in the OpenAI error envelope.
+	if code, m := getJSON(t, "GET", base+"/v1/models"); code != 503 || m["error"].(map[string]any)["code"] != "no_api_key" {
+		t.Errorf("GET /v1/models = %d %v, want the agent's 503 no_api_key", code, m)
 	}
 	if code, _ := getJSON(t, "POST", base+"/health"); code != 405 {
 		t.Errorf("POST /health = %d, want 405", code)
@@ -292,7 +294,8 @@ func TestRunConfigErrors(t *testing.T) {
 	}
 }
 
-// TestHandler checks the HTTP surface in each state, draining included.
+// TestHandler checks the gateway's own surface in each state: /health is
+// the gateway's, every other path goes to the agent.
 func TestHandler(t *testing.T) {
 	tests := []struct {
 		state, method, path string
@@ -301,23 +304,23 @@ func TestHandler(t *testing.T) {
 	}{
 		{StateRunning, "GET", "/health", 200, `{"status":"ok","profile":"coder","state":"running"}`},
 		{StateRunning, "HEAD", "/health", 200, ``},
-		{StateRunning, "GET", "/", 404, `{"error":"not_found","detail":"no such endpoint: GET /"}`},
-		{StateRunning, "POST", "/v1/responses", 404, `{"error":"not_found","detail":"no such endpoint: POST /v1/responses"}`},
+		{StateRunning, "GET", "/v1/models", 299, `agent`},
+		{StateRunning, "POST", "/v1/responses", 299, `agent`},
 		{StateRunning, "DELETE", "/health", 405, `{"error":"method_not_allowed","detail":"DELETE /health (allowed: GET, HEAD)"}`},
 		{StateDraining, "GET", "/health", 200, `{"status":"draining","profile":"coder","state":"draining"}`},
-		{StateDraining, "GET", "/v1/models", 503, `{"error":"draining","detail":"the gateway is stopping; retry shortly"}`},
 		{StateStopped, "GET", "/health", 200, `{"status":"draining","profile":"coder","state":"stopped"}`},
 	}
+	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(299)
+		w.Write([]byte("agent"))
+	})
 	for _, tt := range tests {
 		g := &gw{cfg: Config{Profile: "coder"}}
 		g.state.Store(tt.state)
 		rec := httptest.NewRecorder()
-		g.handler(settings{maxConcurrent: 1, maxBodyBytes: 10}).ServeHTTP(rec, httptest.NewRequest(tt.method, tt.path, nil))
+		g.handler(api).ServeHTTP(rec, httptest.NewRequest(tt.method, tt.path, nil))
 		if rec.Code != tt.code || strings.TrimSpace(rec.Body.String()) != tt.body && tt.method != "HEAD" {
 			t.Errorf("%s %s while %s = %d %s, want %d %s", tt.method, tt.path, tt.state, rec.Code, rec.Body, tt.code, tt.body)
-		}
-		if tt.code == 503 && rec.Header().Get("Connection") != "close" {
-			t.Errorf("503 while draining without Connection: close")
 		}
 	}
 }
