@@ -44,6 +44,9 @@ type command struct {
 	run     func(ctx context.Context, e *Env, args []string) error
 	// hidden commands are not listed in help.
 	hidden bool
+	// ownsInterrupt: the command handles SIGINT itself (chat: Ctrl-C ends a
+	// reply, not the program); its context ends on SIGTERM only.
+	ownsInterrupt bool
 }
 
 // commands is the table of subcommands, filled by the init functions of the
@@ -80,13 +83,13 @@ func Main(args []string) int {
 
 // Main is Main with an explicit environment.
 func (e *Env) Main(args []string) int {
-	ctx, stop := signal.NotifyContext(context.Background(), unix.SIGINT, unix.SIGTERM)
-	defer stop()
-	err := e.dispatch(ctx, args)
-	return e.exitCode(err)
+	return e.exitCode(e.dispatch(context.Background(), args))
 }
 
-func (e *Env) dispatch(ctx context.Context, args []string) error {
+// dispatch parses the global flags and runs the subcommand with a context
+// derived from parent that ends on SIGTERM, and on SIGINT unless the
+// command owns it.
+func (e *Env) dispatch(parent context.Context, args []string) error {
 	// Global flags come before the subcommand.
 	for len(args) > 0 {
 		a := args[0]
@@ -109,15 +112,29 @@ func (e *Env) dispatch(ctx context.Context, args []string) error {
 	}
 dispatch:
 	if len(args) == 0 {
-		e.help()
-		return nil
+		// On a terminal, hermes alone opens the chat; otherwise, help.
+		if e.terminal() {
+			args = []string{"chat"}
+		} else {
+			e.help()
+			return nil
+		}
 	}
 	c, ok := commands[args[0]]
 	if !ok {
 		return usageError("unknown command %q (see hermes help)", args[0])
 	}
+	sigs := []os.Signal{unix.SIGTERM}
+	if !c.ownsInterrupt {
+		sigs = append(sigs, unix.SIGINT)
+	}
+	ctx, stop := signal.NotifyContext(parent, sigs...)
+	defer stop()
 	return c.run(ctx, e, args[1:])
 }
+
+// terminal reports whether stdin is a terminal: a person is typing.
+func (e *Env) terminal() bool { return terminal(e.Stdin) }
 
 func (e *Env) help() {
 	fmt.Fprintln(e.Stdout, "usage: hermes [-p PROFILE] <command> [arguments]")

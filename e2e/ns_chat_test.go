@@ -1,0 +1,194 @@
+package e2e
+
+// The agent end to end: init supervises the default gateway, which talks to
+// a fake OpenAI-compatible upstream served by this test; hermes chat -q and
+// an interactive chat on a real terminal (tmux) go through it.
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hermes-agent/hermes/internal/testenv"
+)
+
+// fakeUpstream is an OpenAI-compatible provider: it streams "Hello from
+// upstream <n>" and, for a prompt containing "slow", one chunk and then
+// nothing until the client goes away.
+type fakeUpstream struct {
+	mu    sync.Mutex
+	calls [][]map[string]any // the messages of every call
+	gone  chan struct{}      // closed when a slow call's client left
+}
+
+func (u *fakeUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/v1/chat/completions" || r.Header.Get("Authorization") != "Bearer upstream-key" {
+		w.WriteHeader(404)
+		return
+	}
+	var req struct {
+		Messages []map[string]any `json:"messages"`
+		Stream   bool             `json:"stream"`
+	}
+	json.NewDecoder(r.Body).Decode(&req)
+	u.mu.Lock()
+	u.calls = append(u.calls, req.Messages)
+	n := len(u.calls)
+	u.mu.Unlock()
+	last, _ := req.Messages[len(req.Messages)-1]["content"].(string)
+	words := []string{"Hello", " from", fmt.Sprintf(" upstream %d", n)}
+	if !req.Stream {
+		json.NewEncoder(w).Encode(map[string]any{
+			"id": "c1", "object": "chat.completion", "model": "fake-model",
+			"choices": []any{map[string]any{"index": 0, "message": map[string]string{"role": "assistant", "content": strings.Join(words, "")}, "finish_reason": "stop"}},
+		})
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	chunk := func(s string) {
+		b, _ := json.Marshal(map[string]any{"id": "c1", "object": "chat.completion.chunk", "model": "fake-model",
+			"choices": []any{map[string]any{"index": 0, "delta": map[string]string{"content": s}}}})
+		fmt.Fprintf(w, "data: %s\n\n", b)
+		w.(http.Flusher).Flush()
+	}
+	if strings.Contains(last, "slow") {
+		chunk("Thinking slowly")
+		<-r.Context().Done()
+		close(u.gone)
+		return
+	}
+	for _, s := range words {
+		chunk(s)
+	}
+	fmt.Fprint(w, "data: [DONE]\n\n")
+}
+
+func freePort(t *testing.T) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func TestChat(t *testing.T) {
+	testenv.NeedProgram(t, "tmux", "drive an interactive chat on a real terminal (Debian package tmux)")
+	h := newNSHome(t)
+	up := &fakeUpstream{gone: make(chan struct{})}
+	srv := httptest.NewServer(up)
+	defer srv.Close()
+	cmd := h.initCmd(pidNS, []string{"FAKE_UPSTREAM_KEY=upstream-key"}, "sleep", "100000")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { syscall.Kill(initPID(t, pidNS, cmd), syscall.SIGTERM); cmd.Wait() }()
+	h.waitReady(t)
+	port := freePort(t)
+	for _, kv := range [][2]string{
+		{"gateway.port", fmt.Sprint(port)}, {"model.base_url", srv.URL + "/v1"},
+		{"model.name", "fake-model"}, {"model.api_key_env", "FAKE_UPSTREAM_KEY"},
+	} {
+		h.mustHermes(t, h.socket, "config", "set", kv[0], kv[1])
+	}
+
+	// chat -q with the gateway down: chat starts it through the supervisor.
+	r := h.hermes(t, h.socket, nil, "chat", "-q", "first question")
+	if r.Code != 0 || !strings.Contains(r.Stdout, "Hello from upstream 1") || !strings.Contains(r.Stderr, "started it") {
+		t.Fatalf("chat -q: %s", r)
+	}
+	if first := up.calls[0]; first[0]["role"] != "system" || first[len(first)-1]["content"] != "first question" {
+		t.Errorf("the upstream got %v: want the SOUL.md system prompt first and the question last", first)
+	}
+
+	// Interactive, on a terminal: two turns of one session, Ctrl-C ends a
+	// reply, Ctrl-D leaves.
+	tm := "hermes-e2e-" + filepath.Base(h.dir)
+	tmux := func(args ...string) string {
+		out, err := exec.Command("tmux", append([]string{"-L", tm, "-f", "/dev/null"}, args...)...).CombinedOutput()
+		if err != nil && args[0] != "kill-server" && args[0] != "has-session" {
+			t.Fatalf("tmux %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	defer tmux("kill-server")
+	tmux("new-session", "-d", "-x", "160", "-y", "40", "-s", "chat",
+		"env HERMES_HOME="+h.home+" HERMES_CONTROL_SOCKET="+h.socket+" "+hermesBin+" chat; sleep 30")
+	screenHas := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			screen := tmux("capture-pane", "-p", "-t", "chat")
+			if strings.Contains(screen, want) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the terminal never showed %q:\n%s", want, screen)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	screenHas("hermes chat with hermes-default")
+	tmux("send-keys", "-t", "chat", "what is up", "Enter")
+	screenHas("Hello from upstream 2")
+	tmux("send-keys", "-t", "chat", "and then", "Enter")
+	screenHas("Hello from upstream 3")
+	up.mu.Lock()
+	third := up.calls[2]
+	up.mu.Unlock()
+	var contents []string
+	for _, m := range third {
+		contents = append(contents, fmt.Sprint(m["content"]))
+	}
+	if got := strings.Join(contents[1:], "|"); got != "what is up|Hello from upstream 2|and then" {
+		t.Errorf("the second turn's history = %q, want the first turn before it", got)
+	}
+	tmux("send-keys", "-t", "chat", "be slow", "Enter")
+	screenHas("Thinking slowly")
+	tmux("send-keys", "-t", "chat", "C-c")
+	screenHas("[interrupted]")
+	select {
+	case <-up.gone:
+	case <-time.After(10 * time.Second):
+		t.Error("Ctrl-C did not end the upstream request")
+	}
+	tmux("send-keys", "-t", "chat", "C-d")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, _ := exec.Command("sh", "-c", "ps -eo args | grep -c '[h]ermes chat$' || true").Output()
+		if strings.TrimSpace(string(out)) == "0" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Ctrl-D did not leave the chat")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// The interactive turns are one session of the profile's state.db.
+	var list []struct {
+		ID           string `json:"id"`
+		MessageCount int    `json:"message_count"`
+	}
+	out := h.mustHermes(t, h.socket, "sessions", "list", "--json")
+	if err := json.Unmarshal([]byte(out), &list); err != nil {
+		t.Fatalf("sessions list --json: %v\n%s", err, out)
+	}
+	found := false
+	for _, s := range list {
+		if s.MessageCount >= 4 {
+			found = true
+		}
+	}
+	if !found || len(list) < 2 {
+		t.Errorf("sessions: %s; want the -q session and one interactive session with at least 4 messages", out)
+	}
+}

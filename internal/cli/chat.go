@@ -1,0 +1,353 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/hermes-agent/hermes/internal/control"
+	"github.com/hermes-agent/hermes/internal/gateway"
+	"github.com/hermes-agent/hermes/internal/profiles"
+	"github.com/hermes-agent/hermes/internal/supervise"
+)
+
+func init() {
+	register(command{
+		name:          "chat",
+		summary:       "talk to the profile's agent: chat [-q PROMPT] (hermes alone on a terminal opens it)",
+		run:           runChat,
+		ownsInterrupt: true,
+	})
+}
+
+// sessionHeader carries a conversation's session id to and from the
+// gateway.
+const sessionHeader = "X-Hermes-Session-Id"
+
+// chatStartWait bounds how long chat waits for a gateway it started.
+const chatStartWait = 30 * time.Second
+
+// runChat is `hermes [-p P] chat [-q PROMPT]` (CONTRACT §8): the terminal
+// client of the profile's agent, through its gateway. With -q (or with
+// stdin that is not a terminal) it answers once; on a terminal it is
+// interactive: the reply streams as it arrives, the session continues
+// across turns, Ctrl-C ends a reply and Ctrl-D leaves. A gateway that is
+// down is started through the supervisor first, with a one-line note.
+func runChat(ctx context.Context, e *Env, args []string) error {
+	flags := flag.NewFlagSet("chat", flag.ContinueOnError)
+	flags.SetOutput(e.Stderr)
+	q := flags.String("q", "", "ask one `PROMPT`, print the answer and exit")
+	if err := flags.Parse(args); err != nil {
+		return usageError("%v", err)
+	}
+	if flags.NArg() > 0 {
+		return usageError("chat takes no arguments (use -q \"PROMPT\")")
+	}
+	home, err := e.Host.Home()
+	if err != nil {
+		return err
+	}
+	profile, err := profiles.Resolve(home, e.Profile)
+	if err != nil {
+		return err
+	}
+	c, err := newChatClient(e, home, profile)
+	if err != nil {
+		return err
+	}
+	if err := c.ensureGateway(ctx); err != nil {
+		return err
+	}
+	switch {
+	case *q != "":
+		return c.once(ctx, *q)
+	case !e.terminal():
+		b, err := io.ReadAll(e.Stdin)
+		if err != nil {
+			return err
+		}
+		if strings.TrimSpace(string(b)) == "" {
+			return usageError("chat: nothing to ask (give -q \"PROMPT\", text on stdin, or run it on a terminal)")
+		}
+		return c.once(ctx, string(b))
+	}
+	return c.interactive(ctx)
+}
+
+// chatMessage is an OpenAI chat message.
+type chatMessage struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
+// chatClient talks to one profile's gateway.
+type chatClient struct {
+	e       *Env
+	home    string
+	profile string
+	base    string // http://host:port
+	key     string
+	session string
+	history []chatMessage
+	http    *http.Client
+}
+
+func newChatClient(e *Env, home, profile string) (*chatClient, error) {
+	port, err := profiles.Port(home, profile)
+	if err != nil {
+		return nil, err
+	}
+	host, err := profiles.Host(home, profile, e.Host)
+	if err != nil {
+		return nil, err
+	}
+	// A gateway bound to every address is reached on loopback.
+	switch host {
+	case "", "0.0.0.0":
+		host = "127.0.0.1"
+	case "::":
+		host = "::1"
+	}
+	env, _ := profiles.ReadEnv(profiles.EnvPath(home, profile))
+	key := env["API_SERVER_KEY"]
+	if key == "" {
+		key, _ = e.Host.Getenv("API_SERVER_KEY")
+	}
+	if key == "" {
+		return nil, fmt.Errorf("profile %s has no API_SERVER_KEY in %s", profile, profiles.EnvPath(home, profile))
+	}
+	return &chatClient{
+		e: e, home: home, profile: profile, key: key,
+		base: "http://" + net.JoinHostPort(host, strconv.Itoa(port)),
+		http: &http.Client{},
+	}, nil
+}
+
+// healthy reports whether the gateway answers /health as running.
+func (c *chatClient) healthy(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/health", nil)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	var h gateway.Health
+	return resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&h) == nil && h.Status == "ok"
+}
+
+// ensureGateway starts the profile's gateway through the supervisor when it
+// does not answer, instead of failing with "connection refused".
+func (c *chatClient) ensureGateway(ctx context.Context) error {
+	if c.healthy(ctx) {
+		return nil
+	}
+	name := gateway.ServiceName(c.profile)
+	sctx, cancel := context.WithTimeout(ctx, supervisorTimeout)
+	defer cancel()
+	sup := c.e.gatewayClient(sctx)
+	_, err := sup.Start(sctx, name)
+	if errors.Is(err, supervise.ErrNotFound) {
+		_, err = sup.RegisterGateway(sctx, c.profile, true)
+	}
+	switch {
+	case errors.Is(err, control.ErrUnavailable):
+		return fmt.Errorf("the gateway of profile %s does not answer on %s and no supervisor answers: start it with hermes -p %s gateway run", c.profile, c.base, c.profile)
+	case err != nil:
+		return fmt.Errorf("the gateway of profile %s does not answer on %s and could not be started: %w", c.profile, c.base, err)
+	}
+	fmt.Fprintf(c.e.Stderr, "hermes: the gateway of profile %s was down; started it (%s)\n", c.profile, name)
+	deadline := time.Now().Add(chatStartWait)
+	for !c.healthy(ctx) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the gateway of profile %s was started but does not answer on %s after %s: see hermes -p %s logs", c.profile, c.base, chatStartWait, c.profile)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// once asks one question and prints the streamed answer.
+func (c *chatClient) once(ctx context.Context, prompt string) error {
+	c.history = append(c.history, chatMessage{Role: "user", Content: prompt})
+	_, err := c.ask(ctx, c.e.Stdout)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(c.e.Stdout)
+	return nil
+}
+
+// interactive is the conversation on a terminal.
+func (c *chatClient) interactive(ctx context.Context) error {
+	fmt.Fprintf(c.e.Stdout, "hermes chat with hermes-%s (Ctrl-C ends a reply, Ctrl-D leaves)\n", c.profile)
+	lines := make(chan string)
+	eof := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(c.e.Stdin)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(eof)
+	}()
+	interrupts := make(chan os.Signal, 1)
+	signal.Notify(interrupts, unix.SIGINT)
+	defer signal.Stop(interrupts)
+	for {
+		fmt.Fprint(c.e.Stdout, "› ")
+		select {
+		case <-ctx.Done():
+			fmt.Fprintln(c.e.Stdout)
+			return nil
+		case <-eof:
+			fmt.Fprintln(c.e.Stdout)
+			return nil
+		case <-interrupts:
+			fmt.Fprintln(c.e.Stdout)
+			continue
+		case line := <-lines:
+			if strings.TrimSpace(line) == "" {
+				continue
+			}
+			c.history = append(c.history, chatMessage{Role: "user", Content: line})
+			if err := c.turn(ctx, interrupts); err != nil {
+				fmt.Fprintf(c.e.Stdout, "\n✗ %s\n", oneLine(err.Error()))
+			}
+		}
+	}
+}
+
+// turn streams one reply; an interrupt ends it (what arrived is kept).
+func (c *chatClient) turn(ctx context.Context, interrupts <-chan os.Signal) error {
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		reply string
+		err   error
+	}
+	done := make(chan result, 1)
+	go func() {
+		r, err := c.ask(rctx, c.e.Stdout)
+		done <- result{r, err}
+	}()
+	var r result
+	select {
+	case r = <-done:
+	case <-interrupts:
+		cancel()
+		r = <-done
+		fmt.Fprint(c.e.Stdout, " [interrupted]")
+		r.err = nil
+	}
+	fmt.Fprintln(c.e.Stdout)
+	if r.err != nil {
+		c.history = c.history[:len(c.history)-1]
+		return r.err
+	}
+	c.history = append(c.history, chatMessage{Role: "assistant", Content: r.reply})
+	return nil
+}
+
+// ask sends the history, streams the reply's text to w as it arrives and
+// returns it whole.
+func (c *chatClient) ask(ctx context.Context, w io.Writer) (string, error) {
+	body, _ := json.Marshal(map[string]any{
+		"model":    "hermes-" + c.profile,
+		"messages": c.history,
+		"stream":   true,
+	})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/v1/chat/completions", bytes.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.key)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "text/event-stream")
+	if c.session != "" {
+		req.Header.Set(sessionHeader, c.session)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return "", nil
+		}
+		return "", fmt.Errorf("the gateway of profile %s: %w", c.profile, err)
+	}
+	defer resp.Body.Close()
+	if id := resp.Header.Get(sessionHeader); id != "" {
+		c.session = id
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", gatewayError(resp)
+	}
+	var reply strings.Builder
+	rd := bufio.NewReader(resp.Body)
+	for {
+		line, err := rd.ReadString('\n')
+		if data, ok := strings.CutPrefix(strings.TrimRight(line, "\r\n"), "data:"); ok {
+			data = strings.TrimSpace(data)
+			if data == "[DONE]" {
+				return reply.String(), nil
+			}
+			var ev struct {
+				Choices []struct {
+					Delta struct {
+						Content string `json:"content"`
+					} `json:"delta"`
+				} `json:"choices"`
+				Error *struct {
+					Message string `json:"message"`
+				} `json:"error"`
+			}
+			if json.Unmarshal([]byte(data), &ev) == nil {
+				if ev.Error != nil {
+					return reply.String(), errors.New(ev.Error.Message)
+				}
+				for _, ch := range ev.Choices {
+					io.WriteString(w, ch.Delta.Content)
+					reply.WriteString(ch.Delta.Content)
+				}
+			}
+		}
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, io.EOF) && reply.Len() > 0 {
+				return reply.String(), nil
+			}
+			return reply.String(), fmt.Errorf("the reply was cut off: %w", err)
+		}
+	}
+}
+
+// gatewayError turns an OpenAI error envelope into an error.
+func gatewayError(resp *http.Response) error {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	var env struct {
+		Error struct {
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(b, &env) == nil && env.Error.Message != "" {
+		return fmt.Errorf("%s (HTTP %d)", env.Error.Message, resp.StatusCode)
+	}
+	return fmt.Errorf("the gateway answered HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(b)))
+}
