@@ -98,6 +98,12 @@ func (b *boot) boot(ctx, bootCtx context.Context) error {
 		return err
 	}
 	b.state.Store(control.BootReady)
+	// PID 1 lives as long as the container: the pages of its executable
+	// that only start-up touched are given back (they stay in the page
+	// cache for whoever needs them).
+	if _, err := initd.ReleaseStartupPages(); err != nil {
+		b.log.Warn("cannot release start-up pages", "err", err)
+	}
 	return nil
 }
 
