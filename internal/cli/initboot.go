@@ -49,7 +49,7 @@ func (b *boot) boot(ctx, bootCtx context.Context) error {
 
 	// Step 3: HERMES_HOME.
 	vcfg := volume.Config{
-		Home: b.home, UID: b.ids.UID, GID: b.ids.GID, Groups: b.groups, Root: b.root,
+		Home: b.home, UID: b.ids.UID, GID: b.ids.GID, Groups: b.groups, Root: b.root, ShareDir: volume.DefaultShareDir,
 		Env: b.env.Host, Now: time.Now,
 		Log: func(format string, args ...any) { fmt.Fprintf(b.env.Stderr, "hermes init: "+format+"\n", args...) },
 	}

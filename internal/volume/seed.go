@@ -37,7 +37,32 @@ const (
 	runDir    = "run"
 	runMode   = 0o700
 	apiKeyVar = "API_SERVER_KEY"
+	// envExample is the image's seed of .env in ShareDir.
+	envExample = "env.example"
 )
+
+// DefaultShareDir is where the image keeps its seeds.
+const DefaultShareDir = "/opt/hermes/share"
+
+// seed returns the image's seed name from ShareDir when it has one (a
+// regular, non-empty file), else fallback.
+func (c Config) seed(name string, fallback []byte) []byte {
+	if c.ShareDir == "" {
+		return fallback
+	}
+	p := filepath.Join(c.ShareDir, name)
+	if fi, err := os.Lstat(p); err != nil || !fi.Mode().IsRegular() {
+		return fallback
+	}
+	b, err := os.ReadFile(p)
+	if err != nil || len(b) == 0 {
+		if err != nil {
+			c.logf("warning: cannot read the image's seed %s: %v; using the built-in default", p, err)
+		}
+		return fallback
+	}
+	return b
+}
 
 // Seed creates what a home needs (see the package doc, step 3): the
 // missing SeedDirs, owned by the hermes ids, and, each only when it is
@@ -83,7 +108,7 @@ func Seed(cfg Config) error {
 		}
 		return nil
 	}
-	created, err := createOnce(base, configYML, profiles.DefaultConfig(profiles.DefaultGatewayPort), profiles.ConfigMode, cfg.owner())
+	created, err := createOnce(base, configYML, cfg.seed(configYML, profiles.DefaultConfig(profiles.DefaultGatewayPort)), profiles.ConfigMode, cfg.owner())
 	if err := add(configYML, created, err); err != nil {
 		return err
 	}
@@ -101,7 +126,7 @@ func Seed(cfg Config) error {
 	}
 	// SOUL.md last: it makes the home a profile, so it appears only once
 	// the rest is there.
-	created, err = createOnce(base, soulFile, profiles.DefaultSOUL(profiles.Default), profiles.SOULMode, cfg.owner())
+	created, err = createOnce(base, soulFile, cfg.seed(soulFile, profiles.DefaultSOUL(profiles.Default)), profiles.SOULMode, cfg.owner())
 	if err := add(soulFile, created, err); err != nil {
 		return err
 	}
@@ -225,7 +250,18 @@ func seedEnv(cfg Config, base *safefs.Dir) (bool, error) {
 		return false, err
 	}
 	if !ok {
-		return createOnce(base, envFile, profiles.EnvFile(key), profiles.EnvMode, cfg.owner())
+		data := profiles.EnvFile(key)
+		if example := cfg.seed(envExample, nil); example != nil {
+			// The image's example, with a fresh key unless it sets one.
+			data = example
+			if m, _ := profiles.ParseEnv(example); m[apiKeyVar] == "" {
+				if len(data) > 0 && data[len(data)-1] != '\n' {
+					data = append(data, '\n')
+				}
+				data = append(data, apiKeyLine(profiles.EnvFile(key))...)
+			}
+		}
+		return createOnce(base, envFile, data, profiles.EnvMode, cfg.owner())
 	}
 	var data []byte
 	if cfg.Root {

@@ -287,3 +287,26 @@ func TestSeedNotRoot(t *testing.T) {
 		t.Errorf(".env mode %s", fi.Mode().Perm())
 	}
 }
+
+// TestSeedFromShareDir: an image's seeds win over the built-in defaults;
+// env.example without a key gets a fresh one; a missing seed falls back.
+func TestSeedFromShareDir(t *testing.T) {
+	home := t.TempDir()
+	share := t.TempDir()
+	os.WriteFile(filepath.Join(share, "SOUL.md"), []byte("You are the image's agent.\n"), 0o644)
+	os.WriteFile(filepath.Join(share, "env.example"), []byte("# from the image\nEXTRA=1\n"), 0o644)
+	cfg := Config{Home: home, UID: os.Getuid(), GID: os.Getgid(), ShareDir: share, Log: func(string, ...any) {}}
+	if err := Seed(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(home, "SOUL.md")); string(b) != "You are the image's agent.\n" {
+		t.Errorf("SOUL.md = %q, want the image's seed", b)
+	}
+	env, _ := os.ReadFile(filepath.Join(home, ".env"))
+	if !strings.HasPrefix(string(env), "# from the image\nEXTRA=1\n") || !regexp.MustCompile(`(?m)^API_SERVER_KEY=[0-9a-f]{64}$`).Match(env) {
+		t.Errorf(".env = %q, want the image's example plus a fresh key", env)
+	}
+	if b, _ := os.ReadFile(filepath.Join(home, "config.yaml")); !strings.Contains(string(b), "8642") {
+		t.Errorf("config.yaml = %q, want the built-in default (no seed in the share dir)", b)
+	}
+}

@@ -24,6 +24,11 @@ type Config struct {
 	// (privdrop.Groups): a volume that the hermes uid reaches through one
 	// of them (docker run --group-add) is usable as it is.
 	Groups []int
+	// ShareDir holds an image's seeds (SOUL.md, config.yaml, env.example):
+	// when a file is there, the first boot seeds it instead of the
+	// built-in default, so a derived image can bring its own persona and
+	// configuration. "" means the built-in defaults only.
+	ShareDir string
 	// Root is true when the process runs as root and may repair ownership.
 	Root bool
 	// Env is read for HERMES_AUTH_JSON_BOOTSTRAP and
