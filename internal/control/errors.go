@@ -57,6 +57,7 @@ func errorKinds() []errorKind {
 		{supervise.ErrInvalid, http.StatusBadRequest, "invalid"},
 		{supervise.ErrClosed, http.StatusServiceUnavailable, "shutting_down"},
 		{supervise.ErrNotRunning, http.StatusConflict, "not_running"},
+		{supervise.ErrOwner, http.StatusForbidden, "forbidden"},
 	}
 }
 

@@ -287,7 +287,13 @@ func (s *Server) serveRoute(rt route, w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		rw = &responseWriter{ResponseWriter: w}
 	}
-	c := &call{w: rw, r: r, who: peerFrom(r.Context()), name: r.PathValue("name"), profile: r.PathValue("profile")}
+	who := peerFrom(r.Context())
+	if who.known && who.uid != 0 {
+		// What admit decides for the hermes uid must still hold when the
+		// supervisor acts (root may replace a service in between).
+		r = r.WithContext(supervise.ExpectUID(r.Context(), who.uid))
+	}
+	c := &call{w: rw, r: r, who: who, name: r.PathValue("name"), profile: r.PathValue("profile")}
 	err := s.admit(rt.perm, c)
 	if err == nil {
 		err = rt.handle(s, c)

@@ -59,4 +59,7 @@ var (
 	ErrInvalid    = errors.New("invalid service spec")
 	ErrClosed     = errors.New("supervisor is shutting down")
 	ErrNotRunning = errors.New("service is not running")
+	// ErrOwner is wrapped when an operation made under ExpectUID finds the
+	// service running as another uid.
+	ErrOwner = errors.New("service belongs to another user")
 )

@@ -199,6 +199,27 @@ func (s *Supervisor) call(ctx context.Context, fn func(reply func(Status, error)
 	}
 }
 
+type expectUIDKey struct{}
+
+// ExpectUID returns a context under which Register (a replacement), Start,
+// Stop, Restart and Remove act on an existing service only if it runs as
+// uid, else fail with ErrOwner. The control API authorises the hermes uid
+// against a service as it is when the request arrives; the condition makes
+// that decision hold when the loop acts, even if root replaced the service
+// in between.
+func ExpectUID(ctx context.Context, uid int) context.Context {
+	return context.WithValue(ctx, expectUIDKey{}, uid)
+}
+
+// owned checks ctx's expected uid against svc (nil: nothing to check).
+func owned(ctx context.Context, svc *service) error {
+	uid, ok := ctx.Value(expectUIDKey{}).(int)
+	if !ok || svc == nil || svc.uid == uid {
+		return nil
+	}
+	return fmt.Errorf("%w: %s runs as uid %d", ErrOwner, svc.spec.Name, svc.uid)
+}
+
 // Run runs the loop until ctx is done, then stops every service and returns
 // nil once they are all gone (see the package doc).
 func (s *Supervisor) Run(ctx context.Context) error {
@@ -457,6 +478,10 @@ func (s *Supervisor) Register(ctx context.Context, spec Spec, start bool) (Statu
 	}
 	return s.call(ctx, func(reply func(Status, error)) {
 		svc := s.svcs[norm.Name]
+		if err := owned(ctx, svc); err != nil {
+			reply(Status{}, err)
+			return
+		}
 		if svc == nil {
 			svc = &service{spec: norm, uid: uid, gid: gid, want: WantDown, state: Stopped, since: time.Now()}
 			svc.log = logpipe.New(s.logConfig(norm))
@@ -512,6 +537,10 @@ func (s *Supervisor) Start(ctx context.Context, name string) (Status, error) {
 			reply(Status{}, fmt.Errorf("%w: %s", ErrNotFound, name))
 			return
 		}
+		if err := owned(ctx, svc); err != nil {
+			reply(Status{}, err)
+			return
+		}
 		s.setWant(svc, WantUp, true)
 		switch svc.state {
 		case Running:
@@ -534,6 +563,10 @@ func (s *Supervisor) Stop(ctx context.Context, name string) (Status, error) {
 			reply(Status{}, fmt.Errorf("%w: %s", ErrNotFound, name))
 			return
 		}
+		if err := owned(ctx, svc); err != nil {
+			reply(Status{}, err)
+			return
+		}
 		s.setWant(svc, WantDown, true)
 		svc.restartNow = false
 		s.stop(svc)
@@ -549,6 +582,10 @@ func (s *Supervisor) Restart(ctx context.Context, name string) (Status, error) {
 		svc := s.svcs[name]
 		if svc == nil || svc.removing {
 			reply(Status{}, fmt.Errorf("%w: %s", ErrNotFound, name))
+			return
+		}
+		if err := owned(ctx, svc); err != nil {
+			reply(Status{}, err)
 			return
 		}
 		s.setWant(svc, WantUp, true)
@@ -571,6 +608,10 @@ func (s *Supervisor) Remove(ctx context.Context, name string) error {
 		svc := s.svcs[name]
 		if svc == nil {
 			reply(Status{}, nil)
+			return
+		}
+		if err := owned(ctx, svc); err != nil {
+			reply(Status{}, err)
 			return
 		}
 		svc.removing = true

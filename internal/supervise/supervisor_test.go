@@ -451,3 +451,32 @@ func TestLogFileDefaultsUnderHome(t *testing.T) {
 		t.Errorf("LogFile = %q, want %q", got, want)
 	}
 }
+
+// TestExpectUID: an operation made under ExpectUID acts only on a service
+// that runs as that uid (the control API's authorisation holds when the
+// loop acts).
+func TestExpectUID(t *testing.T) {
+	s := newTestSupervisor(t, nil)
+	ctx := context.Background()
+	if _, err := s.Register(ctx, spec(t, "mine", "sleep"), false); err != nil {
+		t.Fatal(err)
+	}
+	other := ExpectUID(ctx, os.Geteuid()+1)
+	for name, op := range map[string]func() error{
+		"start":   func() error { _, err := s.Start(other, "mine"); return err },
+		"stop":    func() error { _, err := s.Stop(other, "mine"); return err },
+		"restart": func() error { _, err := s.Restart(other, "mine"); return err },
+		"remove":  func() error { return s.Remove(other, "mine") },
+		"replace": func() error { _, err := s.Register(other, spec(t, "mine", "exit", "0"), false); return err },
+	} {
+		if err := op(); !errors.Is(err, ErrOwner) {
+			t.Errorf("%s under another uid: %v, want ErrOwner", name, err)
+		}
+	}
+	if _, err := s.Start(ExpectUID(ctx, os.Geteuid()), "mine"); err != nil {
+		t.Errorf("start under the service's own uid: %v", err)
+	}
+	if st, _ := s.Status("mine"); st.State != Running {
+		t.Errorf("state = %s, want running", st.State)
+	}
+}
