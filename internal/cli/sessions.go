@@ -30,7 +30,7 @@ The sessions are read from the profile's state.db, read-only, while its gateway 
 `
 
 // sessionsFile is the name of a profile's sessions store (CONTRACT §2).
-const sessionsFile = "state.db"
+const sessionsFile = sessions.FileName
 
 // runSessions is hermes [-p P] sessions list|show on the state.db of the
 // profile chosen by -p, else the active profile, else default.

@@ -1,7 +1,3 @@
-// Package dashboard is the web dashboard of a hermes container: its service
-// spec (the one builder of the supervised "dashboard" slot) and, behind the
-// login gate of package authgate, the pages and API that show and act on
-// the services, gateways and sessions.
 package dashboard
 
 import (

@@ -398,3 +398,45 @@ func openProfileDir(home, profile string) (*safefs.Dir, error) {
 	}
 	return base.Sub(rel)
 }
+
+// The answers of LockState.
+const (
+	LockHeld    = "held"    // a live gateway holds gateway.pid
+	LockFree    = "free"    // nobody holds it (or there is no pid file)
+	LockUnknown = "unknown" // it could not be told (the file cannot be opened)
+)
+
+// LockState tells whether a process holds dir/gateway.pid's flock, by
+// trying a shared lock without waiting and letting it go at once. A flock
+// is released by the kernel when its holder dies, so this is true of a
+// live gateway in any container on the same volume, whatever the file
+// says. The probe holds the lock for a moment only: a gateway taking the
+// lock then retries (LockPID waits out short contention). A missing file,
+// a symlink or anything but a regular file is nobody's lock.
+func LockState(dir string) string {
+	f, err := os.OpenFile(filepath.Join(dir, PIDFile), os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	switch {
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, unix.ELOOP):
+		return LockFree
+	case err != nil:
+		return LockUnknown
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return LockFree
+	}
+	for {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB)
+		if !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	switch {
+	case err == nil:
+		unix.Flock(int(f.Fd()), unix.LOCK_UN)
+		return LockFree
+	case errors.Is(err, unix.EWOULDBLOCK):
+		return LockHeld
+	}
+	return LockUnknown
+}

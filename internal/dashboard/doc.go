@@ -1,0 +1,90 @@
+// Package dashboard is the web dashboard of a hermes container (CONTRACT
+// §7): the one builder of the supervised "dashboard" slot's spec
+// (ServiceSpec), and the server behind the login gate of package authgate
+// that shows and acts on the services, the gateways of every profile and
+// their sessions.
+//
+// # Routes
+//
+// Every route is in one table (Server.routes); New mounts each on the
+// server's mux and declares each to the gate (Gate.Register), public or
+// not, so that the gate's drift check and the tests see the whole
+// surface. The gate serves its own login routes (/login, /auth/*,
+// /api/auth/*, /api/auth/me) in front of them.
+//
+// Public (CONTRACT §7's table; GET and HEAD only; the same content in every
+// mode except /api/status):
+//
+//	GET /api/status              liveness probe of an external portal (below)
+//	GET /api/config/defaults     the defaults of config.yaml's known keys, and a new profile's config.yaml
+//	GET /api/config/schema       JSON Schema (2020-12) of config.yaml's known keys: types, ranges, descriptions
+//	GET /api/model/info          the default profile's model.name and the host of model.base_url
+//	GET /api/dashboard/themes    the built-in themes (light, dark) and their CSS variables
+//	GET /api/dashboard/plugins   {"schema_version": 1, "plugins": []}: this dashboard has none
+//	GET /assets/{file}           the static files of assetList (anything else is 404)
+//	GET /favicon.ico             the icon
+//
+// Behind the gate (a login session when gated; the per-process token on
+// /api/* in open-local mode):
+//
+//	GET  /api/sessions                    every profile's sessions, newest activity first (?profile, ?offset, ?limit)
+//	GET  /api/sessions/{profile}/{id}     one session and its messages
+//	GET  /api/services                    the supervisor's services (control socket)
+//	POST /api/services/{name}/start       start, stop, restart through the control socket; a gateway's
+//	POST /api/services/{name}/stop        desired_state is recorded by the supervisor, as for the CLI
+//	POST /api/services/{name}/restart
+//	GET  /api/profiles                    each profile: port, model, gateway, active sessions, and what could not be read
+//	GET  /api/logs/{service}/stream       server-sent events: the log's tail, then every new line
+//	GET  /                                overview page: gateways, services with their buttons, active sessions
+//	GET  /sessions, /sessions/{profile}/{id}   sessions pages
+//	GET  /logs                            log page: a service picker and the live tail
+//
+// The pages are html/template files embedded in the binary; every URL in
+// them goes through Gate.URL, so that they work under the path prefix of
+// HERMES_DASHBOARD_PUBLIC_URL. They load nothing from elsewhere (a strict
+// Content-Security-Policy says so). In open-local mode the page carries the
+// per-process token in a meta element, and its script sends it as
+// X-Hermes-Session-Token (EventSource cannot send a header, so the log tail
+// is then read with fetch); in gated mode the session cookie does, and the
+// pages show a "Sign out" button that POSTs to the gate's /auth/logout.
+//
+// # Where the numbers come from
+//
+// The gateways are read from each profile's own directory
+// (profiles.Dir(home, p) for every p of profiles.List), never through a
+// "current" or sticky profile: the reference showed a running gateway as
+// STOPPED that way (its #23457). A gateway's state is its
+// gateway_state.json (gateway.ReadState) corrected by its pid lock: a live
+// gateway holds gateway.pid's flock, which the kernel drops when it dies,
+// so a recorded live state without a holder (SIGKILL, a restarted
+// container) shows "stopped", and running means state "running" with the
+// lock held (readGateway has the whole rule). A state this hermes does not
+// know shows "unknown". Active sessions are sessions.CountActive on each
+// profile's state.db (not ended, active in the last 5 minutes), summed; a
+// store that cannot be read (foreign, newer, corrupt, unreadable) counts 0,
+// is logged once per change, and is named in /api/profiles and on the
+// pages, never in the public probe. Services come from the supervisor's
+// control socket (Config.Control: the home owner's when one answers).
+//
+// # /api/status
+//
+// 200 in every mode (the gate lets any Host through for it when gated),
+// Cache-Control no-store, never a cookie from this handler. In every mode:
+// version, auth_required (true iff gated), auth_providers (names), mode,
+// gateway_state and gateway_running (the default profile's), gateways (one
+// {profile, state, running} per profile, default first) and
+// active_sessions. Under the gate that is all: no path, pid, session id,
+// exit reason or anything else user-specific. In the open modes each
+// gateway entry adds dir, pid, recorded_state, desired_state and pid_lock,
+// and the body adds hermes_home, config_path, env_path, gateway_pid,
+// gateway_exit_reason and gateway_updated_at, as the reference did on
+// loopback; open-local also gives session_token.
+//
+// # Run
+//
+// Server.Run serves Gate.Handler(Handler()) on a listener and runs
+// Gate.Run beside it until its context is done; then it stops accepting,
+// ends every log stream at once, lets other requests finish for up to 5
+// seconds (http.Server.Shutdown), closes what is left, and returns nil. It
+// returns an error when the listener fails or the gate's Run does.
+package dashboard

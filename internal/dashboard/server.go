@@ -1,0 +1,247 @@
+package dashboard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hermes-agent/hermes/internal/authgate"
+	"github.com/hermes-agent/hermes/internal/control"
+	"github.com/hermes-agent/hermes/internal/hostenv"
+)
+
+// Config configures a Server.
+type Config struct {
+	// Home is HERMES_HOME (absolute): the default profile and the parent
+	// of every named profile. Required.
+	Home string
+	// Gate is the login gate the server's routes are declared to (every
+	// one, public or not) and that Run puts in front of them. Required.
+	Gate *authgate.Gate
+	// Control returns the client of the supervisor to act through: the
+	// home owner's published socket when it answers, else the local one
+	// (the CLI's gatewayClient). It is called once per request that needs
+	// it. Required.
+	Control func(ctx context.Context) *control.Client
+	// Env is the process environment: HERMES_GATEWAY_HOST, the gateways'
+	// bind address when a profile's config.yaml sets none.
+	Env hostenv.Env
+	// Logger receives the server's own log; nil discards.
+	Logger *slog.Logger
+	// Now is the clock (active sessions are judged at Now()); nil means
+	// time.Now.
+	Now func() time.Time
+}
+
+// Server is the dashboard: its routes, declared to the gate, and the pages
+// and API behind them. Create it with New. It holds no state of its own but
+// the errors it has already logged (so that each is logged once).
+type Server struct {
+	home    string
+	gate    *authgate.Gate
+	control func(context.Context) *control.Client
+	env     hostenv.Env
+	log     *slog.Logger
+	now     func() time.Time
+	mux     *http.ServeMux
+	pages   map[string]*template.Template
+	assets  map[string]asset
+	table   []route
+
+	mu       sync.Mutex        // guards reported
+	reported map[string]string // what could not be read → the error last logged (note)
+}
+
+// route is one line of the dashboard's surface: a Go 1.22 ServeMux pattern,
+// whether the gate lets it through without a session (only the CONTRACT §7
+// public table and the static assets), and its handler.
+type route struct {
+	pattern string
+	public  bool
+	handler http.HandlerFunc
+}
+
+// routes is the whole surface of the dashboard, the one table New mounts
+// and declares to the gate (the gate's own login routes are its own).
+func (s *Server) routes() []route {
+	return []route{
+		// CONTRACT §7 public table: GET (and so HEAD) only.
+		{"GET /api/status", true, s.apiStatus},
+		{"GET /api/config/defaults", true, s.apiConfigDefaults},
+		{"GET /api/config/schema", true, s.apiConfigSchema},
+		{"GET /api/model/info", true, s.apiModelInfo},
+		{"GET /api/dashboard/themes", true, s.apiThemes},
+		{"GET /api/dashboard/plugins", true, s.apiPlugins},
+
+		// Behind the gate: the API.
+		{"GET /api/sessions", false, s.apiSessions},
+		{"GET /api/sessions/{profile}/{id}", false, s.apiSession},
+		{"GET /api/services", false, s.apiServices},
+		{"POST /api/services/{name}/start", false, s.apiServiceAction("start")},
+		{"POST /api/services/{name}/stop", false, s.apiServiceAction("stop")},
+		{"POST /api/services/{name}/restart", false, s.apiServiceAction("restart")},
+		{"GET /api/profiles", false, s.apiProfiles},
+		{"GET /api/logs/{service}/stream", false, s.apiLogStream},
+
+		// Behind the gate: the pages.
+		{"GET /{$}", false, s.pageOverview},
+		{"GET /sessions", false, s.pageSessions},
+		{"GET /sessions/{profile}/{id}", false, s.pageSession},
+		{"GET /logs", false, s.pageLogs},
+
+		// Static assets (public): the files of assetList, and nothing else.
+		{"GET " + AssetsPath + "{file}", true, s.serveAsset},
+		{"GET /favicon.ico", true, s.serveFavicon},
+	}
+}
+
+// New returns the dashboard for cfg, with every route mounted on its mux
+// and declared to cfg.Gate.
+func New(cfg Config) (*Server, error) {
+	switch {
+	case !filepath.IsAbs(cfg.Home):
+		return nil, fmt.Errorf("dashboard: Config.Home must be an absolute path, got %q", cfg.Home)
+	case cfg.Gate == nil:
+		return nil, errors.New("dashboard: Config.Gate is required")
+	case cfg.Control == nil:
+		return nil, errors.New("dashboard: Config.Control is required")
+	}
+	s := &Server{
+		home:     filepath.Clean(cfg.Home),
+		gate:     cfg.Gate,
+		control:  cfg.Control,
+		env:      cfg.Env,
+		log:      cfg.Logger,
+		now:      cfg.Now,
+		mux:      http.NewServeMux(),
+		reported: map[string]string{},
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.env.Getenv == nil {
+		s.env.Getenv = func(string) (string, bool) { return "", false }
+	}
+	var err error
+	if s.assets, err = loadAssets(); err != nil {
+		return nil, err
+	}
+	if s.pages, err = parsePages(s.gate.URL); err != nil {
+		return nil, err
+	}
+	s.table = s.routes()
+	for _, rt := range s.table {
+		s.mux.HandleFunc(rt.pattern, rt.handler)
+		s.gate.Register(rt.pattern, rt.public)
+	}
+	return s, nil
+}
+
+// Handler returns the dashboard's own routes (its mux), without the gate:
+// Run serves Gate.Handler(Handler()).
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Shutdown bounds of Run.
+const (
+	// shutdownGrace is how long Run lets requests that are not streams
+	// finish once its context is done.
+	shutdownGrace = 5 * time.Second
+)
+
+// streamsKey carries the context that ends the log streams of one Run.
+type streamsKey struct{}
+
+// Run serves the gated dashboard, Gate.Handler(Handler()), on ln and runs
+// the gate's own background work (Gate.Run) until ctx is done, then shuts
+// down and closes ln.
+//
+// When ctx is done, Run stops accepting connections, ends every log stream
+// at once (the event stream simply ends; a browser's EventSource would
+// reconnect to a new server), and lets other requests finish for up to 5
+// seconds (http.Server.Shutdown) before closing their connections. It
+// returns nil after such a shutdown, and an error when ln fails or the
+// gate's Run fails before ctx is done. Request contexts carry ctx's values
+// but not its cancellation.
+func (s *Server) Run(ctx context.Context, ln net.Listener) error {
+	base, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelBase()
+	streams, endStreams := context.WithCancel(base)
+	defer endStreams()
+	base = context.WithValue(base, streamsKey{}, streams)
+
+	hs := &http.Server{
+		Handler:           s.gate.Handler(s.mux),
+		BaseContext:       func(net.Listener) context.Context { return base },
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	s.gate.ConfigureServer(hs)
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	gateCtx, stopGate := context.WithCancel(ctx)
+	defer stopGate()
+	gated := make(chan error, 1)
+	go func() { gated <- s.gate.Run(gateCtx) }()
+
+	var runErr error
+	serveDone, gateDone := false, false
+	gateCh := gated
+wait:
+	for {
+		select {
+		case err := <-served:
+			serveDone = true
+			runErr = fmt.Errorf("dashboard: serving: %w", err)
+			break wait
+		case err := <-gateCh:
+			// A gate with nothing to do in the background may return
+			// at once; only its failure ends the dashboard.
+			gateDone, gateCh = true, nil
+			if err != nil && ctx.Err() == nil {
+				runErr = fmt.Errorf("dashboard: login gate: %w", err)
+				break wait
+			}
+		case <-ctx.Done():
+			break wait
+		}
+	}
+	endStreams()
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		cancelBase()
+		hs.Close()
+	}
+	if !serveDone {
+		<-served // http.ErrServerClosed
+	}
+	stopGate()
+	if !gateDone {
+		if err := <-gated; runErr == nil && err != nil && !errors.Is(err, context.Canceled) {
+			runErr = fmt.Errorf("dashboard: login gate: %w", err)
+		}
+	}
+	return runErr
+}
+
+// streamContext is the context of a streaming response: it ends when the
+// client goes away or when Run starts its shutdown.
+func streamContext(r *http.Request) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(r.Context())
+	if streams, ok := r.Context().Value(streamsKey{}).(context.Context); ok {
+		stop := context.AfterFunc(streams, cancel)
+		return ctx, func() { stop(); cancel() }
+	}
+	return ctx, cancel
+}
