@@ -71,7 +71,8 @@ func TestImportGraph(t *testing.T) {
 		"agent":               {"profiles", "sessions"},
 		"volume":              {"gateway", "hostenv", "privdrop", "profiles", "safefs"},
 		"reconcile":           {"gateway", "profiles", "safefs", "supervise"},
-		"dashboard":           {"hostenv", "supervise"},
+		"authgate":            {"hostenv"},
+		"dashboard":           {"agent", "authgate", "buildinfo", "control", "gateway", "hostenv", "profiles", "sessions", "supervise"},
 		"cli":                 nil, // the wiring package: anything
 	}
 	noHTTP := []string{"initd", "supervise", "logpipe", "safefs", "privdrop", "hostenv", "profiles", "volume", "reconcile", "sessions"}

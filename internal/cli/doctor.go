@@ -7,15 +7,19 @@ import (
 	"flag"
 	"fmt"
 	"io/fs"
+	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/hermes-agent/hermes/internal/authgate"
 	"github.com/hermes-agent/hermes/internal/control"
 	"github.com/hermes-agent/hermes/internal/privdrop"
 	"github.com/hermes-agent/hermes/internal/profiles"
@@ -133,9 +137,54 @@ func runChecks(ctx context.Context, e *Env) []check {
 		d.volume(),
 		d.authFiles(),
 		d.ports(),
+		d.gate(),
 		d.logLoss(),
 		d.disk(),
 	}
+}
+
+// gate checks the dashboard's login gate against its bind (CONTRACT §7),
+// with the very functions the dashboard decides with: a gated bind without
+// a usable provider fails (the dashboard would refuse to start), a public
+// bind opened with --insecure warns.
+func (d *doctor) gate() check {
+	c := check{Name: "dashboard gate"}
+	if !d.e.Host.Bool("HERMES_DASHBOARD") {
+		c.Status, c.Detail = checkOK, "dashboard disabled (HERMES_DASHBOARD is not true)"
+		return c
+	}
+	f, err := parseDashboardFlags(d.e, nil)
+	if err != nil {
+		c.Status, c.Detail, c.Fix = checkFail, err.Error(), "fix HERMES_DASHBOARD_HOST / HERMES_DASHBOARD_PORT"
+		return c
+	}
+	cfg, err := authgate.FromEnv(d.e.Host, f.host, f.port, f.insecure)
+	if err != nil {
+		c.Status, c.Detail, c.Fix = checkFail, err.Error(), "fix the HERMES_DASHBOARD_* variable named"
+		return c
+	}
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	g, err := authgate.New(cfg)
+	if err != nil {
+		c.Status, c.Detail = checkFail, oneLine(err.Error())
+		c.Fix = "configure a login provider (HERMES_DASHBOARD_BASIC_AUTH_USERNAME and _PASSWORD, HERMES_DASHBOARD_OAUTH_CLIENT_ID=agent:<id>, or HERMES_DASHBOARD_OIDC_*), or bind 127.0.0.1"
+		return c
+	}
+	bind := net.JoinHostPort(f.host, strconv.Itoa(f.port))
+	switch g.Mode() {
+	case authgate.Gated:
+		var names []string
+		for _, p := range g.Providers() {
+			names = append(names, p.Name)
+		}
+		c.Status, c.Detail = checkOK, fmt.Sprintf("gated on %s (providers: %s)", bind, strings.Join(names, ", "))
+	case authgate.OpenLocal:
+		c.Status, c.Detail = checkOK, fmt.Sprintf("open on loopback %s (DNS-rebinding Host check and a per-process token)", bind)
+	default:
+		c.Status, c.Detail = checkWarn, fmt.Sprintf("served WITHOUT A LOGIN on %s (HERMES_DASHBOARD_INSECURE / --insecure)", bind)
+		c.Fix = "configure a login provider and drop HERMES_DASHBOARD_INSECURE"
+	}
+	return c
 }
 
 func (d *doctor) supervisor() check {

@@ -20,6 +20,7 @@ type doctorFixture struct {
 	home, socket string
 	uid          int
 	sup          *controltest.Supervisor
+	extra        map[string]string // more environment
 }
 
 func newDoctorFixture(t *testing.T) *doctorFixture {
@@ -76,7 +77,8 @@ func (f *doctorFixture) run(t *testing.T, args ...string) (map[string]check, str
 				case "HERMES_UID", "HERMES_GID":
 					return strconv.Itoa(f.uid), true
 				}
-				return "", false
+				v, ok := f.extra[k]
+				return v, ok
 			},
 			Exists: func(string) bool { return false },
 			Getuid: os.Getuid,
@@ -164,6 +166,31 @@ func TestDoctorChecks(t *testing.T) {
 				t.Errorf("after the fix: exit %d, %s = %+v; want exit 0 and no failure\n%s", code, ft.check, c, out)
 			}
 		})
+	}
+}
+
+// TestDoctorGate: the gate check fails where the dashboard would refuse to
+// start (a public bind without a provider) and passes once a provider is
+// configured; --insecure on a public bind warns.
+func TestDoctorGate(t *testing.T) {
+	f := newDoctorFixture(t)
+	tests := []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"HERMES_DASHBOARD": "0"}, checkOK},
+		{map[string]string{"HERMES_DASHBOARD": "1", "HERMES_DASHBOARD_HOST": "0.0.0.0"}, checkFail},
+		{map[string]string{"HERMES_DASHBOARD": "1", "HERMES_DASHBOARD_HOST": "0.0.0.0", "HERMES_DASHBOARD_BASIC_AUTH_USERNAME": "admin", "HERMES_DASHBOARD_BASIC_AUTH_PASSWORD": "s3cret-pass"}, checkOK},
+		{map[string]string{"HERMES_DASHBOARD": "1", "HERMES_DASHBOARD_HOST": "0.0.0.0", "HERMES_DASHBOARD_OAUTH_CLIENT_ID": "agent:abc"}, checkOK},
+		{map[string]string{"HERMES_DASHBOARD": "1", "HERMES_DASHBOARD_HOST": "127.0.0.1"}, checkOK},
+		{map[string]string{"HERMES_DASHBOARD": "1", "HERMES_DASHBOARD_HOST": "0.0.0.0", "HERMES_DASHBOARD_INSECURE": "1"}, checkWarn},
+	}
+	for _, tt := range tests {
+		f.extra = tt.env
+		checks, out, _ := f.run(t)
+		if got := checks["dashboard gate"]; got.Status != tt.want {
+			t.Errorf("%v: gate check %+v, want %s\n%s", tt.env, got, tt.want, out)
+		}
 	}
 }
 
