@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"bytes"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -10,9 +9,10 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/hermes-agent/hermes/internal/testenv"
 
 	"golang.org/x/sys/unix"
 )
@@ -60,7 +60,7 @@ func openDirs(t *testing.T, dir string) {
 // and mode; the file is left where and as it is (the reference renamed it
 // auth.json.corrupt).
 func TestUnreadableAuthJSON(t *testing.T) {
-	var logs syncBuffer
+	var logs testenv.Buffer
 	p := newProfile(t, profileOpts{config: "model: {base_url: BASE, name: m, provider: openrouter}\n",
 		mod: func(c *Config) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) }})
 	openDirs(t, p.dir)
@@ -222,22 +222,4 @@ func TestStoreProviderKeyRefuses(t *testing.T) {
 			}
 		})
 	}
-}
-
-// syncBuffer is a buffer safe for concurrent writers (a logger's).
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

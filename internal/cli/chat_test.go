@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/hermes-agent/hermes/internal/testenv"
+
 	"github.com/hermes-agent/hermes/internal/hostenv"
 )
 
@@ -75,7 +77,7 @@ func newChatHome(t *testing.T, port int) string {
 }
 
 func runChatCmd(t *testing.T, home string, stdin io.Reader, args ...string) (string, string, int) {
-	var out, errb syncBuffer
+	var out, errb testenv.Buffer
 	e := &Env{Stdin: stdin, Stdout: &out, Stderr: &errb, Host: hostenv.Env{
 		Getenv: func(k string) (string, bool) {
 			switch k {

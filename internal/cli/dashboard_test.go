@@ -12,18 +12,20 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hermes-agent/hermes/internal/testenv"
+
 	"github.com/hermes-agent/hermes/internal/hostenv"
 )
 
 // dashEnv is an Env for hermes dashboard with vars as its environment and
 // a fresh HERMES_HOME.
-func dashEnv(t *testing.T, vars map[string]string) (*Env, *syncBuffer, *syncBuffer) {
+func dashEnv(t *testing.T, vars map[string]string) (*Env, *testenv.Buffer, *testenv.Buffer) {
 	t.Helper()
 	if _, ok := vars["HERMES_HOME"]; !ok {
 		vars["HERMES_HOME"] = t.TempDir()
 	}
 	vars["HERMES_CONTROL_SOCKET"] = vars["HERMES_HOME"] + "/no-control.sock"
-	out, errb := &syncBuffer{}, &syncBuffer{}
+	out, errb := &testenv.Buffer{}, &testenv.Buffer{}
 	return &Env{
 		Stdin: strings.NewReader(""), Stdout: out, Stderr: errb,
 		Host: hostenv.Env{
@@ -122,7 +124,7 @@ var listeningAddr = regexp.MustCompile(`listening addr=(\S+)`)
 
 // startDashboard runs hermes dashboard args until the test ends (or cancel
 // is called) and returns its address once it listens.
-func startDashboard(t *testing.T, e *Env, errb *syncBuffer, args ...string) (addr string, cancel func() int) {
+func startDashboard(t *testing.T, e *Env, errb *testenv.Buffer, args ...string) (addr string, cancel func() int) {
 	t.Helper()
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan int, 1)

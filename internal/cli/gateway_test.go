@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hermes-agent/hermes/internal/testenv"
+
 	"github.com/hermes-agent/hermes/internal/control/controltest"
 	"github.com/hermes-agent/hermes/internal/gateway"
 	"github.com/hermes-agent/hermes/internal/hostenv"
@@ -120,7 +122,7 @@ func (f *gwFixture) env(vars map[string]string) hostenv.Env {
 
 // run runs hermes args to the end with ctx.
 func (f *gwFixture) run(ctx context.Context, vars map[string]string, args ...string) (stdout, stderr string, code int) {
-	out, errb := &syncBuffer{}, &syncBuffer{}
+	out, errb := &testenv.Buffer{}, &testenv.Buffer{}
 	e := &Env{Stdin: strings.NewReader(""), Stdout: out, Stderr: errb, Host: f.env(vars), Exe: "/opt/hermes/bin/hermes"}
 	code = e.exitCode(e.dispatch(ctx, args))
 	return out.String(), errb.String(), code
@@ -285,7 +287,7 @@ func TestGatewayStickyProfile(t *testing.T) {
 // printed and its exit code; it returns early if the command ends first.
 func runUntil(t *testing.T, f *gwFixture, vars map[string]string, ready func(stdout, stderr string) bool, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	out, errb := &syncBuffer{}, &syncBuffer{}
+	out, errb := &testenv.Buffer{}, &testenv.Buffer{}
 	e := &Env{Stdin: strings.NewReader(""), Stdout: out, Stderr: errb, Host: f.env(vars), Exe: "/opt/hermes/bin/hermes"}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -9,10 +9,11 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hermes-agent/hermes/internal/testenv"
 
 	"github.com/hermes-agent/hermes/internal/control"
 	"github.com/hermes-agent/hermes/internal/control/controltest"
@@ -189,7 +190,7 @@ func TestSvcLogsFollow(t *testing.T) {
 	sup := controltest.NewSupervisor(svcHome, uid, uid)
 	seedSvc(t, sup, uid)
 	socket := controltest.Serve(t, sup, svcHome, controltest.Options{HermesUID: uid, HermesGID: uid})
-	out := &syncBuffer{}
+	out := &testenv.Buffer{}
 	e := &Env{Stdout: out, Stderr: out, Host: hostenv.Env{
 		Getenv: func(k string) (string, bool) { return socket, k == "HERMES_CONTROL_SOCKET" },
 		Exists: func(string) bool { return false },
@@ -341,24 +342,6 @@ func svcGolden(t *testing.T, name, got string) {
 			}
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func waitUntil(t *testing.T, cond func() bool) {

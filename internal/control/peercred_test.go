@@ -11,27 +11,15 @@ import (
 	"testing"
 
 	"github.com/hermes-agent/hermes/internal/control/controltest"
+	"github.com/hermes-agent/hermes/internal/testenv"
 )
-
-// requireRoot skips a test that needs root, except in CI (HERMES_CI=1),
-// which must never skip silently.
-func requireRoot(t *testing.T, why string) {
-	t.Helper()
-	if os.Getuid() == 0 {
-		return
-	}
-	if os.Getenv("HERMES_CI") == "1" {
-		t.Fatalf("needs root (%s), and HERMES_CI=1 forbids skipping", why)
-	}
-	t.Skipf("needs root: %s", why)
-}
 
 // TestPeerCredentials re-executes the test binary as other uids against a
 // real socket: the hermes uid (23456) gets the answers the rules give it
 // (golden), and an unrelated uid (12345) gets 403 on every route, reads and
 // health included.
 func TestPeerCredentials(t *testing.T) {
-	requireRoot(t, "re-executes the test binary under other uids")
+	testenv.NeedRoot(t, "re-executes the test binary under other uids")
 	const hermesUID, otherUID = 23456, 12345
 
 	dir, err := os.MkdirTemp("", "hermes-peercred-")

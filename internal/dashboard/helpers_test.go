@@ -16,9 +16,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/hermes-agent/hermes/internal/testenv"
 
 	"github.com/hermes-agent/hermes/internal/authgate"
 	"github.com/hermes-agent/hermes/internal/control"
@@ -91,7 +92,7 @@ type fixture struct {
 	socket string
 	gate   *authgate.Gate
 	srv    *Server
-	logs   *syncBuffer
+	logs   *testenv.Buffer
 }
 
 // newFixture makes a home with the default profile and serves a fake
@@ -99,7 +100,7 @@ type fixture struct {
 // mode.
 func newFixture(t *testing.T, mode authgate.Mode, extra map[string]string) *fixture {
 	t.Helper()
-	f := &fixture{home: t.TempDir(), logs: &syncBuffer{}}
+	f := &fixture{home: t.TempDir(), logs: &testenv.Buffer{}}
 	writeFile(t, profiles.SOULPath(f.home, profiles.Default), "default\n")
 	writeFile(t, profiles.ConfigPath(f.home, profiles.Default), "model:\n  name: anthropic/claude-sonnet-4\n  base_url: https://openrouter.ai/api/v1\n  api_key_env: OPENROUTER_API_KEY\ngateway:\n  port: 8642\n")
 	f.sup = controltest.NewSupervisor(f.home, 10000, 10000)
@@ -304,24 +305,6 @@ func indent(t *testing.T, body []byte) string {
 // testLogger logs to buf as text.
 func testLogger(buf io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(buf, nil))
-}
-
-// syncBuffer is a buffer safe for the server's log and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // sseEvent is one server-sent event.

@@ -2,7 +2,6 @@ package dashboard
 
 import (
 	"fmt"
-	"github.com/hermes-agent/hermes/internal/gateway"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -10,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hermes-agent/hermes/internal/gateway"
 
 	"github.com/hermes-agent/hermes/internal/authgate"
 	"github.com/hermes-agent/hermes/internal/profiles"

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,31 +12,14 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/hermes-agent/hermes/internal/testenv"
 
 	"github.com/hermes-agent/hermes/internal/hostenv"
 	"github.com/hermes-agent/hermes/internal/profiles"
 )
-
-// syncBuffer is a bytes.Buffer safe for a writer and a reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // freePort returns a TCP port of 127.0.0.1 that nothing listens on now.
 func freePort(t *testing.T) int {
@@ -72,7 +54,7 @@ func gatewayHome(t *testing.T, port int) string {
 // running is a gateway started by startRun.
 type running struct {
 	states chan string
-	stdout *syncBuffer
+	stdout *testenv.Buffer
 	done   chan struct{} // closed when Run has returned err
 	err    error
 	cancel context.CancelFunc
@@ -92,7 +74,7 @@ func (r *running) wait(t *testing.T) error {
 
 func startRun(t *testing.T, cfg Config) *running {
 	t.Helper()
-	r := &running{states: make(chan string, 16), stdout: &syncBuffer{}, done: make(chan struct{})}
+	r := &running{states: make(chan string, 16), stdout: &testenv.Buffer{}, done: make(chan struct{})}
 	cfg.Stdout, cfg.Stderr, cfg.Env = r.stdout, io.Discard, noEnv()
 	cfg.observe = func(s string) { r.states <- s }
 	ctx, cancel := context.WithCancel(context.Background())

@@ -10,8 +10,11 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/hermes-agent/hermes/internal/safefs"
+	"github.com/hermes-agent/hermes/internal/testenv"
+
 	"golang.org/x/sys/unix"
+
+	"github.com/hermes-agent/hermes/internal/safefs"
 )
 
 // fullDiskEnv names the directory the re-executed test mounts its tmpfs on.
@@ -24,7 +27,7 @@ func TestFullDisk(t *testing.T) {
 		fullDisk(t, dir)
 		return
 	}
-	mustBeRoot(t, "mounts a 64 KiB tmpfs in a private mount namespace")
+	testenv.NeedRoot(t, "mounts a 64 KiB tmpfs in a private mount namespace")
 	cmd := exec.Command(os.Args[0], "-test.run=^TestFullDisk$", "-test.v", "-test.count=1", "-test.timeout=60s")
 	cmd.Env = append(os.Environ(), fullDiskEnv+"="+t.TempDir())
 	// CLONE_NEWNS: os/exec also makes the child's mounts private.
@@ -46,7 +49,7 @@ func fullDisk(t *testing.T, dir string) {
 	ballast := filepath.Join(dir, "ballast")
 	must(t, os.WriteFile(ballast, make([]byte, 60<<10), 0o600))
 
-	out := new(syncBuffer)
+	out := new(testenv.Buffer)
 	cons := NewConsole(out)
 	runConsole(t, cons)
 	current := filepath.Join(dir, "logs", "current")

@@ -1,7 +1,6 @@
 package logpipe
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io/fs"
@@ -14,37 +13,6 @@ import (
 	"testing"
 	"time"
 )
-
-// mustBeRoot skips a test that needs root, unless HERMES_CI=1 says that
-// skipping would hide a failure.
-func mustBeRoot(t testing.TB, why string) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("HERMES_CI") == "1" {
-		t.Fatalf("needs root (%s), and HERMES_CI=1 forbids skipping", why)
-	}
-	t.Skipf("needs root: %s", why)
-}
-
-// syncBuffer is a bytes.Buffer safe for a Console writer and a test reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // runConsole runs c until the test ends, and returns a function that stops
 // it and waits (idempotent).

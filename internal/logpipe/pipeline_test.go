@@ -11,15 +11,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hermes-agent/hermes/internal/safefs"
+	"github.com/hermes-agent/hermes/internal/testenv"
+
 	"golang.org/x/sys/unix"
+
+	"github.com/hermes-agent/hermes/internal/safefs"
 )
 
 var t0 = time.Date(2024, 1, 2, 3, 4, 5, 123456789, time.UTC)
 
 // newTestLog returns a Log with a file below a temp dir and a Console for
 // stdout, and the paths of both.
-func newTestLog(t testing.TB, cfg Config) (l *Log, dir string, out *syncBuffer) {
+func newTestLog(t testing.TB, cfg Config) (l *Log, dir string, out *testenv.Buffer) {
 	t.Helper()
 	base := t.TempDir()
 	dir = filepath.Join(base, "logs", "svc")
@@ -28,7 +31,7 @@ func newTestLog(t testing.TB, cfg Config) (l *Log, dir string, out *syncBuffer) 
 	}
 	cfg.File.Path, cfg.File.Base = filepath.Join(dir, "current"), base
 	cfg.File.Owner = safefs.Keep // the zero Owner is root
-	out = new(syncBuffer)
+	out = new(testenv.Buffer)
 	cfg.Stdout = NewConsole(out)
 	runConsole(t, cfg.Stdout)
 	l = New(cfg)
@@ -306,7 +309,7 @@ func TestSymlinkNotFollowed(t *testing.T) {
 			base, target := t.TempDir(), t.TempDir()
 			must(t, os.WriteFile(filepath.Join(target, "victim"), []byte("untouched\n"), 0o600))
 			path := tt.plant(t, base, target)
-			out := new(syncBuffer)
+			out := new(testenv.Buffer)
 			cons := NewConsole(out)
 			runConsole(t, cons)
 			l := New(Config{File: &FileConfig{Path: path, Base: base, Owner: safefs.Keep}, Stdout: cons})
@@ -330,7 +333,7 @@ func TestSymlinkNotFollowed(t *testing.T) {
 }
 
 func TestOwnerAndMode(t *testing.T) {
-	mustBeRoot(t, "chown to another uid")
+	testenv.NeedRoot(t, "chown to another uid")
 	base := t.TempDir()
 	path := filepath.Join(base, "a", "b", "current")
 	l := New(Config{File: &FileConfig{Path: path, Base: base, Owner: safefs.Owner{UID: 4321, GID: 4322}, Mode: 0o604}})
@@ -360,13 +363,13 @@ func must(t testing.TB, err error) {
 
 // blockingWriter blocks every Write until release is closed.
 type blockingWriter struct {
-	syncBuffer
+	testenv.Buffer
 	release chan struct{}
 }
 
 func (b *blockingWriter) Write(p []byte) (int, error) {
 	<-b.release
-	return b.syncBuffer.Write(p)
+	return b.Buffer.Write(p)
 }
 
 func TestStalledConsole(t *testing.T) {
@@ -411,13 +414,13 @@ func TestStalledConsole(t *testing.T) {
 
 // slowWriter takes a while for every Write.
 type slowWriter struct {
-	syncBuffer
+	testenv.Buffer
 	delay time.Duration
 }
 
 func (s *slowWriter) Write(p []byte) (int, error) {
 	time.Sleep(s.delay)
-	return s.syncBuffer.Write(p)
+	return s.Buffer.Write(p)
 }
 
 func TestSlowConsole(t *testing.T) {
@@ -457,7 +460,7 @@ func TestConsoleWriteError(t *testing.T) {
 }
 
 func TestMuted(t *testing.T) {
-	out := new(syncBuffer)
+	out := new(testenv.Buffer)
 	cons := NewConsole(out)
 	stop := runConsole(t, cons)
 	l := New(Config{Stdout: cons, Stderr: cons})
@@ -478,7 +481,7 @@ func TestMuted(t *testing.T) {
 }
 
 func TestConsoleStopped(t *testing.T) {
-	out := new(syncBuffer)
+	out := new(testenv.Buffer)
 	cons := NewConsole(out)
 	stop := runConsole(t, cons)
 	l := New(Config{Stdout: cons})
