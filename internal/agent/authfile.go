@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/hermes-agent/hermes/internal/profiles"
 )
 
 // AuthFile is the name of a profile's credential store (CONTRACT §2):
@@ -117,7 +119,7 @@ func StoreProviderKey(path, provider, key string, now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("encoding %s: %w", path, err)
 	}
-	return writeFileAtomic(path, append(out, '\n'), AuthMode)
+	return profiles.WriteFileAtomic(path, append(out, '\n'), AuthMode)
 }
 
 // CheckAuthFile reports whether the auth.json at path can be rewritten by
@@ -175,42 +177,4 @@ func lockFile(path string) (func(), error) {
 		unix.Flock(int(f.Fd()), unix.LOCK_UN)
 		f.Close()
 	}, nil
-}
-
-// writeFileAtomic replaces path with data and mode: a temporary file in
-// the same directory, chmod (so the umask does not matter), fsync, rename,
-// fsync of the directory. A reader sees the old or the new content, never
-// a mix; a failure leaves the old file as it was.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	tmp := f.Name()
-	err = f.Chmod(mode)
-	if err == nil {
-		_, err = f.Write(data)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }

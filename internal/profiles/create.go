@@ -168,7 +168,7 @@ func appendEnv(path string, existing []byte, line string) error {
 		b.WriteByte('\n')
 	}
 	b.WriteString(line + "\n")
-	return writeFileAtomic(path, []byte(b.String()), EnvMode)
+	return WriteFileAtomic(path, []byte(b.String()), EnvMode)
 }
 
 // Delete removes the named profile: its whole directory (symlinks inside

@@ -80,10 +80,13 @@ func writeNew(path string, data []byte, mode os.FileMode) error {
 	return nil
 }
 
-// writeFileAtomic replaces path with data and mode: a temporary file in the
-// same directory, chmod, fsync, rename. A reader sees the old or the new
-// content, never a mix. A symlink at path is replaced, never followed.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+// WriteFileAtomic replaces path with data and mode: a temporary file in the
+// same directory, chmod (the umask does not matter), fsync, rename, fsync of
+// the directory. A reader sees the old or the new content, never a mix; a
+// failure leaves the old file as it was. A symlink at path is replaced,
+// never followed. It is for the files of a profile written as the hermes
+// user (root writes under HERMES_HOME go through safefs).
+func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -124,7 +127,7 @@ func WriteConfig(path string, c *Config) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, b, ConfigMode)
+	return WriteFileAtomic(path, b, ConfigMode)
 }
 
 // setConfigKey sets one key of the config.yaml at path and writes it back.

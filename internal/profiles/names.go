@@ -236,5 +236,5 @@ func SetActive(home, name string) error {
 	if !Exists(home, name) {
 		return kindError{fs.ErrNotExist, fmt.Sprintf("profile %s does not exist: create it with hermes profile create %s", name, name)}
 	}
-	return writeFileAtomic(path, []byte(name+"\n"), 0o644)
+	return WriteFileAtomic(path, []byte(name+"\n"), 0o644)
 }
