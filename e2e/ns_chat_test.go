@@ -106,7 +106,10 @@ func TestChat(t *testing.T) {
 	if r.Code != 0 || !strings.Contains(r.Stdout, "Hello from upstream 1") || !strings.Contains(r.Stderr, "started it") {
 		t.Fatalf("chat -q: %s", r)
 	}
-	if first := up.calls[0]; first[0]["role"] != "system" || first[len(first)-1]["content"] != "first question" {
+	up.mu.Lock()
+	first := up.calls[0]
+	up.mu.Unlock()
+	if first[0]["role"] != "system" || first[len(first)-1]["content"] != "first question" {
 		t.Errorf("the upstream got %v: want the SOUL.md system prompt first and the question last", first)
 	}
 

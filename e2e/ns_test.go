@@ -192,13 +192,35 @@ func TestInitForwardsTERM(t *testing.T) {
 				h.service(t, fmt.Sprintf("svc%d", i), fmt.Sprintf(
 					`argv: ["sh", "-c", "trap 'touch %s/svc%d; exit 0' TERM; echo up; while :; do sleep 0.05; done"]`+"\n", markers, i))
 			}
-			cmd := h.initCmd(mode, nil, "sh", "-c", `trap 'exit 7' TERM; while :; do sleep 0.05; done`)
-			var out strings.Builder
+			// The main command says when its trap is set: the TERM must not
+			// arrive before it.
+			trapped := filepath.Join(markers, "main-trapped")
+			cmd := h.initCmd(mode, nil, "sh", "-c", `trap 'exit 7' TERM; touch `+trapped+`; while :; do sleep 0.05; done`)
+			var out testenv.Buffer
 			cmd.Stdout, cmd.Stderr = &out, &out
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
 			h.waitReady(t)
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+				if _, err := os.Stat(trapped); err == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the main command never set its trap\n%s", out.String())
+				}
+			}
+			for i := range 3 {
+				log := filepath.Join(h.home, "logs", fmt.Sprintf("svc%d", i), "current")
+				for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+					if b, _ := os.ReadFile(log); strings.Contains(string(b), " up\n") {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("svc%d never set its trap\n%s", i, out.String())
+					}
+				}
+			}
 			pid := initPID(t, mode, cmd)
 			start := time.Now()
 			if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {

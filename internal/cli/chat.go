@@ -38,6 +38,15 @@ func init() {
 // gateway.
 const sessionHeader = "X-Hermes-Session-Id"
 
+const chatUsage = `usage: hermes [-p PROFILE] chat [-q PROMPT]
+
+Talks to the profile's agent through its gateway: interactive on a terminal
+(the reply streams as it arrives, Ctrl-C ends a reply, Ctrl-D leaves), one
+answer with -q or with the question on stdin. A gateway that is down is
+started through the supervisor first.
+
+`
+
 // chatStartWait bounds how long chat waits for a gateway it started.
 const chatStartWait = 30 * time.Second
 
@@ -49,10 +58,9 @@ const chatStartWait = 30 * time.Second
 // down is started through the supervisor first, with a one-line note.
 func runChat(ctx context.Context, e *Env, args []string) error {
 	flags := flag.NewFlagSet("chat", flag.ContinueOnError)
-	flags.SetOutput(e.Stderr)
 	q := flags.String("q", "", "ask one `PROMPT`, print the answer and exit")
-	if err := flags.Parse(args); err != nil {
-		return usageError("%v", err)
+	if help, err := e.parseFlags(flags, chatUsage, args); help || err != nil {
+		return err
 	}
 	if flags.NArg() > 0 {
 		return usageError("chat takes no arguments (use -q \"PROMPT\")")

@@ -12,6 +12,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -193,4 +194,21 @@ func (e *Env) exitCode(err error) int {
 // oneLine folds a message onto one line.
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
+}
+
+// parseFlags parses a subcommand's flags. -h or --help prints usage and the
+// flags on stdout and returns help=true (the command then exits 0); any
+// other problem is a usage error on the ✗ line.
+func (e *Env) parseFlags(fs *flag.FlagSet, usage string, args []string) (help bool, err error) {
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(e.Stdout, usage)
+			fs.SetOutput(e.Stdout)
+			fs.PrintDefaults()
+			return true, nil
+		}
+		return false, usageError("%s: %v (see hermes %s --help)", fs.Name(), err, fs.Name())
+	}
+	return false, nil
 }

@@ -67,11 +67,10 @@ type doctor struct {
 // otherwise.
 func runDoctor(ctx context.Context, e *Env, args []string) error {
 	flags := flag.NewFlagSet("doctor", flag.ContinueOnError)
-	flags.SetOutput(e.Stderr)
 	asJSON := flags.Bool("json", false, "print the report as JSON")
 	quiet := flags.Bool("quiet", false, "print only failures")
-	if err := flags.Parse(args); err != nil {
-		return usageError("%v", err)
+	if help, err := e.parseFlags(flags, "usage: hermes doctor [--json] [--quiet]\n\nChecks the installation (supervisor, services, volume, credentials, ports,\ndashboard gate, logs, disk); exit 1 when a check fails.\n\n", args); help || err != nil {
+		return err
 	}
 	if flags.NArg() > 0 {
 		return usageError("doctor takes no arguments")

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -24,6 +25,9 @@ func init() {
 // request pastes. Its "version:" line ends with the commit in brackets,
 // "[<8-hex sha>]" or "[(unknown)]". Nothing secret is printed.
 func runDump(ctx context.Context, e *Env, args []string) error {
+	if help, err := e.parseFlags(flag.NewFlagSet("dump", flag.ContinueOnError), "usage: hermes dump\n\nA support summary (no secrets); its version: line ends with the commit.\n\n", args); help || err != nil {
+		return err
+	}
 	if len(args) > 0 {
 		return usageError("dump takes no arguments")
 	}

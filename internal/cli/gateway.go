@@ -14,6 +14,7 @@ import (
 	"github.com/hermes-agent/hermes/internal/control"
 	"github.com/hermes-agent/hermes/internal/gateway"
 	"github.com/hermes-agent/hermes/internal/hostenv"
+	"github.com/hermes-agent/hermes/internal/initd"
 	"github.com/hermes-agent/hermes/internal/profiles"
 	"github.com/hermes-agent/hermes/internal/supervise"
 )
@@ -171,6 +172,9 @@ func redirectRun(ctx context.Context, e *Env, home, profile string) (done bool, 
 	if st.State != supervise.Running {
 		fmt.Fprintf(e.Stderr, "hermes: %s is %s; see hermes logs %s\n", name, describe(st), name)
 	}
+	// From here on this process only waits: the pages that starting it
+	// touched need not stay mapped.
+	_, _ = initd.ReleaseStartupPages()
 	<-ctx.Done()
 	return true, nil
 }

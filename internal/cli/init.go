@@ -95,6 +95,22 @@ func newBoot(e *Env, args []string) (*boot, error) {
 		return nil, err
 	}
 	b.ids = ids
+	if b.root {
+		// Root without the capabilities it needs (cap_drop: ALL) would fail
+		// later with a bare "permission denied": say which ones, now.
+		missing, err := privdrop.MissingInitCapabilities()
+		if err != nil {
+			return nil, err
+		}
+		if len(missing) > 0 {
+			adds := make([]string, len(missing))
+			for i, c := range missing {
+				adds[i] = "--cap-add " + strings.TrimPrefix(c, "CAP_")
+			}
+			return nil, fmt.Errorf("running as root without %s, which init needs to run the main command and the services as the hermes user and to prepare %s: give them back (docker run %s, or remove cap_drop), or start the container as the hermes user (docker run --user %d:%d)",
+				strings.Join(missing, ", "), home, strings.Join(adds, " "), ids.UID, ids.GID)
+		}
+	}
 	if !b.root && os.Geteuid() != ids.UID {
 		// docker run --user, OpenShift: run as that uid if it can write
 		// the home, else explain (CONTRACT §2).

@@ -29,13 +29,12 @@ func init() {
 // archives, oldest first; -f follows current across rotations.
 func runLogs(ctx context.Context, e *Env, args []string) error {
 	flags := flag.NewFlagSet("logs", flag.ContinueOnError)
-	flags.SetOutput(e.Stderr)
 	n := flags.Int("n", 100, "print the last `N` lines (0: all)")
 	follow := flags.Bool("f", false, "follow the log as it grows")
 	var positional []string
 	for {
-		if err := flags.Parse(args); err != nil {
-			return usageError("%v", err)
+		if help, err := e.parseFlags(flags, "usage: hermes [-p PROFILE] logs [SERVICE] [-n N] [-f]\n\nA service's log file across its archives (default gateway-<profile>).\n\n", args); help || err != nil {
+			return err
 		}
 		args = flags.Args()
 		if len(args) == 0 {

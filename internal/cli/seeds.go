@@ -21,10 +21,9 @@ func init() {
 // boot appends a fresh API_SERVER_KEY to the .env it makes from it.
 func runSeeds(_ context.Context, e *Env, args []string) error {
 	flags := flag.NewFlagSet("seeds", flag.ContinueOnError)
-	flags.SetOutput(e.Stderr)
 	dir := flags.String("dir", "", "the `DIR` to write the seeds into")
-	if err := flags.Parse(args); err != nil {
-		return usageError("%v", err)
+	if help, err := e.parseFlags(flags, "usage: hermes seeds --dir DIR\n\nWrites the built-in first-boot seeds (for an image's /opt/hermes/share).\n\n", args); help || err != nil {
+		return err
 	}
 	if *dir == "" || flags.NArg() > 0 {
 		return usageError("usage: hermes seeds --dir DIR")

@@ -70,3 +70,17 @@ func TestCanEnter(t *testing.T) {
 		}
 	}
 }
+
+// TestMissingInitCapabilities: as root with the default capabilities none
+// is missing. (A container started with --cap-drop, whose init must name
+// what is missing, is in e2e's container tests.)
+func TestMissingInitCapabilities(t *testing.T) {
+	testenv.NeedRoot(t, "read root's capabilities")
+	missing, err := MissingInitCapabilities()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(missing) != 0 {
+		t.Errorf("missing = %v, want none as root with the default set", missing)
+	}
+}
