@@ -11,7 +11,8 @@
 # BASE_IMAGE is any Debian-like image with useradd (the tests use a local
 # debootstrap image, see script/base-image.sh); the default is the published
 # Debian image. The classic builder runs every instruction as a step of its
-# own, so related instructions are kept together.
+# own, so related instructions are kept together. docker-compose.yml runs the
+# result (hermes:dev) as it is.
 ARG BASE_IMAGE=debian:bookworm-slim
 FROM ${BASE_IMAGE}
 
@@ -45,6 +46,14 @@ RUN set -eu; \
 # and script/image.sh leave it); a chmod here would copy it into a new layer.
 COPY --chown=0:0 build/hermes /opt/hermes/bin/hermes
 
+# The first-boot seeds (SOUL.md, config.yaml, env.example), written by the
+# very binary of this image so that they never drift from its built-in
+# defaults. The first boot of a volume copies them into HERMES_HOME; a
+# derived image replaces them (COPY my-SOUL.md /opt/hermes/share/SOUL.md).
+# HERMES_DOCKER_EXEC_AS_ROOT: root writes them, no drop to the hermes user.
+RUN HERMES_DOCKER_EXEC_AS_ROOT=1 /opt/hermes/bin/hermes seeds --dir /opt/hermes/share >/dev/null \
+    && chmod 0755 /opt/hermes/share && chmod 0644 /opt/hermes/share/*
+
 # HERMES_*_HOST: bind on all interfaces in a container (the host default is
 # 127.0.0.1); the defaults come from here, never from container detection.
 ENV PATH=/opt/hermes/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
@@ -54,6 +63,10 @@ ENV PATH=/opt/hermes/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin
 
 VOLUME /opt/data
 WORKDIR /opt/data
+
+# The dashboard (HERMES_DASHBOARD_PORT, started only with HERMES_DASHBOARD=1)
+# and the default profile's gateway (gateway.port in /opt/data/config.yaml).
+EXPOSE 9119 8642
 
 LABEL org.opencontainers.image.title="hermes" \
       org.opencontainers.image.description="hermes agent container: init, supervisor, gateway and dashboard in one binary" \

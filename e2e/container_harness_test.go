@@ -225,7 +225,7 @@ func testImage(t *testing.T) string {
 
 // cleanupContainerRun removes what this run left on the engine: containers
 // and volumes whose removal failed in their test's cleanup (a second
-// chance), and the image built for the run. TestMain calls it after m.Run.
+// chance), and the images built for the run. TestMain calls it after m.Run.
 // A run killed by -timeout runs no cleanup at all; its leftovers carry the
 // run label: docker rm -f -v $(docker ps -aq --filter label=org.hermes-agent.e2e.run).
 func cleanupContainerRun() {
@@ -244,6 +244,8 @@ func cleanupContainerRun() {
 			_, _ = runCommand(dockerTimeout, nil, "docker", append([]string{"volume", "rm", "-f"}, vols...)...)
 		}
 	}
+	// The derived images first: one of them is built FROM the test image.
+	removeExtraImages()
 	if imageState.built {
 		if r, err := runCommand(dockerTimeout, nil, "docker", "rmi", imageState.image); err != nil || r.Code != 0 {
 			fmt.Fprintf(os.Stderr, "e2e: removing image %s: %v %s\n", imageState.image, err, r.Stderr)

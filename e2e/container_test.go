@@ -344,7 +344,7 @@ func lastLine(s string) string {
 func TestImageFilesFormat(t *testing.T) {
 	t.Parallel()
 	var files []string
-	for _, pattern := range []string{"Dockerfile", ".dockerignore", "Makefile", "script/*", "docker/*", "docker/*/*"} {
+	for _, pattern := range []string{"Dockerfile", ".dockerignore", "Makefile", "docker-compose.yml", "script/*", "docker/*", "docker/*/*", "bench/*.sh"} {
 		m, err := filepath.Glob(filepath.Join(repoRoot, pattern))
 		if err != nil {
 			t.Fatalf("glob %s: %v", pattern, err)
@@ -381,5 +381,90 @@ func TestImageFilesFormat(t *testing.T) {
 				t.Errorf("%s: no 'set -euo pipefail' line", rel)
 			}
 		}
+	}
+}
+
+// TestContainerStopStopsEveryService: docker stop of a container running
+// the image's CMD (gateway run, redirected), a second profile's gateway and
+// a static service ends well inside Docker's 10 s, and every service was
+// stopped by hermes (not killed with the container): both gateways drained
+// and recorded gateway_state stopped while keeping desired_state running
+// (so that docker start brings them back), and the service ran its SIGTERM
+// trap. The files are read from the stopped container with docker cp.
+func TestContainerStopStopsEveryService(t *testing.T) {
+	t.Parallel()
+	c := startContainer(t, containerOpts{Files: []containerFile{{
+		Path: "/etc/hermes/services.d/marker.yaml",
+		Content: `argv: ["sh", "-c", "trap 'echo term > /opt/data/marker.term; exit 0' TERM; echo trap-set; while :; do sleep 0.1; done"]
+restart: always
+`,
+	}}})
+	waitReady(t, c, 30*time.Second)
+	mustExec(t, c, "", hermesInContainer, "profile", "create", "second")
+	mustExec(t, c, "", hermesInContainer, "-p", "second", "gateway", "start")
+	for _, name := range []string{"gateway-default", "gateway-second", "marker"} {
+		waitService(t, c, name, 30*time.Second, name+" running", func(s svcStatus) bool { return s.State == "running" })
+	}
+	// Running is not enough: the marker's shell must have set its trap.
+	waitFor(t, 15*time.Second, func() error {
+		if log, _ := catIn(t, c, "", "/opt/data/logs/marker/current"); !strings.Contains(log, " trap-set") {
+			return fmt.Errorf("the marker service has not set its trap yet")
+		}
+		return nil
+	})
+	for _, p := range []string{"/opt/data", "/opt/data/profiles/second"} {
+		waitFor(t, 15*time.Second, func() error {
+			st, _ := catIn(t, c, "", p+"/gateway_state.json")
+			if !strings.Contains(strings.ReplaceAll(st, " ", ""), `"gateway_state":"running"`) {
+				return fmt.Errorf("%s/gateway_state.json: %s", p, st)
+			}
+			return nil
+		})
+	}
+
+	stopStart := time.Now()
+	elapsed := stopContainer(t, c, 10)
+	// When the container's init exited, as the engine saw it: tells hermes'
+	// shutdown apart from the engine's own latency under load.
+	finished, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(mustDocker(t, "inspect", "--format", "{{.State.FinishedAt}}", c.Name)))
+	if err != nil {
+		t.Fatalf("docker inspect FinishedAt: %v", err)
+	}
+	t.Logf("docker stop took %v; the container exited %v after the stop began", elapsed.Round(time.Millisecond), finished.Sub(stopStart).Round(time.Millisecond))
+	if elapsed >= 5*time.Second {
+		r := docker(t, dockerTimeout, "logs", "-t", "--tail", "40", c.Name)
+		t.Errorf("docker stop -t 10 took %v (exited after %v), want < 5s; docker logs -t:\n%s",
+			elapsed.Round(time.Millisecond), finished.Sub(stopStart).Round(time.Millisecond), indent(r.Stdout+r.Stderr))
+	}
+	// gateway run, redirected, ends cleanly on SIGTERM: an intended stop.
+	if got := waitExit(t, c, 5*time.Second); got != 0 {
+		t.Errorf("exit code %d after docker stop, want 0 (the main command, gateway run, waiting)", got)
+	}
+	dir := t.TempDir()
+	cp := func(path string) string {
+		t.Helper()
+		dst := filepath.Join(dir, strings.ReplaceAll(strings.TrimPrefix(path, "/"), "/", "_"))
+		mustDocker(t, "cp", c.Name+":"+path, dst)
+		b, err := os.ReadFile(dst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	for _, p := range []string{"/opt/data", "/opt/data/profiles/second"} {
+		var st struct {
+			GatewayState string `json:"gateway_state"`
+			DesiredState string `json:"desired_state"`
+		}
+		raw := cp(p + "/gateway_state.json")
+		if err := json.Unmarshal([]byte(raw), &st); err != nil {
+			t.Fatalf("%s/gateway_state.json: %v\n%s", p, err, raw)
+		}
+		if st.GatewayState != "stopped" || st.DesiredState != "running" {
+			t.Errorf("%s/gateway_state.json after docker stop: gateway_state %q, desired_state %q; want stopped (drained), running (kept)", p, st.GatewayState, st.DesiredState)
+		}
+	}
+	if got := strings.TrimSpace(cp("/opt/data/marker.term")); got != "term" {
+		t.Errorf("the marker service's SIGTERM trap did not run (marker.term %q)", got)
 	}
 }
