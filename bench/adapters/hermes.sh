@@ -25,7 +25,7 @@ forwards=stdout
 timestamps=iso8601
 log_glob=log/svc{i}/current log/svc{i}/@*
 profiles=default
-restart_floor=none: first restart after 100 ms, doubling to a 30 s cap, reset after 60 s up
+restart_floor=none: first restart after 50 ms, doubling to a 30 s cap, reset after 60 s up
 INFO
     ;;
 layout)

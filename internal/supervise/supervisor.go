@@ -19,7 +19,7 @@
 // two pipes for stdout and stderr that the service's logpipe.Log drains.
 // When a process exits, the supervisor waits (briefly) for its pipes to
 // drain so that the failure reason can quote its last lines, then applies
-// the policy: restart after a backoff (100 ms first, doubling, capped at 30
+// the policy: restart after a backoff (50 ms first, doubling, capped at 30
 // s, reset once a run has lasted 60 s), stop (exit 0 under on-failure or
 // never), or fail (an exit code in no_restart_exit_codes, 78 by default, or
 // any failure under never).
@@ -72,7 +72,8 @@ type Config struct {
 	// Stdout and Stderr are the container's streams; nil disables the copy.
 	Stdout, Stderr *logpipe.Console
 	Logger         *slog.Logger
-	// Backoff tuning; zero values mean 100 ms, 30 s and 60 s.
+	// Backoff tuning; zero values mean 50 ms (so that the
+	// first restart comes within 100 ms of the crash), 30 s and 60 s.
 	BackoffBase, BackoffCap, StableAfter time.Duration
 	// OnOperator, when set, is called on the loop when an operator (an API
 	// call, not the policy or a shutdown) changes a service's wanted
@@ -101,7 +102,7 @@ func New(cfg Config) *Supervisor {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.BackoffBase <= 0 {
-		cfg.BackoffBase = 100 * time.Millisecond
+		cfg.BackoffBase = 50 * time.Millisecond
 	}
 	if cfg.BackoffCap <= 0 {
 		cfg.BackoffCap = 30 * time.Second
