@@ -109,6 +109,7 @@ func (in *Init) Run(ctx context.Context) int {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	resetIgnoredSignals()
 	sigs := make(chan os.Signal, 32)
 	signal.Notify(sigs, forwarded...)
 	defer signal.Stop(sigs)

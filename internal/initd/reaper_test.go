@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -38,6 +39,16 @@ func TestMain(m *testing.M) {
 		os.Exit(0)
 	case "subreaper":
 		os.Exit(subreaperHarness(os.Args[1]))
+	case "ignored-32":
+		// Inherit signal 32 ignored, as from a launcher that ignores it,
+		// reset, then become what the main command would be.
+		ign := [4]uint64{1}
+		unix.RawSyscall6(unix.SYS_RT_SIGACTION, 32, uintptr(unsafe.Pointer(&ign)), 0, 8, 0, 0)
+		if os.Args[1] == "reset" {
+			resetIgnoredSignals()
+		}
+		syscall.Exec("/bin/grep", []string{"grep", "SigIgn", "/proc/self/status"}, nil)
+		os.Exit(3)
 	}
 	os.Exit(2)
 }
@@ -71,6 +82,23 @@ func TestSpawnDeliversImmediateExit(t *testing.T) {
 			}
 		case <-time.After(10 * time.Second):
 			t.Fatalf("exit %d never delivered", code)
+		}
+	}
+}
+
+// TestResetIgnoredSignals: a signal init inherited as ignored (one the Go
+// runtime leaves alone: 32) reaches the main command with the default
+// disposition.
+func TestResetIgnoredSignals(t *testing.T) {
+	for _, tt := range []struct{ mode, want string }{
+		{"keep", "SigIgn:\t0000000080000000"},
+		{"reset", "SigIgn:\t0000000000000000"},
+	} {
+		cmd := exec.Command(self(t), tt.mode)
+		cmd.Env = []string{"HERMES_TEST_CHILD=ignored-32"}
+		out, err := cmd.CombinedOutput()
+		if err != nil || strings.TrimSpace(string(out)) != tt.want {
+			t.Errorf("%s: %q (%v), want %q", tt.mode, out, err, tt.want)
 		}
 	}
 }
