@@ -2,32 +2,12 @@ package authgate
 
 import (
 	"errors"
-	"flag"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/hermes-agent/hermes/internal/testenv"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files")
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update once to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs:\n--- got\n%s\n--- want\n%s", name, got, want)
-	}
-}
 
 func TestDecideMode(t *testing.T) {
 	for _, c := range []struct {
@@ -222,7 +202,7 @@ func TestRefusal(t *testing.T) {
 					t.Errorf("message does not name skipped %s: %s", s.Provider, s.Reason)
 				}
 			}
-			golden(t, c.golden, msg+"\n")
+			testenv.Golden(t, c.golden, msg+"\n")
 			if len(logs.events("auth.mode.refused")) != 1 {
 				t.Errorf("no auth.mode.refused line: %s", logs)
 			}

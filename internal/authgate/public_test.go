@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/hermes-agent/hermes/internal/testenv"
 )
 
 func newTestGate(t *testing.T, env envMap, bind string) *Gate {
@@ -21,7 +23,7 @@ func newTestGate(t *testing.T, env envMap, bind string) *Gate {
 
 func TestPublicPatternsGolden(t *testing.T) {
 	g := newTestGate(t, passwordEnv, "0.0.0.0")
-	golden(t, "public_patterns.golden", strings.Join(g.PublicPatterns(), "\n")+"\n")
+	testenv.Golden(t, "public_patterns.golden", strings.Join(g.PublicPatterns(), "\n")+"\n")
 	// The table is immutable: changing the returned slice changes nothing.
 	p := g.PublicPatterns()
 	p[0] = "GET /api/sessions"

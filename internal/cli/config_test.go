@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/hermes-agent/hermes/internal/testenv"
+
 	"github.com/hermes-agent/hermes/internal/profiles"
 )
 
@@ -78,7 +80,7 @@ func TestConfigTranscript(t *testing.T) {
 		t.Fatal(err)
 	}
 	got += "--- $HERMES_HOME/config.yaml after the transcript ---\n" + string(b)
-	svcGolden(t, "config.golden", got)
+	testenv.Golden(t, "config.golden", got)
 }
 
 // config set writes atomically with mode 0640 (whatever the umask and the

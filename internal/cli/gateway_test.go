@@ -235,7 +235,7 @@ func TestGatewayTranscript(t *testing.T) {
 	}
 	got := strings.ReplaceAll(transcript.String(), f.home, "$HERMES_HOME")
 	got = strings.ReplaceAll(got, fmt.Sprintf(`"uid": %d`, svcUID()), `"uid": HERMES_UID`)
-	svcGolden(t, "gateway.golden", got)
+	testenv.Golden(t, "gateway.golden", got)
 }
 
 // TestGatewayAllEmptyAndNoSupervisor: --all with no gateway registered,

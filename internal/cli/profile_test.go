@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/hermes-agent/hermes/internal/testenv"
+
 	"github.com/hermes-agent/hermes/internal/control/controltest"
 	"github.com/hermes-agent/hermes/internal/hostenv"
 	"github.com/hermes-agent/hermes/internal/profiles"
@@ -218,7 +220,7 @@ func TestProfileTranscript(t *testing.T) {
 		{args: []string{"profile", "list"}},
 		{args: []string{"profile", "bogus"}, code: 1},
 	}
-	svcGolden(t, "profile.golden", p.transcript(t, steps))
+	testenv.Golden(t, "profile.golden", p.transcript(t, steps))
 
 	want := []string{"register coder start=false", "register second start=false", "remove coder", "remove second"}
 	if got := gw.Calls(); !slices.Equal(got, want) {
@@ -240,7 +242,7 @@ func TestProfileRegistrationErrorsWarn(t *testing.T) {
 		{args: []string{"profile", "create", "coder"}},
 		{args: []string{"profile", "delete", "coder", "-y"}},
 	})
-	svcGolden(t, "profile_warn.golden", got)
+	testenv.Golden(t, "profile_warn.golden", got)
 	if profiles.Exists(home, "coder") {
 		t.Error("the profile is still there after delete")
 	}

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hermes-agent/hermes/internal/testenv"
+
 	"github.com/hermes-agent/hermes/internal/hostenv"
 	"github.com/hermes-agent/hermes/internal/profiles"
 	"github.com/hermes-agent/hermes/internal/sessions"
@@ -174,7 +176,7 @@ func TestSessionsTranscript(t *testing.T) {
 			t.Errorf("hermes %s printed a stack trace", strings.Join(s.args, " "))
 		}
 	}
-	svcGolden(t, "sessions.golden", strings.ReplaceAll(b.String(), home, "$HERMES_HOME"))
+	testenv.Golden(t, "sessions.golden", strings.ReplaceAll(b.String(), home, "$HERMES_HOME"))
 }
 
 // --active and the state column judge activity at the time of the command.

@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -21,8 +20,6 @@ import (
 	"github.com/hermes-agent/hermes/internal/logpipe"
 	"github.com/hermes-agent/hermes/internal/supervise"
 )
-
-var updateGolden = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 const svcHome = "/opt/data"
 
@@ -144,7 +141,7 @@ func TestSvcTranscript(t *testing.T) {
 			t.Errorf("hermes svc %s printed a stack trace", strings.Join(s.args, " "))
 		}
 	}
-	svcGolden(t, "svc.golden", strings.ReplaceAll(transcript.String(), fmt.Sprintf(`"uid": %d`, uid), `"uid": HERMES_UID`))
+	testenv.Golden(t, "svc.golden", strings.ReplaceAll(transcript.String(), fmt.Sprintf(`"uid": %d`, uid), `"uid": HERMES_UID`))
 
 	// What add sent: argv after --, env, and no working directory (the
 	// supervisor put HERMES_HOME there).
@@ -306,40 +303,6 @@ func TestAge(t *testing.T) {
 	for _, tt := range tests {
 		if got := age(tt.since, now); got != tt.want {
 			t.Errorf("age(%v) = %q, want %q", now.Sub(tt.since), got, tt.want)
-		}
-	}
-}
-
-func svcGolden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *updateGolden {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		g, w := strings.Split(got, "\n"), strings.Split(string(want), "\n")
-		for i := range max(len(g), len(w)) {
-			var gl, wl string
-			if i < len(g) {
-				gl = g[i]
-			}
-			if i < len(w) {
-				wl = w[i]
-			}
-			if gl != wl {
-				t.Errorf("%s differs at line %d (go test -update rewrites it):\n want %q\n  got %q", path, i+1, wl, gl)
-				return
-			}
 		}
 	}
 }

@@ -61,7 +61,7 @@ func TestPeerCredentials(t *testing.T) {
 			if err != nil {
 				t.Fatalf("helper as uid %d: %v\n%s", tc.uid, err, stderr.Bytes())
 			}
-			golden(t, tc.golden, normalize(string(out), hermesUID))
+			testenv.Golden(t, tc.golden, normalize(string(out), hermesUID))
 			got := transcriptStatuses(t, string(out))
 			for _, p := range probes(hermesUID) {
 				if got[p.name] != tc.want(p) {

@@ -3,7 +3,6 @@ package control_test
 import (
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -17,13 +16,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hermes-agent/hermes/internal/testenv"
+
 	"github.com/hermes-agent/hermes/internal/control"
 	"github.com/hermes-agent/hermes/internal/control/controltest"
 	"github.com/hermes-agent/hermes/internal/logpipe"
 	"github.com/hermes-agent/hermes/internal/supervise"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // home is HERMES_HOME of every fixture (the fake never touches it).
 const home = "/opt/data"
@@ -228,27 +227,6 @@ func normalize(transcript string, hermesUID int) string {
 	return regexp.MustCompile(`\b`+strconv.Itoa(hermesUID)+`\b`).ReplaceAllString(transcript, "HERMES_UID")
 }
 
-func golden(t *testing.T, name string, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs from the golden file (go test -update rewrites it):\n%s", path, diff(string(want), got))
-	}
-}
-
 // diff shows the first differing lines of want and got.
 func diff(want, got string) string {
 	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
@@ -338,7 +316,7 @@ func TestWire(t *testing.T) {
 	if asRoot {
 		name = "wire_root.golden"
 	}
-	golden(t, name, normalize(out, hermesUID))
+	testenv.Golden(t, name, normalize(out, hermesUID))
 	got := transcriptStatuses(t, out)
 	for _, p := range probes(hermesUID) {
 		want := p.hermes

@@ -5,7 +5,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"flag"
 	"io"
 	"log/slog"
 	"net/http"
@@ -30,8 +29,6 @@ import (
 	"github.com/hermes-agent/hermes/internal/sessions"
 	"github.com/hermes-agent/hermes/internal/supervise"
 )
-
-var updateGolden = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // testNow is the dashboard's clock in the tests: five minutes after the
 // fake supervisor's epoch.
@@ -241,41 +238,6 @@ func decode(t *testing.T, body []byte) map[string]any {
 		t.Fatalf("decoding %s: %v", body, err)
 	}
 	return m
-}
-
-// golden compares got with testdata/name (go test -update rewrites it).
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *updateGolden {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		g, w := strings.Split(got, "\n"), strings.Split(string(want), "\n")
-		for i := range max(len(g), len(w)) {
-			var gl, wl string
-			if i < len(g) {
-				gl = g[i]
-			}
-			if i < len(w) {
-				wl = w[i]
-			}
-			if gl != wl {
-				t.Errorf("%s differs at line %d (go test -update rewrites it):\n want %q\n  got %q", path, i+1, wl, gl)
-				return
-			}
-		}
-	}
 }
 
 // normalize makes a body comparable across runs: the home and the token

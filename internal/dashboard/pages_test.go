@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hermes-agent/hermes/internal/testenv"
+
 	"github.com/hermes-agent/hermes/internal/authgate"
 	"github.com/hermes-agent/hermes/internal/logpipe"
 )
@@ -71,7 +73,7 @@ func TestPages(t *testing.T) {
 			if hasToken := strings.Contains(page, `name="hermes-session-token"`); hasToken != (tt.mode == authgate.OpenLocal) {
 				t.Errorf("token on the page = %v in mode %s", hasToken, tt.mode)
 			}
-			golden(t, "page_"+tt.name+".txt", f.normalize(fragments(page)))
+			testenv.Golden(t, "page_"+tt.name+".txt", f.normalize(fragments(page)))
 		})
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hermes-agent/hermes/internal/testenv"
+
 	"github.com/hermes-agent/hermes/internal/gateway"
 
 	"github.com/hermes-agent/hermes/internal/authgate"
@@ -92,7 +94,7 @@ func TestStatusModes(t *testing.T) {
 				if got, want := fmt.Sprint(body["auth_providers"]), fmt.Sprint(tt.providers); got != want {
 					t.Errorf("auth_providers = %v, want %v", got, want)
 				}
-				golden(t, "status_"+string(tt.mode)+".json", f.normalize(indent(t, rec.Body.Bytes())))
+				testenv.Golden(t, "status_"+string(tt.mode)+".json", f.normalize(indent(t, rec.Body.Bytes())))
 			}
 		})
 	}

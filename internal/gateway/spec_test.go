@@ -4,35 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/hermes-agent/hermes/internal/testenv"
+
 	"github.com/hermes-agent/hermes/internal/control/controltest"
 	"github.com/hermes-agent/hermes/internal/supervise"
 )
-
-var updateGolden = flag.Bool("update", false, "rewrite the golden files in testdata/")
-
-// golden compares got with testdata/name, or rewrites it under -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *updateGolden {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test -update creates it)", err)
-	}
-	if string(got) != string(want) {
-		t.Errorf("%s differs (go test -update rewrites it):\n got %s\nwant %s", path, got, want)
-	}
-}
 
 func TestServiceSpecGolden(t *testing.T) {
 	specs := map[string]supervise.Spec{
@@ -43,7 +23,7 @@ func TestServiceSpecGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "servicespec.golden", append(got, '\n'))
+	testenv.Golden(t, "servicespec.golden", string(got)+"\n")
 
 	// The spec is valid, runs as the hermes user, and normalises to what
 	// the contract says.

@@ -2,7 +2,6 @@ package volume
 
 import (
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,8 +12,6 @@ import (
 
 	"github.com/hermes-agent/hermes/internal/testenv"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 
 // refuseChown makes every chown fail as a NAS or rootless Podman does.
 func refuseChown(caps uint64) *sysOps {
@@ -93,7 +90,7 @@ func TestPreflightMessages(t *testing.T) {
 		got.WriteString("== " + c.name + "\n" + msg + "\n\n")
 	}
 	got.WriteString("== not root: the process's own access\n" + selfMessage(t) + "\n")
-	golden(t, "preflight.golden", got.String())
+	testenv.Golden(t, "preflight.golden", got.String())
 }
 
 // selfMessage runs Preflight in a process of uid 4242 on a home it cannot
@@ -107,26 +104,6 @@ func selfMessage(t *testing.T) string {
 	line, _ := out.ReadString('\n')
 	_ = cmd.Wait()
 	return strings.ReplaceAll(strings.TrimSuffix(line, "\n"), tmp, "$TMP")
-}
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("output differs from %s (run with -update after checking):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
 }
 
 func TestPreflightCreatesHome(t *testing.T) {
