@@ -77,6 +77,11 @@ type Health struct {
 	PID1 bool `json:"pid1"`
 	// Version is the hermes version.
 	Version string `json:"version"`
+	// Counters are what this init has refused, skipped or limited since it
+	// started (CONTRACT §1.8: nothing is lost silently), by snake_case name.
+	// The server adds its own connection and request counters to those the
+	// Health function returns.
+	Counters map[string]uint64 `json:"counters"`
 }
 
 // The boot phases of Health.Boot.

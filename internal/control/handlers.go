@@ -187,7 +187,17 @@ func (s *Server) events(c *call) error {
 }
 
 func (s *Server) getHealth(c *call) error {
-	writeJSON(c.w, http.StatusOK, s.health())
+	h := s.health()
+	counters := make(map[string]uint64, len(h.Counters)+3)
+	for k, v := range h.Counters {
+		counters[k] = v
+	}
+	own := s.Counters()
+	counters["control_requests"] = own.Requests
+	counters["control_refused"] = own.Refused
+	counters["control_failed"] = own.Failed
+	h.Counters = counters
+	writeJSON(c.w, http.StatusOK, h)
 	return nil
 }
 
