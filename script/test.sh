@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite, as the README gives it and as CI runs it:
-# formatting, vet, every package under the race detector (the end-to-end
-# tests in e2e/ build the static binary and the image themselves), and a
-# short run of every fuzz target. Needs root and a Docker engine; with
-# HERMES_CI=1 a missing one fails the run instead of skipping tests.
+# first what the tests need (script/deps.sh installs the missing Debian
+# packages and the Go modules), then formatting, vet, every package under
+# the race detector (the end-to-end tests in e2e/ build the static binary
+# and the image themselves), and a short run of every fuzz target. Needs
+# root and a Docker engine; with HERMES_CI=1 a missing one fails the run
+# instead of skipping tests.
 #
 #   FUZZTIME=3s   how long each fuzz target runs (0 skips the fuzz smoke)
 #   TESTFLAGS=    extra flags for go test (e.g. -run Foo -v)
@@ -11,6 +13,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 fuzztime=${FUZZTIME:-3s}
+
+echo "== dependencies"
+script/deps.sh
+export PATH=/usr/local/go/bin:$PATH
 
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# deps.sh — install what the test suite needs when it is missing, so that
+# `make test` works on a fresh machine (Go and a Docker engine are the only
+# things it assumes). It installs Debian packages with apt-get (as root, only
+# the missing ones, after one `apt-get update`), downloads the Go modules,
+# and then checks every program the tests run, failing with the package to
+# install when one is still missing. It changes nothing when all is there.
+#
+#   HERMES_DEPS=0   skip the install and only check (a machine you manage by hand)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+prog=${0##*/}
+die() { printf '%s: %s\n' "$prog" "$*" >&2; exit 1; }
+
+export PATH=/usr/local/go/bin:$PATH
+command -v go >/dev/null || die "Go is missing: install Go $(sed -n 's/^go //p' go.mod) (expected at /usr/local/go or on PATH)"
+
+# Debian packages the tests use, and why:
+#   debootstrap       the local base image of the container tests (script/base-image.sh)
+#   bsdutils          script(1): a pseudo-terminal for the TTY tests
+#   ncurses-bin       tput in the TTY tests
+#   procps util-linux ps, setpriv, unshare, nsenter
+#   iproute2          loopback and veth pairs in the tests' network namespaces
+#   tmux              the interactive chat on a real terminal
+#   chromium          the dashboard in a real browser
+#   nginx-light       the TLS reverse proxy (and the /hermes/ prefix) in front of it
+#   docker-compose    checking docker-compose.yml
+#   sqlite3           reading a sessions store the way an operator would
+#   gcc libc6-dev     cgo for go test -race
+#   git ca-certificates  the tests read the repository; the module proxy is HTTPS
+pkgs=(debootstrap bsdutils ncurses-bin procps util-linux iproute2 tmux chromium nginx-light
+      docker-compose sqlite3 gcc libc6-dev git ca-certificates)
+# program → package, checked after the install
+progs=(debootstrap:debootstrap script:bsdutils tput:ncurses-bin ps:procps unshare:util-linux
+       ip:iproute2 tmux:tmux chromium:chromium nginx:nginx-light docker-compose:docker-compose
+       sqlite3:sqlite3 gcc:gcc git:git)
+
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]} > 0)); then
+	if [ "${HERMES_DEPS:-1}" = 0 ]; then
+		echo "$prog: missing (HERMES_DEPS=0, not installing): ${missing[*]}" >&2
+	elif [ "$(id -u)" != 0 ]; then
+		die "missing Debian packages: ${missing[*]}; run as root (the tests need root anyway) or: sudo apt-get install ${missing[*]}"
+	else
+		echo "$prog: installing ${missing[*]}"
+		apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+	fi
+fi
+
+for pp in "${progs[@]}"; do
+	command -v "${pp%%:*}" >/dev/null || die "${pp%%:*} is missing: apt-get install ${pp#*:}"
+done
+command -v docker >/dev/null || die "the docker client is missing: the container tests need a Docker engine"
+docker info >/dev/null 2>&1 || die "the Docker engine is not answering (docker info failed): the container tests need it"
+
+go mod download
