@@ -62,10 +62,11 @@ func TestImportGraph(t *testing.T) {
 		"privdrop":            {},
 		"testenv":             {},
 		"sessions":            {},
+		"netcap":              {},
 		"logpipe":             {"safefs"},
 		"profiles":            {"hostenv"},
 		"supervise":           {"logpipe", "safefs"},
-		"control":             {"hostenv", "logpipe", "profiles", "supervise"},
+		"control":             {"hostenv", "logpipe", "netcap", "profiles", "supervise"},
 		"control/controltest": {"control", "logpipe", "supervise"},
 		"gateway":             {"agent", "hostenv", "profiles", "safefs", "sessions", "supervise"},
 		"agent":               {"profiles", "sessions"},
@@ -75,7 +76,7 @@ func TestImportGraph(t *testing.T) {
 		"dashboard":           {"agent", "authgate", "buildinfo", "control", "gateway", "hostenv", "profiles", "sessions", "supervise"},
 		"cli":                 nil, // the wiring package: anything
 	}
-	noHTTP := []string{"initd", "supervise", "logpipe", "safefs", "privdrop", "hostenv", "profiles", "volume", "reconcile", "sessions"}
+	noHTTP := []string{"initd", "supervise", "logpipe", "safefs", "privdrop", "hostenv", "profiles", "volume", "reconcile", "sessions", "netcap"}
 	for _, p := range listPackages(t, module+"/internal/...") {
 		name := strings.TrimPrefix(p.ImportPath, module+"/internal/")
 		allow, known := allowed[name]
