@@ -106,10 +106,42 @@ func logLine(e logpipe.Entry) LogLine {
 	return LogLine{Time: e.Time.UTC(), Stream: e.Stream.String(), Line: e.Line, Continued: e.Continued}
 }
 
-// Counters count the server's answers since it was created, so that refused
-// and failed requests are never lost silently (CONTRACT §1 rule 8).
+// Counters count the server's answers and connections since it was
+// created, so that refused and failed requests are never lost silently
+// (CONTRACT §1 rule 8). GET /v1/health carries them as control_<name>.
 type Counters struct {
 	Requests uint64 `json:"requests"` // every request
 	Refused  uint64 `json:"refused"`  // answered 403
 	Failed   uint64 `json:"failed"`   // answered 5xx
+	// ConnsRefused: connections of peers other than root and the hermes
+	// uid, closed after their 403.
+	ConnsRefused uint64 `json:"conns_refused"`
+	// ConnsOverUIDCap: closed at accept, the peer's uid held
+	// MaxConnsPerUID.
+	ConnsOverUIDCap uint64 `json:"conns_over_uid_cap"`
+	// ConnsOverTotalCap: closed at accept, MaxConns (MaxConns +
+	// ReservedConns for root and the hermes uid) were open.
+	ConnsOverTotalCap uint64 `json:"conns_over_total_cap"`
+	// ConnsHeaderTimeout: closed without a complete request header after
+	// HeaderTimeout.
+	ConnsHeaderTimeout uint64 `json:"conns_header_timeout"`
+	// RefusalsUnlogged: refusals counted but not logged (more than
+	// RefusalsLogged in a minute).
+	RefusalsUnlogged uint64 `json:"refusals_unlogged"`
+	// ConnsOpen is not a counter: the connections open now.
+	ConnsOpen int `json:"-"`
+}
+
+// counterMap is c as GET /v1/health names it (control_<name>).
+func (c Counters) counterMap() map[string]uint64 {
+	return map[string]uint64{
+		"control_requests":             c.Requests,
+		"control_refused":              c.Refused,
+		"control_failed":               c.Failed,
+		"control_conns_refused":        c.ConnsRefused,
+		"control_conns_over_uid_cap":   c.ConnsOverUIDCap,
+		"control_conns_over_total_cap": c.ConnsOverTotalCap,
+		"control_conns_header_timeout": c.ConnsHeaderTimeout,
+		"control_refusals_unlogged":    c.RefusalsUnlogged,
+	}
 }

@@ -36,6 +36,9 @@ const (
 	// gateway-<profile>): the spec is built by the supervisor itself and
 	// runs as the hermes uid, so the caller chooses only the profile.
 	permGateway
+	// permReport: report counters (PUT /v1/counters/{source}). Root and
+	// the hermes uid (the dashboard runs as the hermes uid).
+	permReport
 )
 
 func (p perm) String() string {
@@ -50,6 +53,8 @@ func (p perm) String() string {
 		return "remove"
 	case permGateway:
 		return "gateway"
+	case permReport:
+		return "report"
 	}
 	return "undeclared"
 }
@@ -64,13 +69,22 @@ type peer struct {
 
 type peerKey struct{}
 
-// connContext attaches the peer's credentials to every request of a
-// connection (http.Server.ConnContext).
+// connContext attaches the peer's credentials, and the connection, to
+// every request of a connection (http.Server.ConnContext).
 func connContext(ctx context.Context, c net.Conn) context.Context {
-	return context.WithValue(ctx, peerKey{}, peerOf(c))
+	return context.WithValue(context.WithValue(ctx, peerKey{}, peerOf(c)), connKey{}, c)
 }
 
+// peerOf reads the credentials of c's peer (c may be wrapped, as the
+// bounded listener's connections are).
 func peerOf(c net.Conn) peer {
+	for {
+		w, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			break
+		}
+		c = w.NetConn()
+	}
 	uc, ok := c.(*net.UnixConn)
 	if !ok {
 		return peer{}
@@ -94,6 +108,12 @@ func peerFrom(ctx context.Context) peer {
 	return p
 }
 
+// privileged reports whether who may use the control API at all: root and
+// the hermes uid.
+func (pol policy) privileged(who peer) bool {
+	return who.known && (who.uid == 0 || who.uid == pol.hermesUID && pol.hermesUID > 0)
+}
+
 // policy is what authorize needs to know about the installation.
 type policy struct {
 	home                 string // HERMES_HOME, absolute and clean
@@ -115,11 +135,10 @@ type access struct {
 // that cannot be normalised) one wrapping supervise.ErrInvalid.
 func (pol policy) authorize(who peer, a access) error {
 	isRoot := who.known && who.uid == 0
-	isHermes := who.known && who.uid == pol.hermesUID && pol.hermesUID > 0
 	switch {
 	case a.perm == permUndeclared:
 		return fmt.Errorf("%w: route has no permission", ErrForbidden)
-	case !isRoot && !isHermes:
+	case !pol.privileged(who):
 		if !who.known {
 			return fmt.Errorf("%w: the caller's credentials could not be read", ErrForbidden)
 		}
@@ -128,7 +147,7 @@ func (pol policy) authorize(who peer, a access) error {
 	if (a.perm == permRegister || a.perm == permRemove) && supervise.Reserved(a.name) {
 		return fmt.Errorf("%w: %s is reserved for the runtime and is not registered or removed through /v1/services (gateways go through /v1/gateways)", ErrForbidden, a.name)
 	}
-	if isRoot || a.perm == permRead {
+	if isRoot || a.perm == permRead || a.perm == permReport {
 		return nil
 	}
 	// From here on the caller is the hermes uid.

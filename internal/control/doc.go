@@ -11,8 +11,11 @@
 // log as NDJSON, /v1/events streams status changes as server-sent events,
 // /v1/gateways/{profile} registers (PUT, ?start=false by default) and removes
 // (DELETE) a profile's gateway, whose spec the supervisor builds itself
-// through Config.Gateways (without it those routes answer 404), and
-// /v1/health reports the boot phase. Errors travel as
+// through Config.Gateways (without it those routes answer 404),
+// /v1/health reports the boot phase and every counter, and
+// /v1/counters/{source} (PUT) takes the counters another process reports
+// (the dashboard's rate-limited logins and refused connections), shown in
+// /v1/health as <source>_<name>. Errors travel as
 // {"error": "<code>", "detail": "<sentence>"}; errors become HTTP statuses in
 // exactly one function (errorStatus), and the client turns them back into an
 // *APIError.
@@ -31,6 +34,17 @@
 // gateways through /v1/gateways, choosing only the profile (validated with
 // profiles.Validate, the one validator; a bad name is 400). Requests that carry an Origin or Referer header are
 // refused, so a browser cannot be turned against the socket.
+//
+// # Connections
+//
+// Peer credentials are known at accept, so the bounds act before a byte is
+// read (package netcap): at most MaxConnsPerUID connections per uid other
+// than root and the hermes uid, MaxConns in all, and ReservedConns more
+// that only root and the hermes uid may use, over every listener of a
+// Server. A peer without rights gets its 403 with Connection: close and
+// its connection is closed; a connection without a complete request header
+// after HeaderTimeout is closed. Past RefusalsLogged refusals a minute,
+// refusals are counted (control_refusals_unlogged), not logged.
 //
 // # Socket
 //

@@ -186,18 +186,35 @@ func (s *Server) events(c *call) error {
 	}
 }
 
+// getHealth answers the boot's health with every counter: what other
+// processes reported (<source>_<name>), what the boot counts, and the
+// server's own (control_<name>), later ones winning a clash, so that no
+// report can hide what init counts itself.
 func (s *Server) getHealth(c *call) error {
 	h := s.health()
-	counters := make(map[string]uint64, len(h.Counters)+3)
+	counters := s.pushed.snapshot()
 	for k, v := range h.Counters {
 		counters[k] = v
 	}
-	own := s.Counters()
-	counters["control_requests"] = own.Requests
-	counters["control_refused"] = own.Refused
-	counters["control_failed"] = own.Failed
+	for k, v := range s.Counters().counterMap() {
+		counters[k] = v
+	}
 	h.Counters = counters
 	writeJSON(c.w, http.StatusOK, h)
+	return nil
+}
+
+// putCounters replaces the counters reported by one source (the dashboard
+// reports the logins it rate-limited and the connections it refused).
+func (s *Server) putCounters(c *call) error {
+	counters, err := decodeCounters(c.r.Body)
+	if err != nil {
+		return err
+	}
+	if err := s.pushed.set(c.r.PathValue("source"), counters); err != nil {
+		return err
+	}
+	c.w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 

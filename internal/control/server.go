@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hermes-agent/hermes/internal/netcap"
 	"github.com/hermes-agent/hermes/internal/profiles"
 	"github.com/hermes-agent/hermes/internal/supervise"
 )
@@ -36,7 +37,8 @@ type Config struct {
 	Gateways Gateways
 	// Health answers GET /v1/health. Required.
 	Health func() Health
-	// Logger receives refused and failed requests; nil discards.
+	// Logger receives refused and failed requests and refused
+	// connections, at most RefusalsLogged refusals a minute; nil discards.
 	Logger *slog.Logger
 	// Heartbeat is the interval of the comment lines that keep an event
 	// stream open through proxies; 0 means 15 s.
@@ -61,6 +63,11 @@ type Server struct {
 	cfgErr    error // reported by Run
 
 	requests, refused, failed atomic.Uint64
+
+	limiter *netcap.Limiter // the connection bounds, over every Run
+	quota   *netcap.Quota   // of refusals logged
+	conns   connCounters
+	pushed  pushedCounters // what other processes report (PUT /v1/counters)
 }
 
 // NewServer returns a Server for cfg. A configuration that lacks something
@@ -75,7 +82,9 @@ func NewServer(cfg Config) *Server {
 		heartbeat: cfg.Heartbeat,
 		grace:     cfg.ShutdownGrace,
 		mux:       http.NewServeMux(),
+		quota:     netcap.NewQuota(RefusalsLogged, nil),
 	}
+	s.limiter = netcap.New(netcap.Config{Limits: connLimits, Identify: s.identify, OnRefuse: s.refusedConn})
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -107,12 +116,25 @@ func NewServer(cfg Config) *Server {
 	return s
 }
 
-// Counters returns the server's request counters.
+// Counters returns the server's request and connection counters.
 func (s *Server) Counters() Counters {
-	return Counters{Requests: s.requests.Load(), Refused: s.refused.Load(), Failed: s.failed.Load()}
+	st := s.limiter.Stats()
+	return Counters{
+		Requests: s.requests.Load(), Refused: s.refused.Load(), Failed: s.failed.Load(),
+		ConnsRefused: s.conns.refused.Load(), ConnsOverUIDCap: st.OverClient, ConnsOverTotalCap: st.OverTotal,
+		ConnsHeaderTimeout: s.conns.headerTimeouts.Load(), RefusalsUnlogged: s.quota.Dropped(),
+		ConnsOpen: st.Open,
+	}
 }
 
 // Run serves the control API on ln until ctx is done, and closes ln.
+//
+// Connections are bounded as the constants MaxConnsPerUID, MaxConns and
+// ReservedConns say, over every listener of the Server: one over a bound is
+// closed at accept. A peer other than root and the hermes uid gets its 403
+// with Connection: close, and its connection is closed after it; a
+// connection that sends no complete request header within HeaderTimeout
+// is closed.
 //
 // When ctx is done, Run stops accepting connections and closes idle ones,
 // ends every follow and event stream at once (their responses simply end),
@@ -140,12 +162,13 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		Handler:           http.HandlerFunc(s.serveHTTP),
 		BaseContext:       func(net.Listener) context.Context { return base },
 		ConnContext:       connContext,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: HeaderTimeout,
 		IdleTimeout:       time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	bounded := connListener{Listener: s.limiter.Wrap(ln), s: s}
 	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
+	go func() { served <- hs.Serve(bounded) }()
 
 	var serveErr error
 	select {
@@ -259,7 +282,16 @@ func (w *responseWriter) flush() error {
 // bounded, a caller who may use the API at all) and routes it.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	s.requests.Add(1)
+	markServed(r.Context())
 	rw := &responseWriter{ResponseWriter: w}
+	if who := peerFrom(r.Context()); !s.pol.privileged(who) {
+		// Nothing to serve this peer, ever: its 403, and its connection
+		// closed after it (the slot goes back at once).
+		s.conns.refused.Add(1)
+		rw.Header().Set("Connection", "close")
+		s.fail(rw, r, s.pol.authorize(who, access{perm: permRead}))
+		return
+	}
 	if rs, ok := r.Context().Value(runStateKey{}).(*runState); ok {
 		if !rs.enter() {
 			s.fail(rw, r, fmt.Errorf("%w: the control server is stopping", supervise.ErrClosed))
@@ -273,10 +305,6 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// The original writer: it learns to close the connection after a 413.
 	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
-	if err := s.pol.authorize(peerFrom(r.Context()), access{perm: permRead}); err != nil {
-		s.fail(rw, r, err)
-		return
-	}
 	s.mux.ServeHTTP(rw, r)
 }
 
@@ -310,7 +338,7 @@ func (s *Server) serveRoute(rt route, w http.ResponseWriter, r *http.Request) {
 // admit gathers what authorize needs for perm (the service as it is, the
 // spec to register) and asks it.
 func (s *Server) admit(p perm, c *call) error {
-	if p == permRead {
+	if p == permRead || p == permReport {
 		return s.pol.authorize(c.who, access{perm: p})
 	}
 	if p == permGateway {
@@ -348,7 +376,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case status == http.StatusForbidden:
 		s.refused.Add(1)
-		s.log.Warn("control: refused", "uid", who.uid, "pid", who.pid, "method", r.Method, "path", r.URL.Path, "err", err)
+		s.logRefusal("control: refused", "uid", who.uid, "pid", who.pid, "method", r.Method, "path", r.URL.Path, "err", err)
 	case status >= 500:
 		s.failed.Add(1)
 		s.log.Error("control: failed", "uid", who.uid, "method", r.Method, "path", r.URL.Path, "err", err)

@@ -32,6 +32,9 @@ const home = "/opt/data"
 // in HERMES_CONTROL_SOCKET and prints the transcript (TestPeerCredentials
 // re-executes it under other uids).
 func TestMain(m *testing.M) {
+	if os.Getenv("HERMES_CONTROL_TEST_HELPER") == "conns" {
+		os.Exit(connsHelper(os.Getenv("HERMES_CONTROL_SOCKET")))
+	}
 	if os.Getenv("HERMES_CONTROL_TEST_HELPER") == "probe" {
 		uid, _ := strconv.Atoi(os.Getenv("HERMES_CONTROL_TEST_UID"))
 		out, err := runProbes(os.Getenv("HERMES_CONTROL_SOCKET"), uid)
@@ -130,6 +133,17 @@ func probes(hermesUID int) []probe {
 		{"origin", "GET", "/v1/health", "", origin, 403, 403},
 		{"referer", "GET", "/v1/services", "", map[string]string{"Referer": "http://localhost:9119/"}, 403, 403},
 		{"origin_put", "PUT", "/v1/services/evil", `{"argv":["/bin/sh"]}`, origin, 403, 403},
+		{"counters_put", "PUT", "/v1/counters/dashboard", `{"logins_limited":3,"conns_over_address_cap":0}`, nil, 204, 204},
+		{"counters_replace", "PUT", "/v1/counters/dashboard", `{"logins_limited":4}`, nil, 204, 204},
+		{"counters_bad_source", "PUT", "/v1/counters/Dash-board", `{}`, nil, 400, 400},
+		{"counters_bad_name", "PUT", "/v1/counters/dashboard", `{"Logins":1}`, nil, 400, 400},
+		{"counters_negative", "PUT", "/v1/counters/dashboard", `{"logins_limited":-1}`, nil, 400, 400},
+		{"counters_not_object", "PUT", "/v1/counters/dashboard", `[1]`, nil, 400, 400},
+		{"counters_null", "PUT", "/v1/counters/dashboard", `null`, nil, 400, 400},
+		{"counters_trailing", "PUT", "/v1/counters/dashboard", `{} {}`, nil, 400, 400},
+		{"counters_too_large", "PUT", "/v1/counters/dashboard", `{"a":` + strings.Repeat(" ", control.MaxCounterBytes) + `1}`, nil, 413, 413},
+		{"counters_wrong_method", "GET", "/v1/counters/dashboard", "", nil, 405, 405},
+		{"health_reported", "GET", "/v1/health", "", nil, 200, 200},
 		{"list_final", "GET", "/v1/services", "", nil, 200, 200},
 	}
 }
