@@ -28,6 +28,10 @@ var (
 const modulePath = "github.com/hermes-agent/hermes"
 
 func TestMain(m *testing.M) {
+	// The test binary also plays the peers of some tests (runHelper).
+	if code, ok := runHelper(); ok {
+		os.Exit(code)
+	}
 	os.Exit(runMain(m))
 }
 

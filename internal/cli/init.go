@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -67,6 +68,8 @@ type boot struct {
 	stderr *logpipe.Console
 
 	socket   string
+	ctlOnce  sync.Once
+	ctl      *control.Server // serves every socket of this init
 	hooksDir string
 	state    atomic.Value // control.BootStarting, BootReady or BootStopping
 	owner    atomic.Bool  // this init owns HERMES_HOME (its gateways)

@@ -107,17 +107,22 @@ func (b *boot) boot(ctx, bootCtx context.Context) error {
 	return nil
 }
 
-// serve runs a control server on ln for as long as init lives.
+// serve runs the control server on ln for as long as init lives. One
+// Server serves every socket of this init (the local one and the published
+// one), so that its connection bounds and counters are the process's.
 func (b *boot) serve(ctx context.Context, ln net.Listener) {
-	srv := control.NewServer(control.Config{
-		Sup:       b.sup,
-		Gateways:  b.slots(),
-		Home:      b.home,
-		HermesUID: b.ids.UID,
-		HermesGID: b.ids.GID,
-		Health:    b.health,
-		Logger:    b.log.With("component", "control"),
+	b.ctlOnce.Do(func() {
+		b.ctl = control.NewServer(control.Config{
+			Sup:       b.sup,
+			Gateways:  b.slots(),
+			Home:      b.home,
+			HermesUID: b.ids.UID,
+			HermesGID: b.ids.GID,
+			Health:    b.health,
+			Logger:    b.log.With("component", "control"),
+		})
 	})
+	srv := b.ctl
 	b.start(ctx, func(ctx context.Context) {
 		if err := srv.Run(ctx, ln); err != nil {
 			b.log.Error("control server", "socket", ln.Addr().String(), "err", err)
