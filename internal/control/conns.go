@@ -31,7 +31,7 @@ const (
 	HeaderTimeout = time.Second
 	// RefusalsLogged is how many refusals a minute are logged; the rest
 	// are counted (control_refusals_unlogged).
-	RefusalsLogged = 10
+	RefusalsLogged = netcap.RefusalsLogged
 )
 
 // connLimits are the bounds above, for netcap.

@@ -56,7 +56,9 @@
 // Run is the gateway process in the foreground. Its contract: it takes the
 // pid lock (or fails), records gateway_state "starting", reads the
 // profile's configuration, prints a banner containing "Hermes Gateway
-// Starting" on its stdout, listens on host:port, and records "running".
+// Starting" on its stdout, listens on host:port (at most netcap.TCP
+// connections per client address and in all: one more is closed at accept,
+// and logged at most 10 times a minute), and records "running".
 // It serves GET /health ({"status", "profile", "state"}); every other path
 // is a JSON 404 until the agent API exists. When its context is done (the
 // CLI cancels it on SIGTERM or SIGINT) it records "draining", answers new

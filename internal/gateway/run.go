@@ -17,6 +17,7 @@ import (
 
 	"github.com/hermes-agent/hermes/internal/agent"
 	"github.com/hermes-agent/hermes/internal/hostenv"
+	"github.com/hermes-agent/hermes/internal/netcap"
 	"github.com/hermes-agent/hermes/internal/profiles"
 	"github.com/hermes-agent/hermes/internal/sessions"
 	"github.com/hermes-agent/hermes/internal/supervise"
@@ -161,8 +162,11 @@ func Run(ctx context.Context, cfg Config) error {
 		IdleTimeout:       time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
+	// At most netcap.TCP connections per client address and in all: one
+	// client cannot take the gateway's descriptors from the others.
+	caps := netcap.New(netcap.Config{Limits: netcap.TCP, OnRefuse: netcap.LogRefusals(log, "gateway "+p)})
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- srv.Serve(caps.Wrap(ln)) }()
 	g.record(StateRunning, "")
 	log.Info("gateway running", "profile", p, "addr", ln.Addr().String(), "pid", g.pid)
 

@@ -2,6 +2,7 @@ package netcap
 
 import (
 	"errors"
+	"log/slog"
 	"net"
 	"strconv"
 	"strings"
@@ -292,5 +293,27 @@ func TestQuota(t *testing.T) {
 	}
 	if q.Dropped() != 3 {
 		t.Errorf("Dropped = %d, want 3", q.Dropped())
+	}
+}
+
+func TestLogRefusals(t *testing.T) {
+	var buf strings.Builder
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+		if a.Key == slog.TimeKey {
+			return slog.Attr{}
+		}
+		return a
+	}}))
+	on := LogRefusals(log, "gateway")
+	for range RefusalsLogged + 5 {
+		on(Refusal{Client: Client{Key: "127.0.0.2"}, Bound: BoundClient, Open: 64, Limit: 64})
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != RefusalsLogged {
+		t.Fatalf("%d lines for %d refusals, want %d:\n%s", len(lines), RefusalsLogged+5, RefusalsLogged, buf.String())
+	}
+	want := `level=WARN msg="gateway: refused a connection over the bound" client=127.0.0.2 bound=per-client open=64 limit=64`
+	if lines[0] != want {
+		t.Errorf("line = %s\nwant   %s", lines[0], want)
 	}
 }

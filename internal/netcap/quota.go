@@ -1,6 +1,7 @@
 package netcap
 
 import (
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +22,10 @@ type Quota struct {
 
 // QuotaWindow is the window of a Quota.
 const QuotaWindow = time.Minute
+
+// RefusalsLogged is how many refusals a minute the servers log (the rest
+// are counted).
+const RefusalsLogged = 10
 
 // NewQuota returns a Quota of n events a minute; now is the clock (nil:
 // time.Now).
@@ -53,3 +58,22 @@ func (q *Quota) Take() (ok bool, missed uint64) {
 
 // Dropped returns how many events were held back since the Quota was made.
 func (q *Quota) Dropped() uint64 { return q.dropped.Load() }
+
+// LogRefusals returns a Config.OnRefuse that logs each refused connection
+// as a warning on log, "<what>: refused a connection over the bound", at
+// most RefusalsLogged a minute (Quota); a line says how many were not
+// logged before it.
+func LogRefusals(log *slog.Logger, what string) func(Refusal) {
+	q := NewQuota(RefusalsLogged, nil)
+	return func(r Refusal) {
+		ok, missed := q.Take()
+		if !ok {
+			return
+		}
+		args := []any{"client", r.Client.Key, "bound", r.Bound, "open", r.Open, "limit", r.Limit}
+		if missed > 0 {
+			args = append(args, "unlogged_before", missed)
+		}
+		log.Warn(what+": refused a connection over the bound", args...)
+	}
+}
