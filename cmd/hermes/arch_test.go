@@ -68,12 +68,12 @@ func TestImportGraph(t *testing.T) {
 		"supervise":           {"logpipe", "safefs"},
 		"control":             {"hostenv", "logpipe", "netcap", "profiles", "supervise"},
 		"control/controltest": {"control", "logpipe", "supervise"},
-		"gateway":             {"agent", "hostenv", "profiles", "safefs", "sessions", "supervise"},
+		"gateway":             {"agent", "hostenv", "netcap", "profiles", "safefs", "sessions", "supervise"},
 		"agent":               {"profiles", "sessions"},
 		"volume":              {"gateway", "hostenv", "privdrop", "profiles", "safefs"},
 		"reconcile":           {"gateway", "profiles", "safefs", "supervise"},
 		"authgate":            {"hostenv"},
-		"dashboard":           {"agent", "authgate", "buildinfo", "control", "gateway", "hostenv", "profiles", "sessions", "supervise"},
+		"dashboard":           {"agent", "authgate", "buildinfo", "control", "gateway", "hostenv", "netcap", "profiles", "sessions", "supervise"},
 		"cli":                 nil, // the wiring package: anything
 	}
 	noHTTP := []string{"initd", "supervise", "logpipe", "safefs", "privdrop", "hostenv", "profiles", "volume", "reconcile", "sessions", "netcap"}

@@ -54,6 +54,12 @@ func (g *Gate) client(r *http.Request) clientInfo {
 	return info
 }
 
+// TrustedProxy reports whether a is one of the gate's trusted proxies
+// (HERMES_DASHBOARD_TRUSTED_PROXIES): the dashboard does not bound the
+// connections of such an address per address, since every client behind
+// the proxy shares it.
+func (g *Gate) TrustedProxy(a netip.Addr) bool { return g.trusted(a) }
+
 func (g *Gate) trusted(a netip.Addr) bool {
 	for _, p := range g.cfg.TrustedProxies {
 		if p.Contains(a) {

@@ -113,6 +113,9 @@ func runDashboard(ctx context.Context, e *Env, args []string) error {
 	}
 	srv, err := dashboard.New(dashboard.Config{
 		Home: home, Gate: gate, Control: e.gatewayClient, Env: e.Host, Logger: log,
+		// Its counters go to the supervisor that runs it (none answers
+		// when it runs by hand: the reports are then dropped).
+		Report: e.localClient(),
 	})
 	if err != nil {
 		return err

@@ -86,5 +86,10 @@
 // Gate.Run beside it until its context is done; then it stops accepting,
 // ends every log stream at once, lets other requests finish for up to 5
 // seconds (http.Server.Shutdown), closes what is left, and returns nil. It
-// returns an error when the listener fails or the gate's Run does.
+// returns an error when the listener fails or the gate's Run does. It keeps
+// at most 64 connections per client address (a trusted proxy's excepted)
+// and 1,024 in all (netcap.TCP), closing the rest at accept, and reports
+// its counters (Server.Counters: connections refused, and Config.Counters)
+// to its supervisor (Config.Report, PUT /v1/counters/dashboard) when they
+// change, at most once a second.
 package dashboard

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"html/template"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"net/netip"
 	"path/filepath"
 	"sync"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"github.com/hermes-agent/hermes/internal/authgate"
 	"github.com/hermes-agent/hermes/internal/control"
 	"github.com/hermes-agent/hermes/internal/hostenv"
+	"github.com/hermes-agent/hermes/internal/netcap"
 )
 
 // Config configures a Server.
@@ -38,7 +41,19 @@ type Config struct {
 	// Now is the clock (active sessions are judged at Now()); nil means
 	// time.Now.
 	Now func() time.Time
+	// Report is the client of the supervisor this dashboard runs under:
+	// Run reports its counters to it (source "dashboard", so they show in
+	// GET /v1/health as dashboard_<name>) whenever they change, at most
+	// once a second. nil reports nothing.
+	Report *control.Client
+	// Counters, when set, are counted elsewhere and reported with the
+	// dashboard's own (the gate's rate-limited logins, say).
+	Counters func() map[string]uint64
 }
+
+// CounterSource is the source name the dashboard reports its counters
+// under (PUT /v1/counters/dashboard).
+const CounterSource = "dashboard"
 
 // Server is the dashboard: its routes, declared to the gate, and the pages
 // and API behind them. Create it with New. It holds no state of its own but
@@ -54,6 +69,9 @@ type Server struct {
 	pages   map[string]*template.Template
 	assets  map[string]asset
 	table   []route
+	report  *control.Client
+	extra   func() map[string]uint64
+	caps    *netcap.Limiter // the connection bounds of every Run
 
 	mu       sync.Mutex        // guards reported
 	reported map[string]string // what could not be read → the error last logged (note)
@@ -122,10 +140,13 @@ func New(cfg Config) (*Server, error) {
 		now:      cfg.Now,
 		mux:      http.NewServeMux(),
 		reported: map[string]string{},
+		report:   cfg.Report,
+		extra:    cfg.Counters,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.caps = netcap.New(netcap.Config{Limits: netcap.TCP, Identify: s.identify, OnRefuse: netcap.LogRefusals(s.log, "dashboard")})
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -165,6 +186,12 @@ type streamsKey struct{}
 // the gate's own background work (Gate.Run) until ctx is done, then shuts
 // down and closes ln.
 //
+// At most netcap.TCP connections are open per client address (a trusted
+// proxy's address excepted, whose clients all share it) and in all; one more
+// is closed at accept, counted and logged at most 10 times a minute. With
+// Config.Report set, Run reports its counters (Counters) to the supervisor
+// while it serves.
+//
 // When ctx is done, Run stops accepting connections, ends every log stream
 // at once (the event stream simply ends; a browser's EventSource would
 // reconnect to a new server), and lets other requests finish for up to 5
@@ -188,11 +215,20 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	}
 	s.gate.ConfigureServer(hs)
 	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
+	go func() { served <- hs.Serve(s.caps.Wrap(ln)) }()
 	gateCtx, stopGate := context.WithCancel(ctx)
 	defer stopGate()
 	gated := make(chan error, 1)
 	go func() { gated <- s.gate.Run(gateCtx) }()
+	if s.report != nil {
+		reported := make(chan struct{})
+		defer func() { <-reported }()
+		defer stopGate() // before the wait above: it ends the reports too
+		go func() {
+			defer close(reported)
+			s.report.ReportCounters(gateCtx, CounterSource, s.Counters)
+		}()
+	}
 
 	var runErr error
 	serveDone, gateDone := false, false
@@ -244,4 +280,28 @@ func streamContext(r *http.Request) (context.Context, context.CancelFunc) {
 		return ctx, func() { stop(); cancel() }
 	}
 	return ctx, cancel
+}
+
+// Counters returns what the dashboard counts (the connections closed over
+// its bounds) and Config.Counters, by snake_case name.
+func (s *Server) Counters() map[string]uint64 {
+	st := s.caps.Stats()
+	out := map[string]uint64{}
+	if s.extra != nil {
+		maps.Copy(out, s.extra())
+	}
+	out["conns_over_address_cap"] = st.OverClient
+	out["conns_over_total_cap"] = st.OverTotal
+	return out
+}
+
+// identify is the netcap identity of a connection: its address, and a
+// trusted proxy (HERMES_DASHBOARD_TRUSTED_PROXIES) is not bound per address,
+// since every client behind it shares it.
+func (s *Server) identify(c net.Conn) netcap.Client {
+	who := netcap.ByAddress(c)
+	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil && s.gate.TrustedProxy(ap.Addr().Unmap()) {
+		who.Privileged = true
+	}
+	return who
 }
