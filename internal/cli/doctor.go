@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -75,7 +77,7 @@ func runDoctor(ctx context.Context, e *Env, args []string) error {
 	if flags.NArg() > 0 {
 		return usageError("doctor takes no arguments")
 	}
-	checks := runChecks(ctx, e)
+	d, checks := runChecks(ctx, e)
 	failed := false
 	for _, c := range checks {
 		failed = failed || c.Status == checkFail
@@ -84,7 +86,11 @@ func runDoctor(ctx context.Context, e *Env, args []string) error {
 	case *asJSON:
 		enc := json.NewEncoder(e.Stdout)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(map[string]any{"ok": !failed, "checks": checks}); err != nil {
+		counters := map[string]uint64{}
+		if h := d.health; h != nil && h.Counters != nil {
+			counters = h.Counters
+		}
+		if err := enc.Encode(map[string]any{"ok": !failed, "checks": checks, "counters": counters}); err != nil {
 			return err
 		}
 	default:
@@ -105,17 +111,18 @@ func runDoctor(ctx context.Context, e *Env, args []string) error {
 	return nil
 }
 
-// runChecks runs every check, in the order a person reads them.
-func runChecks(ctx context.Context, e *Env) []check {
+// runChecks runs every check, in the order a person reads them, and
+// returns them with what they read.
+func runChecks(ctx context.Context, e *Env) (*doctor, []check) {
 	d := &doctor{e: e}
 	home, err := e.Host.Home()
 	if err != nil {
-		return []check{{Name: "home", Status: checkFail, Detail: err.Error(), Fix: "set HERMES_HOME"}}
+		return d, []check{{Name: "home", Status: checkFail, Detail: err.Error(), Fix: "set HERMES_HOME"}}
 	}
 	d.home = home
 	ids, err := e.Host.HermesIDs(os.Getgid)
 	if err != nil {
-		return []check{{Name: "hermes user", Status: checkFail, Detail: err.Error(), Fix: "fix HERMES_UID/PUID and HERMES_GID/PGID"}}
+		return d, []check{{Name: "hermes user", Status: checkFail, Detail: err.Error(), Fix: "fix HERMES_UID/PUID and HERMES_GID/PGID"}}
 	}
 	d.uid, d.gid = ids.UID, ids.GID
 	if os.Geteuid() != 0 && os.Geteuid() != ids.UID {
@@ -130,7 +137,7 @@ func runChecks(ctx context.Context, e *Env) []check {
 		d.health = &h
 		d.services, d.svcErr = d.client.List(probe)
 	}
-	return []check{
+	return d, []check{
 		d.supervisor(),
 		d.servicesUp(),
 		d.volume(),
@@ -138,8 +145,33 @@ func runChecks(ctx context.Context, e *Env) []check {
 		d.ports(),
 		d.gate(),
 		d.logLoss(),
+		d.refusals(),
 		d.disk(),
 	}
+}
+
+// refusals shows, on one line, what init has refused, skipped or limited
+// since it started (GET /v1/health counters; all of them in --json): worth
+// a look, never a failure.
+func (d *doctor) refusals() check {
+	c := check{Name: "refusals"}
+	if d.health == nil {
+		c.Status, c.Detail = checkOK, "unknown: no supervisor"
+		return c
+	}
+	var seen []string
+	for _, name := range slices.Sorted(maps.Keys(d.health.Counters)) {
+		// Requests are traffic, not refusals.
+		if v := d.health.Counters[name]; v > 0 && name != "control_requests" {
+			seen = append(seen, fmt.Sprintf("%s=%d", name, v))
+		}
+	}
+	if len(seen) == 0 {
+		c.Status, c.Detail = checkOK, "nothing refused, skipped or limited since init started"
+		return c
+	}
+	c.Status, c.Detail = checkWarn, "counted since init started: "+strings.Join(seen, ", ")
+	return c
 }
 
 // gate checks the dashboard's login gate against its bind (CONTRACT §7),

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hermes-agent/hermes/internal/control"
 	"github.com/hermes-agent/hermes/internal/control/controltest"
 	"github.com/hermes-agent/hermes/internal/hostenv"
 	"github.com/hermes-agent/hermes/internal/profiles"
@@ -222,5 +224,62 @@ func TestDoctorQuiet(t *testing.T) {
 	}}
 	if code := e.Main([]string{"doctor", "--quiet"}); code != 0 || out.Len() != 0 {
 		t.Errorf("doctor --quiet on a healthy home: exit %d, printed %q; want 0 and nothing", code, out.String())
+	}
+}
+
+// TestDoctorCounters: --json carries the counters of GET /v1/health, and
+// the report says in one line what was refused, once something was.
+func TestDoctorCounters(t *testing.T) {
+	f := newDoctorFixture(t)
+	report := func(args ...string) (string, map[string]uint64) {
+		t.Helper()
+		_, out, _ := f.run(t, args...)
+		var r struct {
+			Counters map[string]uint64 `json:"counters"`
+		}
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatal(err)
+		}
+		return out, r.Counters
+	}
+	checks, out, _ := f.run(t)
+	if c := checks["refusals"]; c.Status != checkOK {
+		t.Errorf("nothing refused: refusals = %+v, want ok\n%s", c, out)
+	}
+	if err := control.NewClient(f.socket).PutCounters(context.Background(), "dashboard", map[string]uint64{"logins_limited": 2}); err != nil {
+		t.Fatal(err)
+	}
+	out, counters := report()
+	if counters["dashboard_logins_limited"] != 2 || counters["control_requests"] == 0 {
+		t.Errorf("doctor --json counters = %v, want dashboard_logins_limited=2 and control_requests > 0\n%s", counters, out)
+	}
+	checks, _, code := f.run(t)
+	if c := checks["refusals"]; code != 0 || c.Status != checkWarn || !strings.Contains(c.Detail, "dashboard_logins_limited=2") || strings.Contains(c.Detail, "control_requests") {
+		t.Errorf("after a refusal: exit %d, refusals = %+v; want exit 0 and a warning naming dashboard_logins_limited=2 (not the requests)", code, c)
+	}
+	var human strings.Builder
+	e := &Env{Stdout: &human, Stderr: &human, Host: hostenv.Env{
+		Getenv: func(k string) (string, bool) {
+			switch k {
+			case "HERMES_HOME":
+				return f.home, true
+			case "HERMES_CONTROL_SOCKET":
+				return f.socket, true
+			case "HERMES_UID", "HERMES_GID":
+				return strconv.Itoa(f.uid), true
+			}
+			return "", false
+		},
+		Exists: func(string) bool { return false }, Getuid: os.Getuid,
+	}}
+	e.Main([]string{"doctor"})
+	var lines []string
+	for _, l := range strings.Split(human.String(), "\n") {
+		if strings.Contains(l, "refusals") || strings.Contains(l, "dashboard_logins_limited") {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) != 1 || !strings.HasPrefix(lines[0], "⚠ refusals: ") || !strings.Contains(lines[0], "dashboard_logins_limited=2") {
+		t.Errorf("the human report says %q about refusals, want one ⚠ line naming dashboard_logins_limited=2:\n%s", lines, human.String())
 	}
 }
