@@ -128,8 +128,6 @@ type Counters struct {
 	// RefusalsUnlogged: refusals counted but not logged (more than
 	// RefusalsLogged in a minute).
 	RefusalsUnlogged uint64 `json:"refusals_unlogged"`
-	// ConnsOpen is not a counter: the connections open now.
-	ConnsOpen int `json:"-"`
 }
 
 // counterMap is c as GET /v1/health names it (control_<name>).

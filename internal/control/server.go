@@ -123,7 +123,6 @@ func (s *Server) Counters() Counters {
 		Requests: s.requests.Load(), Refused: s.refused.Load(), Failed: s.failed.Load(),
 		ConnsRefused: s.conns.refused.Load(), ConnsOverUIDCap: st.OverClient, ConnsOverTotalCap: st.OverTotal,
 		ConnsHeaderTimeout: s.conns.headerTimeouts.Load(), RefusalsUnlogged: s.quota.Dropped(),
-		ConnsOpen: st.Open,
 	}
 }
 
