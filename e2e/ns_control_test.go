@@ -131,7 +131,8 @@ func requestHelper(path string) int {
 // asUID is a command of the test binary in role, run as uid.
 func asUID(bin string, uid int, role, socket string, extra ...string) *exec.Cmd {
 	cmd := exec.Command(bin, "-test.run=^$")
-	cmd.Env = append([]string{helperEnv + "=" + role, helperSockEnv + "=" + socket, "PATH=/usr/bin:/bin"}, extra...)
+	// GORACE: a race-enabled helper would sleep 1 s at exit.
+	cmd.Env = append([]string{helperEnv + "=" + role, helperSockEnv + "=" + socket, "PATH=/usr/bin:/bin", "GORACE=atexit_sleep_ms=0"}, extra...)
 	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid), Groups: []uint32{}},
@@ -187,6 +188,19 @@ func TestInitControlSocketFlood(t *testing.T) {
 		t.Errorf("a request of uid %d: %v %q, want 403 close=true then EOF", firstUID, err, b)
 	}
 
+	// Started together, then each says when its connections are dialled;
+	// stopped together.
+	ups := make([]*bufio.Reader, uids)
+	var stdins []io.Closer
+	var waits []func()
+	defer func() {
+		for _, c := range stdins {
+			c.Close()
+		}
+		for _, wait := range waits {
+			wait()
+		}
+	}()
 	for i := range uids {
 		f := asUID(bin, firstUID+i, "flood", h.socket, helperNEnv+"="+strconv.Itoa(perUID))
 		stdin, err := f.StdinPipe()
@@ -201,13 +215,16 @@ func TestInitControlSocketFlood(t *testing.T) {
 		if err := f.Start(); err != nil {
 			t.Fatal(err)
 		}
-		defer func() {
-			stdin.Close()
+		stdins = append(stdins, stdin)
+		waits = append(waits, func() {
 			if err := f.Wait(); err != nil {
 				t.Errorf("flood of uid %d: %v", firstUID+i, err)
 			}
-		}()
-		if line, _ := bufio.NewReader(stdout).ReadString('\n'); line != "up\n" {
+		})
+		ups[i] = bufio.NewReader(stdout)
+	}
+	for i, up := range ups {
+		if line, _ := up.ReadString('\n'); line != "up\n" {
 			t.Fatalf("flood of uid %d said %q, want up", firstUID+i, line)
 		}
 	}

@@ -111,6 +111,7 @@ func connsHelper(path string) int {
 // meanwhile; past RefusalsLogged refusals, they are counted, not logged.
 func TestOtherUIDBounds(t *testing.T) {
 	testenv.NeedRoot(t, "run a client as another uid")
+	t.Parallel()
 	const hermesUID, otherUID = 23456, 12345
 	dir, err := os.MkdirTemp("", "hermes-conns-")
 	if err != nil {
@@ -128,7 +129,8 @@ func TestOtherUIDBounds(t *testing.T) {
 	serve(t, sup, hermesUID, path, func(c *control.Config) { c.Logger = testLogger(logs) })
 
 	cmd := exec.Command(bin, "-test.run=^$")
-	cmd.Env = []string{"HERMES_CONTROL_TEST_HELPER=conns", "HERMES_CONTROL_SOCKET=" + path, "PATH=/usr/bin:/bin"}
+	// GORACE: a race-enabled helper would sleep 1 s at exit.
+	cmd.Env = []string{"HERMES_CONTROL_TEST_HELPER=conns", "HERMES_CONTROL_SOCKET=" + path, "PATH=/usr/bin:/bin", "GORACE=atexit_sleep_ms=0"}
 	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: otherUID, Gid: otherUID, Groups: []uint32{}}}
 	var stderr testenv.Buffer
@@ -196,6 +198,7 @@ func TestOtherUIDBounds(t *testing.T) {
 // within HeaderTimeout is closed and counted, whether it sent nothing or
 // part of a header; the server goes on serving.
 func TestHeaderTimeout(t *testing.T) {
+	t.Parallel()
 	uid := fixtureUID()
 	sup := controltest.NewSupervisor(home, uid, uid)
 	path := filepath.Join(t.TempDir(), "control.sock")
@@ -234,6 +237,7 @@ func TestHeaderTimeout(t *testing.T) {
 // TestTotalBound: root and the hermes uid may hold MaxConns+ReservedConns
 // connections and no more; the one over is closed at accept and counted.
 func TestTotalBound(t *testing.T) {
+	t.Parallel()
 	uid := fixtureUID()
 	sup := controltest.NewSupervisor(home, uid, uid)
 	path := filepath.Join(t.TempDir(), "control.sock")

@@ -212,6 +212,7 @@ func TestRunTrustedProxyNotBoundPerAddress(t *testing.T) {
 // Config.Counters to the supervisor whenever they change, shown in its
 // health as dashboard_<name>.
 func TestRunReportsCounters(t *testing.T) {
+	t.Parallel()
 	var limited atomic.Uint64
 	limited.Store(3)
 	d := runGated(t, nil, func(c *Config, socket string) {
@@ -249,6 +250,7 @@ func TestRunReportsCounters(t *testing.T) {
 // TestRunReportsWithoutSupervisor: with no supervisor on the socket, a
 // report fails quietly and Run serves and stops as ever.
 func TestRunReportsWithoutSupervisor(t *testing.T) {
+	t.Parallel()
 	read := make(chan struct{}, 1)
 	d := runGated(t, nil, func(c *Config, _ string) {
 		c.Report = control.NewClient(filepath.Join(t.TempDir(), "none.sock"))
