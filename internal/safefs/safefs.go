@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -283,4 +284,107 @@ func (d *Dir) Names() ([]string, error) {
 	f := os.NewFile(uintptr(h.fd), d.path)
 	defer f.Close()
 	return f.Readdirnames(-1)
+}
+
+// OpenDir opens base as OpenBase does and then the directory rel below it,
+// never following a symlink below base.
+func OpenDir(base, rel string) (*Dir, error) {
+	b, err := OpenBase(base)
+	if err != nil {
+		return nil, err
+	}
+	defer b.Close()
+	return b.Sub(rel)
+}
+
+// Split splits path, which must lie below base (lexically), into the
+// directory below base that holds it and its last name, for OpenDir and the
+// methods of Dir.
+func Split(base, path string) (dir, name string, err error) {
+	rel, err := filepath.Rel(filepath.Clean(base), filepath.Clean(path))
+	if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, "../") {
+		return "", "", fmt.Errorf("%s is not below %s: %w", path, base, ErrEscape)
+	}
+	dir, name = filepath.Split(rel)
+	return filepath.Clean(dir), name, nil
+}
+
+// maxRemoveDepth bounds RemoveAll's descent, so that a hostile tree cannot
+// exhaust descriptors.
+const maxRemoveDepth = 256
+
+// RemoveAll removes the single name in d and, when it is a directory,
+// everything below it. Nothing is followed: a symlink anywhere in the tree
+// is removed, never its target, and a directory swapped for a symlink
+// while RemoveAll works is not entered. A missing name is not an error.
+func (d *Dir) RemoveAll(name string) error {
+	return d.removeAll(name, 0)
+}
+
+func (d *Dir) removeAll(name string, depth int) error {
+	if strings.ContainsRune(name, '/') || name == "" || name == "." || name == ".." {
+		return fmt.Errorf("%q: %w", name, ErrEscape)
+	}
+	err := unix.Unlinkat(d.fd, name, 0)
+	if err == nil || errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if !errors.Is(err, unix.EISDIR) && !errors.Is(err, unix.EPERM) {
+		return &os.PathError{Op: "remove", Path: filepath.Join(d.path, name), Err: err}
+	}
+	if depth >= maxRemoveDepth {
+		return &os.PathError{Op: "remove", Path: filepath.Join(d.path, name), Err: errors.New("deeper than 256 directories")}
+	}
+	sub, err := d.openDir(name)
+	if err != nil {
+		return err
+	}
+	names, err := sub.Names()
+	if err == nil {
+		for _, n := range names {
+			if err = sub.removeAll(n, depth+1); err != nil {
+				break
+			}
+		}
+	}
+	sub.Close()
+	if err != nil {
+		return err
+	}
+	if err := unix.Unlinkat(d.fd, name, unix.AT_REMOVEDIR); err != nil && !errors.Is(err, unix.ENOENT) {
+		return &os.PathError{Op: "remove", Path: filepath.Join(d.path, name), Err: err}
+	}
+	return nil
+}
+
+// Chmod changes the mode of the single name in d, which must not be a
+// symlink (the mode of a symlink's target is never changed).
+func (d *Dir) Chmod(name string, perm os.FileMode) error {
+	st, err := d.Lstat(name)
+	if err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		return &os.PathError{Op: "chmod", Path: filepath.Join(d.path, name), Err: ErrSymlink}
+	}
+	// fchmodat(2) has no working AT_SYMLINK_NOFOLLOW on Linux; a symlink
+	// swapped in after the lstat is caught by opening the name with
+	// O_PATH|O_NOFOLLOW and changing that descriptor's inode through
+	// /proc, which never follows it.
+	fd, err := unix.Openat(d.fd, name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return d.wrap("chmod", name, err)
+	}
+	defer unix.Close(fd)
+	var fst unix.Stat_t
+	if err := unix.Fstat(fd, &fst); err != nil {
+		return &os.PathError{Op: "chmod", Path: filepath.Join(d.path, name), Err: err}
+	}
+	if fst.Mode&unix.S_IFMT == unix.S_IFLNK {
+		return &os.PathError{Op: "chmod", Path: filepath.Join(d.path, name), Err: ErrSymlink}
+	}
+	if err := unix.Fchmodat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), uint32(perm.Perm()), 0); err != nil {
+		return &os.PathError{Op: "chmod", Path: filepath.Join(d.path, name), Err: err}
+	}
+	return nil
 }
