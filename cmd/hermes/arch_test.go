@@ -66,7 +66,7 @@ func TestImportGraph(t *testing.T) {
 		"logpipe":             {"safefs"},
 		"profiles":            {"hostenv"},
 		"supervise":           {"logpipe", "safefs"},
-		"control":             {"hostenv", "logpipe", "netcap", "profiles", "supervise"},
+		"control":             {"hostenv", "logpipe", "netcap", "profiles", "safefs", "supervise"},
 		"control/controltest": {"control", "logpipe", "supervise"},
 		"gateway":             {"agent", "hostenv", "netcap", "profiles", "safefs", "sessions", "supervise"},
 		"agent":               {"profiles", "sessions"},

@@ -199,7 +199,7 @@ func (b *boot) becomeOwner(ctx context.Context, own *volume.Owner) {
 	b.ownerLock = own
 	b.owner.Store(true)
 	path := control.PublishedSocketPath(b.home)
-	ln, err := control.Listen(path, os.Geteuid())
+	ln, err := control.ListenPublished(b.home)
 	if err != nil {
 		fmt.Fprintf(b.env.Stderr, "hermes init: warning: cannot publish the control socket at %s: %v; other containers on this volume cannot reach this supervisor\n", path, err)
 		return

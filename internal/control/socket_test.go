@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/hermes-agent/hermes/internal/hostenv"
+	"github.com/hermes-agent/hermes/internal/safefs"
 )
 
 func TestSocketPath(t *testing.T) {
@@ -165,5 +166,89 @@ func TestListenSharedDir(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(target); len(entries) != 0 {
 		t.Errorf("Listen wrote through the symlink into %s: %v", target, entries)
+	}
+}
+
+// TestListenPublishedNoSymlink: the hermes uid owns home/run and may swap
+// it for a symlink; the published socket is never created, chmod-ed or
+// removed through one (issue 9, item 1).
+func TestListenPublishedNoSymlink(t *testing.T) {
+	home := t.TempDir()
+	outside := t.TempDir()
+	victim := filepath.Join(outside, "control.sock")
+
+	// run/ is a symlink at listen time: refused, nothing made outside.
+	if err := os.Symlink(outside, filepath.Join(home, "run")); err != nil {
+		t.Fatal(err)
+	}
+	if ln, err := ListenPublished(home); !errors.Is(err, safefs.ErrSymlink) {
+		if ln != nil {
+			ln.Close()
+		}
+		t.Fatalf("ListenPublished through a symlinked run/ = %v, want ErrSymlink", err)
+	}
+	if entries, _ := os.ReadDir(outside); len(entries) != 0 {
+		t.Fatalf("ListenPublished wrote through the symlink: %v", entries)
+	}
+
+	// run/ is swapped for a symlink while the listener runs: Close removes
+	// nothing in the link's target, where a file of the same name waits.
+	os.Remove(filepath.Join(home, "run"))
+	if err := os.Mkdir(filepath.Join(home, "run"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := ListenPublished(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := ln.Addr().String(), PublishedSocketPath(home); got != want {
+		t.Errorf("Addr = %q, want %q", got, want)
+	}
+	fi, err := os.Lstat(PublishedSocketPath(home))
+	if err != nil || fi.Mode()&(fs.ModeType|fs.ModePerm) != fs.ModeSocket|0o666 {
+		t.Fatalf("published socket: %v, mode %v; want a 0666 socket", err, fi.Mode())
+	}
+	if err := os.Rename(filepath.Join(home, "run"), filepath.Join(home, "run.old")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(home, "run")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(victim, []byte("root's"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ln.Close()
+	if b, err := os.ReadFile(victim); err != nil || string(b) != "root's" {
+		t.Errorf("closing the listener removed or changed %s through the swapped run/: %q, %v", victim, b, err)
+	}
+	if _, err := os.Lstat(filepath.Join(home, "run.old", "control.sock")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the socket in the directory it was bound in is still there after Close: %v", err)
+	}
+}
+
+// TestListenInCloseKeepsAnother: a socket that replaced ours by the time
+// the listener closes is not ours to remove.
+func TestListenInCloseKeepsAnother(t *testing.T) {
+	dir := t.TempDir()
+	d, err := safefs.OpenBase(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ln, err := ListenIn(d, "c.sock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "c.sock")
+	os.Remove(path)
+	other, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.(*net.UnixListener).SetUnlinkOnClose(false)
+	defer other.Close()
+	ln.Close()
+	if _, err := os.Lstat(path); err != nil {
+		t.Errorf("Close removed a socket it did not bind: %v", err)
 	}
 }
