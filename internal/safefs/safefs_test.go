@@ -130,3 +130,71 @@ func TestChownNeverFollows(t *testing.T) {
 		}
 	}
 }
+
+func TestRemoveAllNeverFollows(t *testing.T) {
+	d, dir := base(t)
+	outside := t.TempDir()
+	os.WriteFile(filepath.Join(outside, "keep"), []byte("x"), 0o600)
+	os.MkdirAll(filepath.Join(dir, "tree/a/b"), 0o755)
+	os.WriteFile(filepath.Join(dir, "tree/a/b/f"), nil, 0o600)
+	os.Symlink(outside, filepath.Join(dir, "tree/a/link"))
+	os.Chmod(filepath.Join(dir, "tree/a"), 0o555) // read-only: root removes it anyway
+	if err := d.RemoveAll("tree"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "tree")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("tree still there: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(outside, "keep")); err != nil {
+		t.Errorf("RemoveAll followed a symlink: %v", err)
+	}
+	if err := d.RemoveAll("missing"); err != nil {
+		t.Errorf("RemoveAll of a missing name: %v", err)
+	}
+	// A symlink at the name itself is removed, never its target.
+	os.Symlink(outside, filepath.Join(dir, "top"))
+	if err := d.RemoveAll("top"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(outside, "keep")); err != nil {
+		t.Errorf("RemoveAll of a symlink removed its target's content: %v", err)
+	}
+}
+
+func TestChmodNeverFollows(t *testing.T) {
+	d, dir := base(t)
+	target := filepath.Join(t.TempDir(), "shadow")
+	os.WriteFile(target, nil, 0o600)
+	os.Symlink(target, filepath.Join(dir, "evil"))
+	if err := d.Chmod("evil", 0o666); !errors.Is(err, ErrSymlink) {
+		t.Errorf("Chmod of a symlink = %v, want ErrSymlink", err)
+	}
+	if fi, _ := os.Stat(target); fi.Mode().Perm() != 0o600 {
+		t.Errorf("the symlink's target changed mode to %v", fi.Mode().Perm())
+	}
+	os.WriteFile(filepath.Join(dir, "plain"), nil, 0o600)
+	if err := d.Chmod("plain", 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(filepath.Join(dir, "plain")); fi.Mode().Perm() != 0o640 {
+		t.Errorf("mode %v, want 0640", fi.Mode().Perm())
+	}
+}
+
+func TestSplit(t *testing.T) {
+	tests := []struct{ path, dir, name string }{
+		{"/h/config.yaml", ".", "config.yaml"},
+		{"/h/profiles/coder/auth.json", "profiles/coder", "auth.json"},
+	}
+	for _, tt := range tests {
+		dir, name, err := Split("/h", tt.path)
+		if err != nil || dir != tt.dir || name != tt.name {
+			t.Errorf("Split(/h, %s) = %q, %q, %v; want %q, %q", tt.path, dir, name, err, tt.dir, tt.name)
+		}
+	}
+	for _, p := range []string{"/h", "/etc/passwd", "/h/../etc"} {
+		if _, _, err := Split("/h", p); !errors.Is(err, ErrEscape) {
+			t.Errorf("Split(/h, %s) = %v, want ErrEscape", p, err)
+		}
+	}
+}
