@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -18,6 +19,10 @@ import (
 
 // The test binary plays the other processes of these tests: TestMain runs
 // the role named by HERMES_GATEWAY_TEST_HELPER instead of the tests.
+// testWait is the lock wait of the tests' writers: long enough for the
+// concurrent writers of the stress tests to take turns.
+var testWait = safefs.Wait{Max: 10 * time.Second}
+
 func TestMain(m *testing.M) {
 	if role := os.Getenv("HERMES_GATEWAY_TEST_HELPER"); role != "" {
 		os.Exit(helper(role))
@@ -34,7 +39,7 @@ func helper(role string) int {
 	case "desired": // RecordDesired n times on home=dir, profile default
 		for i := range n {
 			want := []string{DesiredRunning, DesiredStopped}[i%2]
-			if err := RecordDesired(dir, "default", want, safefs.Keep, time.Unix(int64(i), 0)); err != nil {
+			if err := RecordDesired(context.Background(), Desired{Home: dir, Profile: "default", State: want, Owner: safefs.Keep, At: time.Unix(int64(i), 0), Wait: testWait}); err != nil {
 				fmt.Fprintln(os.Stderr, err)
 				return 1
 			}

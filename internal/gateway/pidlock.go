@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -9,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -104,8 +104,8 @@ func lockPID(dir string, replace bool, drain time.Duration) (*PIDLock, error) {
 		if err != nil {
 			return nil, fmt.Errorf("opening the pid lock: %w", err)
 		}
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		if err == nil {
+		locked, err := safefs.TryLock(f, safefs.Exclusive)
+		if locked {
 			if !samePath(f, path) {
 				f.Close() // removed or replaced after we opened it
 				continue
@@ -117,7 +117,7 @@ func lockPID(dir string, replace bool, drain time.Duration) (*PIDLock, error) {
 			}
 			return l, nil
 		}
-		if !errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR) {
+		if err != nil {
 			f.Close()
 			return nil, fmt.Errorf("locking %s: %w", path, err)
 		}
@@ -248,8 +248,12 @@ func verifyHolder(info PIDInfo, path string) error {
 	if !isGatewayCmdline(info.PID) {
 		return fmt.Errorf("process %d here is not a hermes gateway", info.PID)
 	}
-	if holders, ok := flockHolders(path); ok && !holders[info.PID] {
-		return fmt.Errorf("process %d here does not hold the lock", info.PID)
+	if f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0); err == nil {
+		holders, ok := safefs.LockHolders(f)
+		f.Close()
+		if ok && !slices.Contains(holders, info.PID) {
+			return fmt.Errorf("process %d here does not hold the lock", info.PID)
+		}
 	}
 	return nil
 }
@@ -294,51 +298,6 @@ func isGatewayCmdline(pid int) bool {
 	return false
 }
 
-// flockHolders returns the pids that /proc/locks shows holding a flock on
-// the file at path. ok is false when that cannot be told (no /proc/locks,
-// or no entry for the file: the holder is outside this PID namespace, or
-// the file system reports another device than stat does).
-func flockHolders(path string) (map[int]bool, bool) {
-	var st unix.Stat_t
-	if unix.Stat(path, &st) != nil {
-		return nil, false
-	}
-	f, err := os.Open("/proc/locks")
-	if err != nil {
-		return nil, false
-	}
-	defer f.Close()
-	holders := map[int]bool{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// "1: FLOCK  ADVISORY  WRITE 1427 fe:00:762137 0 EOF"; waiters
-		// have "->" after the number.
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 6 || fields[1] != "FLOCK" {
-			continue
-		}
-		pid, err := strconv.Atoi(fields[4])
-		if err != nil {
-			continue
-		}
-		id := strings.Split(fields[5], ":")
-		if len(id) != 3 {
-			continue
-		}
-		ino, err := strconv.ParseUint(id[2], 10, 64)
-		if err != nil || ino != st.Ino {
-			continue
-		}
-		maj, err1 := strconv.ParseUint(id[0], 16, 32)
-		mnr, err2 := strconv.ParseUint(id[1], 16, 32)
-		if err1 != nil || err2 != nil || uint32(maj) != unix.Major(st.Dev) || uint32(mnr) != unix.Minor(st.Dev) {
-			continue
-		}
-		holders[pid] = true
-	}
-	return holders, len(holders) > 0
-}
-
 // SweepStale removes dir/gateway.pid and dir/processes.json when no live
 // process holds gateway.pid's lock, and returns the paths it removed. It
 // is the boot reconciler's, which runs as root: every operation goes
@@ -362,11 +321,12 @@ func SweepStale(home, profile string) ([]string, error) {
 	}
 	if f != nil {
 		defer f.Close()
-		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-			if errors.Is(err, unix.EWOULDBLOCK) {
-				return nil, nil // a live gateway holds it
-			}
+		locked, err := safefs.TryLock(f, safefs.Exclusive)
+		if err != nil {
 			return nil, fmt.Errorf("sweeping %s: locking: %w", filepath.Join(d.Path(), PIDFile), err)
+		}
+		if !locked {
+			return nil, nil // a live gateway holds it
 		}
 	}
 	var removed []string
@@ -425,18 +385,13 @@ func LockState(dir string) string {
 	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
 		return LockFree
 	}
-	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB)
-		if !errors.Is(err, unix.EINTR) {
-			break
-		}
-	}
+	locked, err := safefs.TryLock(f, safefs.Shared)
 	switch {
-	case err == nil:
-		unix.Flock(int(f.Fd()), unix.LOCK_UN)
-		return LockFree
-	case errors.Is(err, unix.EWOULDBLOCK):
+	case err != nil:
+		return LockUnknown
+	case !locked:
 		return LockHeld
 	}
-	return LockUnknown
+	safefs.Unlock(f)
+	return LockFree
 }

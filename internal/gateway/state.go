@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/hermes-agent/hermes/internal/profiles"
 	"github.com/hermes-agent/hermes/internal/safefs"
 )
 
@@ -51,7 +53,8 @@ const (
 // is corrupt.
 const maxStateBytes = 1 << 20
 
-// lockTimeout bounds how long a writer waits for the state file's lock.
+// lockTimeout bounds how long the gateway's own writer waits for the state
+// file's lock; root's writer waits as its caller says (safefs.RootWait).
 const lockTimeout = 10 * time.Second
 
 // ErrCorrupt is wrapped when the state file exists but cannot be read or is
@@ -107,6 +110,52 @@ func ReadState(dir string) (State, error) {
 		return State{}, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
 	}
 	defer f.Close()
+	b, err := readRegular(f)
+	if err != nil {
+		return State{}, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
+	}
+	st, err := parseState(b)
+	if err != nil {
+		return State{}, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
+	}
+	return st, nil
+}
+
+// ReadProfileState is ReadState of the directory of profile under home. As
+// root (the boot's reconciler, a CLI command kept as root) that directory is
+// reached through safefs, so that a symlink the hermes uid planted below
+// home (profiles/, profiles/<name>, the state file itself) is never
+// followed, and the state file must be a regular file with one link. Such a
+// refusal is an error wrapping ErrCorrupt and the safefs error
+// (safefs.ErrSymlink, ErrHardLink, ErrNotRegular); a missing profile
+// directory or file wraps fs.ErrNotExist.
+func ReadProfileState(home, profile string) (State, error) {
+	if os.Geteuid() != 0 {
+		if err := profiles.Validate(profile); err != nil {
+			return State{}, err
+		}
+		return ReadState(profiles.Dir(home, profile))
+	}
+	d, err := openProfileDir(home, profile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return State{}, fmt.Errorf("reading the state of %s: %w", profile, err)
+	}
+	if err != nil {
+		return State{}, fmt.Errorf("%w: %s: %w", ErrCorrupt, filepath.Join(profiles.Dir(home, profile), StateFile), err)
+	}
+	defer d.Close()
+	path := filepath.Join(d.Path(), StateFile)
+	f, err := d.OpenFile(StateFile, os.O_RDONLY|unix.O_NONBLOCK, 0, safefs.Keep)
+	if errors.Is(err, fs.ErrNotExist) {
+		return State{}, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if err == nil {
+		defer f.Close()
+		err = safefs.CheckOpen(f)
+	}
+	if err != nil {
+		return State{}, fmt.Errorf("%w: %s: %w", ErrCorrupt, path, err)
+	}
 	b, err := readRegular(f)
 	if err != nil {
 		return State{}, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
@@ -267,7 +316,7 @@ type Runtime struct {
 // the state file. fn may be called more than once if another writer
 // replaces the file meanwhile.
 func UpdateRuntime(dir string, fn func(*Runtime)) error {
-	return update(plainDir{dir}, func(m map[string]json.RawMessage) error {
+	return update(context.Background(), plainDir{dir}, safefs.Wait{Max: lockTimeout}, func(m map[string]json.RawMessage) error {
 		applyRuntime(m, fn)
 		return nil
 	})
@@ -296,24 +345,43 @@ func applyRuntime(m map[string]json.RawMessage, fn func(*Runtime)) {
 	}
 }
 
+// Desired is one record of RecordDesired.
+type Desired struct {
+	// Home is HERMES_HOME and Profile the profile whose state file it is.
+	Home, Profile string
+	// State is DesiredRunning or DesiredStopped; At is when it was wanted.
+	State string
+	At    time.Time
+	// Owner owns the state file when root writes it (the hermes ids).
+	Owner safefs.Owner
+	// Wait bounds the wait for the file's lock, which a hermes process may
+	// hold: root waits safefs.RootWait within the boot's budget. A lock
+	// held past it is an error wrapping safefs.ErrLocked, and nothing is
+	// written (never without the lock).
+	Wait safefs.Wait
+}
+
 // RecordDesired is the supervisor's writer of the state file: it records
-// desired ("running" or "stopped") and desired_updated_at = now in the
-// state file of profile under home, keeping every other key. It runs as
+// d.State ("running" or "stopped") and desired_updated_at = d.At in the
+// state file of d.Profile under d.Home, keeping every other key. It runs as
 // root under a tree that the hermes uid can write, so every file operation
 // goes through safefs from home (the trusted base, which may itself be a
 // symlink): no symlink below it is followed, a symlink at the state file is
-// refused with an error wrapping safefs.ErrSymlink, and the file ends owned
-// by owner with mode 0644.
-func RecordDesired(home, profile, desired string, owner safefs.Owner, now time.Time) error {
+// refused with an error wrapping safefs.ErrSymlink, a file with more than
+// one link or that is not a regular file with one wrapping
+// safefs.ErrHardLink or safefs.ErrNotRegular, and the file ends owned by
+// d.Owner with mode 0644. ctx ends a wait for the lock at once.
+func RecordDesired(ctx context.Context, d Desired) error {
+	home, profile, desired, owner, now := d.Home, d.Profile, d.State, d.Owner, d.At
 	if desired != DesiredRunning && desired != DesiredStopped {
 		return fmt.Errorf("desired state %q: want %q or %q", desired, DesiredRunning, DesiredStopped)
 	}
-	d, err := openProfileDir(home, profile)
+	dir, err := openProfileDir(home, profile)
 	if err != nil {
 		return fmt.Errorf("recording the desired state of %s: %w", profile, err)
 	}
-	defer d.Close()
-	err = update(safeDir{d: d, owner: owner}, func(m map[string]json.RawMessage) error {
+	defer dir.Close()
+	err = update(ctx, safeDir{d: dir, owner: owner}, d.Wait, func(m map[string]json.RawMessage) error {
 		set(m, keyDesiredState, desired)
 		set(m, keyDesiredUpdatedAt, timestamp(now))
 		return nil
@@ -350,38 +418,52 @@ type stateDir interface {
 	replace(data []byte) error
 	// path names the state file in messages.
 	path() string
+	// strict is true for root's view: only a regular file with one link
+	// is read and replaced.
+	strict() bool
 }
 
 // update is the read-modify-write protocol shared by both writers (see the
 // package doc): lock the file, make sure the locked inode is still the
 // path's, read, modify, replace, unlock.
-func update(d stateDir, modify func(map[string]json.RawMessage) error) error {
-	deadline := time.Now().Add(lockTimeout)
+func update(ctx context.Context, d stateDir, wait safefs.Wait, modify func(map[string]json.RawMessage) error) error {
+	limit := wait.Max
+	if limit <= 0 {
+		limit = lockTimeout
+	}
+	deadline := time.Now().Add(limit)
 	for {
 		f, err := d.open()
 		if err != nil {
 			return err
 		}
-		done, err := updateLocked(d, f, deadline, modify)
+		done, err := updateLocked(ctx, d, f, wait, modify)
 		f.Close() // releases the lock
 		if done || err != nil {
 			return err
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s: replaced by other writers for %s; giving up", d.path(), lockTimeout)
+			return fmt.Errorf("%s: replaced by other writers for %s; giving up", d.path(), limit)
 		}
 	}
 }
 
 // updateLocked does one attempt of update on the open file f. done is
 // false when another writer replaced the file before f was locked.
-func updateLocked(d stateDir, f *os.File, deadline time.Time, modify func(map[string]json.RawMessage) error) (done bool, err error) {
-	if err := lockFile(f, deadline); err != nil {
-		return false, fmt.Errorf("%s: %w", d.path(), err)
-	}
+func updateLocked(ctx context.Context, d stateDir, f *os.File, wait safefs.Wait, modify func(map[string]json.RawMessage) error) (done bool, err error) {
 	var fst unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &fst); err != nil {
 		return false, &os.PathError{Op: "fstat", Path: d.path(), Err: err}
+	}
+	if d.strict() {
+		// Root reads and replaces what it locked: never a file with a
+		// second name elsewhere, nor a device or FIFO.
+		if err := safefs.CheckRegular(d.path(), &fst); err != nil {
+			return false, err
+		}
+	}
+	if err := safefs.Lock(ctx, f, safefs.Exclusive, wait); err != nil {
+		return false, err
 	}
 	pst, err := d.lstat()
 	if errors.Is(err, fs.ErrNotExist) {
@@ -411,31 +493,11 @@ func updateLocked(d stateDir, f *os.File, deadline time.Time, modify func(map[st
 	return true, d.replace(append(data, '\n'))
 }
 
-// lockFile takes an exclusive flock on f, polling so that the wait is
-// bounded by deadline.
-func lockFile(f *os.File, deadline time.Time) error {
-	wait := time.Millisecond
-	for {
-		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		switch {
-		case err == nil:
-			return nil
-		case errors.Is(err, unix.EINTR):
-			continue
-		case !errors.Is(err, unix.EWOULDBLOCK):
-			return fmt.Errorf("locking: %w", err)
-		case time.Now().After(deadline):
-			return fmt.Errorf("locking: still locked by another writer after %s", lockTimeout)
-		}
-		time.Sleep(wait)
-		wait = min(2*wait, 20*time.Millisecond)
-	}
-}
-
 // plainDir is the gateway process's view: plain calls as the hermes uid.
 type plainDir struct{ dir string }
 
 func (p plainDir) path() string { return filepath.Join(p.dir, StateFile) }
+func (p plainDir) strict() bool { return false }
 
 func (p plainDir) open() (*os.File, error) {
 	f, err := os.OpenFile(p.path(), os.O_RDONLY|os.O_CREATE|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0o644)
@@ -484,6 +546,7 @@ type safeDir struct {
 }
 
 func (s safeDir) path() string { return filepath.Join(s.d.Path(), StateFile) }
+func (s safeDir) strict() bool { return true }
 
 func (s safeDir) open() (*os.File, error) {
 	return s.d.OpenFile(StateFile, os.O_RDONLY|os.O_CREATE|unix.O_NONBLOCK, 0o644, s.owner)

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io/fs"
@@ -162,7 +163,7 @@ func TestWritersKeepOtherKeys(t *testing.T) {
 	home := t.TempDir()
 	writeFile(t, filepath.Join(home, StateFile), "\xEF\xBB\xBF"+`{"platforms": {"telegram": {"state": "ok"}}, "restart_requested": false, "gateway_state": "running", "custom": [1, 2]}`)
 	now := time.Date(2026, 11, 26, 8, 0, 0, 0, time.UTC)
-	if err := RecordDesired(home, "default", DesiredStopped, selfOwner(), now); err != nil {
+	if err := RecordDesired(context.Background(), Desired{Home: home, Profile: "default", State: DesiredStopped, Owner: selfOwner(), At: now, Wait: testWait}); err != nil {
 		t.Fatal(err)
 	}
 	m := readRaw(t, home)
@@ -200,7 +201,7 @@ func TestWritersKeepOtherKeys(t *testing.T) {
 // TestWriterKeys checks that each writer writes exactly its own keys.
 func TestWriterKeys(t *testing.T) {
 	home := t.TempDir()
-	if err := RecordDesired(home, "default", DesiredRunning, selfOwner(), time.Now()); err != nil {
+	if err := RecordDesired(context.Background(), Desired{Home: home, Profile: "default", State: DesiredRunning, Owner: selfOwner(), At: time.Now(), Wait: testWait}); err != nil {
 		t.Fatal(err)
 	}
 	if got := keys(readRaw(t, home)); got != "desired_state desired_updated_at" {
@@ -231,7 +232,7 @@ func keys(m map[string]any) string {
 func TestWritersReplaceCorruptFile(t *testing.T) {
 	home := t.TempDir()
 	writeFile(t, filepath.Join(home, StateFile), `{"gateway_state": "runn`)
-	if err := RecordDesired(home, "default", DesiredRunning, selfOwner(), time.Now()); err != nil {
+	if err := RecordDesired(context.Background(), Desired{Home: home, Profile: "default", State: DesiredRunning, Owner: selfOwner(), At: time.Now(), Wait: testWait}); err != nil {
 		t.Fatalf("RecordDesired over a corrupt file = %v", err)
 	}
 	if st, err := ReadState(home); err != nil || st.Recorded() != DesiredRunning {
@@ -247,11 +248,11 @@ func TestRecordDesiredRefuses(t *testing.T) {
 		{"../etc", DesiredRunning},
 		{"Bad", DesiredRunning},
 	} {
-		if err := RecordDesired(home, tt.profile, tt.desired, selfOwner(), time.Now()); err == nil {
+		if err := RecordDesired(context.Background(), Desired{Home: home, Profile: tt.profile, State: tt.desired, Owner: selfOwner(), At: time.Now(), Wait: testWait}); err == nil {
 			t.Errorf("RecordDesired(%q, %q) = nil, want an error", tt.profile, tt.desired)
 		}
 	}
-	if err := RecordDesired(home, "ghost", DesiredRunning, selfOwner(), time.Now()); !errors.Is(err, fs.ErrNotExist) {
+	if err := RecordDesired(context.Background(), Desired{Home: home, Profile: "ghost", State: DesiredRunning, Owner: selfOwner(), At: time.Now(), Wait: testWait}); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("RecordDesired for a profile without a directory = %v, want ErrNotExist", err)
 	}
 }
@@ -265,7 +266,7 @@ func TestRecordDesiredAsRoot(t *testing.T) {
 
 	t.Run("owner and mode", func(t *testing.T) {
 		home := hermesHome(t, uid, gid)
-		if err := RecordDesired(home, "default", DesiredRunning, own, time.Now()); err != nil {
+		if err := RecordDesired(context.Background(), Desired{Home: home, Profile: "default", State: DesiredRunning, Owner: own, At: time.Now(), Wait: testWait}); err != nil {
 			t.Fatal(err)
 		}
 		var st unix.Stat_t
@@ -290,7 +291,7 @@ func TestRecordDesiredAsRoot(t *testing.T) {
 		if err := os.Symlink(target, filepath.Join(home, StateFile)); err != nil {
 			t.Fatal(err)
 		}
-		err := RecordDesired(home, "default", DesiredStopped, own, time.Now())
+		err := RecordDesired(context.Background(), Desired{Home: home, Profile: "default", State: DesiredStopped, Owner: own, At: time.Now(), Wait: testWait})
 		if !errors.Is(err, safefs.ErrSymlink) {
 			t.Errorf("RecordDesired through a symlink = %v, want ErrSymlink", err)
 		}
@@ -311,7 +312,7 @@ func TestRecordDesiredAsRoot(t *testing.T) {
 		if err := os.Symlink(outside, filepath.Join(home, "profiles", "evil")); err != nil {
 			t.Fatal(err)
 		}
-		err := RecordDesired(home, "evil", DesiredRunning, own, time.Now())
+		err := RecordDesired(context.Background(), Desired{Home: home, Profile: "evil", State: DesiredRunning, Owner: own, At: time.Now(), Wait: testWait})
 		if !errors.Is(err, safefs.ErrSymlink) {
 			t.Errorf("RecordDesired in a symlinked profile directory = %v, want ErrSymlink", err)
 		}
@@ -376,7 +377,7 @@ func TestConcurrentWriters(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		for i := range n {
-			if err := RecordDesired(home, "default", []string{DesiredRunning, DesiredStopped}[i%2], selfOwner(), time.Unix(int64(i), 0)); err != nil {
+			if err := RecordDesired(context.Background(), Desired{Home: home, Profile: "default", State: []string{DesiredRunning, DesiredStopped}[i%2], Owner: selfOwner(), At: time.Unix(int64(i), 0), Wait: testWait}); err != nil {
 				errs <- err
 				return
 			}
@@ -423,7 +424,7 @@ func TestConcurrentWriters(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		for i := range n {
-			RecordDesired(home, "default", DesiredRunning, selfOwner(), time.Unix(int64(i), 0))
+			RecordDesired(context.Background(), Desired{Home: home, Profile: "default", State: DesiredRunning, Owner: selfOwner(), At: time.Unix(int64(i), 0), Wait: testWait})
 			UpdateRuntime(home, func(r *Runtime) { r.PID = i })
 		}
 	}()
