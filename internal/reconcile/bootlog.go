@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -31,7 +32,7 @@ type logDir interface {
 
 // appendBootLog appends data to home/logs/container-boot.log, rotating it
 // first when it has reached RotateBytes.
-func appendBootLog(home string, owner safefs.Owner, data []byte) error {
+func appendBootLog(ctx context.Context, home string, owner safefs.Owner, wait safefs.Wait, data []byte) error {
 	d, err := openLogDir(home, owner)
 	if err != nil {
 		return err
@@ -51,7 +52,7 @@ func appendBootLog(home string, owner safefs.Owner, data []byte) error {
 			}
 			return err
 		}
-		again, err := appendLocked(d, f, name, data, &rotateErr)
+		again, err := appendLocked(ctx, d, f, name, wait, data, &rotateErr)
 		f.Close()
 		if !again {
 			if err == nil {
@@ -63,9 +64,12 @@ func appendBootLog(home string, owner safefs.Owner, data []byte) error {
 	return errors.New("the boot log keeps being replaced while hermes appends to it")
 }
 
-// appendLocked appends to the open boot log under its flock; again is true
-// when the caller must open the file afresh (it was rotated or replaced).
-func appendLocked(d logDir, f *os.File, name string, data []byte, rotateErr *error) (again bool, err error) {
+// appendLocked appends to the open boot log under its flock, waiting for
+// it as wait allows; again is true when the caller must open the file
+// afresh (it was rotated or replaced). A lock that another process holds
+// past the wait is an error wrapping safefs.ErrLocked, and nothing is
+// written.
+func appendLocked(ctx context.Context, d logDir, f *os.File, name string, wait safefs.Wait, data []byte, rotateErr *error) (again bool, err error) {
 	fd := int(f.Fd())
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
@@ -76,9 +80,13 @@ func appendLocked(d logDir, f *os.File, name string, data []byte, rotateErr *err
 		// file outside HERMES_HOME. The name is replaced instead.
 		return true, d.remove(name)
 	}
-	locked := unix.Flock(fd, unix.LOCK_EX) == nil // a filesystem without flock still gets its lines
-	if locked {
-		defer unix.Flock(fd, unix.LOCK_UN)
+	err = safefs.Lock(ctx, f, safefs.Exclusive, wait)
+	if errors.Is(err, safefs.ErrLocked) || ctx.Err() != nil {
+		return false, err
+	}
+	// A filesystem without flock still gets its lines.
+	if locked := err == nil; locked {
+		defer safefs.Unlock(f)
 		cur, err := d.lstat(name)
 		if err != nil || cur.Ino != st.Ino || cur.Dev != st.Dev {
 			return true, nil // rotated by another pass meanwhile

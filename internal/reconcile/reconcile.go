@@ -62,6 +62,19 @@
 // regular file is replaced, never written into), created owned by
 // Config.Owner with mode 0644; concurrent passes (two inits on one volume)
 // serialise on an flock of the file.
+//
+// # Bounded, and saying so
+//
+// The hermes uid can write every file the pass reads or writes, so nothing
+// there may hang or steer root. As root the profiles and their state files
+// are reached through safefs (profiles.List, gateway.ReadProfileState): a
+// symlinked profiles/ or gateway_state.json, a hard-linked or special state
+// file is refused, never followed or read. Every lock the pass takes on a
+// hermes-writable file (gateway_state.json, the boot log) waits at most
+// safefs.RootLockWait, within the boot's budget (Config.Locks), and ends at
+// once when ctx is done; a lock still held then skips that write. Each
+// refusal and each skipped write is one line containing "refusing" that
+// names the file, why, and what was not done (Config.Refused).
 package reconcile
 
 import (
@@ -134,6 +147,25 @@ type Config struct {
 	Log io.Writer
 	// Warn receives the warnings (stderr); nil sends them to Log.
 	Warn io.Writer
+	// Locks is the boot's budget of lock waits: each lock on a
+	// hermes-writable file (gateway_state.json, the boot log) waits at most
+	// safefs.RootLockWait and all of them together no more than what is
+	// left of Locks (nil: no total), then the write is skipped, never done
+	// without the lock.
+	Locks *safefs.Budget
+	// Refused is told of every managed file the pass refuses to touch (a
+	// symlink, a hard link, a device) and every write it skips on a lock;
+	// nil prints each as a "reconcile: refusing ..." line on Warn.
+	Refused func(safefs.Refusal)
+}
+
+// refuse reports r.
+func (cfg Config) refuse(r safefs.Refusal, warn io.Writer) {
+	if cfg.Refused != nil {
+		cfg.Refused(r)
+		return
+	}
+	fmt.Fprintf(warn, "reconcile: %s\n", oneLine(r.String()))
 }
 
 // BootLog is the boot log, below HERMES_HOME.
@@ -164,17 +196,20 @@ func Run(ctx context.Context, cfg Config) ([]Action, error) {
 		return nil, errors.New("reconcile: no supervisor to register the gateways on")
 	}
 	names, err := profiles.List(cfg.Home)
-	if err != nil {
+	if r, ok := safefs.Refuse(filepath.Join(cfg.Home, "profiles"), err, "only the default profile is reconciled"); ok {
+		cfg.refuse(r, warn)
+	} else if err != nil {
 		fmt.Fprintf(warn, "reconcile: warning: %s; only the default profile is reconciled\n", oneLine(err.Error()))
+	} else {
+		warnStrays(cfg.Home, names, warn)
 	}
-	warnStrays(cfg.Home, names, warn)
 
 	var actions []Action
 	for _, p := range names {
 		if err := ctx.Err(); err != nil {
 			return actions, err
 		}
-		st, prior := readPrior(cfg.Home, p, warn)
+		st, prior := cfg.readPrior(p, warn)
 		a := Action{Profile: p, PriorState: prior, Action: Registered}
 		start := prior == gateway.StateRunning
 		switch {
@@ -188,7 +223,13 @@ func Run(ctx context.Context, cfg Config) ([]Action, error) {
 			if _, err := cfg.Slots.RegisterGateway(ctx, p, start); err != nil {
 				a.Err = err
 			} else if start && st.DesiredState != gateway.DesiredRunning {
-				if err := gateway.RecordDesired(cfg.Home, p, gateway.DesiredRunning, cfg.Owner, stamp); err != nil {
+				err := gateway.RecordDesired(ctx, gateway.Desired{
+					Home: cfg.Home, Profile: p, State: gateway.DesiredRunning, At: stamp,
+					Owner: cfg.Owner, Wait: safefs.RootWait(cfg.Locks),
+				})
+				if r, ok := safefs.Refuse(filepath.Join(profiles.Dir(cfg.Home, p), gateway.StateFile), err, "desired_state running not recorded"); ok {
+					cfg.refuse(r, warn)
+				} else if err != nil {
 					fmt.Fprintf(warn, "reconcile: warning: profile=%s: %s\n", p, oneLine(err.Error()))
 				}
 			}
@@ -199,7 +240,12 @@ func Run(ctx context.Context, cfg Config) ([]Action, error) {
 	if cfg.DryRun {
 		return actions, nil
 	}
-	if err := appendBootLog(cfg.Home, cfg.Owner, bootLines(stamp, actions)); err != nil {
+	err = appendBootLog(ctx, cfg.Home, cfg.Owner, safefs.RootWait(cfg.Locks), bootLines(stamp, actions))
+	if r, ok := safefs.Refuse(filepath.Join(cfg.Home, BootLog), err, "this pass's lines were not written to it"); ok && r.Locked {
+		cfg.refuse(r, warn)
+		return actions, nil
+	}
+	if err != nil {
 		return actions, fmt.Errorf("reconcile: writing %s: %w", filepath.Join(cfg.Home, BootLog), err)
 	}
 	return actions, nil
@@ -230,11 +276,17 @@ func warnStrays(home string, names []string, warn io.Writer) {
 	}
 }
 
-// readPrior reads the recorded state of profile p.
-func readPrior(home, p string, warn io.Writer) (gateway.State, string) {
-	st, err := gateway.ReadState(profiles.Dir(home, p))
+// readPrior reads the recorded state of profile p: as root through
+// safefs, so that a planted symlink never makes root read (and copy into
+// the boot log, and act on) a file outside HERMES_HOME.
+func (cfg Config) readPrior(p string, warn io.Writer) (gateway.State, string) {
+	st, err := gateway.ReadProfileState(cfg.Home, p)
+	r, refused := safefs.Refuse(filepath.Join(profiles.Dir(cfg.Home, p), gateway.StateFile), err, "its recorded state is ignored (prior_state=none)")
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
+		return gateway.State{}, PriorNone
+	case refused:
+		cfg.refuse(r, warn)
 		return gateway.State{}, PriorNone
 	case err != nil:
 		fmt.Fprintf(warn, "reconcile: warning: profile=%s: %s; treating it as no recorded state\n", p, oneLine(err.Error()))

@@ -40,7 +40,7 @@ func TestMain(m *testing.M) {
 			fmt.Println(err)
 			os.Exit(1)
 		}
-		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		if err := safefs.Lock(context.Background(), f, safefs.Exclusive, safefs.Wait{}); err != nil {
 			fmt.Println(err)
 			os.Exit(1)
 		}

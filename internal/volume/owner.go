@@ -76,7 +76,7 @@ func (o *Owner) Release() {
 	if o == nil || o.f == nil {
 		return
 	}
-	_ = unix.Flock(int(o.f.Fd()), unix.LOCK_UN)
+	_ = safefs.Unlock(o.f)
 	_ = o.f.Close()
 	o.f = nil
 }
@@ -95,9 +95,9 @@ func TryOwn(home string) (*Owner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening the owner lock %s: %w", path, err)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	if locked, err := safefs.TryLock(f, safefs.Exclusive); !locked {
 		defer f.Close()
-		if errors.Is(err, unix.EWOULDBLOCK) {
+		if err == nil {
 			holder, _ := io.ReadAll(io.LimitReader(f, 512))
 			who := strings.TrimSpace(string(holder))
 			if who == "" {

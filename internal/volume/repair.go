@@ -132,15 +132,24 @@ func (r *repairer) fix(fd int, st *unix.Stat_t, top, rel string) {
 	}
 }
 
-// skip counts an entry left alone on purpose; why, when set, is warned.
+// skip counts an entry left alone on purpose; why, when set, is reported
+// as a refusal (a "refusing" line naming the entry, why, and that it was
+// not chowned).
 func (r *repairer) skip(st *unix.Stat_t, rel, why string) {
 	if int(st.Uid) == r.cfg.UID {
 		return
 	}
 	r.rep.Skipped++
-	if why != "" {
-		r.warn("left %s (owned by %d:%d) as it is: %s", r.full(rel), st.Uid, st.Gid, why)
+	if why == "" {
+		return
 	}
+	if r.warned >= maxWarnings {
+		r.suppressed++
+		return
+	}
+	r.warned++
+	r.cfg.refuse(safefs.Refusal{Path: r.full(rel), Why: why,
+		Skipped: fmt.Sprintf("not chowned (owned by %d:%d, left as it is)", st.Uid, st.Gid)})
 }
 
 // tree repairs the managed directory rel and everything below it.
@@ -268,7 +277,12 @@ func (r *repairer) topFile(base *safefs.Dir, name string) {
 	case isDir(&st):
 		// A directory under a file's name is not what hermes manages.
 	default:
-		r.skip(&st, name, "")
+		// A symlink, device or FIFO under a managed file's name.
+		why := "it is not a regular file"
+		if d, ok := safefs.Describe(r.full(name), &st, ""); ok {
+			why = d.Why
+		}
+		r.skip(&st, name, why)
 	}
 }
 

@@ -2,6 +2,7 @@ package volume
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -70,7 +71,12 @@ func (c Config) seed(name string, fallback []byte) []byte {
 // API_SERVER_KEY, auth.json from HERMES_AUTH_JSON_BOOTSTRAP and the default
 // profile's desired state from HERMES_GATEWAY_BOOTSTRAP_STATE=running. An
 // existing .env without API_SERVER_KEY gets one appended. Nothing existing
-// is overwritten, so a second Seed changes nothing.
+// is overwritten, so a second Seed changes nothing. A bootstrap variable
+// that is set while its file exists as something root does not follow or
+// write (a symlink, a hard link, a device) is skipped with one "refusing"
+// line (Config.Refused) naming the file and why; so is a .env that cannot
+// be checked for API_SERVER_KEY, and the write of a bootstrap state whose
+// lock is held past safefs.RootLockWait. ctx ends a lock wait at once.
 //
 // auth.json: a bootstrap value in hermes's own shape (a JSON object whose
 // "version" is a number and whose "providers" is an object) is written as
@@ -89,7 +95,7 @@ func (c Config) seed(name string, fallback []byte) []byte {
 // As root every file operation goes through safefs (no symlink below Home
 // is followed; a name that exists as a symlink counts as existing and is
 // never replaced). Not root, directories are created with plain calls.
-func Seed(cfg Config) error {
+func Seed(ctx context.Context, cfg Config) error {
 	base, err := safefs.OpenBase(cfg.Home)
 	if err != nil {
 		return fmt.Errorf("seeding HERMES_HOME %s: %w", cfg.Home, err)
@@ -120,7 +126,7 @@ func Seed(cfg Config) error {
 	if err := add(authFile, created, err); err != nil {
 		return err
 	}
-	created, err = seedGatewayState(cfg, base)
+	created, err = seedGatewayState(ctx, cfg, base)
 	if err := add(gateway.StateFile, created, err); err != nil {
 		return err
 	}
@@ -146,10 +152,8 @@ func seedDirectories(cfg Config, base *safefs.Dir) error {
 		}
 		if cfg.Root {
 			d, err := base.MkdirAll(rel, perm, cfg.owner())
-			if errors.Is(err, safefs.ErrSymlink) {
-				// An operator may link a directory elsewhere on purpose;
-				// root does not follow it, and leaves it as it is.
-				cfg.logf("note: not seeding %s: a symlink is on its path, which hermes does not follow as root", filepath.Join(cfg.Home, rel))
+			if r, ok := safefs.Refuse(filepath.Join(cfg.Home, rel), err, "not seeded (an operator may link it elsewhere on purpose; root leaves it as it is)"); ok {
+				cfg.refuse(r)
 				continue
 			}
 			if err != nil {
@@ -266,8 +270,8 @@ func seedEnv(cfg Config, base *safefs.Dir) (bool, error) {
 	var data []byte
 	if cfg.Root {
 		data, err = readRegular(base, envFile)
-		if errors.Is(err, safefs.ErrSymlink) {
-			cfg.logf("warning: %s is a symlink; hermes does not follow it as root, so it cannot check it for %s", filepath.Join(cfg.Home, envFile), apiKeyVar)
+		if r, ok := safefs.Refuse(filepath.Join(cfg.Home, envFile), err, "not checked for "+apiKeyVar); ok {
+			cfg.refuse(r)
 			return false, nil
 		}
 	} else {
@@ -283,7 +287,12 @@ func seedEnv(cfg Config, base *safefs.Dir) (bool, error) {
 	if len(data) > 0 && data[len(data)-1] != '\n' {
 		line = append([]byte{'\n'}, line...)
 	}
-	if err := appendEnv(cfg, base, line); err != nil {
+	err = appendEnv(cfg, base, line)
+	if r, ok := safefs.Refuse(filepath.Join(cfg.Home, envFile), err, "no "+apiKeyVar+" appended"); ok {
+		cfg.refuse(r)
+		return false, nil
+	}
+	if err != nil {
 		return false, err
 	}
 	cfg.logf("added a fresh %s to %s", apiKeyVar, filepath.Join(cfg.Home, envFile))
@@ -298,12 +307,8 @@ func readRegular(d *safefs.Dir, name string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
+	if err := safefs.CheckOpen(f); err != nil {
 		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file (%s)", f.Name(), fi.Mode().Type())
 	}
 	return io.ReadAll(io.LimitReader(f, 1<<20))
 }
@@ -335,12 +340,8 @@ func appendEnv(cfg Config, base *safefs.Dir, line []byte) error {
 	}
 	defer f.Close()
 	if cfg.Root {
-		var st unix.Stat_t
-		if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		if err := safefs.CheckOpen(f); err != nil {
 			return err
-		}
-		if !isReg(&st) || st.Nlink != 1 {
-			return fmt.Errorf("refusing to append %s: it is not a regular file with one link", apiKeyVar)
 		}
 	}
 	if _, err := f.Write(line); err != nil {
@@ -359,6 +360,9 @@ func seedAuth(cfg Config, base *safefs.Dir) (bool, error) {
 	ok, xerr := exists(base, authFile)
 	if xerr != nil {
 		return false, xerr
+	}
+	if cfg.Root && refused(cfg, base, authFile, "bootstrap skipped ("+EnvAuthBootstrap+" not applied)") {
+		return false, nil
 	}
 	if ok {
 		if err != nil {
@@ -423,7 +427,7 @@ func jsonKind(v any) string {
 // seedGatewayState records the default profile's desired state "running"
 // when HERMES_GATEWAY_BOOTSTRAP_STATE is exactly "running" and the state
 // file is missing.
-func seedGatewayState(cfg Config, base *safefs.Dir) (bool, error) {
+func seedGatewayState(ctx context.Context, cfg Config, base *safefs.Dir) (bool, error) {
 	v, set := getenv(cfg, EnvGatewayBootstrap)
 	if !set || v == "" {
 		return false, nil
@@ -432,13 +436,39 @@ func seedGatewayState(cfg Config, base *safefs.Dir) (bool, error) {
 		cfg.logf("warning: %s=%q is ignored: the only value it takes is %q", EnvGatewayBootstrap, v, gateway.DesiredRunning)
 		return false, nil
 	}
+	skipped := "bootstrap skipped (" + EnvGatewayBootstrap + "=running not recorded)"
+	if cfg.Root && refused(cfg, base, gateway.StateFile, skipped) {
+		return false, nil
+	}
 	if ok, err := exists(base, gateway.StateFile); err != nil || ok {
 		return false, err
 	}
-	if err := gateway.RecordDesired(cfg.Home, profiles.Default, gateway.DesiredRunning, cfg.owner(), cfg.now()); err != nil {
+	err := gateway.RecordDesired(ctx, gateway.Desired{
+		Home: cfg.Home, Profile: profiles.Default, State: gateway.DesiredRunning, At: cfg.now(),
+		Owner: cfg.owner(), Wait: safefs.RootWait(cfg.Locks),
+	})
+	if r, ok := safefs.Refuse(filepath.Join(cfg.Home, gateway.StateFile), err, skipped); ok {
+		cfg.refuse(r)
+		return false, nil
+	}
+	if err != nil {
 		return false, err
 	}
 	return true, nil
+}
+
+// refused reports (and returns true) when name exists in base as something
+// root does not follow or write: a symlink, a hard link, a device, a FIFO.
+func refused(cfg Config, base *safefs.Dir, name, skipped string) bool {
+	st, err := base.Lstat(name)
+	if err != nil {
+		return false
+	}
+	r, ok := safefs.Describe(filepath.Join(cfg.Home, name), &st, skipped)
+	if ok {
+		cfg.refuse(r)
+	}
+	return ok
 }
 
 func getenv(cfg Config, name string) (string, bool) {

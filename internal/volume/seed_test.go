@@ -1,6 +1,7 @@
 package volume
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/hermes-agent/hermes/internal/gateway"
 	"github.com/hermes-agent/hermes/internal/profiles"
+	"github.com/hermes-agent/hermes/internal/safefs"
 	"github.com/hermes-agent/hermes/internal/testenv"
 )
 
@@ -25,7 +27,7 @@ func TestSeedFirstBoot(t *testing.T) {
 	home := filepath.Join(sharedTempDir(t), "data")
 	mkdir(t, home, 0o755, hermesUID, hermesGID)
 	cfg, logged := rootConfig(t, home)
-	if err := Seed(cfg); err != nil {
+	if err := Seed(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}
 	for _, d := range SeedDirs() {
@@ -78,7 +80,7 @@ func TestSeedFirstBoot(t *testing.T) {
 	before := tree(t, home)
 	time.Sleep(10 * time.Millisecond)
 	*logged = nil
-	if err := Seed(cfg); err != nil {
+	if err := Seed(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}
 	if after := tree(t, home); after != before {
@@ -106,7 +108,7 @@ func TestSeedKeepsWhatExists(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg, _ := rootConfig(t, home)
-	if err := Seed(cfg); err != nil {
+	if err := Seed(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(home, "config.yaml")); string(b) != "mine: true\n" {
@@ -138,7 +140,7 @@ func TestSeedAPIKey(t *testing.T) {
 				t.Fatal(err)
 			}
 			cfg := Config{Home: home, Root: os.Geteuid() == 0, UID: os.Getuid(), GID: os.Getgid(), Env: hostEnv(nil)}
-			if err := Seed(cfg); err != nil {
+			if err := Seed(context.Background(), cfg); err != nil {
 				t.Fatal(err)
 			}
 			b, _ := os.ReadFile(filepath.Join(home, ".env"))
@@ -174,7 +176,7 @@ func TestSeedAuthBootstrap(t *testing.T) {
 			home := t.TempDir()
 			cfg := Config{Home: home, Root: os.Geteuid() == 0, UID: os.Getuid(), GID: os.Getgid(),
 				Env: hostEnv(map[string]string{"HERMES_AUTH_JSON_BOOTSTRAP": tt.value})}
-			err := Seed(cfg)
+			err := Seed(context.Background(), cfg)
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {
 					t.Fatalf("Seed = %v, want %q", err, tt.err)
@@ -211,14 +213,14 @@ func TestSeedAuthNeverClobbers(t *testing.T) {
 	cfg := Config{Home: home, Root: os.Geteuid() == 0, UID: os.Getuid(), GID: os.Getgid(),
 		Env: hostEnv(map[string]string{"HERMES_AUTH_JSON_BOOTSTRAP": `{"version":1,"providers":{}}`}),
 		Log: func(f string, a ...any) { logged = append(logged, f) }}
-	if err := Seed(cfg); err != nil {
+	if err := Seed(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(home, "auth.json")); string(b) != `{"rotated": true}` {
 		t.Errorf("auth.json clobbered: %q", b)
 	}
 	cfg.Env = hostEnv(map[string]string{"HERMES_AUTH_JSON_BOOTSTRAP": `{broken`})
-	if err := Seed(cfg); err != nil {
+	if err := Seed(context.Background(), cfg); err != nil {
 		t.Errorf("an invalid but unused bootstrap stopped the boot: %v", err)
 	}
 	if !slices.ContainsFunc(logged, func(l string) bool { return strings.Contains(l, "is ignored (auth.json exists)") }) {
@@ -243,7 +245,7 @@ func TestSeedGatewayBootstrap(t *testing.T) {
 			cfg := Config{Home: home, Root: os.Geteuid() == 0, UID: os.Getuid(), GID: os.Getgid(), Now: func() time.Time { return now },
 				Env: hostEnv(map[string]string{"HERMES_GATEWAY_BOOTSTRAP_STATE": tt.value}),
 				Log: func(f string, a ...any) { logged = append(logged, f) }}
-			if err := Seed(cfg); err != nil {
+			if err := Seed(context.Background(), cfg); err != nil {
 				t.Fatal(err)
 			}
 			st, err := gateway.ReadState(home)
@@ -260,10 +262,10 @@ func TestSeedGatewayBootstrap(t *testing.T) {
 				t.Errorf("state = %+v, %v; want desired_state running at the seed time", st, err)
 			}
 			// First boot only: a state written since is kept.
-			if err := gateway.RecordDesired(home, "default", "stopped", cfg.owner(), now); err != nil {
+			if err := gateway.RecordDesired(context.Background(), gateway.Desired{Home: home, Profile: "default", State: "stopped", Owner: cfg.owner(), At: now, Wait: safefs.Wait{Max: time.Second}}); err != nil {
 				t.Fatal(err)
 			}
-			if err := Seed(cfg); err != nil {
+			if err := Seed(context.Background(), cfg); err != nil {
 				t.Fatal(err)
 			}
 			if st, _ := gateway.ReadState(home); st.Recorded() != "stopped" {
@@ -277,7 +279,7 @@ func TestSeedGatewayBootstrap(t *testing.T) {
 func TestSeedNotRoot(t *testing.T) {
 	home := t.TempDir()
 	cfg := Config{Home: home, UID: os.Getuid(), GID: os.Getgid(), Env: hostEnv(nil)}
-	if err := Seed(cfg); err != nil {
+	if err := Seed(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"SOUL.md", "config.yaml", ".env", "logs/gateways", "run"} {
@@ -296,7 +298,7 @@ func TestSeedFromShareDir(t *testing.T) {
 	os.WriteFile(filepath.Join(share, "SOUL.md"), []byte("You are the image's agent.\n"), 0o644)
 	os.WriteFile(filepath.Join(share, "env.example"), []byte("# from the image\nEXTRA=1\n"), 0o644)
 	cfg := Config{Home: home, UID: os.Getuid(), GID: os.Getgid(), ShareDir: share, Log: func(string, ...any) {}}
-	if err := Seed(cfg); err != nil {
+	if err := Seed(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(home, "SOUL.md")); string(b) != "You are the image's agent.\n" {

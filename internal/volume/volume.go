@@ -40,6 +40,14 @@ type Config struct {
 	// Log receives warnings and notes, one line each, without a trailing
 	// newline; nil discards them.
 	Log func(format string, args ...any)
+	// Refused is told of every managed file that root refuses to touch (a
+	// symlink, a hard link, a device) and of every write skipped because
+	// another process held the file's lock; nil sends each to Log as its
+	// "refusing ..." line.
+	Refused func(safefs.Refusal)
+	// Locks is the boot's budget of lock waits on hermes-writable files
+	// (nil: none beyond safefs.RootLockWait per file).
+	Locks *safefs.Budget
 
 	// sys replaces system calls in tests; nil is the real system.
 	sys *sysOps
@@ -71,6 +79,15 @@ func (c Config) logf(format string, args ...any) {
 	if c.Log != nil {
 		c.Log(format, args...)
 	}
+}
+
+// refuse reports r.
+func (c Config) refuse(r safefs.Refusal) {
+	if c.Refused != nil {
+		c.Refused(r)
+		return
+	}
+	c.logf("%s", r)
 }
 
 func (c Config) now() time.Time {
