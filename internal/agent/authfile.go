@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/hermes-agent/hermes/internal/profiles"
+	"github.com/hermes-agent/hermes/internal/safefs"
 )
 
 // AuthFile is the name of a profile's credential store (CONTRACT §2):
@@ -163,18 +165,18 @@ func lockFile(path string) (func(), error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening the lock %s: %w", path, err)
 	}
-	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
-		if !errors.Is(err, unix.EINTR) {
-			break
-		}
+	wait := safefs.Wait{Max: safefs.Forever}
+	if os.Geteuid() == 0 {
+		// The holder may be a hermes process that never lets go: root's
+		// command waits 10 s at most, then names it.
+		wait = safefs.Wait{Max: 10 * time.Second}
 	}
-	if err != nil {
+	if err := safefs.Lock(context.Background(), f, safefs.Exclusive, wait); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("locking %s: %w", path, err)
 	}
 	return func() {
-		unix.Flock(int(f.Fd()), unix.LOCK_UN)
+		safefs.Unlock(f)
 		f.Close()
 	}, nil
 }

@@ -1,14 +1,18 @@
 package profiles
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/hermes-agent/hermes/internal/safefs"
 )
 
 // lockFile is the flock shared by create, delete and port allocation.
@@ -42,17 +46,26 @@ func WithLock(home string, fn func() error) error {
 			return fmt.Errorf("chmod %s: %w", path, err)
 		}
 	}
-	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
-		if !errors.Is(err, unix.EINTR) {
-			break
-		}
-	}
-	if err != nil {
+	if err := safefs.Lock(context.Background(), f, safefs.Exclusive, lockWait()); err != nil {
 		return fmt.Errorf("locking %s: %w", path, err)
 	}
-	defer unix.Flock(int(f.Fd()), unix.LOCK_UN)
+	defer safefs.Unlock(f)
 	return fn()
+}
+
+// rootCommandWait bounds the wait of a command run as root for a lock the
+// hermes uid can hold: a few concurrent commands take their turns, a
+// holder that never lets go costs 10 s and an error naming it.
+const rootCommandWait = 10 * time.Second
+
+// lockWait is how long a lock of a profile's files is waited for: as long
+// as it takes as the hermes uid (the holders are hermes commands, which
+// finish), rootCommandWait as root.
+func lockWait() safefs.Wait {
+	if os.Geteuid() == 0 {
+		return safefs.Wait{Max: rootCommandWait}
+	}
+	return safefs.Wait{Max: safefs.Forever}
 }
 
 // writeNew creates path with data and mode, failing if it exists (it never
