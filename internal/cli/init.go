@@ -21,6 +21,7 @@ import (
 	"github.com/hermes-agent/hermes/internal/initd"
 	"github.com/hermes-agent/hermes/internal/logpipe"
 	"github.com/hermes-agent/hermes/internal/privdrop"
+	"github.com/hermes-agent/hermes/internal/safefs"
 	"github.com/hermes-agent/hermes/internal/supervise"
 	"github.com/hermes-agent/hermes/internal/volume"
 )
@@ -77,6 +78,12 @@ type boot struct {
 	ownerLock *volume.Owner
 	// desired queues the supervisor's desired_state records.
 	desired desiredQueue
+	// locks bounds root's lock waits on hermes-writable files during the
+	// boot (safefs.BootLockBudget in all); lockedSkipped counts the writes
+	// skipped on a lock held too long, refusals the managed files root
+	// refused to touch.
+	locks                   *safefs.Budget
+	lockedSkipped, refusals atomic.Uint64
 
 	// cancel stops the long-running parts (supervisor loop, control
 	// server, consoles) once init is done.
@@ -145,6 +152,7 @@ func newBoot(e *Env, args []string) (*boot, error) {
 	}
 	b.state.Store(control.BootStarting)
 	b.desired.wake = make(chan struct{}, 1)
+	b.locks = safefs.NewBudget(safefs.BootLockBudget)
 	return b, nil
 }
 
@@ -240,6 +248,10 @@ func (b *boot) health() control.Health {
 		Owner:   b.owner.Load(),
 		PID1:    os.Getpid() == 1,
 		Version: buildinfo.Version(),
+		Counters: map[string]uint64{
+			"locked_writes_skipped": b.lockedSkipped.Load(),
+			"managed_file_refusals": b.refusals.Load(),
+		},
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/hermes-agent/hermes/internal/dashboard"
 	"github.com/hermes-agent/hermes/internal/gateway"
 	"github.com/hermes-agent/hermes/internal/initd"
+	"github.com/hermes-agent/hermes/internal/profiles"
 	"github.com/hermes-agent/hermes/internal/reconcile"
 	"github.com/hermes-agent/hermes/internal/safefs"
 	"github.com/hermes-agent/hermes/internal/supervise"
@@ -44,14 +46,17 @@ func (b *boot) boot(ctx, bootCtx context.Context) error {
 		OnOperator: b.recordDesired,
 	})
 	b.start(ctx, func(ctx context.Context) { _ = b.sup.Run(ctx) })
-	b.start(ctx, func(ctx context.Context) { b.desired.run(ctx, b.writeDesired) })
+	b.start(ctx, func(ctx context.Context) {
+		b.desired.run(ctx, func(c desiredChange) { b.writeDesired(ctx, c) })
+	})
 	b.serve(ctx, ln)
 
 	// Step 3: HERMES_HOME.
 	vcfg := volume.Config{
 		Home: b.home, UID: b.ids.UID, GID: b.ids.GID, Groups: b.groups, Root: b.root, ShareDir: volume.DefaultShareDir,
 		Env: b.env.Host, Now: time.Now,
-		Log: func(format string, args ...any) { fmt.Fprintf(b.env.Stderr, "hermes init: "+format+"\n", args...) },
+		Log:     func(format string, args ...any) { fmt.Fprintf(b.env.Stderr, "hermes init: "+format+"\n", args...) },
+		Refused: b.refused, Locks: b.locks,
 	}
 	if err := volume.Preflight(vcfg); err != nil {
 		return err
@@ -65,7 +70,7 @@ func (b *boot) boot(ctx, bootCtx context.Context) error {
 			vcfg.Log("ownership repair: %s", rep)
 		}
 	}
-	if err := volume.Seed(vcfg); err != nil {
+	if err := volume.Seed(bootCtx, vcfg); err != nil {
 		return err
 	}
 
@@ -152,7 +157,7 @@ func (b *boot) dashboardMain() bool {
 func (b *boot) gateways(ctx, bootCtx context.Context) error {
 	rc := reconcile.Config{
 		Home: b.home, Slots: b.slots(), Owner: safefs.Owner{UID: b.ids.UID, GID: b.ids.GID},
-		Log: os.Stdout, Warn: os.Stderr,
+		Log: os.Stdout, Warn: os.Stderr, Refused: b.refused, Locks: b.locks,
 	}
 	if !b.root {
 		rc.Owner = safefs.Keep
@@ -180,6 +185,8 @@ func (b *boot) gateways(ctx, bootCtx context.Context) error {
 			fmt.Fprintf(b.env.Stderr, "hermes init: the previous owner of %s is gone: taking over its gateways\n", b.home)
 			b.becomeOwner(ctx, own)
 			rc.SkipReason = ""
+			// Taking over is a boot of the gateways: a budget of its own.
+			rc.Locks = safefs.NewBudget(safefs.BootLockBudget)
 			_, _ = reconcile.Run(ctx, rc)
 		})
 		return nil
@@ -275,12 +282,34 @@ func (q *desiredQueue) run(ctx context.Context, write func(desiredChange)) {
 	}
 }
 
-func (b *boot) writeDesired(c desiredChange) {
+// writeDesired records one change. The state file's lock is waited for at
+// most safefs.RootLockWait, and not at all once ctx is done (shutdown): a
+// lock held longer skips the write with a refusing line.
+func (b *boot) writeDesired(ctx context.Context, c desiredChange) {
 	owner := safefs.Keep
 	if b.root {
 		owner = safefs.Owner{UID: b.ids.UID, GID: b.ids.GID}
 	}
-	if err := gateway.RecordDesired(b.home, c.profile, c.state, owner, c.at); err != nil {
+	err := gateway.RecordDesired(ctx, gateway.Desired{
+		Home: b.home, Profile: c.profile, State: c.state, At: c.at,
+		Owner: owner, Wait: safefs.RootWait(nil),
+	})
+	path := filepath.Join(profiles.Dir(b.home, c.profile), gateway.StateFile)
+	if r, ok := safefs.Refuse(path, err, "desired_state "+c.state+" not recorded"); ok {
+		b.refused(r)
+	} else if err != nil {
 		b.log.Warn("cannot record the desired state", "gateway", gateway.ServiceName(c.profile), "err", err)
 	}
+}
+
+// refused prints a refusal of root's on init's stderr, as one line, and
+// counts it for GET /v1/health (locked_writes_skipped,
+// managed_file_refusals).
+func (b *boot) refused(r safefs.Refusal) {
+	if r.Locked {
+		b.lockedSkipped.Add(1)
+	} else {
+		b.refusals.Add(1)
+	}
+	fmt.Fprintf(b.env.Stderr, "hermes init: %s\n", oneLine(r.String()))
 }
