@@ -501,12 +501,12 @@ func TestCORS(t *testing.T) {
 func TestProviderKeyFromAuthJSON(t *testing.T) {
 	p := newProfile(t, profileOpts{config: "model: {base_url: BASE, name: m, provider: openrouter}\n"})
 	path := AuthPath(p.dir)
-	if err := StoreProviderKey(path, "openrouter", "sk-or-stored", time.Now()); err != nil {
+	if err := StoreProviderKey(filepath.Dir(path), path, "openrouter", "sk-or-stored", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	for i, key := range []string{"sk-or-stored", "sk-or-rotated"} {
 		if i > 0 {
-			if err := StoreProviderKey(path, "openrouter", key, time.Now()); err != nil {
+			if err := StoreProviderKey(filepath.Dir(path), path, "openrouter", key, time.Now()); err != nil {
 				t.Fatal(err)
 			}
 		}

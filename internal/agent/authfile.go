@@ -11,8 +11,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/hermes-agent/hermes/internal/profiles"
 	"github.com/hermes-agent/hermes/internal/safefs"
 )
@@ -82,19 +80,23 @@ func loadAuthKeys(path string) (authKeys, error) {
 // the directory) while holding an flock on auth.lock beside it. Every
 // other key and provider in the file is kept. A file that cannot be read
 // or is not a JSON object is an error naming the file (for a permission
-// error its owner and mode) and is left untouched.
-func StoreProviderKey(path, provider, key string, now time.Time) error {
+// error its owner and mode) and is left untouched. path lies below home
+// (HERMES_HOME): as root (HERMES_DOCKER_EXEC_AS_ROOT) the lock, the read
+// and the write go through safefs, so that a symlink planted below home
+// (profiles/, profiles/<name>, auth.json, auth.lock) is refused with an
+// error wrapping safefs.ErrSymlink, never followed.
+func StoreProviderKey(home, path, provider, key string, now time.Time) error {
 	if key == "" {
 		return errors.New("empty key")
 	}
 	dir := filepath.Dir(path)
-	unlock, err := lockFile(filepath.Join(dir, authLock))
+	unlock, err := lockFile(home, filepath.Join(dir, authLock))
 	if err != nil {
 		return err
 	}
 	defer unlock()
 
-	doc, err := readAuthDoc(path)
+	doc, err := readAuthDoc(home, path)
 	if err != nil {
 		return err
 	}
@@ -121,7 +123,7 @@ func StoreProviderKey(path, provider, key string, now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("encoding %s: %w", path, err)
 	}
-	return profiles.WriteFileAtomic(path, append(out, '\n'), AuthMode)
+	return profiles.WriteFileAtomic(home, path, append(out, '\n'), AuthMode)
 }
 
 // CheckAuthFile reports whether the auth.json at path can be rewritten by
@@ -129,16 +131,26 @@ func StoreProviderKey(path, provider, key string, now time.Time) error {
 // the error StoreProviderKey would return (naming the file, and for a
 // permission error its owner and mode). hermes login calls it before it
 // asks for a key.
-func CheckAuthFile(path string) error {
-	_, err := readAuthDoc(path)
+func CheckAuthFile(home, path string) error {
+	_, err := readAuthDoc(home, path)
 	return err
 }
 
 // readAuthDoc reads auth.json as a JSON object of raw values (empty when
 // the file is missing).
-func readAuthDoc(path string) (map[string]json.RawMessage, error) {
+func readAuthDoc(home, path string) (map[string]json.RawMessage, error) {
 	doc := map[string]json.RawMessage{}
-	b, err := readFile(path)
+	read := readFile
+	if os.Geteuid() == 0 {
+		read = func(path string) ([]byte, error) {
+			b, err := profiles.ReadFile(home, path)
+			if errors.Is(err, fs.ErrPermission) {
+				return nil, unreadable(path, err)
+			}
+			return b, err
+		}
+	}
+	b, err := read(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return doc, nil
@@ -160,8 +172,8 @@ func mustJSON(v any) json.RawMessage {
 
 // lockFile takes an exclusive flock on path (created 0600 when missing)
 // and returns its release.
-func lockFile(path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW|unix.O_CLOEXEC, AuthMode)
+func lockFile(home, path string) (func(), error) {
+	f, err := profiles.OpenFile(home, path, os.O_RDWR|os.O_CREATE, AuthMode)
 	if err != nil {
 		return nil, fmt.Errorf("opening the lock %s: %w", path, err)
 	}

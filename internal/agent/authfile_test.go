@@ -120,10 +120,10 @@ func TestStoreProviderKey(t *testing.T) {
 	writeFile(t, path, seed)
 	os.Chmod(path, 0o644)
 	now := time.Date(2026, 11, 26, 8, 0, 0, 0, time.UTC)
-	if err := StoreProviderKey(path, "openrouter", "sk-new", now); err != nil {
+	if err := StoreProviderKey(filepath.Dir(path), path, "openrouter", "sk-new", now); err != nil {
 		t.Fatal(err)
 	}
-	if err := StoreProviderKey(path, "groq", "gsk-1", now); err != nil {
+	if err := StoreProviderKey(filepath.Dir(path), path, "groq", "gsk-1", now); err != nil {
 		t.Fatal(err)
 	}
 	fi, err := os.Stat(path)
@@ -161,7 +161,7 @@ func TestStoreProviderKey(t *testing.T) {
 
 func TestStoreProviderKeyNewFile(t *testing.T) {
 	path := AuthPath(t.TempDir())
-	if err := StoreProviderKey(path, "openrouter", "sk-1", time.Unix(0, 0)); err != nil {
+	if err := StoreProviderKey(filepath.Dir(path), path, "openrouter", "sk-1", time.Unix(0, 0)); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(path)
@@ -198,7 +198,7 @@ func TestStoreProviderKeyRefuses(t *testing.T) {
 				defer os.Chmod(path, 0o600)
 			}
 			var err error
-			run := func() { err = StoreProviderKey(path, "openrouter", "sk", time.Now()) }
+			run := func() { err = StoreProviderKey(filepath.Dir(path), path, "openrouter", "sk", time.Now()) }
 			if tt.unreadable {
 				// The lock file must be creatable by the other user.
 				os.Chmod(dir, 0o777)

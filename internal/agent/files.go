@@ -79,7 +79,12 @@ func readFile(path string) ([]byte, error) {
 	if err == nil || !errors.Is(err, fs.ErrPermission) {
 		return b, err
 	}
-	return nil, fmt.Errorf("cannot read %s (%s), running as uid %d: %w; make it readable by the gateway's user (chown or chmod it)",
+	return nil, unreadable(path, err)
+}
+
+// unreadable explains a permission error reading path.
+func unreadable(path string, err error) error {
+	return fmt.Errorf("cannot read %s (%s), running as uid %d: %w; make it readable by the gateway's user (chown or chmod it)",
 		path, ownerString(path), os.Geteuid(), err)
 }
 

@@ -24,6 +24,7 @@ import (
 
 	"github.com/hermes-agent/hermes/internal/control"
 	"github.com/hermes-agent/hermes/internal/hostenv"
+	"github.com/hermes-agent/hermes/internal/safefs"
 )
 
 // Env is what a subcommand may touch of its process: streams, environment
@@ -183,6 +184,9 @@ func (e *Env) exitCode(err error) int {
 	msg := err.Error()
 	if errors.Is(err, errUsage) {
 		msg = strings.TrimPrefix(msg, errUsage.Error()+": ")
+	}
+	if os.Geteuid() == 0 && (errors.Is(err, safefs.ErrSymlink) || errors.Is(err, safefs.ErrHardLink) || errors.Is(err, safefs.ErrNotRegular)) {
+		msg += "; nothing was written: running as root, hermes never follows a symbolic link (nor writes a hard-linked or special file) below HERMES_HOME, which the hermes user can change; remove it, or run the command as the hermes user (without " + execAsRoot + ")"
 	}
 	fmt.Fprintf(e.Stdout, "✗ %s\n", oneLine(msg))
 	if errors.Is(err, ErrNoSupervisor) {

@@ -67,7 +67,9 @@ func configProfile(e *Env) (home, name, path string, err error) {
 	if name, err = profiles.Resolve(home, e.Profile); err != nil {
 		return "", "", "", err
 	}
-	if name != profiles.Default && !profiles.Exists(home, name) {
+	if ok, err := profiles.Lookup(home, name); err != nil {
+		return "", "", "", err
+	} else if name != profiles.Default && !ok {
 		return "", "", "", fmt.Errorf("profile %s does not exist: create it with hermes profile create %s", name, name)
 	}
 	return home, name, profiles.ConfigPath(home, name), nil
@@ -192,7 +194,7 @@ func configSet(e *Env, args []string) error {
 	if err := c.Set(key, value); err != nil {
 		return err
 	}
-	if err := profiles.WriteConfig(path, c); err != nil {
+	if err := profiles.WriteConfig(home, path, c); err != nil {
 		return err
 	}
 	shown := value

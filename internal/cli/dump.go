@@ -62,7 +62,7 @@ func runDump(ctx context.Context, e *Env, args []string) error {
 			port = fmt.Sprint(n)
 		}
 		state := "none"
-		if st, err := gateway.ReadState(profiles.Dir(home, p)); err == nil && st.GatewayState != "" {
+		if st, err := gateway.ReadProfileState(home, p); err == nil && st.GatewayState != "" {
 			state = st.GatewayState
 			if st.DesiredState != "" {
 				state += ", desired " + st.DesiredState

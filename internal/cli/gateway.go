@@ -378,7 +378,7 @@ func gatewayStatus(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, serr := gateway.ReadState(profiles.Dir(home, profile))
+	st, serr := gateway.ReadProfileState(home, profile)
 	switch {
 	case serr == nil:
 		out.State = &gatewayStateJSON{st.GatewayState, st.DesiredState, st.PID, st.StartTime, st.UpdatedAt, st.DesiredUpdatedAt, st.ExitReason}

@@ -61,14 +61,14 @@ func runLogin(ctx context.Context, e *Env, args []string) error {
 	}
 	path := agent.AuthPath(profiles.Dir(home, name))
 	// A file that cannot be rewritten is refused before the key is typed.
-	if err := agent.CheckAuthFile(path); err != nil {
+	if err := agent.CheckAuthFile(home, path); err != nil {
 		return err
 	}
 	key, err := readKey(ctx, e, *provider)
 	if err != nil {
 		return err
 	}
-	if err := agent.StoreProviderKey(path, *provider, key, time.Now()); err != nil {
+	if err := agent.StoreProviderKey(home, path, *provider, key, time.Now()); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.Stdout, "✓ stored the key for provider '%s' in %s\n", *provider, path)

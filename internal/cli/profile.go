@@ -150,7 +150,9 @@ func profileDelete(ctx context.Context, e *Env, home string, args []string) erro
 	if err := profiles.ValidateNamed(name); err != nil {
 		return err
 	}
-	if !profiles.Exists(home, name) {
+	if ok, err := profiles.Lookup(home, name); err != nil {
+		return err
+	} else if !ok {
 		return fmt.Errorf("profile %s does not exist (no %s); see hermes profile list", name, profiles.SOULPath(home, name))
 	}
 	if !*yes {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/hermes-agent/hermes/internal/profiles"
+	"github.com/hermes-agent/hermes/internal/safefs"
 )
 
 func init() {
@@ -28,9 +29,11 @@ func runSeeds(_ context.Context, e *Env, args []string) error {
 	if *dir == "" || flags.NArg() > 0 {
 		return usageError("usage: hermes seeds --dir DIR")
 	}
-	if err := os.MkdirAll(*dir, 0o755); err != nil {
+	d, err := seedsDir(e, *dir)
+	if err != nil {
 		return err
 	}
+	defer d.Close()
 	files := []struct {
 		name string
 		data []byte
@@ -40,10 +43,37 @@ func runSeeds(_ context.Context, e *Env, args []string) error {
 		{"env.example", []byte("# secrets of the default profile (mode 0600), added to its gateway's environment;\n# the first boot appends a fresh API_SERVER_KEY\n")},
 	}
 	for _, f := range files {
-		if err := os.WriteFile(filepath.Join(*dir, f.name), f.data, 0o644); err != nil {
+		// Replaced (temporary file and rename), never written through a
+		// symlink or into a hard link at the name.
+		if err := d.WriteFileAtomic(f.name, f.data, 0o644, safefs.Keep); err != nil {
 			return err
 		}
 		fmt.Fprintf(e.Stdout, "✓ %s\n", filepath.Join(*dir, f.name))
 	}
 	return nil
+}
+
+// seedsDir creates and opens the seeds' directory. Below HERMES_HOME as
+// root, every component below the home is made and opened through safefs
+// (never a symlink the hermes uid planted there); anywhere else the
+// directory is the operator's path, as given.
+func seedsDir(e *Env, dir string) (*safefs.Dir, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	if home, herr := e.Host.Home(); herr == nil && os.Geteuid() == 0 {
+		if parent, name, serr := safefs.Split(home, dir); serr == nil {
+			base, err := safefs.OpenBase(home)
+			if err != nil {
+				return nil, err
+			}
+			defer base.Close()
+			return base.MkdirAll(filepath.Join(parent, name), 0o755, safefs.Keep)
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	return safefs.OpenBase(dir)
 }

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/hermes-agent/hermes/internal/gateway"
 	"github.com/hermes-agent/hermes/internal/profiles"
 	"github.com/hermes-agent/hermes/internal/sessions"
 )
@@ -64,6 +65,11 @@ func openSessions(e *Env) (*sessions.Store, string, error) {
 	}
 	name, err := profiles.Resolve(home, e.Profile)
 	if err != nil {
+		return nil, "", err
+	}
+	// As root, SQLite would open (and create the -wal and -shm files of)
+	// whatever a planted symlink points at.
+	if err := gateway.CheckFiles(home, name); err != nil {
 		return nil, "", err
 	}
 	if name != profiles.Default && !profiles.Exists(home, name) {

@@ -87,7 +87,7 @@ func liveState(st string) bool {
 func readGateway(home, profile string) gatewayView {
 	dir := profiles.Dir(home, profile)
 	v := gatewayView{Profile: profile, Dir: dir, Lock: gateway.LockState(dir)}
-	st, err := gateway.ReadState(dir)
+	st, err := gateway.ReadProfileState(home, profile)
 	switch {
 	case err == nil:
 		v.Recorded, v.Desired, v.PID, v.UpdatedAt, v.ExitReason = st.GatewayState, st.DesiredState, st.PID, st.UpdatedAt, st.ExitReason

@@ -342,6 +342,48 @@ func SweepStale(home, profile string) ([]string, error) {
 	return removed, nil
 }
 
+// rootFiles are the files of a profile that a gateway (and the sessions
+// reader) open by path.
+var rootFiles = []string{PIDFile, StateFile, ProcessesFile, "state.db", "state.db-wal", "state.db-shm", "auth.json", "auth.lock", ".env", "config.yaml", "SOUL.md"}
+
+// CheckFiles is for a gateway (or a reader of its sessions) that runs as
+// root (HERMES_DOCKER_EXEC_AS_ROOT): those open the profile's files by
+// path, so it refuses, before anything is opened, a profile directory
+// reached through a symlink below home, and a file of the profile that is a
+// symlink, a hard link or a special file, with an error that names it and
+// wraps the safefs error. Not root, it checks nothing: the files are the
+// process's own.
+func CheckFiles(home, profile string) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	d, err := openProfileDir(home, profile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	for _, name := range rootFiles {
+		st, err := d.Lstat(name)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		path := filepath.Join(d.Path(), name)
+		if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+			return &os.PathError{Op: "open", Path: path, Err: safefs.ErrSymlink}
+		}
+		if err := safefs.CheckRegular(path, &st); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // openProfileDir opens the directory of profile under home through safefs.
 func openProfileDir(home, profile string) (*safefs.Dir, error) {
 	if err := profiles.Validate(profile); err != nil {

@@ -112,6 +112,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := profiles.Validate(p); err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
+	if err := CheckFiles(cfg.Home, p); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
 	if p != profiles.Default && !profiles.Exists(cfg.Home, p) {
 		return fmt.Errorf("%w: no such profile %q (it has no SOUL.md): create it with hermes profile create %s", ErrConfig, p, p)
 	}

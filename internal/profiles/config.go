@@ -344,9 +344,10 @@ func (c *Config) profileFlag() string {
 }
 
 // LoadProfileConfig is LoadConfig of a profile's config.yaml; its
-// messages suggest the fix with the profile's -p flag.
+// messages suggest the fix with the profile's -p flag. As root the file is
+// read through safefs (see tree).
 func LoadProfileConfig(home, name string) (*Config, error) {
-	c, err := LoadConfig(ConfigPath(home, name))
+	c, err := treeOf(home).loadConfig(ConfigPath(home, name))
 	if err != nil {
 		return nil, err
 	}

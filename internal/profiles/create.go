@@ -19,17 +19,27 @@ import (
 // SOUL.md it adds only what is missing and never clobbers a file (an
 // existing config.yaml without a port gets gateway.port, an existing .env
 // without API_SERVER_KEY gets one appended). On error, whatever it created
-// is removed.
+// is removed. As root (HERMES_DOCKER_EXEC_AS_ROOT) every file operation
+// below home goes through safefs: a symlinked profiles/ or profiles/<name>
+// is refused, never built into.
 func Create(home, name string) error {
 	if err := ValidateNamed(name); err != nil {
 		return err
 	}
-	if Exists(home, name) {
-		return existsError(home, name)
+	exists := func() error {
+		if ok, err := Lookup(home, name); err != nil {
+			return err
+		} else if ok {
+			return existsError(home, name)
+		}
+		return nil
+	}
+	if err := exists(); err != nil {
+		return err
 	}
 	return WithLock(home, func() error {
-		if Exists(home, name) {
-			return existsError(home, name)
+		if err := exists(); err != nil {
+			return err
 		}
 		return create(home, name, nil)
 	})
@@ -54,6 +64,7 @@ func (e kindError) Unwrap() error { return e.kind }
 // it fails. fail, when not nil, is asked after each step ("dirs",
 // "config", "env", "soul") and may fail it (tests use it).
 func create(home, name string, fail func(step string) error) (err error) {
+	t := treeOf(home)
 	dir := Dir(home, name)
 	step := func(s string) error {
 		if fail == nil {
@@ -67,13 +78,13 @@ func create(home, name string, fail func(step string) error) (err error) {
 			return
 		}
 		for i := len(made) - 1; i >= 0; i-- {
-			os.Remove(made[i])
+			t.remove(made[i])
 		}
 	}()
 	mkdir := func(p string) error {
-		if err := os.Mkdir(p, DirMode); err != nil {
+		if err := t.mkdir(p, DirMode); err != nil {
 			if errors.Is(err, fs.ErrExist) {
-				if fi, serr := os.Lstat(p); serr == nil && fi.IsDir() {
+				if t.isDir(p) {
 					return nil
 				}
 				return fmt.Errorf("%s exists and is not a directory: move it away and try again", p)
@@ -81,9 +92,6 @@ func create(home, name string, fail func(step string) error) (err error) {
 			return fmt.Errorf("creating %s: %w", p, err)
 		}
 		made = append(made, p)
-		if err := os.Chmod(p, DirMode); err != nil {
-			return fmt.Errorf("chmod %s: %w", p, err)
-		}
 		return nil
 	}
 	if err := mkdir(dir); err != nil {
@@ -108,12 +116,12 @@ func create(home, name string, fail func(step string) error) (err error) {
 		if port, err = AllocatePort(home); err != nil {
 			return err
 		}
-		if _, statErr := os.Lstat(cfgPath); statErr == nil {
-			if err := setConfigKey(cfgPath, "gateway.port", strconv.Itoa(port)); err != nil {
+		if ok, _ := t.exists(cfgPath); ok {
+			if err := setConfigKey(home, cfgPath, "gateway.port", strconv.Itoa(port)); err != nil {
 				return err
 			}
 		} else {
-			if err := writeNew(cfgPath, DefaultConfig(port), ConfigMode); err != nil {
+			if err := t.writeNew(cfgPath, DefaultConfig(port), ConfigMode); err != nil {
 				return err
 			}
 			made = append(made, cfgPath)
@@ -130,9 +138,9 @@ func create(home, name string, fail func(step string) error) (err error) {
 	if err != nil {
 		return err
 	}
-	switch existing, rerr := os.ReadFile(envPath); {
+	switch existing, rerr := t.readFile(envPath); {
 	case errors.Is(rerr, fs.ErrNotExist):
-		if err := writeNew(envPath, EnvFile(key), EnvMode); err != nil {
+		if err := t.writeNew(envPath, EnvFile(key), EnvMode); err != nil {
 			return err
 		}
 		made = append(made, envPath)
@@ -140,7 +148,7 @@ func create(home, name string, fail func(step string) error) (err error) {
 		return fileError(envPath, rerr)
 	default:
 		if env, _ := ParseEnv(existing); env["API_SERVER_KEY"] == "" {
-			if err := appendEnv(envPath, existing, "API_SERVER_KEY="+key); err != nil {
+			if err := appendEnv(home, envPath, existing, "API_SERVER_KEY="+key); err != nil {
 				return err
 			}
 		}
@@ -152,7 +160,7 @@ func create(home, name string, fail func(step string) error) (err error) {
 
 	// SOUL.md last: the marker.
 	soul := filepath.Join(dir, soulFile)
-	if err := writeNew(soul, DefaultSOUL(name), SOULMode); err != nil {
+	if err := t.writeNew(soul, DefaultSOUL(name), SOULMode); err != nil {
 		return err
 	}
 	made = append(made, soul)
@@ -161,37 +169,53 @@ func create(home, name string, fail func(step string) error) (err error) {
 
 // appendEnv adds a line to an existing .env, keeping its content, and
 // makes its mode 0600.
-func appendEnv(path string, existing []byte, line string) error {
+func appendEnv(home, path string, existing []byte, line string) error {
 	var b strings.Builder
 	b.Write(existing)
 	if len(existing) > 0 && existing[len(existing)-1] != '\n' {
 		b.WriteByte('\n')
 	}
 	b.WriteString(line + "\n")
-	return WriteFileAtomic(path, []byte(b.String()), EnvMode)
+	return WriteFileAtomic(home, path, []byte(b.String()), EnvMode)
 }
 
 // Delete removes the named profile: its whole directory (symlinks inside
 // are removed, never followed), under the profiles lock. It refuses
 // "default", invalid names and a profile that does not exist. When the
 // sticky profile was this one, it goes back to default. Gateway logs
-// (LogDir) are kept.
+// (LogDir) are kept. As root the tree is removed through safefs: a
+// symlinked profiles/ or profiles/<name> is refused, and nothing outside
+// home is ever removed.
 func Delete(home, name string) error {
 	if err := ValidateNamed(name); err != nil {
 		return err
 	}
-	if !Exists(home, name) {
-		return notExistError(home, name)
-	}
-	return WithLock(home, func() error {
-		if !Exists(home, name) {
+	missing := func() error {
+		if ok, err := Lookup(home, name); err != nil {
+			return err
+		} else if !ok {
 			return notExistError(home, name)
 		}
+		return nil
+	}
+	if err := missing(); err != nil {
+		return err
+	}
+	return WithLock(home, func() error {
+		if err := missing(); err != nil {
+			return err
+		}
+		t := treeOf(home)
 		dir := Dir(home, name)
-		if err := removeTree(dir); err != nil {
+		if !t.isDir(dir) {
+			// A symlink where the profile's directory should be: its
+			// target is not hermes's to delete.
+			return fmt.Errorf("refusing to delete profile %s: %s is not a directory (a symbolic link?); remove it by hand", name, dir)
+		}
+		if err := t.removeAll(dir); err != nil {
 			return fmt.Errorf("removing %s: %w (remove what is left by hand)", dir, err)
 		}
-		if b, err := os.ReadFile(filepath.Join(home, activeFile)); err == nil && strings.TrimSpace(string(b)) == name {
+		if b, err := t.readFile(filepath.Join(home, activeFile)); err == nil && strings.TrimSpace(string(b)) == name {
 			if err := SetActive(home, Default); err != nil {
 				return err
 			}

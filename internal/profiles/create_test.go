@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/hermes-agent/hermes/internal/safefs"
 )
 
 func mode(t *testing.T, path string) os.FileMode {
@@ -240,7 +242,9 @@ func TestCreateCompletesAnExistingDirectory(t *testing.T) {
 	if err := os.Symlink(outside, Dir(home3, "evil")); err != nil {
 		t.Fatal(err)
 	}
-	if err := Create(home3, "evil"); err == nil || !strings.Contains(err.Error(), "not a directory") {
+	// The hermes uid's Create finds no directory there; root's does not
+	// follow the link at all.
+	if err := Create(home3, "evil"); err == nil || !strings.Contains(err.Error(), "not a directory") && !errors.Is(err, safefs.ErrSymlink) {
 		t.Errorf("Create over a symlink = %v, want a refusal", err)
 	}
 	if entries, _ := os.ReadDir(outside); len(entries) != 0 {

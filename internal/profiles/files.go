@@ -10,8 +10,6 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/hermes-agent/hermes/internal/safefs"
 )
 
@@ -21,22 +19,19 @@ const lockFile = ".lock"
 // WithLock runs fn holding the exclusive flock on home/profiles/.lock
 // (created with mode 0600 when missing, with profiles/ itself). Create,
 // Delete, EnsurePort and every caller of AllocatePort hold it, so that two
-// of them (in any process) never hand out the same port.
+// of them (in any process) never hand out the same port. As root neither
+// profiles/ nor the lock is reached through a symlink.
 func WithLock(home string, fn func() error) error {
+	t := treeOf(home)
 	dir := filepath.Join(home, "profiles")
 	if err := os.MkdirAll(home, DirMode); err != nil {
 		return fmt.Errorf("creating %s: %w", home, err)
 	}
-	switch err := os.Mkdir(dir, DirMode); {
-	case err == nil:
-		if err := os.Chmod(dir, DirMode); err != nil {
-			return fmt.Errorf("chmod %s: %w", dir, err)
-		}
-	case !errors.Is(err, fs.ErrExist):
+	if err := t.mkdir(dir, DirMode); err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("creating %s: %w", dir, err)
 	}
 	path := filepath.Join(dir, lockFile)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	f, err := t.openFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return fmt.Errorf("opening the profiles lock %s: %w", path, err)
 	}
@@ -68,38 +63,20 @@ func lockWait() safefs.Wait {
 	return safefs.Wait{Max: safefs.Forever}
 }
 
-// writeNew creates path with data and mode, failing if it exists (it never
-// clobbers a file). The mode is set with chmod, so the umask does not
-// matter; a partly written file is removed.
-func writeNew(path string, data []byte, mode os.FileMode) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, mode)
-	if err != nil {
-		return err
-	}
-	err = f.Chmod(mode)
-	if err == nil {
-		_, err = f.Write(data)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(path)
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
-}
-
 // WriteFileAtomic replaces path with data and mode: a temporary file in the
 // same directory, chmod (the umask does not matter), fsync, rename, fsync of
 // the directory. A reader sees the old or the new content, never a mix; a
 // failure leaves the old file as it was. A symlink at path is replaced,
-// never followed. It is for the files of a profile written as the hermes
-// user (root writes under HERMES_HOME go through safefs).
-func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
+// never followed. path must be below home: as root the temporary file and
+// the rename are done through safefs, so that no symlink below home is
+// followed (an error wrapping safefs.ErrSymlink), and the file keeps
+// root's ownership.
+func WriteFileAtomic(home, path string, data []byte, mode os.FileMode) error {
+	return treeOf(home).writeAtomic(path, data, mode)
+}
+
+// writeFileAtomic is WriteFileAtomic with plain calls.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -133,26 +110,27 @@ func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
 	return nil
 }
 
-// WriteConfig writes c to path atomically (temporary file and rename in
-// the same directory) with mode 0640, creating the file if missing.
-func WriteConfig(path string, c *Config) error {
+// WriteConfig writes c to path (below home) atomically (temporary file and
+// rename in the same directory, as WriteFileAtomic) with mode 0640,
+// creating the file if missing.
+func WriteConfig(home, path string, c *Config) error {
 	b, err := c.Bytes()
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(path, b, ConfigMode)
+	return WriteFileAtomic(home, path, b, ConfigMode)
 }
 
 // setConfigKey sets one key of the config.yaml at path and writes it back.
-func setConfigKey(path, key, value string) error {
-	c, err := LoadConfig(path)
+func setConfigKey(home, path, key, value string) error {
+	c, err := treeOf(home).loadConfig(path)
 	if err != nil {
 		return err
 	}
 	if err := c.Set(key, value); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	return WriteConfig(path, c)
+	return WriteConfig(home, path, c)
 }
 
 // dirError explains a failure to create a file in dir; for a permission

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -153,21 +152,33 @@ func LogDir(home, name string) string {
 }
 
 // Exists reports whether a profile exists, i.e. whether its SOUL.md exists
-// (home/SOUL.md for "default"). An invalid name never exists.
+// (home/SOUL.md for "default"). An invalid name never exists; as root,
+// neither does a profile reached through a symlink below home.
 func Exists(home, name string) bool {
-	if Validate(name) != nil {
-		return false
+	ok, err := Lookup(home, name)
+	return ok && err == nil
+}
+
+// Lookup is Exists with the reason it cannot tell: an invalid name, or, as
+// root, a symlink on the way to the profile's SOUL.md (an error wrapping
+// safefs.ErrSymlink that names it), which root never follows.
+func Lookup(home, name string) (bool, error) {
+	if err := Validate(name); err != nil {
+		return false, err
 	}
-	_, err := os.Lstat(filepath.Join(Dir(home, name), soulFile))
-	return err == nil
+	return treeOf(home).exists(filepath.Join(Dir(home, name), soulFile))
 }
 
 // List returns the profiles of home: "default" first, always, then every
 // profiles/<name>/ that holds SOUL.md and whose name passes Validate, sorted.
-// A missing profiles/ directory is not an error.
+// A missing profiles/ directory is not an error. As root (init's
+// reconciler) nothing below home is reached through a symlink: a symlinked
+// profiles/ is an error wrapping safefs.ErrSymlink (with "default" alone
+// listed), and a symlinked profiles/<name> is not a profile.
 func List(home string) ([]string, error) {
 	names := []string{Default}
-	entries, err := os.ReadDir(filepath.Join(home, "profiles"))
+	t := treeOf(home)
+	entries, err := t.dirNames(filepath.Join(home, "profiles"))
 	if errors.Is(err, fs.ErrNotExist) {
 		return names, nil
 	}
@@ -175,12 +186,11 @@ func List(home string) ([]string, error) {
 		return names, fmt.Errorf("listing profiles: %w", err)
 	}
 	var named []string
-	for _, ent := range entries {
-		n := ent.Name()
-		if !ent.IsDir() || n == Default || Validate(n) != nil {
+	for _, n := range entries {
+		if n == Default || Validate(n) != nil {
 			continue
 		}
-		if _, err := os.Lstat(filepath.Join(home, "profiles", n, soulFile)); err == nil {
+		if ok, _ := t.exists(filepath.Join(home, "profiles", n, soulFile)); ok {
 			named = append(named, n)
 		}
 	}
@@ -202,7 +212,7 @@ func Resolve(home, flag string) (string, error) {
 		}
 		return flag, nil
 	}
-	b, err := os.ReadFile(filepath.Join(home, activeFile))
+	b, err := treeOf(home).readFile(filepath.Join(home, activeFile))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return Default, nil
@@ -226,15 +236,18 @@ func SetActive(home, name string) error {
 	if err := Validate(name); err != nil {
 		return err
 	}
+	t := treeOf(home)
 	path := filepath.Join(home, activeFile)
 	if name == Default {
-		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := t.remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("resetting the sticky profile: %w", err)
 		}
 		return nil
 	}
-	if !Exists(home, name) {
+	if ok, err := Lookup(home, name); err != nil {
+		return err
+	} else if !ok {
 		return kindError{fs.ErrNotExist, fmt.Sprintf("profile %s does not exist: create it with hermes profile create %s", name, name)}
 	}
-	return WriteFileAtomic(path, []byte(name+"\n"), 0o644)
+	return t.writeAtomic(path, []byte(name+"\n"), 0o644)
 }

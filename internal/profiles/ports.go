@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -50,7 +49,7 @@ func configuredPort(home, name string) (int, error) {
 	if ok {
 		return int(v.i), nil
 	}
-	env, envErr := ReadEnv(EnvPath(home, name))
+	env, envErr := treeOf(home).readEnv(EnvPath(home, name))
 	if s, ok := env[legacyPortVar]; ok {
 		p, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || p < 1 || p > 65535 {
@@ -107,10 +106,9 @@ func usedPorts(home string) map[int]bool {
 	} else {
 		used[DefaultGatewayPort] = true
 	}
-	entries, _ := os.ReadDir(filepath.Join(home, "profiles"))
-	for _, ent := range entries {
-		n := ent.Name()
-		if !ent.IsDir() || n == Default || Validate(n) != nil {
+	names, _ := treeOf(home).dirNames(filepath.Join(home, "profiles"))
+	for _, n := range names {
+		if n == Default || Validate(n) != nil {
 			continue
 		}
 		if p, err := configuredPort(home, n); err == nil && p != 0 {
@@ -172,7 +170,7 @@ func EnsurePort(home, name string) (int, error) {
 		if port, err = AllocatePort(home); err != nil {
 			return err
 		}
-		return setConfigKey(ConfigPath(home, name), "gateway.port", strconv.Itoa(port))
+		return setConfigKey(home, ConfigPath(home, name), "gateway.port", strconv.Itoa(port))
 	})
 	return port, err
 }

@@ -388,3 +388,42 @@ func (d *Dir) Chmod(name string, perm os.FileMode) error {
 	}
 	return nil
 }
+
+// Mkdir creates the directory name in d with perm (regardless of the
+// umask), given to own. An existing name is an error wrapping
+// fs.ErrExist, whatever it is.
+func (d *Dir) Mkdir(name string, perm os.FileMode, own Owner) error {
+	if strings.ContainsRune(name, '/') || name == "" || name == "." || name == ".." {
+		return fmt.Errorf("%q: %w", name, ErrEscape)
+	}
+	if err := unix.Mkdirat(d.fd, name, uint32(perm.Perm())); err != nil {
+		return &os.PathError{Op: "mkdir", Path: filepath.Join(d.path, name), Err: err}
+	}
+	sub, err := d.openDir(name)
+	if err != nil {
+		return err
+	}
+	defer sub.Close()
+	if err := unix.Fchmod(sub.fd, uint32(perm.Perm())); err != nil {
+		return &os.PathError{Op: "chmod", Path: sub.path, Err: err}
+	}
+	if !own.keep() {
+		if err := unix.Fchown(sub.fd, own.UID, own.GID); err != nil {
+			return &os.PathError{Op: "chown", Path: sub.path, Err: err}
+		}
+	}
+	return nil
+}
+
+// RemoveDir removes the single name in d, a file, a symlink or an empty
+// directory. A missing name is not an error.
+func (d *Dir) RemoveDir(name string) error {
+	err := unix.Unlinkat(d.fd, name, 0)
+	if errors.Is(err, unix.EISDIR) || errors.Is(err, unix.EPERM) {
+		err = unix.Unlinkat(d.fd, name, unix.AT_REMOVEDIR)
+	}
+	if err != nil && !errors.Is(err, unix.ENOENT) {
+		return &os.PathError{Op: "remove", Path: filepath.Join(d.path, name), Err: err}
+	}
+	return nil
+}
