@@ -83,7 +83,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -252,18 +251,31 @@ func Run(ctx context.Context, cfg Config) ([]Action, error) {
 }
 
 // warnStrays warns about the directories under profiles/ that hold SOUL.md
-// but are not in names (the profiles the pass visits).
+// but are not in names (the profiles the pass visits). Nothing is followed:
+// a symlinked entry is not a profile, and as root profiles/ is opened
+// through safefs.
 func warnStrays(home string, names []string, warn io.Writer) {
-	entries, err := os.ReadDir(filepath.Join(home, "profiles"))
+	d, err := safefs.OpenDir(home, "profiles")
 	if err != nil {
 		return
 	}
-	for _, e := range entries {
-		n := e.Name()
-		if !e.IsDir() || slices.Contains(names[1:], n) {
+	defer d.Close()
+	entries, err := d.Names()
+	if err != nil {
+		return
+	}
+	slices.Sort(entries)
+	for _, n := range entries {
+		if slices.Contains(names[1:], n) {
 			continue
 		}
-		if _, err := os.Lstat(filepath.Join(home, "profiles", n, "SOUL.md")); err != nil {
+		sub, err := d.Sub(n)
+		if err != nil {
+			continue
+		}
+		_, err = sub.Lstat("SOUL.md")
+		sub.Close()
+		if err != nil {
 			continue
 		}
 		if n == profiles.Default {
