@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"go/ast"
 	"go/parser"
 	"go/token"
 	"os/exec"
@@ -128,6 +129,32 @@ func TestPackageDocs(t *testing.T) {
 		}
 		if docs != 1 {
 			t.Errorf("%s has %d package doc comments, want exactly 1", p.ImportPath, docs)
+		}
+	}
+}
+
+// TestOneFlock keeps safefs.Lock the one place that calls flock(2) (issue
+// 9): a bounded, cancellable wait that names the holder, in every package
+// and test of the module.
+func TestOneFlock(t *testing.T) {
+	for _, p := range listPackages(t, module+"/...") {
+		if strings.HasSuffix(p.ImportPath, "/internal/safefs") {
+			continue
+		}
+		files, _ := filepath.Glob(filepath.Join(p.Dir, "*.go"))
+		for _, f := range files {
+			af, err := parser.ParseFile(token.NewFileSet(), f, nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ast.Inspect(af, func(n ast.Node) bool {
+				if sel, ok := n.(*ast.SelectorExpr); ok && sel.Sel.Name == "Flock" {
+					if x, ok := sel.X.(*ast.Ident); ok && (x.Name == "unix" || x.Name == "syscall") {
+						t.Errorf("%s calls %s.Flock: lock through safefs.Lock, the one bounded and cancellable flock", f, x.Name)
+					}
+				}
+				return true
+			})
 		}
 	}
 }

@@ -51,7 +51,11 @@
 // SocketPath is the one resolver of the socket's path (CONTRACT §2), used by
 // init to listen and by clients to connect; Listen creates the socket safely
 // (no symlinked or foreign directory in /tmp, no removal of a live
-// supervisor's socket).
+// supervisor's socket). ListenPublished is the owner's socket in
+// HERMES_HOME/run, a directory the hermes uid owns: run/ is opened without
+// following a symlink, and the stale socket's check and removal, the bind,
+// the chmod and the removal when the listener closes are all done relative
+// to that descriptor (ListenIn), never by path.
 //
 // # Shutdown
 //

@@ -27,8 +27,14 @@
 // fs.ErrNotExist) apart from an unreadable or corrupt one (wrapping
 // ErrCorrupt); callers treat both as "no recorded state", never as fatal.
 // The supervisor's writer runs as root under a hermes-writable tree, so
-// every file operation it does goes through safefs (no symlink followed,
-// the file ends owned by the hermes uid, mode 0644).
+// every file operation it does goes through safefs (no symlink followed, no
+// hard-linked or special file read or replaced, the file ends owned by the
+// hermes uid, mode 0644), and its wait for the lock is its caller's
+// (safefs.RootWait: 1 s, within the boot's budget, ended by the context):
+// a lock held longer is an error wrapping safefs.ErrLocked and nothing is
+// written. ReadProfileState is ReadState through safefs, for root. Every
+// flock of the package (the state file, gateway.pid) is taken through
+// safefs.Lock.
 //
 // # Pid lock
 //

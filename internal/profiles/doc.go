@@ -24,7 +24,12 @@
 // root profile.
 //
 // Everything here runs as the hermes uid (the CLI drops root before it runs
-// a command), so plain file calls are used; file modes are set with chmod
-// after creation so that the umask never matters. The package keeps no
-// global mutable state.
+// a command), with plain file calls; file modes are set with chmod after
+// creation so that the umask never matters. As root (a command kept as root
+// with HERMES_DOCKER_EXEC_AS_ROOT, or init's reconciler listing the
+// profiles) every operation below HERMES_HOME goes through safefs instead
+// (tree): no symlink below the home is followed, a file read or written in
+// place is a regular file with one link, and a planted link is an error
+// wrapping safefs.ErrSymlink that names it (Lookup tells it apart from a
+// missing profile). The package keeps no global mutable state.
 package profiles

@@ -9,6 +9,15 @@
 //
 // The base itself is opened normally: an operator may point HERMES_HOME at a
 // symlink, and that choice is not an attack.
+//
+// Lock is the one place in hermes that takes a flock(2): it never blocks in
+// the kernel, so a wait is bounded (Wait.Max, and a Budget shared by the
+// waits of one boot: RootLockWait and BootLockBudget for root on a file the
+// hermes uid can write) and ends at once when its context is done; a lock
+// held past the wait is a *LockedError naming the file and, from
+// /proc/locks, the pid holding it. A Refusal is root declining to touch a
+// managed file (a symlink, a hard link, a device) or skipping a write on a
+// held lock, as the one line that the boot prints and counts.
 package safefs
 
 import (

@@ -50,6 +50,12 @@
 //   - mount points below HERMES_HOME (a bind mount from the host keeps its
 //     owner, and Repair does not descend into it).
 //
+// Each managed file that root refuses to touch this way, and each write it
+// skips because a lock was held past safefs.RootLockWait (Config.Locks is
+// the boot's budget), is reported to Config.Refused as a safefs.Refusal:
+// one "refusing <file>: <why>; <what was not done>" line (not chowned, not
+// seeded, bootstrap skipped).
+//
 // A file is changed through a descriptor opened with O_NOFOLLOW and checked
 // with fstat against what lstat saw, so a swap between the two changes
 // nothing it should not. HERMES_HOME itself may be a symlink: that is the
