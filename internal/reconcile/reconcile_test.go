@@ -602,3 +602,59 @@ func unescape(t *testing.T, v string) string {
 	}
 	return s
 }
+
+// TestLockedFilesSkipped: with the boot log's and a state file's locks
+// held by another holder, the pass ends within its budget, writes neither
+// without the lock, and reports each skip as a refusal naming the file.
+func TestLockedFilesSkipped(t *testing.T) {
+	home := newHome(t, state("running"))
+	os.MkdirAll(filepath.Join(home, "logs"), 0o755)
+	for _, p := range []string{filepath.Join(home, BootLog), filepath.Join(home, "gateway_state.json")} {
+		f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if err := safefs.Lock(context.Background(), f, safefs.Exclusive, safefs.Wait{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var refusals []safefs.Refusal
+	budget := safefs.NewBudget(300 * time.Millisecond)
+	start := time.Now()
+	actions, _, _ := run(t, Config{Home: home, Locks: budget, Refused: func(r safefs.Refusal) { refusals = append(refusals, r) }})
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("the pass took %s with a 300ms budget", d)
+	}
+	if got := summary(actions); got != "default:running:started" {
+		t.Errorf("actions %s", got)
+	}
+	if len(refusals) != 2 || !refusals[0].Locked || !refusals[1].Locked ||
+		!strings.HasSuffix(refusals[0].Path, "gateway_state.json") || !strings.HasSuffix(refusals[1].Path, "container-boot.log") {
+		t.Fatalf("refusals %v, want the state file's and the boot log's skipped writes", refusals)
+	}
+	if b, _ := os.ReadFile(filepath.Join(home, BootLog)); len(b) != 0 {
+		t.Errorf("the boot log was written without its lock: %q", b)
+	}
+	if b, _ := os.ReadFile(filepath.Join(home, "gateway_state.json")); strings.Contains(string(b), "desired_state") {
+		t.Errorf("the state file was written without its lock: %s", b)
+	}
+}
+
+// TestSymlinkedStateRefused: as root, a gateway_state.json that is a
+// symlink is refused (not read, so not started), with a refusal line.
+func TestSymlinkedStateRefused(t *testing.T) {
+	testenv.NeedRoot(t, "read state files as root does")
+	home := newHome(t, "")
+	outside := filepath.Join(t.TempDir(), "state.json")
+	write(t, outside, state("running"))
+	os.Symlink(outside, filepath.Join(home, "gateway_state.json"))
+	var refusals []safefs.Refusal
+	actions, fake, _ := run(t, Config{Home: home, Refused: func(r safefs.Refusal) { refusals = append(refusals, r) }})
+	if got := summary(actions); got != "default:none:registered" || fake.calls[0].start {
+		t.Errorf("actions %s, calls %v: want the default profile registered down", got, fake.calls)
+	}
+	if len(refusals) != 1 || refusals[0].Locked || !strings.Contains(refusals[0].String(), "symbolic link") {
+		t.Errorf("refusals %v, want one naming the symbolic link", refusals)
+	}
+}

@@ -312,3 +312,39 @@ func TestSeedFromShareDir(t *testing.T) {
 		t.Errorf("config.yaml = %q, want the built-in default (no seed in the share dir)", b)
 	}
 }
+
+// TestSeedRefusesSymlinkedBootstraps: the reference's two scenarios at the
+// unit level: each bootstrap variable set while its file is a symlink is
+// skipped with one refusal naming the file, and nothing is written
+// through the link.
+func TestSeedRefusesSymlinkedBootstraps(t *testing.T) {
+	testenv.NeedRoot(t, "seed as root")
+	home := filepath.Join(sharedTempDir(t), "data")
+	mkdir(t, home, 0o755, hermesUID, hermesGID)
+	outside := t.TempDir()
+	for _, name := range []string{"gateway_state.json", "auth.json"} {
+		os.WriteFile(filepath.Join(outside, name), []byte("{}"), 0o600)
+		os.Symlink(filepath.Join(outside, name), filepath.Join(home, name))
+	}
+	cfg, _ := rootConfig(t, home)
+	cfg.Env = hostEnv(map[string]string{EnvGatewayBootstrap: "running", EnvAuthBootstrap: `{"version":1,"providers":{}}`})
+	var refusals []string
+	cfg.Refused = func(r safefs.Refusal) { refusals = append(refusals, r.String()) }
+	if err := Seed(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(refusals)
+	if len(refusals) != 2 || !strings.Contains(refusals[0], "auth.json: it is a symbolic link") || !strings.Contains(refusals[1], "gateway_state.json: it is a symbolic link") {
+		t.Fatalf("refusals %q, want one per symlinked bootstrap file", refusals)
+	}
+	for _, r := range refusals {
+		if !strings.HasPrefix(r, "refusing ") || !strings.Contains(r, "bootstrap skipped") {
+			t.Errorf("refusal %q: want refusing <file>: <why>; bootstrap skipped", r)
+		}
+	}
+	for _, name := range []string{"gateway_state.json", "auth.json"} {
+		if b, _ := os.ReadFile(filepath.Join(outside, name)); string(b) != "{}" {
+			t.Errorf("%s was written through the link: %q", name, b)
+		}
+	}
+}
