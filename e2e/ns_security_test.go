@@ -141,7 +141,9 @@ func TestLockedFilesDoNotHangBoot(t *testing.T) {
 	holdLocks(t, bootLog, state)
 	marker := filepath.Join(h.dir, "main-ran")
 	os.Chmod(h.dir, 0o777)
-	r := h.runInit(t, subreaper, nil, "sh", "-c", "hermes svc ready --json && touch "+marker)
+	// The gateway it starts waits for the state file's lock as the hermes
+	// uid does (10 s): a short shutdown budget ends it sooner.
+	r := h.runInit(t, subreaper, []string{"HERMES_STOP_GRACE=1s"}, "sh", "-c", "hermes svc ready --json && touch "+marker)
 	os.Chmod(h.dir, 0o755)
 	if r.Code != 0 {
 		t.Fatalf("init: %s", r)
