@@ -21,14 +21,16 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// childArgv returns an argv that runs this test binary as the given role.
+// childArgv returns an argv and an environment that run this test binary
+// as the given role. GORACE=atexit_sleep_ms=0: a child built with -race
+// would otherwise sleep a second before every exit with status 0.
 func childArgv(t *testing.T, role string, args ...string) ([]string, map[string]string) {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return append([]string{exe}, args...), map[string]string{"HERMES_TEST_CHILD": role}
+	return append([]string{exe}, args...), map[string]string{"HERMES_TEST_CHILD": role, "GORACE": "atexit_sleep_ms=0"}
 }
 
 func child(role string, args []string) {
@@ -37,10 +39,6 @@ func child(role string, args []string) {
 		fmt.Println("exiting with", args[0])
 		code, _ := strconv.Atoi(args[0])
 		os.Exit(code)
-	case "crash-after": // run args[0] (a duration), then exit 1
-		d, _ := time.ParseDuration(args[0])
-		time.Sleep(d)
-		os.Exit(1)
 	case "sleep": // run until SIGTERM, then exit 0
 		c := make(chan os.Signal, 1)
 		signal.Notify(c, syscall.SIGTERM)

@@ -1,10 +1,15 @@
+// A service's spec (CONTRACT §4): its fields and defaults, their
+// validation, and the reserved names.
+
 package supervise
 
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -212,4 +217,14 @@ func ParseSignal(name string) (syscall.Signal, error) {
 		return 0, fmt.Errorf("unknown signal %q", name)
 	}
 	return sig, nil
+}
+
+// specEqual reports whether a and b describe the same service (a
+// replacement by an equal spec leaves a running service alone).
+func specEqual(a, b Spec) bool {
+	return a.Name == b.Name && slices.Equal(a.Argv, b.Argv) && maps.Equal(a.Env, b.Env) &&
+		a.Dir == b.Dir && a.User == b.User && a.Restart == b.Restart &&
+		a.StopSignal == b.StopSignal && a.StopGrace == b.StopGrace &&
+		slices.Equal(a.NoRestartExitCodes, b.NoRestartExitCodes) && a.LogFile == b.LogFile &&
+		a.LogMaxBytes == b.LogMaxBytes && a.LogKeep == b.LogKeep
 }

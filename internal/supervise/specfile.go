@@ -1,3 +1,6 @@
+// Service files (HERMES_SERVICES_DIR): one spec per YAML or JSON file, and
+// the loading of a directory of them.
+
 package supervise
 
 import (

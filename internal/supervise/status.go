@@ -1,3 +1,5 @@
+// The states, the Status a service shows, and the supervisor's errors.
+
 package supervise
 
 import (

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,26 +18,23 @@ import (
 	"github.com/hermes-agent/hermes/internal/initd"
 )
 
-// newTestSupervisor runs a Supervisor with a Reaper in this process; it is
-// stopped at the end of the test.
-func newTestSupervisor(t *testing.T, tune func(*Config)) *Supervisor {
+// newTestSupervisor runs a Supervisor with a Reaper in this process, on
+// the wall clock or, when clk is not nil, on clk; it is stopped at the end
+// of the test. The backoff has the defaults of CONTRACT §4.
+func newTestSupervisor(t *testing.T, clk *fakeClock) *Supervisor {
 	t.Helper()
 	home := t.TempDir()
 	r := initd.NewReaper()
-	cfg := Config{
-		Spawner:     r,
-		Home:        home,
-		HermesUID:   os.Geteuid(),
-		HermesGID:   os.Getegid(),
-		Env:         []string{"PATH=" + os.Getenv("PATH")},
-		BackoffBase: 20 * time.Millisecond,
-		BackoffCap:  200 * time.Millisecond,
-		StableAfter: time.Hour,
+	s := New(Config{
+		Spawner:   r,
+		Home:      home,
+		HermesUID: os.Geteuid(),
+		HermesGID: os.Getegid(),
+		Env:       []string{"PATH=" + os.Getenv("PATH")},
+	})
+	if clk != nil {
+		s.clock = clk
 	}
-	if tune != nil {
-		tune(&cfg)
-	}
-	s := New(cfg)
 	// The reaper outlives the supervisor, as in init: the supervisor's
 	// shutdown needs the exits it delivers.
 	reapCtx, stopReaper := context.WithCancel(context.Background())
@@ -111,84 +109,61 @@ func TestStartStop(t *testing.T) {
 	}
 }
 
-func TestCrashRestartsWithGrowingDelays(t *testing.T) {
-	s := newTestSupervisor(t, nil)
-	var mu sync.Mutex
-	var starts []time.Time
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	events := s.Subscribe(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		lastPID := 0
-		for st := range events {
-			if st.Name == "crasher" && st.State == Running && st.PID != lastPID {
-				lastPID = st.PID
-				mu.Lock()
-				starts = append(starts, time.Now())
-				mu.Unlock()
+// TestBackoff: the delays before the restarts of a service whose process
+// dies, on an injected clock (CONTRACT §4): 50 ms first, then doubling,
+// never more than 30 s, and 50 ms again after a run of 60 s.
+func TestBackoff(t *testing.T) {
+	ms := time.Millisecond
+	tests := []struct {
+		name string
+		ups  []time.Duration // how long each run lasts before its process is killed
+		want []time.Duration // the delay before each restart
+	}{
+		{"doubling from 50ms", make([]time.Duration, 5), []time.Duration{50 * ms, 100 * ms, 200 * ms, 400 * ms, 800 * ms}},
+		{"capped at 30s", make([]time.Duration, 12), []time.Duration{
+			50 * ms, 100 * ms, 200 * ms, 400 * ms, 800 * ms, 1600 * ms, 3200 * ms, 6400 * ms,
+			12800 * ms, 25600 * ms, 30 * time.Second, 30 * time.Second,
+		}},
+		{"reset after 60s up", []time.Duration{0, 0, time.Minute, 0}, []time.Duration{50 * ms, 100 * ms, 50 * ms, 100 * ms}},
+		{"no reset before 60s up", []time.Duration{0, 0, time.Minute - ms}, []time.Duration{50 * ms, 100 * ms, 200 * ms}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := newFakeClock()
+			s := newTestSupervisor(t, clk)
+			st, err := s.Register(context.Background(), spec(t, "crasher", "sleep"), true)
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-	}()
-	if _, err := s.Register(context.Background(), spec(t, "crasher", "exit", "1"), true); err != nil {
-		t.Fatal(err)
-	}
-	waitStatus(t, s, "crasher", "5 restarts", func(st Status) bool { return st.Restarts >= 5 })
-	if _, err := s.Stop(context.Background(), "crasher"); err != nil {
-		t.Fatal(err)
-	}
-	cancel()
-	<-done
-	mu.Lock()
-	defer mu.Unlock()
-	if len(starts) < 5 {
-		t.Fatalf("saw %d starts, want at least 5", len(starts))
-	}
-	// Delays are 20, 40, 80, 160, 200 (cap) ms: each gap at least its delay,
-	// and the fourth gap clearly longer than the first.
-	want := []time.Duration{20, 40, 80, 160}
-	for i := 1; i < len(starts) && i <= len(want); i++ {
-		if gap := starts[i].Sub(starts[i-1]); gap < want[i-1]*time.Millisecond {
-			t.Errorf("gap %d = %v, want at least %v", i, gap, want[i-1]*time.Millisecond)
-		}
-	}
-	if g1, g4 := starts[1].Sub(starts[0]), starts[4].Sub(starts[3]); g4 <= g1 {
-		t.Errorf("gaps do not grow: first %v, fourth %v", g1, g4)
-	}
-}
+			var got []time.Duration
+			for i, up := range tt.ups {
+				clk.Advance(up)
+				if err := s.Signal("crasher", syscall.SIGKILL); err != nil {
+					t.Fatal(err)
+				}
+				st = waitStatus(t, s, "crasher", "a backoff", func(st Status) bool { return st.State == Backoff && st.Restarts == i })
+				wait := st.NextStart.Sub(clk.Now())
+				if timers := armed(s, clk); !slices.Equal(timers, []time.Duration{wait}) {
+					t.Fatalf("after exit %d: timers %v, want one at next_start, %v from now", i+1, timers, wait)
+				}
+				got = append(got, wait)
 
-func TestBackoffResetsAfterStableRun(t *testing.T) {
-	s := newTestSupervisor(t, func(c *Config) {
-		c.BackoffBase = 10 * time.Millisecond
-		c.BackoffCap = 5 * time.Second
-		c.StableAfter = 150 * time.Millisecond
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	events := s.Subscribe(ctx)
-	if _, err := s.Register(context.Background(), spec(t, "flappy", "crash-after", "200ms"), true); err != nil {
-		t.Fatal(err)
-	}
-	// Every run lasts longer than StableAfter, so every delay is the base.
-	var reasons []string
-	for st := range events {
-		if st.Name == "flappy" && st.State == Backoff {
-			reasons = append(reasons, st.Reason)
-			if len(reasons) == 4 {
-				break
+				pid := st.PID
+				clk.Advance(wait)
+				if st, _ = s.Status("crasher"); st.State != Running || st.Restarts != i+1 || st.PID == pid {
+					t.Fatalf("once the backoff is over: %s with %d restarts, want running with %d", st.State, st.Restarts, i+1)
+				}
 			}
-		}
-	}
-	for i, r := range reasons {
-		if !strings.HasSuffix(r, "restarting in 10ms") {
-			t.Errorf("backoff %d: reason %q, want the 10ms base delay after a stable run", i, r)
-		}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("delays %v, want %v", got, tt.want)
+			}
+		})
 	}
 }
 
 func TestExitConfigFails(t *testing.T) {
-	s := newTestSupervisor(t, nil)
+	clk := newFakeClock()
+	s := newTestSupervisor(t, clk)
 	if _, err := s.Register(context.Background(), spec(t, "misconfigured", "config-error"), true); err != nil {
 		t.Fatal(err)
 	}
@@ -202,33 +177,53 @@ func TestExitConfigFails(t *testing.T) {
 	if !strings.Contains(st.Reason, "no provider configured") || !strings.Contains(st.Reason, "78") {
 		t.Errorf("reason = %q, want the exit code and the service's last line", st.Reason)
 	}
-	// It stays failed.
-	time.Sleep(100 * time.Millisecond)
+
+	// It stays failed: no restart is armed, and an hour later nothing has
+	// happened.
+	if timers := armed(s, clk); timers != nil {
+		t.Errorf("timers %v armed after exit 78, want none", timers)
+	}
+	clk.Advance(time.Hour)
 	if st, _ := s.Status("misconfigured"); st.State != Failed || st.Restarts != 0 {
-		t.Errorf("later: %s with %d restarts, want failed with 0", st.State, st.Restarts)
+		t.Errorf("an hour later: %s with %d restarts, want failed with 0", st.State, st.Restarts)
 	}
 }
 
 func TestTermIgnoringServiceIsKilledAfterGrace(t *testing.T) {
-	s := newTestSupervisor(t, nil)
+	clk := newFakeClock()
+	s := newTestSupervisor(t, clk)
 	sp := spec(t, "stubborn", "ignore-term")
 	sp.StopGrace = Duration(300 * time.Millisecond)
-	if _, err := s.Register(context.Background(), sp, true); err != nil {
+	st, err := s.Register(context.Background(), sp, true)
+	if err != nil {
 		t.Fatal(err)
 	}
 	// Wait until it has announced that it ignores SIGTERM.
 	waitLog(t, s, "stubborn", "ignoring SIGTERM")
-	start := time.Now()
-	st, err := s.Stop(context.Background(), "stubborn")
-	if err != nil {
-		t.Fatal(err)
+	type result struct {
+		st  Status
+		err error
 	}
-	took := time.Since(start)
-	if st.LastExit == nil || st.LastExit.Signal != "SIGKILL" {
-		t.Errorf("last exit = %+v, want SIGKILL", st.LastExit)
+	stopped := make(chan result, 1)
+	go func() {
+		st, err := s.Stop(context.Background(), "stubborn")
+		stopped <- result{st, err}
+	}()
+	waitStatus(t, s, "stubborn", "stopping", func(st Status) bool { return st.State == Stopping })
+	if timers := armed(s, clk); !slices.Equal(timers, []time.Duration{300 * time.Millisecond}) {
+		t.Fatalf("timers %v while stopping, want the kill at the 300ms grace", timers)
 	}
-	if took < 300*time.Millisecond || took > 3*time.Second {
-		t.Errorf("stop took %v, want the 300ms grace then a prompt kill", took)
+	clk.Advance(300*time.Millisecond - time.Nanosecond)
+	if got, _ := s.Status("stubborn"); got.State != Stopping || !alive(st.PID) {
+		t.Fatalf("before the grace is over: %s, alive %v; want stopping and alive", got.State, alive(st.PID))
+	}
+	clk.Advance(time.Nanosecond)
+	r := <-stopped
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if r.st.LastExit == nil || r.st.LastExit.Signal != "SIGKILL" {
+		t.Errorf("last exit = %+v, want SIGKILL", r.st.LastExit)
 	}
 }
 
@@ -250,31 +245,60 @@ func waitLog(t *testing.T, s *Supervisor, name, substr string) {
 	t.Fatalf("%s never logged %q", name, substr)
 }
 
+// TestPolicies: what follows the exit of a service, by its restart policy
+// and its no_restart_exit_codes, on an injected clock: the state, the
+// wanted state, and the backoff armed (none: nothing happens, even an hour
+// later).
 func TestPolicies(t *testing.T) {
 	tests := []struct {
 		name      string
 		restart   Restart
+		noRestart []int
 		code      string
 		wantState State
 		wantWant  Want
+		wantWait  time.Duration // the backoff before a restart; 0: none
 	}{
-		{"on-failure-clean", RestartOnFailure, "0", Stopped, WantDown},
-		{"never-clean", RestartNever, "0", Stopped, WantDown},
-		{"never-failure", RestartNever, "3", Failed, WantUp},
-		{"on-failure-failure", RestartOnFailure, "3", Backoff, WantUp},
-		{"always-clean", RestartAlways, "0", Backoff, WantUp},
+		{"on-failure-clean", RestartOnFailure, nil, "0", Stopped, WantDown, 0},
+		{"never-clean", RestartNever, nil, "0", Stopped, WantDown, 0},
+		{"never-failure", RestartNever, nil, "3", Failed, WantUp, 0},
+		{"on-failure-failure", RestartOnFailure, nil, "3", Backoff, WantUp, 50 * time.Millisecond},
+		{"always-clean", RestartAlways, nil, "0", Backoff, WantUp, 50 * time.Millisecond},
+		{"78-by-default", "", nil, "78", Failed, WantUp, 0},
+		{"always-78", RestartAlways, nil, "78", Failed, WantUp, 0},
+		{"listed-code", RestartOnFailure, []int{3, 4}, "4", Failed, WantUp, 0},
+		{"78-not-listed", RestartOnFailure, []int{3}, "78", Backoff, WantUp, 50 * time.Millisecond},
+		{"empty-list", RestartOnFailure, []int{}, "78", Backoff, WantUp, 50 * time.Millisecond},
+		{"always-listed-0", RestartAlways, []int{0}, "0", Failed, WantUp, 0},
 	}
-	s := newTestSupervisor(t, func(c *Config) { c.BackoffBase = time.Hour })
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			clk := newFakeClock()
+			s := newTestSupervisor(t, clk)
 			sp := spec(t, tt.name, "exit", tt.code)
 			sp.Restart = tt.restart
+			sp.NoRestartExitCodes = tt.noRestart
 			if _, err := s.Register(context.Background(), sp, true); err != nil {
 				t.Fatal(err)
 			}
 			st := waitStatus(t, s, tt.name, "an exit", func(st Status) bool { return st.LastExit != nil && st.PID == 0 })
 			if st.State != tt.wantState || st.Want != tt.wantWant {
 				t.Errorf("got %s/%s, want %s/%s (reason %q)", st.State, st.Want, tt.wantState, tt.wantWant, st.Reason)
+			}
+			var want []time.Duration
+			if tt.wantWait > 0 {
+				want = []time.Duration{tt.wantWait}
+			}
+			if got := armed(s, clk); !slices.Equal(got, want) {
+				t.Errorf("timers armed %v, want %v", got, want)
+			}
+			wantRestarts := 0
+			if tt.wantWait > 0 {
+				wantRestarts = 1
+			}
+			clk.Advance(time.Hour)
+			if st, _ := s.Status(tt.name); st.Restarts != wantRestarts {
+				t.Errorf("an hour later: %d restarts, want %d", st.Restarts, wantRestarts)
 			}
 		})
 	}
@@ -372,13 +396,24 @@ func TestConcurrentRegisterRemove(t *testing.T) {
 }
 
 func TestStartFailureBacksOff(t *testing.T) {
-	s := newTestSupervisor(t, func(c *Config) { c.BackoffBase = time.Hour })
+	clk := newFakeClock()
+	s := newTestSupervisor(t, clk)
 	st, err := s.Register(context.Background(), Spec{Name: "ghost", Argv: []string{"/nonexistent/program"}}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st.State != Backoff || !strings.Contains(st.Reason, "cannot start") {
 		t.Errorf("got %s %q, want backoff with a 'cannot start' reason", st.State, st.Reason)
+	}
+	// Each failed start backs off like a crash.
+	for i, want := range []time.Duration{50 * time.Millisecond, 100 * time.Millisecond} {
+		if got := armed(s, clk); !slices.Equal(got, []time.Duration{want}) {
+			t.Fatalf("after failed start %d: timers %v, want %v", i+1, got, want)
+		}
+		clk.Advance(want)
+	}
+	if st, _ := s.Status("ghost"); st.State != Backoff || st.Restarts != 2 {
+		t.Errorf("after two backoffs: %s with %d restarts, want backoff with 2", st.State, st.Restarts)
 	}
 }
 

@@ -1,3 +1,6 @@
+// The user a service runs as: a spec's user field resolved to a uid and
+// gid.
+
 package supervise
 
 import (
