@@ -85,8 +85,19 @@
 // first use, state, nonce, PKCE, and only verified, strictly parsed emails
 // that are listed (or whose domain is) get in, others 403. The OAuth
 // redirect_uri is under the public URL, else the bind when it names one
-// host, else the request's Host (see above). The login routes share a
-// per-client-IP rate limit (429).
+// host, else the request's Host (see above).
+//
+// # Login limits
+//
+// The login routes share a limit per client network (an IPv4 address, an
+// IPv6 /64): 10 requests at once, then one every 6 s; past it, 429 with
+// Retry-After. Failed password logins are charged to the account they name
+// (the configured username, or one bucket for every other name): past 20,
+// each attempt on that account waits until the budget has room again (one
+// failure forgiven every 3 s), at most 10 s, and is then checked; it is
+// never refused. Both tables are bounded (65,536 networks, 1,024 accounts)
+// by forgetting the entry used least recently, never by refusing a client.
+// Gate.Counters reports what the gate counted.
 //
 // # What is logged
 //

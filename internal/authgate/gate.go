@@ -36,8 +36,12 @@ type Gate struct {
 	sessions   *sessionStore
 	flows      *flowStore
 	limits     *limiter
+	accounts   *accountBudget
 	localToken string
 	cop        *http.CrossOriginProtection
+	// sleep waits out an account's delay (tests replace it).
+	sleep func(ctx context.Context, d time.Duration) error
+	count counters
 
 	mu     sync.Mutex // guards routes
 	routes []RouteDecl
@@ -122,7 +126,9 @@ func New(cfg Config) (*Gate, error) {
 		now:      cfg.Now,
 		sessions: newSessionStore(cfg.IdleTimeout, cfg.AbsoluteTimeout),
 		flows:    newFlowStore(),
-		limits:   newLimiter(loginEvery, loginBurst),
+		limits:   newLimiter(loginEvery, loginBurst, maxNetworks),
+		accounts: newAccountBudget(accountBurst, accountEvery, accountMaxDelay, maxAccounts),
+		sleep:    sleep,
 		byName:   map[string]Provider{},
 		cop:      http.NewCrossOriginProtection(),
 	}
@@ -306,6 +312,7 @@ func (g *Gate) Run(ctx context.Context) error {
 			g.sessions.sweep(now)
 			g.flows.sweep(now)
 			g.limits.sweep(now)
+			g.accounts.sweep(now)
 		}
 	}
 }

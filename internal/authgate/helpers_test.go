@@ -3,6 +3,7 @@ package authgate
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -44,6 +45,14 @@ var passwordEnv = envMap{EnvUsername: "admin", EnvPassword: "correct horse batte
 type fakeClock struct {
 	mu sync.Mutex
 	t  time.Time
+	// delays are the account delays the gate asked for (and did not sleep).
+	delays []time.Duration
+}
+
+func (c *fakeClock) slept() []time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]time.Duration(nil), c.delays...)
 }
 
 func newClock() *fakeClock { return &fakeClock{t: time.Now().Truncate(time.Second)} }
@@ -182,7 +191,15 @@ func startGate(t *testing.T, env envMap, o serverOpts) *testServer {
 		t.Fatal(err)
 	}
 	if !o.strictLimit {
-		g.limits = newLimiter(time.Millisecond, 1000)
+		g.limits = newLimiter(time.Millisecond, 1000, maxNetworks)
+		g.accounts = newAccountBudget(1000, time.Millisecond, time.Millisecond, maxAccounts)
+	}
+	// An account's delay is recorded, not slept: the clock is fake.
+	g.sleep = func(_ context.Context, d time.Duration) error {
+		clock.mu.Lock()
+		clock.delays = append(clock.delays, d)
+		clock.mu.Unlock()
+		return nil
 	}
 	srv := &http.Server{Handler: g.Handler(testApp(g))}
 	g.ConfigureServer(srv)

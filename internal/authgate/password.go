@@ -183,6 +183,16 @@ func parseArgon2id(h string) (passwordVerifier, error) {
 	return v, nil
 }
 
+// account is the budget a login naming username is charged to: the
+// configured username's own, or the one shared by every other name. The
+// name is compared in constant time, as in check.
+func (p *passwordProvider) account(username string) string {
+	if subtle.ConstantTimeCompare(mac(p.key, []byte(username)), p.userSum) == 1 {
+		return p.username
+	}
+	return unknownAccount
+}
+
 // check reports whether username and password are the configured ones. It
 // does the same work for a wrong username as for a wrong password.
 func (p *passwordProvider) check(ctx context.Context, username, password string) bool {

@@ -163,7 +163,16 @@ func (g *Gate) servePasswordLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	next := safeNext(r.PostForm.Get("next"))
-	if !g.password.check(r.Context(), r.PostForm.Get("username"), r.PostForm.Get("password")) {
+	username := r.PostForm.Get("username")
+	account := g.password.account(username)
+	if d := g.accounts.delay(account, g.now()); d > 0 {
+		g.count.delayed.Add(1)
+		if g.sleep(r.Context(), d) != nil {
+			return // the client went away
+		}
+	}
+	if !g.password.check(r.Context(), username, r.PostForm.Get("password")) {
+		g.accounts.fail(account, g.now())
 		g.audit(r, "auth.login.failure", reasonBadCredentials, "provider", "password")
 		g.renderLogin(w, r, answerFor(reasonBadCredentials).status, next, answerFor(reasonBadCredentials).detail)
 		return
