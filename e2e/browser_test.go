@@ -283,7 +283,11 @@ func checkSessionCookie(t *testing.T, b *browserTab, c browserCase, base string)
 		}
 		wantPath := c.cookiePath
 		if strings.Contains(sc.Name, "hermes_flow") {
-			wantPath = c.prefix + "/auth/"
+			// Over HTTPS, with or without a prefix: __Host-, Path=/.
+			wantPath = "/"
+			if sc.Name != "__Host-hermes_flow" {
+				t.Errorf("the login flow's cookie is %q, want __Host-hermes_flow", line)
+			}
 		} else if sc.Name != c.cookieName {
 			t.Errorf("a session cookie under another name: %q", line)
 		}

@@ -235,3 +235,43 @@ func TestHostCheck(t *testing.T) {
 		}
 	})
 }
+
+// TestCrossOriginScheme: the cross-origin check compares the scheme too.
+// With an https public URL, a form posted from the same host over plain
+// http (an old browser sends no Sec-Fetch-Site; net/http's check compares
+// the Origin's host with Host only) is cross-origin; without a public URL,
+// the Origin's scheme must be the request's.
+func TestCrossOriginScheme(t *testing.T) {
+	form := "username=admin&password=correct+horse+battery+staple"
+	ct := "Content-Type: application/x-www-form-urlencoded"
+	t.Run("public URL", func(t *testing.T) {
+		s := startGate(t, passwordEnv, serverOpts{publicURL: "https://dash.example.com/hermes"})
+		host := "Host: dash.example.com"
+		runAttacks(t, s, []attack{
+			{"http Origin, same host", "POST", "/auth/password-login", []string{ct, host, "Origin: http://dash.example.com"}, form, 403, "cross_origin"},
+			{"http Origin, port 443", "POST", "/auth/password-login", []string{ct, host, "Origin: http://dash.example.com:443"}, form, 403, "cross_origin"},
+			{"https Origin, other port", "POST", "/auth/password-login", []string{ct, host, "Origin: https://dash.example.com:8443"}, form, 403, "cross_origin"},
+		})
+		for _, origin := range []string{"https://dash.example.com"} {
+			if r, c := s.loginPassword(t, "admin", thePassword, "", host, "Origin: "+origin); c == nil {
+				t.Errorf("Origin %s: %s", origin, r)
+			}
+		}
+		if r, c := s.loginPassword(t, "admin", thePassword, "", host, "Origin: http://dash.example.com", "Sec-Fetch-Site: same-origin"); c == nil {
+			t.Errorf("Sec-Fetch-Site same-origin (the browser's own verdict, scheme included): %s", r)
+		}
+	})
+	t.Run("TLS from a trusted proxy", func(t *testing.T) {
+		s := startGate(t, passwordEnv, serverOpts{tweak: trust("127.0.0.1")})
+		runAttacks(t, s, []attack{
+			{"http Origin to an https request", "POST", "/auth/password-login", []string{ct, "X-Forwarded-Proto: https", "Origin: http://" + s.addr}, form, 403, "cross_origin"},
+			{"https Origin to an http request", "POST", "/auth/password-login", []string{ct, "Origin: https://" + s.addr}, form, 403, "cross_origin"},
+		})
+		if r, c := s.loginPassword(t, "admin", thePassword, "", "X-Forwarded-Proto: https", "Origin: https://"+s.addr); c == nil {
+			t.Errorf("https Origin to an https request: %s", r)
+		}
+		if r, c := s.loginPassword(t, "admin", thePassword, "", "Origin: http://"+s.addr); c == nil {
+			t.Errorf("http Origin to an http request: %s", r)
+		}
+	})
+}

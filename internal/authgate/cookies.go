@@ -9,8 +9,10 @@ import (
 // depends on the scheme: "__Host-hermes_session" (Path=/) over HTTPS at the
 // root, "__Secure-hermes_session" (Path=<prefix>/) over HTTPS under a path
 // prefix, bare "hermes_session" over plain HTTP. The flow cookie is
-// "__Secure-hermes_flow" over HTTPS and "hermes_flow" over HTTP, with
-// Path=<prefix>/auth/. Only the one name for the request's scheme is read.
+// "__Host-hermes_flow" with Path=/ over HTTPS, with or without a prefix (no
+// other host can plant a __Host- cookie, so a login flow cannot be fixed
+// from a sibling host), and "hermes_flow" with Path=<prefix>/auth/ over
+// HTTP. Only the one name for the request's scheme is read.
 const (
 	SessionCookie = "hermes_session"
 	FlowCookie    = "hermes_flow"
@@ -37,9 +39,18 @@ func (g *Gate) sessionCookieName(secure bool) string {
 
 func (g *Gate) flowCookieName(secure bool) string {
 	if secure {
-		return "__Secure-" + FlowCookie
+		return "__Host-" + FlowCookie
 	}
 	return FlowCookie
+}
+
+// flowCookiePath is the flow cookie's Path: "/" over HTTPS (a __Host-
+// cookie's only path), the login routes' <prefix>/auth/ over HTTP.
+func (g *Gate) flowCookiePath(secure bool) string {
+	if secure {
+		return "/"
+	}
+	return g.prefix + "/auth/"
 }
 
 // cookie builds the one shape of every cookie the gate sets or clears:
@@ -68,12 +79,12 @@ func (g *Gate) clearSessionCookie(w http.ResponseWriter, r *http.Request) {
 
 func (g *Gate) setFlowCookie(w http.ResponseWriter, r *http.Request, id string) {
 	s := g.secure(r)
-	http.SetCookie(w, cookie(g.flowCookieName(s), id, g.prefix+"/auth/", s, flowTTL))
+	http.SetCookie(w, cookie(g.flowCookieName(s), id, g.flowCookiePath(s), s, flowTTL))
 }
 
 func (g *Gate) clearFlowCookie(w http.ResponseWriter, r *http.Request) {
 	s := g.secure(r)
-	http.SetCookie(w, cookie(g.flowCookieName(s), "", g.prefix+"/auth/", s, 0))
+	http.SetCookie(w, cookie(g.flowCookieName(s), "", g.flowCookiePath(s), s, 0))
 }
 
 // cookieState is what a request carries under one cookie name.

@@ -172,3 +172,86 @@ func TestSessionExpiry(t *testing.T) {
 		}
 	})
 }
+
+// TestFlowCookie: over HTTPS the flow cookie is __Host-hermes_flow with
+// Path=/, at the root and under a path prefix alike (a sibling host cannot
+// plant a __Host- cookie), set at /auth/login and cleared with the same
+// attributes at the callback; over plain HTTP it stays hermes_flow with
+// Path=<prefix>/auth/. A planted second cookie of the name is refused.
+func TestFlowCookie(t *testing.T) {
+	for _, c := range []struct {
+		name, public, host, set, cleared string
+	}{
+		{"https at the root", "https://dash.example.com", "dash.example.com",
+			"__Host-hermes_flow=<id>; Path=/; Max-Age=600; HttpOnly; Secure; SameSite=Lax",
+			"__Host-hermes_flow=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Lax"},
+		{"https under a prefix", "https://dash.example.com/hermes", "dash.example.com",
+			"__Host-hermes_flow=<id>; Path=/; Max-Age=600; HttpOnly; Secure; SameSite=Lax",
+			"__Host-hermes_flow=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Lax"},
+		{"http under a prefix", "http://10.0.0.5:9119/hermes", "10.0.0.5:9119",
+			"hermes_flow=<id>; Path=/hermes/auth/; Max-Age=600; HttpOnly; SameSite=Lax",
+			"hermes_flow=; Path=/hermes/auth/; Max-Age=0; HttpOnly; SameSite=Lax"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			opts := withStubs(&stubProvider{name: "stub"})
+			opts.publicURL = c.public
+			s := startGate(t, envMap{}, opts)
+			host := "Host: " + c.host
+			r := s.get(t, "/auth/login?provider=stub", host)
+			var flow *http.Cookie
+			for _, ck := range r.cookies {
+				if strings.HasSuffix(ck.Name, FlowCookie) {
+					flow = ck
+				}
+			}
+			if flow == nil {
+				t.Fatalf("no flow cookie: %s", r)
+			}
+			if got, want := setCookieLine(r, flow.Name+"="), strings.Replace(c.set, "<id>", flow.Value, 1); got != want {
+				t.Errorf("Set-Cookie\n got %s\nwant %s", got, want)
+			}
+			state := strings.SplitN(strings.SplitN(r.header.Get("Location"), "state=", 2)[1], "&", 2)[0]
+			// A planted duplicate is refused, and the flow is not consumed.
+			planted := "Cookie: " + flow.Name + "=" + strings.Repeat("A", 43) + "; " + flow.Name + "=" + flow.Value
+			if r := s.get(t, "/auth/callback?code=stub_code&state="+state, host, planted); r.status != 400 || sessionOf(r) != nil {
+				t.Errorf("planted duplicate flow cookie: %s", r)
+			}
+			r = s.get(t, "/auth/callback?code=stub_code&state="+state, host, cookieHeader(flow))
+			if r.status != 302 || sessionOf(r) == nil {
+				t.Fatalf("callback: %s", r)
+			}
+			if got := setCookieLine(r, flow.Name+"="); got != c.cleared {
+				t.Errorf("cleared\n got %s\nwant %s", got, c.cleared)
+			}
+			// The session cookie keeps CONTRACT §7's name and path.
+			if sc := sessionOf(r); c.public == "https://dash.example.com/hermes" && (sc.Name != "__Secure-hermes_session" || sc.Path != "/hermes/") {
+				t.Errorf("session cookie %s Path=%s", sc.Name, sc.Path)
+			}
+		})
+	}
+}
+
+// TestPlantedSessionCookie: under a path prefix over HTTPS the session
+// cookie is __Secure- (a __Host- cookie cannot have a path): a cookie of
+// that name planted beside the real one (by a sibling host, or for a
+// longer path) makes the request refused, never guessed.
+func TestPlantedSessionCookie(t *testing.T) {
+	s := startGate(t, passwordEnv, serverOpts{publicURL: "https://dash.example.com/hermes"})
+	host := "Host: dash.example.com"
+	_, c := s.loginPassword(t, "admin", thePassword, "", host)
+	if c == nil || c.Name != "__Secure-hermes_session" {
+		t.Fatalf("session cookie %v", c)
+	}
+	forged := strings.Repeat("A", 43)
+	for _, h := range []string{
+		"Cookie: __Secure-hermes_session=" + forged + "; __Secure-hermes_session=" + c.Value,
+		"Cookie: __Secure-hermes_session=" + c.Value + "; __Secure-hermes_session=" + forged,
+	} {
+		if r := s.get(t, "/api/sessions", host, h); r.status != 401 || decodeJSON(t, r)["reason"] != "invalid_or_expired_session" {
+			t.Errorf("%s: %s", h, r)
+		}
+	}
+	if r := s.get(t, "/api/sessions", host, cookieHeader(c)); r.status != 200 {
+		t.Errorf("the real cookie alone: %s", r)
+	}
+}

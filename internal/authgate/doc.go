@@ -20,8 +20,10 @@
 // address, believed from X-Forwarded-For/Forwarded only when the peer is in
 // HERMES_DASHBOARD_TRUSTED_PROXIES), the Host check (open-local: loopback
 // names only, every route; with a public URL: page and login routes keep to
-// its host, the public API answers any Host), net/http's
-// CrossOriginProtection on every state-changing request, the gate (the
+// its host, the public API answers any Host), the cross-origin check on
+// every state-changing request (an Origin must have the dashboard's own
+// scheme and port: the public URL's, else the request's; then net/http's
+// CrossOriginProtection), the gate (the
 // public table first; nothing, not even a CORS preflight, answers before
 // it), the login routes the gate mounts, then the app. Forwarded headers
 // never decide routing, the Host check or what is public; the public URL
@@ -64,8 +66,9 @@
 // POST /auth/logout (GET is 405); cookies are cleared with the attributes
 // they were set with. Two cookies of the same name are refused. A login in
 // progress (provider, state, nonce, PKCE verifier, next) is kept server side
-// for 10 minutes under the opaque flow cookie hermes_flow (__Secure- over
-// HTTPS, Path=<prefix>/auth/) and deleted at its first use; the state is
+// for 10 minutes under the opaque flow cookie (__Host-hermes_flow with
+// Path=/ over HTTPS, with or without a prefix; hermes_flow with
+// Path=<prefix>/auth/ over HTTP) and deleted at its first use; the state is
 // compared in constant time before any network call. The post-login target
 // (next) is only ever a local path (safeNext), checked when it comes in and
 // again before the redirect.

@@ -26,13 +26,58 @@ func infoOf(r *http.Request) clientInfo {
 //     rebinding); with a public URL, page and login routes keep to its host
 //     (GET/HEAD elsewhere → 302 to the public URL, other methods → 400),
 //     while the public API answers any Host (the portal probes by IP);
-//  3. http.CrossOriginProtection on every state-changing request;
+//  3. the cross-origin check on every state-changing request: the Origin's
+//     scheme and port against the dashboard's own (withOriginScheme), then
+//     http.CrossOriginProtection;
 //  4. the gate: the public table first, on the raw request path; then the
 //     mode's check (gated: the session; open-local: the token on /api/*);
 //  5. the login routes the gate mounts itself, then app.
 func (g *Gate) Handler(app http.Handler) http.Handler {
 	gate := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { g.serveGate(w, r, app) })
-	return g.withAudit(g.withHostCheck(g.cop.Handler(gate)))
+	return g.withAudit(g.withHostCheck(g.withOriginScheme(g.cop.Handler(gate))))
+}
+
+// withOriginScheme refuses a state-changing request whose Origin is not
+// the dashboard's own origin, scheme and port included: the public URL's,
+// or without one the request's own scheme (TLS, or a trusted proxy's
+// X-Forwarded-Proto) with its Host. net/http's CrossOriginProtection, which
+// follows, compares the Origin's host with Host only, so that a page
+// served over plain http on the same host would pass where the browser
+// sends no Sec-Fetch-Site. A Sec-Fetch-Site of same-origin or none is the
+// browser's own verdict, scheme included; an Origin that is not a URL
+// with a host is left to CrossOriginProtection.
+func (g *Gate) withOriginScheme(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !g.originSchemeOK(r) {
+			g.audit(r, "auth.denied", reasonCrossOrigin)
+			refuseJSON(w, reasonCrossOrigin, "")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (g *Gate) originSchemeOK(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return true
+	}
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "same-origin", "none":
+		return true
+	}
+	o, err := url.Parse(r.Header.Get("Origin"))
+	if err != nil || o.Host == "" {
+		return true
+	}
+	scheme, host := "http", r.Host
+	if g.secure(r) {
+		scheme = "https"
+	}
+	if u := g.cfg.PublicURL; u != nil {
+		scheme, host = u.Scheme, u.Host
+	}
+	return strings.EqualFold(o.Scheme, scheme) && hostPort(o.Host, scheme) == hostPort(host, scheme)
 }
 
 // statusWriter records the status for the access line. It keeps Flush and
