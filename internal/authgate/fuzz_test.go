@@ -2,11 +2,17 @@ package authgate
 
 import (
 	"bufio"
+	"encoding/base64"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"path"
+	"reflect"
 	"strings"
 	"testing"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 // FuzzCanonicalPath: the public-path decision. No request target that is
@@ -131,4 +137,90 @@ func FuzzSessionCookie(f *testing.F) {
 			t.Fatalf("Cookie %q gave a session (%+v)", header, ident)
 		}
 	})
+}
+
+// FuzzParsePasswordHash: the hand-written PHC parser of
+// HERMES_DASHBOARD_BASIC_AUTH_PASSWORD_HASH. Whatever it accepts is
+// usable: argon2id parameters within the bounds (so that no hash makes
+// every login allocate or spin without bound), canonical when written
+// back, and a bcrypt hash well formed with a bounded cost (a malformed
+// one would be taken and then refuse every password).
+func FuzzParsePasswordHash(f *testing.F) {
+	b64 := base64.RawStdEncoding.EncodeToString
+	salt, key := b64([]byte("0123456789abcdef")), b64(make([]byte, 32))
+	for _, s := range []string{
+		argon2idOf("pw"), bcryptOfF(f, "pw"),
+		"$argon2id$v=19$m=65536,t=3,p=4$" + salt + "$" + key,
+		"$argon2id$v=19$m=8,t=1,p=1$" + salt + "$" + key,
+		"$argon2id$v=19$t=1,m=8,p=1$" + salt + "$" + key,
+		"$argon2id$v=19$m=8,t=1,p=1,m=8$" + salt + "$" + key,
+		"$argon2id$v=19$m=08,t=01,p=1$" + salt + "$" + key,
+		"$argon2id$v=16$m=8,t=1,p=1$" + salt + "$" + key,
+		"$argon2id$v=19$m=8,t=1,p=2$" + salt + "$" + key,
+		"$argon2id$v=19$m=4294967295,t=1,p=1$" + salt + "$" + key,
+		"$argon2id$v=19$m=8,t=1,p=1$" + salt + "==$" + key,
+		"$argon2i$v=19$m=8,t=1,p=1$" + salt + "$" + key,
+		"$2a$04$" + strings.Repeat(".", 53), "$2b$31$" + strings.Repeat("a", 53), "$2y$10$short",
+		"$2a$04$" + strings.Repeat("!", 53), "$2a$04$" + strings.Repeat("a", 60),
+		"", "$", "$$$$$$", "plain",
+	} {
+		f.Add(s)
+	}
+	// The fixed texts of the parser's errors, one per refusal: an error
+	// may contain the hash only where the hash is part of those.
+	var fixed strings.Builder
+	for _, h := range []string{"", "$2a$04$x", "$2b$31$" + strings.Repeat("a", 53), "$argon2id$", "$argon2id$v=19$m=8,t=99,p=1$" + salt + "$" + key} {
+		if _, err := parsePasswordHash(h); err != nil {
+			fixed.WriteString(err.Error() + "\n")
+		}
+	}
+	f.Fuzz(func(t *testing.T, h string) {
+		v, err := parsePasswordHash(h)
+		if err != nil {
+			if v != nil {
+				t.Fatalf("%q: an error and a verifier", h)
+			}
+			if strings.Contains(err.Error(), h) && len(h) > 8 && !strings.Contains(fixed.String(), h) {
+				t.Fatalf("%q: the error repeats the hash: %v", h, err)
+			}
+			return
+		}
+		switch v := v.(type) {
+		case argon2idVerifier:
+			if v.memory > maxArgonMemoryKiB || v.time < 1 || v.time > maxArgonTime || v.threads < 1 || v.memory < 8*uint32(v.threads) {
+				t.Fatalf("%q: parameters m=%d t=%d p=%d out of bounds", h, v.memory, v.time, v.threads)
+			}
+			if len(v.salt) < 8 || len(v.salt) > maxPHCBytes || len(v.hash) < 16 || len(v.hash) > maxPHCBytes {
+				t.Fatalf("%q: salt of %d bytes, hash of %d", h, len(v.salt), len(v.hash))
+			}
+			canon := fmt.Sprintf("$argon2id$v=19$m=%d,t=%d,p=%d$%s$%s", v.memory, v.time, v.threads, b64(v.salt), b64(v.hash))
+			again, err := parsePasswordHash(canon)
+			if err != nil || !reflect.DeepEqual(again, v) {
+				t.Fatalf("%q: written back as %q, which parses as %v, %v", h, canon, again, err)
+			}
+			if v.memory <= 64 && v.time <= 2 && v.verify([]byte("not the password")) && h != argon2idOf("not the password") {
+				t.Fatalf("%q: verifies a wrong password", h)
+			}
+		case bcryptVerifier:
+			cost, err := bcrypt.Cost(v.hash)
+			if err != nil || cost < bcrypt.MinCost || cost > maxBcryptCost || len(v.hash) != bcryptLen {
+				t.Fatalf("%q: bcrypt hash accepted with cost %d (%v), %d bytes", h, cost, err, len(v.hash))
+			}
+			if cost == bcrypt.MinCost {
+				if err := bcrypt.CompareHashAndPassword(v.hash, []byte("not the password")); err != nil && !errors.Is(err, bcrypt.ErrMismatchedHashAndPassword) {
+					t.Fatalf("%q: accepted, but every password would be refused: %v", h, err)
+				}
+			}
+		default:
+			t.Fatalf("%q: verifier %T", h, v)
+		}
+	})
+}
+
+func bcryptOfF(f *testing.F, pw string) string {
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+	if err != nil {
+		f.Fatal(err)
+	}
+	return string(h)
 }

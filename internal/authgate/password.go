@@ -78,6 +78,17 @@ func mac(key, msg []byte) []byte {
 const (
 	maxArgonMemoryKiB = 1 << 20 // 1 GiB
 	maxArgonTime      = 16
+	// maxPHCBytes bounds an argon2id salt and hash (decoded): the hash's
+	// length is the key length computed at every login.
+	maxPHCBytes = 1024
+	// maxBcryptCost bounds a bcrypt hash's cost (2^cost rounds: 16 is
+	// seconds per login, 31 would be hours).
+	maxBcryptCost = 16
+	// bcryptLen is the length of a bcrypt hash: $2b$NN$, 22 characters of
+	// salt, 31 of hash.
+	bcryptLen = 60
+	// bcryptAlphabet is bcrypt's base64 alphabet.
+	bcryptAlphabet = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 )
 
 // passwordFromEnv builds the password provider. Unset username and password
@@ -125,8 +136,12 @@ func passwordVarNames(password, hash string) string {
 func parsePasswordHash(h string) (passwordVerifier, error) {
 	switch {
 	case strings.HasPrefix(h, "$2a$"), strings.HasPrefix(h, "$2b$"), strings.HasPrefix(h, "$2y$"):
-		if _, err := bcrypt.Cost([]byte(h)); err != nil {
-			return nil, errors.New("not a valid bcrypt hash")
+		cost, err := bcrypt.Cost([]byte(h))
+		if err != nil || len(h) != bcryptLen || h[6] != '$' || strings.Trim(h[7:], bcryptAlphabet) != "" {
+			return nil, errors.New("not a valid bcrypt hash ($2b$<cost>$ then 53 characters of [./A-Za-z0-9])")
+		}
+		if cost > maxBcryptCost {
+			return nil, fmt.Errorf("bcrypt cost %d is over %d (every login would take minutes)", cost, maxBcryptCost)
 		}
 		return bcryptVerifier{hash: []byte(h)}, nil
 	case strings.HasPrefix(h, "$argon2id$"):
@@ -177,7 +192,7 @@ func parseArgon2id(h string) (passwordVerifier, error) {
 	var err1, err2 error
 	v.salt, err1 = base64.RawStdEncoding.Strict().DecodeString(parts[4])
 	v.hash, err2 = base64.RawStdEncoding.Strict().DecodeString(parts[5])
-	if err1 != nil || err2 != nil || len(v.salt) < 8 || len(v.hash) < 16 {
+	if err1 != nil || err2 != nil || len(v.salt) < 8 || len(v.hash) < 16 || len(v.salt) > maxPHCBytes || len(v.hash) > maxPHCBytes {
 		return nil, bad
 	}
 	return v, nil
