@@ -127,6 +127,22 @@ func TestModelInfoUnreadable(t *testing.T) {
 	}
 }
 
+// TestModelInfoOversized: issue 9's attack. The public /api/model/info
+// parsed config.yaml on every request, and a 22 MB file took 169 s: past
+// profiles.MaxConfigBytes the file is not read, and the probe answers at
+// once with nulls.
+func TestModelInfoOversized(t *testing.T) {
+	f := newFixture(t, authgate.Gated, nil)
+	big := "model:\n  name: m\n  base_url: https://x.example/v1\n#" + strings.Repeat("x", 22<<20) + "\n"
+	writeFile(t, profiles.ConfigPath(f.home, profiles.Default), big)
+	for i := 0; i < 2; i++ {
+		rec := do(f.handler(), http.MethodGet, "/api/model/info", statusHeaders)
+		if got, want := strings.TrimSpace(rec.Body.String()), `{"profile":"default","model":null,"base_url_host":null}`; rec.Code != http.StatusOK || got != want {
+			t.Errorf("/api/model/info = %d %s, want 200 %s", rec.Code, got, want)
+		}
+	}
+}
+
 func TestThemes(t *testing.T) {
 	f := newFixture(t, authgate.Gated, nil)
 	rec := do(f.handler(), http.MethodGet, "/api/dashboard/themes", statusHeaders)

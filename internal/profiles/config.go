@@ -48,6 +48,9 @@ type Config struct {
 	// profile is the profile the file belongs to, for the fixes that
 	// messages suggest ("" when unknown).
 	profile string
+	// shared is true while doc is the tree LoadConfig's cache holds: Set
+	// copies it first.
+	shared bool
 }
 
 // GatewayStopGrace is the stop_grace of a gateway service (CONTRACT §4);
@@ -80,24 +83,21 @@ type ModelConfig struct {
 
 // LoadConfig reads a config.yaml. A missing file is an empty configuration
 // and no error (Set then Bytes creates it); an unreadable file is an error
-// naming the file, its owner and its mode; invalid YAML is an error with
-// the line.
+// naming the file, its owner and its mode; a file that is not a regular
+// file, or is larger than MaxConfigBytes, is an error without being read;
+// invalid YAML is an error with the line. Each version of a file is parsed
+// once (see configCache): loading it again is a stat.
 func LoadConfig(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	c, err := loadConfigFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		c, _ := ParseConfig(nil)
 		c.path = path
 		return c, nil
 	}
-	if err != nil {
+	if _, open := err.(*fs.PathError); open {
 		return nil, fileError(path, err)
 	}
-	c, err := ParseConfig(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	c.path = path
-	return c, nil
+	return c, err
 }
 
 // ParseConfig parses the content of a config.yaml. Empty content (or only
@@ -135,11 +135,10 @@ func ParseConfig(data []byte) (*Config, error) {
 	case root.Kind != yaml.MappingNode:
 		return nil, fmt.Errorf("invalid config: the top level must be keys such as gateway: and model:, found %s at line %d", describeNode(root), root.Line)
 	}
-	// Decoding checks what the node tree does not: duplicate keys,
-	// unknown anchors, malformed tagged values.
-	var check any
-	if err := doc.Decode(&check); err != nil {
-		return nil, yamlError(err)
+	// What decoding would check and the node tree does not: duplicate
+	// keys, malformed tagged values, merges, and aliases (bounded).
+	if err := checkDocument(&doc); err != nil {
+		return nil, err
 	}
 	c.doc = &doc
 	return c, nil
@@ -280,6 +279,7 @@ func (c *Config) Set(key, value string) error {
 	if err != nil {
 		return err
 	}
+	c.own()
 	var val *yaml.Node
 	if spec, known := lookupKey(key); known {
 		if val, err = spec.fromText(key, value); err != nil {
