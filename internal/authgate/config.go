@@ -33,6 +33,11 @@ const (
 	EnvOIDCDomains    = "HERMES_DASHBOARD_OIDC_ALLOWED_DOMAINS"
 )
 
+// SecretEnv lists the gate's variables that hold a secret. Init withholds
+// them from the services (hostenv.Withheld) and hands them to the
+// dashboard's alone (dashboard.ServiceSpec).
+func SecretEnv() []string { return []string{EnvPassword, EnvPasswordHash, EnvOIDCSecret} }
+
 // DefaultPortalURL is the Nous portal used when HERMES_DASHBOARD_PORTAL_URL
 // is unset or empty.
 const DefaultPortalURL = "https://portal.nousresearch.com"

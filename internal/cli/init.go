@@ -219,9 +219,10 @@ func (b *boot) start(ctx context.Context, run func(context.Context)) {
 	}()
 }
 
-// childEnv is the environment of the main command and of every service:
+// childEnv is the environment of the main command and of the boot hooks:
 // the container's, with HERMES_HOME and the control socket exported, and
-// HOME=$HERMES_HOME in a container (left alone in host mode).
+// HOME=$HERMES_HOME in a container (left alone in host mode). Hooks keep
+// the secrets: they run as root, which can read init's own environment.
 func (b *boot) childEnv() []string {
 	env := os.Environ()
 	set := map[string]string{"HERMES_HOME": b.home, "HERMES_CONTROL_SOCKET": b.socket}
@@ -241,6 +242,11 @@ func (b *boot) childEnv() []string {
 	}
 	return out
 }
+
+// serviceEnv is the base environment of every service: childEnv without
+// the secrets that only their readers get (hostenv.Withheld); the
+// dashboard's spec hands it the gate's own (dashboard.ServiceSpec).
+func (b *boot) serviceEnv() []string { return hostenv.ServiceEnv(b.childEnv()) }
 
 func (b *boot) health() control.Health {
 	return control.Health{

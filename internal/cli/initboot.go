@@ -39,7 +39,7 @@ func (b *boot) boot(ctx, bootCtx context.Context) error {
 		HermesUID:  b.ids.UID,
 		HermesGID:  b.ids.GID,
 		Groups:     b.groups,
-		Env:        b.childEnv(),
+		Env:        b.serviceEnv(),
 		Stdout:     b.stdout,
 		Stderr:     b.stderr,
 		Logger:     b.log.With("component", "supervise"),

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hermes-agent/hermes/internal/authgate"
 	"github.com/hermes-agent/hermes/internal/hostenv"
 	"github.com/hermes-agent/hermes/internal/supervise"
 )
@@ -37,17 +38,26 @@ func Bind(env hostenv.Env) (host, port string) {
 // HERMES_DASHBOARD_INSECURE is true, as the hermes user with
 // HOME=$HERMES_HOME, restarted on failure (an exit 78, a gate refusing an
 // unusable configuration, is never restarted), logging to
-// logs/dashboard/current.
+// logs/dashboard/current. Services do not inherit init's secrets
+// (hostenv.Withheld): the spec's env hands the dashboard the gate's own
+// (authgate.SecretEnv) that are set, and no other; no API response carries
+// a spec's env.
 func ServiceSpec(exe, home string, env hostenv.Env) supervise.Spec {
 	host, port := Bind(env)
 	argv := []string{exe, "dashboard", "--host", host, "--port", port, "--no-open"}
 	if env.Bool("HERMES_DASHBOARD_INSECURE") {
 		argv = append(argv, "--insecure")
 	}
+	vars := map[string]string{"HOME": home}
+	for _, k := range authgate.SecretEnv() {
+		if v, ok := env.Getenv(k); ok {
+			vars[k] = v
+		}
+	}
 	return supervise.Spec{
 		Name:      ServiceName,
 		Argv:      argv,
-		Env:       map[string]string{"HOME": home},
+		Env:       vars,
 		Dir:       home,
 		Restart:   supervise.RestartOnFailure,
 		StopGrace: supervise.Duration(5 * time.Second),

@@ -1,9 +1,11 @@
 package dashboard
 
 import (
+	"maps"
 	"slices"
 	"testing"
 
+	"github.com/hermes-agent/hermes/internal/authgate"
 	"github.com/hermes-agent/hermes/internal/hostenv"
 )
 
@@ -32,5 +34,20 @@ func TestServiceSpec(t *testing.T) {
 		if sp.Name != "dashboard" || sp.Env["HOME"] != "/opt/data" || sp.LogFile != "/opt/data/logs/dashboard/current" || sp.User != "" {
 			t.Errorf("%s: spec %+v", tt.name, sp)
 		}
+	}
+}
+
+// TestServiceSpecSecrets: the services' base environment lacks init's
+// secrets (hostenv.Withheld); the dashboard's spec hands it the gate's own
+// that are set, and no other secret.
+func TestServiceSpecSecrets(t *testing.T) {
+	vars := map[string]string{
+		authgate.EnvUsername: "admin", authgate.EnvPassword: "pw", authgate.EnvOIDCSecret: "oidc",
+		"GITHUB_CLIENT_SECRET": "gh", hostenv.EnvAuthJSONBootstrap: "{}", hostenv.EnvMetricsToken: "m",
+	}
+	sp := ServiceSpec("/bin/hermes", "/opt/data", env(vars))
+	want := map[string]string{"HOME": "/opt/data", authgate.EnvPassword: "pw", authgate.EnvOIDCSecret: "oidc"}
+	if !maps.Equal(sp.Env, want) {
+		t.Errorf("env = %v, want %v", sp.Env, want)
 	}
 }

@@ -15,14 +15,16 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/hermes-agent/hermes/internal/gateway"
+	"github.com/hermes-agent/hermes/internal/hostenv"
 	"github.com/hermes-agent/hermes/internal/profiles"
 	"github.com/hermes-agent/hermes/internal/safefs"
 )
 
 // The bootstrap variables of the first boot (CONTRACT §2).
 const (
-	// EnvAuthBootstrap holds the first auth.json.
-	EnvAuthBootstrap = "HERMES_AUTH_JSON_BOOTSTRAP"
+	// EnvAuthBootstrap holds the first auth.json (a secret: hostenv owns
+	// the name, and withholds it from the services).
+	EnvAuthBootstrap = hostenv.EnvAuthJSONBootstrap
 	// EnvGatewayBootstrap, exactly "running", makes the first boot start
 	// the default gateway.
 	EnvGatewayBootstrap = "HERMES_GATEWAY_BOOTSTRAP_STATE"
