@@ -23,8 +23,13 @@ const MaxConfigBytes = 1 << 20
 // (a "billion laughs" document is a few hundred bytes).
 const maxAliasNodes = 100_000
 
-// maxCachedConfigs bounds the parsed files LoadConfig keeps.
-const maxCachedConfigs = 64
+// maxCachedConfigs and maxCachedBytes bound the parsed files LoadConfig
+// keeps: their number, and the sum of their sizes (a parsed tree takes
+// tens of times its file's size).
+const (
+	maxCachedConfigs = 64
+	maxCachedBytes   = 4 << 20
+)
 
 // configParses counts the parses LoadConfig did (for tests).
 var configParses atomic.Int64
@@ -110,7 +115,8 @@ func loadConfigFile(path string) (*Config, error) {
 	}
 	configCache.Lock()
 	defer configCache.Unlock()
-	if _, ok := configCache.m[path]; !ok && len(configCache.m) >= maxCachedConfigs {
+	delete(configCache.m, path)
+	for len(configCache.m) > 0 && (len(configCache.m) >= maxCachedConfigs || cachedBytes()+stamp.size > maxCachedBytes) {
 		var oldest string
 		for p, c := range configCache.m {
 			if oldest == "" || c.used < configCache.m[oldest].used {
@@ -121,6 +127,15 @@ func loadConfigFile(path string) (*Config, error) {
 	}
 	configCache.m[path] = &cachedConfig{stamp: stamp, cfg: cfg, err: err, used: configCache.tick}
 	return cfg.share(), err
+}
+
+// cachedBytes is the sum of the cached files' sizes; configCache is locked.
+func cachedBytes() int64 {
+	var n int64
+	for _, c := range configCache.m {
+		n += c.stamp.size
+	}
+	return n
 }
 
 func tooLarge(path string, size int64) error {

@@ -227,7 +227,7 @@ func TestConfigCacheConcurrent(t *testing.T) {
 // a duplicate among them is still found.
 func TestConfigLargeMapping(t *testing.T) {
 	var b strings.Builder
-	for i := 0; i < 20_000; i++ {
+	for i := 0; i < 10_000; i++ {
 		fmt.Fprintf(&b, "k%d: %d\n", i, i)
 	}
 	if _, err := ParseConfig([]byte(b.String())); err != nil {
@@ -290,4 +290,37 @@ func FuzzCheckDocument(f *testing.F) {
 			t.Fatalf("%q: checkDocument says %v, decoding says %v", in, ours, theirs)
 		}
 	})
+}
+
+// TestConfigCacheBound: the cache keeps at most maxCachedConfigs files and
+// maxCachedBytes of them, forgetting the least recently used.
+func TestConfigCacheBound(t *testing.T) {
+	dir := t.TempDir()
+	// Big files as the cache would hold them (parsing them is not the
+	// point here), then small ones loaded for real.
+	configCache.Lock()
+	for i := 0; i < 6; i++ {
+		configCache.tick++
+		configCache.m[filepath.Join(dir, fmt.Sprintf("big%d.yaml", i))] = &cachedConfig{stamp: fileStamp{size: MaxConfigBytes}, used: configCache.tick}
+	}
+	configCache.Unlock()
+	for i := 0; i < maxCachedConfigs+5; i++ {
+		p := filepath.Join(dir, fmt.Sprintf("small%d.yaml", i))
+		os.WriteFile(p, []byte("a: 1\n"), 0o640)
+		if _, err := LoadConfig(p); err != nil {
+			t.Fatal(err)
+		}
+		configCache.Lock()
+		n, b := len(configCache.m), cachedBytes()
+		configCache.Unlock()
+		if n > maxCachedConfigs || b > maxCachedBytes {
+			t.Fatalf("after %d small files: %d files, %d bytes cached", i+1, n, b)
+		}
+	}
+	configCache.Lock()
+	_, last := configCache.m[filepath.Join(dir, fmt.Sprintf("small%d.yaml", maxCachedConfigs+4))]
+	configCache.Unlock()
+	if !last {
+		t.Error("the file loaded last is not cached")
+	}
 }
