@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,13 +17,14 @@ import (
 	"github.com/hermes-agent/hermes/internal/testenv"
 )
 
-// TestGateLimitsPerNetwork: issue 9's attack on the real binary. 50
+// TestGateLimitsPerNetwork: issue 9's attacks on the real binary. 50
 // addresses of one IPv6 /64 got 490 guesses to the password check where
 // one address gets 10. hermes dashboard binds an address of a /64 on a veth
 // device in a network namespace of its own; the guesses come from 50
 // addresses of that /64, ten each: ten reach the password check, the rest
 // are refused with 429, while an address of another /64 still gets its own
-// ten, and the right password from there signs in.
+// ten, and the right password from there signs in. And a 22 MB
+// config.yaml is answered at once by the public /api/model/info, with nulls.
 func TestGateLimitsPerNetwork(t *testing.T) {
 	ns := newBrowserNetns(t)
 	ip := testenv.NeedProgram(t, "ip", "give a network namespace IPv6 addresses (Debian package iproute2)")
@@ -52,6 +54,16 @@ func TestGateLimitsPerNetwork(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(home) })
+	// And issue 9's config.yaml of 22 MB (a flat mapping: 169 s to parse),
+	// which the public /api/model/info read on every request.
+	var big strings.Builder
+	big.WriteString("model:\n  name: m\n  base_url: https://x.example/v1\n")
+	for i := 0; big.Len() < 22<<20; i++ {
+		fmt.Fprintf(&big, "k%d: 1\n", i)
+	}
+	if err := os.WriteFile(filepath.Join(home, "config.yaml"), []byte(big.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cmd := ns.command(hermesBin, "dashboard", "--host", bind, "--port", "9119", "--no-open")
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HERMES_HOME=" + home,
 		"HERMES_DASHBOARD_BASIC_AUTH_USERNAME=" + user, "HERMES_DASHBOARD_BASIC_AUTH_PASSWORD=" + password}
@@ -105,6 +117,16 @@ func TestGateLimitsPerNetwork(t *testing.T) {
 			t.Fatalf("GET %s/api/status: no 200 within 30s (%v)", base, err)
 		}
 	}
+	resp, err := status.Get(base + "/api/model/info")
+	if err != nil {
+		t.Fatalf("GET /api/model/info with a 22 MB config.yaml: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if got, want := strings.TrimSpace(string(b)), `{"profile":"default","model":null,"base_url_host":null}`; resp.StatusCode != 200 || got != want {
+		t.Errorf("GET /api/model/info with a 22 MB config.yaml: %d %s, want 200 %s", resp.StatusCode, got, want)
+	}
+
 	login := func(c *http.Client, pw string) int {
 		t.Helper()
 		resp, err := c.PostForm(base+"/auth/password-login", url.Values{"username": {user}, "password": {pw}})
@@ -128,6 +150,8 @@ func TestGateLimitsPerNetwork(t *testing.T) {
 				t.Fatalf("guess %d from address %d: status %d", j, i, code)
 			}
 		}
+		// The /64 may hold 64 connections at once (netcap): one per address.
+		c.CloseIdleConnections()
 	}
 	if checked != 10 || limited != 490 {
 		t.Errorf("50 addresses of one /64, 10 guesses each: %d reached the password check and %d were refused; want 10 and 490", checked, limited)
