@@ -115,7 +115,8 @@ func runDashboard(ctx context.Context, e *Env, args []string) error {
 		Home: home, Gate: gate, Control: e.gatewayClient, Env: e.Host, Logger: log,
 		// Its counters go to the supervisor that runs it (none answers
 		// when it runs by hand: the reports are then dropped).
-		Report: e.localClient(),
+		Report:   e.localClient(),
+		Counters: gate.Counters,
 	})
 	if err != nil {
 		return err
