@@ -1,14 +1,25 @@
 // Package safefs is the one helper through which root writes, renames,
 // removes and chowns below a directory that a less privileged user can
-// write (CONTRACT §4: HERMES_HOME is owned by the hermes uid). Below the base
-// directory no symbolic link is ever followed: every path component is opened
-// with openat(O_NOFOLLOW|O_DIRECTORY) from its parent's descriptor, files are
-// opened with O_NOFOLLOW, and ownership changes use AT_SYMLINK_NOFOLLOW. A
-// symlink planted anywhere below the base makes the operation fail with an
-// error wrapping ErrSymlink instead of acting on the link's target.
+// write (CONTRACT §4: HERMES_HOME is owned by the hermes uid). Below the
+// base directory of such a strict Dir no symbolic link is ever followed:
+// every path component is opened with openat(O_NOFOLLOW|O_DIRECTORY) from
+// its parent's descriptor, files are opened with O_NOFOLLOW, and ownership
+// changes use AT_SYMLINK_NOFOLLOW. A symlink planted anywhere below the base
+// makes the operation fail with an error wrapping ErrSymlink instead of
+// acting on the link's target.
 //
 // The base itself is opened normally: an operator may point HERMES_HOME at a
 // symlink, and that choice is not an attack.
+//
+// The same methods serve a process that works on files of its own uid (the
+// gateway as the hermes uid, a host user in their own home): OpenPlain
+// opens a plain Dir, on which the calls behave as that process's own
+// system calls would. Symlinks are followed (on the way to the Dir, below
+// it, and at a name unless the flags say O_NOFOLLOW), nothing is chowned
+// (the files are the caller's), and Strict is false, so that a caller
+// skips the regular-file checks root needs. The fd-relative code, the
+// modes set regardless of the umask and the atomic write are the same in
+// both modes.
 //
 // Lock is the one place in hermes that takes a flock(2): it never blocks in
 // the kernel, so a wait is bounded (Wait.Max, and a Budget shared by the
@@ -21,6 +32,8 @@
 package safefs
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -48,15 +61,18 @@ var Keep = Owner{-1, -1}
 
 func (o Owner) keep() bool { return o.UID < 0 && o.GID < 0 }
 
-// Dir is an open directory. Its methods take single names or relative paths
-// and never follow a symlink below it. A Dir must be closed.
+// Dir is an open directory. Its methods take single names or relative paths;
+// a strict Dir (OpenBase, OpenDir) never follows a symlink below it, a plain
+// one (OpenPlain) acts as its caller's own system calls would. A Dir must
+// be closed.
 type Dir struct {
-	fd   int
-	path string
+	fd    int
+	path  string
+	plain bool
 }
 
 // OpenBase opens path, which may itself be (or pass through) a symlink, as
-// the trusted base of later operations.
+// the trusted base of later operations: a strict Dir.
 func OpenBase(path string) (*Dir, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -64,6 +80,34 @@ func OpenBase(path string) (*Dir, error) {
 	}
 	return &Dir{fd: fd, path: filepath.Clean(path)}, nil
 }
+
+// OpenPlain opens the directory path as a plain Dir (see the package doc):
+// for a process working on files of its own uid, through the same methods.
+func OpenPlain(path string) (*Dir, error) {
+	d, err := OpenBase(path)
+	if err != nil {
+		return nil, err
+	}
+	d.plain = true
+	return d, nil
+}
+
+// Strict reports whether d is root's view of a tree another user can
+// write (OpenBase, OpenDir): no symlink below it is followed, and a caller
+// reads and writes in place only a regular file with one link
+// (CheckRegular). It is false for a plain Dir.
+func (d *Dir) Strict() bool { return !d.plain }
+
+// nofollow is O_NOFOLLOW for a strict Dir, nothing for a plain one.
+func (d *Dir) nofollow() int {
+	if d.plain {
+		return 0
+	}
+	return unix.O_NOFOLLOW
+}
+
+// chowns reports whether d gives what it creates to own.
+func (d *Dir) chowns(own Owner) bool { return !d.plain && !own.keep() }
 
 // Path returns the directory's path as it was reached (for messages).
 func (d *Dir) Path() string { return d.path }
@@ -113,22 +157,23 @@ func (d *Dir) wrap(op, name string, err error) error {
 }
 
 func (d *Dir) openDir(name string) (*Dir, error) {
-	fd, err := unix.Openat(d.fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	fd, err := unix.Openat(d.fd, name, unix.O_RDONLY|unix.O_DIRECTORY|d.nofollow()|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, d.wrap("open", name, err)
 	}
-	return &Dir{fd: fd, path: filepath.Join(d.path, name)}, nil
+	return &Dir{fd: fd, path: filepath.Join(d.path, name), plain: d.plain}, nil
 }
 
-// Sub opens the directory rel below d without following symlinks. rel ""
-// or "." returns a new handle on d itself.
+// Sub opens the directory rel below d (in a strict Dir without following
+// symlinks). rel "" or "." returns a new handle on d itself.
 func (d *Dir) Sub(rel string) (*Dir, error) {
 	return d.walk(rel, false, 0, Keep)
 }
 
-// MkdirAll opens rel below d, creating missing directories with perm and
-// giving each directory it creates to own. Existing directories are left as
-// they are. No symlink is followed.
+// MkdirAll opens rel below d, creating missing directories with perm
+// (regardless of the umask) and, in a strict Dir, giving each directory it
+// creates to own. Existing directories are left as they are. A strict Dir
+// follows no symlink.
 func (d *Dir) MkdirAll(rel string, perm os.FileMode, own Owner) (*Dir, error) {
 	return d.walk(rel, true, perm, own)
 }
@@ -155,7 +200,7 @@ func (d *Dir) walk(rel string, create bool, perm os.FileMode, own Owner) (*Dir, 
 					cur.Close()
 					return nil, &os.PathError{Op: "chmod", Path: filepath.Join(cur.path, p), Err: err}
 				}
-				if !own.keep() {
+				if d.chowns(own) {
 					if err := unix.Fchownat(cur.fd, p, own.UID, own.GID, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 						cur.Close()
 						return nil, &os.PathError{Op: "chown", Path: filepath.Join(cur.path, p), Err: err}
@@ -173,33 +218,35 @@ func (d *Dir) walk(rel string, create bool, perm os.FileMode, own Owner) (*Dir, 
 	return cur, nil
 }
 
-// OpenFile opens the single name in d with flag (O_NOFOLLOW and O_CLOEXEC
-// are always added). When the call creates the file, it is given to own
-// and its mode is set to perm regardless of the umask.
+// OpenFile opens the single name in d with flag (O_CLOEXEC is always
+// added, and in a strict Dir O_NOFOLLOW). When the call creates the file,
+// its mode is set to perm regardless of the umask and, in a strict Dir, it
+// is given to own.
 func (d *Dir) OpenFile(name string, flag int, perm os.FileMode, own Owner) (*os.File, error) {
 	if strings.ContainsRune(name, '/') || name == "" || name == "." || name == ".." {
 		return nil, fmt.Errorf("%q: %w", name, ErrEscape)
 	}
+	flag |= d.nofollow() | unix.O_CLOEXEC
 	created := false
 	fd, err := -1, error(nil)
 	if flag&os.O_CREATE != 0 && flag&os.O_EXCL == 0 {
 		// Find out whether this call creates the file, so that only new
 		// files are chowned.
-		fd, err = unix.Openat(d.fd, name, flag|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(perm.Perm()))
+		fd, err = unix.Openat(d.fd, name, flag|unix.O_CREAT|unix.O_EXCL, uint32(perm.Perm()))
 		if err == nil {
 			created = true
 		} else if errors.Is(err, unix.EEXIST) {
-			fd, err = unix.Openat(d.fd, name, (flag&^os.O_CREATE)|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+			fd, err = unix.Openat(d.fd, name, flag&^os.O_CREATE, 0)
 		}
 	} else {
-		fd, err = unix.Openat(d.fd, name, flag|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(perm.Perm()))
+		fd, err = unix.Openat(d.fd, name, flag, uint32(perm.Perm()))
 		created = err == nil && flag&os.O_CREATE != 0
 	}
 	if err != nil {
 		return nil, d.wrap("open", name, err)
 	}
 	if created {
-		if err := unix.Fchmod(fd, uint32(perm.Perm())); err == nil && !own.keep() {
+		if err := unix.Fchmod(fd, uint32(perm.Perm())); err == nil && d.chowns(own) {
 			err = unix.Fchown(fd, own.UID, own.GID)
 			if err != nil {
 				unix.Close(fd)
@@ -210,7 +257,7 @@ func (d *Dir) OpenFile(name string, flag int, perm os.FileMode, own Owner) (*os.
 	return os.NewFile(uintptr(fd), filepath.Join(d.path, name)), nil
 }
 
-// ReadFile reads the single name in d, refusing a symlink.
+// ReadFile reads the single name in d (a strict Dir refuses a symlink).
 func (d *Dir) ReadFile(name string) ([]byte, error) {
 	f, err := d.OpenFile(name, os.O_RDONLY, 0, Keep)
 	if err != nil {
@@ -220,14 +267,15 @@ func (d *Dir) ReadFile(name string) ([]byte, error) {
 	return io.ReadAll(f)
 }
 
-// WriteFileAtomic replaces name with data: it writes a temporary file in d,
-// syncs it, gives it perm and own, and renames it over name. Readers see the
-// old or the new content, never a mix; a symlink at name is replaced, not
-// followed.
+// WriteFileAtomic is the one atomic writer of hermes: it replaces name with
+// data by writing a temporary file of its own in d (mode perm regardless of
+// the umask; in a strict Dir given to own), fsyncing it and renaming it
+// over name. Readers see the old or the new content, never a mix; a
+// failure removes the temporary file and leaves name as it was; a symlink
+// at name is replaced, never followed, in either mode. The directory is
+// not fsynced: a caller that needs the rename itself durable fsyncs d.
 func (d *Dir) WriteFileAtomic(name string, data []byte, perm os.FileMode, own Owner) error {
-	tmp := fmt.Sprintf(".%s.tmp.%d", name, os.Getpid())
-	_ = unix.Unlinkat(d.fd, tmp, 0)
-	f, err := d.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm, own)
+	f, tmp, err := d.createTemp(name, perm, own)
 	if err != nil {
 		return err
 	}
@@ -245,6 +293,23 @@ func (d *Dir) WriteFileAtomic(name string, data []byte, perm os.FileMode, own Ow
 		_ = unix.Unlinkat(d.fd, tmp, 0)
 	}
 	return werr
+}
+
+// createTemp creates a new file beside name, ".<name>.tmp.<pid>.<random>"
+// (O_EXCL, so that two writers never share one), with perm and own.
+func (d *Dir) createTemp(name string, perm os.FileMode, own Owner) (*os.File, string, error) {
+	for try := 0; ; try++ {
+		var r [4]byte
+		if _, err := rand.Read(r[:]); err != nil {
+			return nil, "", err
+		}
+		tmp := fmt.Sprintf(".%s.tmp.%d.%s", name, os.Getpid(), hex.EncodeToString(r[:]))
+		f, err := d.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm, own)
+		if errors.Is(err, unix.EEXIST) && try < 10 {
+			continue
+		}
+		return f, tmp, err
+	}
 }
 
 // Rename renames oldName to newName, both single names in d. The entries
@@ -271,6 +336,20 @@ func (d *Dir) Lstat(name string) (unix.Stat_t, error) {
 	var st unix.Stat_t
 	if err := unix.Fstatat(d.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return st, &os.PathError{Op: "lstat", Path: filepath.Join(d.path, name), Err: err}
+	}
+	return st, nil
+}
+
+// Stat describes the single name in d as OpenFile reaches it: in a strict
+// Dir it is Lstat, in a plain one a symlink at name is followed. It tells
+// whether the file open on a descriptor is still the one at name.
+func (d *Dir) Stat(name string) (unix.Stat_t, error) {
+	if !d.plain {
+		return d.Lstat(name)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstatat(d.fd, name, &st, 0); err != nil {
+		return st, &os.PathError{Op: "stat", Path: filepath.Join(d.path, name), Err: err}
 	}
 	return st, nil
 }
@@ -344,10 +423,12 @@ func (d *Dir) removeAll(name string, depth int) error {
 	if depth >= maxRemoveDepth {
 		return &os.PathError{Op: "remove", Path: filepath.Join(d.path, name), Err: errors.New("deeper than 256 directories")}
 	}
-	sub, err := d.openDir(name)
+	// Never into a symlink, in either mode: only a directory is descended.
+	fd, err := unix.Openat(d.fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return err
+		return d.wrap("open", name, err)
 	}
+	sub := &Dir{fd: fd, path: filepath.Join(d.path, name), plain: d.plain}
 	names, err := sub.Names()
 	if err == nil {
 		for _, n := range names {
@@ -416,7 +497,7 @@ func (d *Dir) Mkdir(name string, perm os.FileMode, own Owner) error {
 	if err := unix.Fchmod(sub.fd, uint32(perm.Perm())); err != nil {
 		return &os.PathError{Op: "chmod", Path: sub.path, Err: err}
 	}
-	if !own.keep() {
+	if d.chowns(own) {
 		if err := unix.Fchown(sub.fd, own.UID, own.GID); err != nil {
 			return &os.PathError{Op: "chown", Path: sub.path, Err: err}
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -196,5 +197,112 @@ func TestSplit(t *testing.T) {
 		if _, _, err := Split("/h", p); !errors.Is(err, ErrEscape) {
 			t.Errorf("Split(/h, %s) = %v, want ErrEscape", p, err)
 		}
+	}
+}
+
+// TestPlainDir: a plain Dir acts as its caller's own calls would: symlinks
+// are followed on the way and at a name (unless the flags say O_NOFOLLOW),
+// Stat follows where Lstat does not, nothing is chowned, and Strict says
+// so; modes are still set regardless of the umask, and WriteFileAtomic
+// still replaces a symlink rather than writing through it.
+func TestPlainDir(t *testing.T) {
+	dir := t.TempDir()
+	outside := t.TempDir()
+	os.Symlink(outside, filepath.Join(dir, "linked"))
+	d, err := OpenPlain(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if d.Strict() {
+		t.Errorf("a plain Dir says it is strict")
+	}
+	if strict, _ := OpenBase(dir); !strict.Strict() {
+		t.Errorf("OpenBase's Dir says it is plain")
+	} else {
+		strict.Close()
+	}
+	old := syscall.Umask(0o077)
+	defer syscall.Umask(old)
+	sub, err := d.MkdirAll("linked/a", 0o755, Owner{UID: 4242, GID: 4242})
+	if err != nil {
+		t.Fatalf("MkdirAll through a symlink in a plain Dir: %v", err)
+	}
+	defer sub.Close()
+	if sub.Strict() {
+		t.Errorf("a Dir below a plain one says it is strict")
+	}
+	f, err := sub.OpenFile("f", os.O_WRONLY|os.O_CREATE, 0o644, Owner{UID: 4242, GID: 4242})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	for p, want := range map[string]os.FileMode{"a": 0o755, "a/f": 0o644} {
+		fi, err := os.Stat(filepath.Join(outside, p))
+		if err != nil || fi.Mode().Perm() != want {
+			t.Errorf("%s: %v, mode %v; want %04o regardless of the umask", p, err, fi.Mode().Perm(), want)
+			continue
+		}
+		if st := fi.Sys().(*syscall.Stat_t); int(st.Uid) != os.Geteuid() {
+			t.Errorf("%s was given to uid %d: a plain Dir chowns nothing", p, st.Uid)
+		}
+	}
+
+	target := filepath.Join(outside, "target")
+	os.WriteFile(target, []byte("old"), 0o600)
+	os.Symlink(target, filepath.Join(dir, "file"))
+	f, err = d.OpenFile("file", os.O_WRONLY|os.O_APPEND, 0, Keep)
+	if err != nil {
+		t.Fatalf("OpenFile of a symlink in a plain Dir: %v", err)
+	}
+	f.WriteString("+")
+	f.Close()
+	if b, _ := os.ReadFile(target); string(b) != "old+" {
+		t.Errorf("the symlink's target holds %q, want old+", b)
+	}
+	if _, err := d.OpenFile("file", os.O_RDONLY|syscall.O_NOFOLLOW, 0, Keep); !errors.Is(err, ErrSymlink) {
+		t.Errorf("OpenFile with O_NOFOLLOW of a symlink: %v, want ErrSymlink", err)
+	}
+	lst, _ := d.Lstat("file")
+	st, _ := d.Stat("file")
+	if lst.Mode&syscall.S_IFMT != syscall.S_IFLNK || st.Mode&syscall.S_IFMT != syscall.S_IFREG {
+		t.Errorf("Lstat/Stat of a symlink: %o/%o, want the link, then its target", lst.Mode, st.Mode)
+	}
+	if err := d.WriteFileAtomic("file", []byte("new"), 0o640, Keep); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(target); string(b) != "old+" {
+		t.Errorf("WriteFileAtomic wrote through the symlink: %q", b)
+	}
+	if fi, err := os.Lstat(filepath.Join(dir, "file")); err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != 0o640 {
+		t.Errorf("file after WriteFileAtomic: %v, %v; want a regular 0640 file", err, fi.Mode())
+	}
+}
+
+// TestWriteFileAtomicConcurrent: writers of one name in one process never
+// share a temporary file: every write lands whole, the last one wins, and
+// no temporary file is left.
+func TestWriteFileAtomicConcurrent(t *testing.T) {
+	d, dir := base(t)
+	const writers = 8
+	want := map[string]bool{}
+	done := make(chan error, writers)
+	for i := range writers {
+		data := strings.Repeat(string(rune('a'+i)), 64<<10)
+		want[data] = true
+		go func() { done <- d.WriteFileAtomic("x", []byte(data), 0o644, Keep) }()
+	}
+	for range writers {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "x"))
+	if !want[string(b)] {
+		t.Errorf("x holds %d bytes that no single writer wrote", len(b))
+	}
+	names, _ := d.Names()
+	if len(names) != 1 {
+		t.Errorf("the directory holds %q, want x alone", names)
 	}
 }
