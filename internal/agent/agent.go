@@ -101,7 +101,7 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.Dir == "" {
 		cfg.Dir = profiles.Dir(cfg.Home, cfg.Profile)
 	}
-	c, err := profiles.LoadConfig(filepath.Join(cfg.Dir, "config.yaml"))
+	c, err := profiles.LoadConfig(filepath.Join(cfg.Dir, profiles.FileConfig))
 	if err != nil {
 		return nil, fmt.Errorf("agent %s: %w", cfg.Profile, err)
 	}
@@ -143,9 +143,9 @@ func New(cfg Config) (*Agent, error) {
 		a.client = newHTTPClient(a.timeouts, n)
 	}
 	a.started = a.now()
-	a.soul = newWatched(filepath.Join(cfg.Dir, "SOUL.md"), loadSOUL)
-	a.dotenv = newWatched(filepath.Join(cfg.Dir, ".env"), profiles.ReadEnv)
-	a.model = newWatched(filepath.Join(cfg.Dir, "config.yaml"), loadModel)
+	a.soul = newWatched(filepath.Join(cfg.Dir, profiles.FileSOUL), loadSOUL)
+	a.dotenv = newWatched(filepath.Join(cfg.Dir, profiles.FileEnv), profiles.ReadEnv)
+	a.model = newWatched(filepath.Join(cfg.Dir, profiles.FileConfig), loadModel)
 	a.auth = newWatched(AuthPath(cfg.Dir), loadAuthKeys)
 	return a, nil
 }
@@ -296,7 +296,7 @@ func (a *Agent) serverKey() (string, error) {
 	if k, _ := a.lookup(apiKeyVar); k != "" {
 		return k, nil
 	}
-	return "", fail(ErrUnavailable, "no_api_key", "the gateway of profile %s has no API_SERVER_KEY: add API_SERVER_KEY=<64 hex characters> to %s", a.profile, filepath.Join(a.dir, ".env"))
+	return "", fail(ErrUnavailable, "no_api_key", "the gateway of profile %s has no API_SERVER_KEY: add API_SERVER_KEY=<64 hex characters> to %s", a.profile, filepath.Join(a.dir, profiles.FileEnv))
 }
 
 // lookup reads a variable of the gateway's environment as the gateway
@@ -456,7 +456,7 @@ func (a *Agent) resolve(name string) (target, error) {
 		f := a.profileFlag()
 		return target{}, fail(ErrUnavailable, "no_model_configured",
 			"no model is configured for profile %s: set one with hermes %sconfig set model.base_url https://openrouter.ai/api/v1 (any OpenAI-compatible endpoint with its version prefix), hermes %sconfig set model.name MODEL, and the key with hermes %sconfig set model.api_key_env VARIABLE (a variable in %s) or hermes %slogin --provider NAME then hermes %sconfig set model.provider NAME",
-			a.profile, f, f, f, filepath.Join(a.dir, ".env"), f, f)
+			a.profile, f, f, f, filepath.Join(a.dir, profiles.FileEnv), f, f)
 	}
 	tgt := target{url: strings.TrimSuffix(m.BaseURL, "/") + "/chat/completions", model: m.Name}
 	switch {
@@ -465,7 +465,7 @@ func (a *Agent) resolve(name string) (target, error) {
 		if k == "" {
 			return target{}, fail(ErrUnavailable, "no_credentials",
 				"model.api_key_env of profile %s names %s, which is not set in the gateway's environment: add %s=<key> to %s (read again on the next request)",
-				a.profile, m.APIKeyEnv, m.APIKeyEnv, filepath.Join(a.dir, ".env"))
+				a.profile, m.APIKeyEnv, m.APIKeyEnv, filepath.Join(a.dir, profiles.FileEnv))
 		}
 		tgt.key = k
 	case m.Provider != "":

@@ -21,14 +21,14 @@ import (
 //
 // mode 0600, owned by the hermes user. Keys hermes does not know, at any
 // level, are kept when it rewrites the file.
-const AuthFile = "auth.json"
+const AuthFile = profiles.FileAuth
 
 // AuthMode is the mode of auth.json: it holds secrets.
-const AuthMode = 0o600
+const AuthMode = profiles.AuthMode
 
 // authLock is the flock that serialises writers of auth.json (the
 // reference's name for it).
-const authLock = "auth.lock"
+const authLock = profiles.FileAuthLock
 
 // AuthPath is the path of the auth.json of the profile whose directory is
 // dir.

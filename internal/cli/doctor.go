@@ -279,20 +279,18 @@ func (d *doctor) volume() check {
 	}
 	names, _ := profiles.List(d.home)
 	for _, p := range names {
-		for _, f := range []struct {
-			path string
-			max  os.FileMode
-		}{{profiles.EnvPath(d.home, p), 0o600}, {profiles.ConfigPath(d.home, p), 0o640}} {
-			fi, err := os.Stat(f.path)
+		for _, e := range profiles.Layout(profiles.Guarded) {
+			path := filepath.Join(profiles.Dir(d.home, p), e.Path)
+			fi, err := os.Stat(path)
 			if err != nil {
 				continue
 			}
 			st := fi.Sys().(*syscall.Stat_t)
 			if int(st.Uid) != d.uid {
-				problems = append(problems, fmt.Sprintf("%s is owned by uid %d, not the hermes uid %d", f.path, st.Uid, d.uid))
+				problems = append(problems, fmt.Sprintf("%s is owned by uid %d, not the hermes uid %d", path, st.Uid, d.uid))
 			}
-			if fi.Mode().Perm()&^f.max != 0 {
-				problems = append(problems, fmt.Sprintf("%s has mode %04o, want at most %04o", f.path, fi.Mode().Perm(), f.max))
+			if fi.Mode().Perm()&^e.Mode != 0 {
+				problems = append(problems, fmt.Sprintf("%s has mode %04o, want at most %04o", path, fi.Mode().Perm(), e.Mode))
 			}
 		}
 	}
@@ -314,7 +312,7 @@ func (d *doctor) authFiles() check {
 	var bad []string
 	n := 0
 	for _, p := range names {
-		path := filepath.Join(profiles.Dir(d.home, p), "auth.json")
+		path := filepath.Join(profiles.Dir(d.home, p), profiles.FileAuth)
 		fi, err := os.Stat(path)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue

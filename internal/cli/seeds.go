@@ -38,8 +38,8 @@ func runSeeds(_ context.Context, e *Env, args []string) error {
 		name string
 		data []byte
 	}{
-		{"SOUL.md", profiles.DefaultSOUL(profiles.Default)},
-		{"config.yaml", profiles.DefaultConfig(profiles.DefaultGatewayPort)},
+		{profiles.FileSOUL, profiles.DefaultSOUL(profiles.Default)},
+		{profiles.FileConfig, profiles.DefaultConfig(profiles.DefaultGatewayPort)},
 		{"env.example", []byte("# secrets of the default profile (mode 0600), added to its gateway's environment;\n# the first boot appends a fresh API_SERVER_KEY\n")},
 	}
 	for _, f := range files {

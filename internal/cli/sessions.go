@@ -31,7 +31,7 @@ The sessions are read from the profile's state.db, read-only, while its gateway 
 `
 
 // sessionsFile is the name of a profile's sessions store (CONTRACT §2).
-const sessionsFile = sessions.FileName
+const sessionsFile = profiles.FileSessions
 
 // runSessions is hermes [-p P] sessions list|show on the state.db of the
 // profile chosen by -p, else the active profile, else default.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hermes-agent/hermes/internal/hostenv"
+	"github.com/hermes-agent/hermes/internal/profiles"
 	"github.com/hermes-agent/hermes/internal/safefs"
 )
 
@@ -25,7 +26,7 @@ const DefaultSocket = "/run/hermes/control.sock"
 // control socket (CONTRACT §5), so that other containers on the same volume
 // reach the one supervisor that runs the gateways.
 func PublishedSocketPath(home string) string {
-	return filepath.Join(home, "run", "control.sock")
+	return filepath.Join(home, profiles.FileControlSocket)
 }
 
 // SocketPath is the one resolver of the control socket's path (CONTRACT

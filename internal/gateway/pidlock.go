@@ -20,11 +20,11 @@ import (
 )
 
 // PIDFile is the name of the pid lock in a profile's directory.
-const PIDFile = "gateway.pid"
+const PIDFile = profiles.FilePID
 
 // ProcessesFile is the reference's per-profile process table, stale after
 // a restart of the container; SweepStale removes it with a stale pid file.
-const ProcessesFile = "processes.json"
+const ProcessesFile = profiles.FileProcesses
 
 // DefaultDrainTimeout is gateway.drain_timeout when config.yaml does not
 // set it (CONTRACT §5: below the service's 6 s stop_grace).
@@ -100,7 +100,7 @@ func lockPID(dir string, replace bool, drain time.Duration) (*PIDLock, error) {
 	// the lock; grace covers that before the holder is reported.
 	grace := time.Now().Add(500 * time.Millisecond)
 	for {
-		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0o644)
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, profiles.StateMode)
 		if err != nil {
 			return nil, fmt.Errorf("opening the pid lock: %w", err)
 		}
@@ -179,7 +179,7 @@ func (l *PIDLock) write(drain time.Duration) error {
 	if _, err := l.f.WriteAt(append(b, '\n'), 0); err != nil {
 		return fmt.Errorf("writing %s: %w", l.path, err)
 	}
-	if err := l.f.Chmod(0o644); err != nil {
+	if err := l.f.Chmod(profiles.StateMode); err != nil {
 		return fmt.Errorf("writing %s: %w", l.path, err)
 	}
 	return nil
@@ -342,10 +342,6 @@ func SweepStale(home, profile string) ([]string, error) {
 	return removed, nil
 }
 
-// rootFiles are the files of a profile that a gateway (and the sessions
-// reader) open by path.
-var rootFiles = []string{PIDFile, StateFile, ProcessesFile, "state.db", "state.db-wal", "state.db-shm", "auth.json", "auth.lock", ".env", "config.yaml", "SOUL.md"}
-
 // CheckFiles is for a gateway (or a reader of its sessions) that runs as
 // root (HERMES_DOCKER_EXEC_AS_ROOT): those open the profile's files by
 // path, so it refuses, before anything is opened, a profile directory
@@ -365,7 +361,13 @@ func CheckFiles(home, profile string) error {
 		return err
 	}
 	defer d.Close()
-	for _, name := range rootFiles {
+	// The files of a profile that a gateway (and the sessions reader) open
+	// by path.
+	for _, e := range profiles.Layout(profiles.Opened) {
+		if e.Scope != profiles.PerProfile {
+			continue
+		}
+		name := e.Path
 		st, err := d.Lstat(name)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue

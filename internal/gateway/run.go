@@ -138,7 +138,7 @@ func Run(ctx context.Context, cfg Config) error {
 	// The sessions store and the agent. A state.db that is not ours (one
 	// the reference left on the volume) is refused, never altered: that is
 	// a configuration error for the operator, not a restart loop.
-	store, err := sessions.Open(filepath.Join(dir, sessions.FileName), sessions.Options{})
+	store, err := sessions.Open(filepath.Join(dir, profiles.FileSessions), sessions.Options{})
 	if err != nil {
 		g.record(StateStartupFailed, "sessions store: "+err.Error())
 		var se *sessions.SchemaError

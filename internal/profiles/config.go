@@ -357,7 +357,7 @@ func LoadProfileConfig(home, name string) (*Config, error) {
 
 func (c *Config) fileName() string {
 	if c.path == "" {
-		return configFile
+		return FileConfig
 	}
 	return c.path
 }

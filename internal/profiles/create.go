@@ -107,7 +107,7 @@ func create(home, name string, fail func(step string) error) (err error) {
 	}
 
 	// config.yaml with a port of its own.
-	cfgPath := filepath.Join(dir, configFile)
+	cfgPath := filepath.Join(dir, FileConfig)
 	port, err := configuredPort(home, name)
 	if err != nil {
 		return err
@@ -133,7 +133,7 @@ func create(home, name string, fail func(step string) error) (err error) {
 	}
 
 	// .env with an API key.
-	envPath := filepath.Join(dir, envFile)
+	envPath := filepath.Join(dir, FileEnv)
 	key, err := NewAPIKey()
 	if err != nil {
 		return err
@@ -159,7 +159,7 @@ func create(home, name string, fail func(step string) error) (err error) {
 	}
 
 	// SOUL.md last: the marker.
-	soul := filepath.Join(dir, soulFile)
+	soul := filepath.Join(dir, FileSOUL)
 	if err := t.writeNew(soul, DefaultSOUL(name), SOULMode); err != nil {
 		return err
 	}
@@ -215,7 +215,7 @@ func Delete(home, name string) error {
 		if err := t.removeAll(dir); err != nil {
 			return fmt.Errorf("removing %s: %w (remove what is left by hand)", dir, err)
 		}
-		if b, err := t.readFile(filepath.Join(home, activeFile)); err == nil && strings.TrimSpace(string(b)) == name {
+		if b, err := t.readFile(filepath.Join(home, FileActiveProfile)); err == nil && strings.TrimSpace(string(b)) == name {
 			if err := SetActive(home, Default); err != nil {
 				return err
 			}

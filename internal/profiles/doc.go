@@ -14,6 +14,15 @@
 // (the flock that serialises create, delete and port allocation) and every
 // gateway's log, under logs/gateways/<profile>/ (LogDir).
 //
+// One table. Layout is every file and directory of that tree with its
+// owner, mode, scope (per profile, or the root alone) and use (managed by
+// the boot's preflight and repair, seeded at boot, created with a profile,
+// guarded by hermes doctor, opened by path by a gateway). The volume's
+// preflight, repair and seeding, Create, hermes doctor and the gateway's
+// root checks iterate it; every package that names one of its files takes
+// the name from here (FileConfig, FileGatewayState, ...), and the log files
+// of services are ServiceLogFile and GatewayLogFile.
+//
 // One validator. Validate is the only profile-name check in hermes (CONTRACT
 // §1 rule 5): the CLI, the control API, the reconciler and the dashboard all
 // call it, and ValidateNamed adds the one extra rule of create and delete

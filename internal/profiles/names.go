@@ -142,13 +142,7 @@ func Dir(home, name string) string {
 	if name == Default {
 		return home
 	}
-	return filepath.Join(home, "profiles", name)
-}
-
-// LogDir is the directory of a profile's gateway log: every gateway's log
-// lives under the root, in home/logs/gateways/<name>.
-func LogDir(home, name string) string {
-	return filepath.Join(home, "logs", "gateways", name)
+	return filepath.Join(home, DirProfiles, name)
 }
 
 // Exists reports whether a profile exists, i.e. whether its SOUL.md exists
@@ -166,7 +160,7 @@ func Lookup(home, name string) (bool, error) {
 	if err := Validate(name); err != nil {
 		return false, err
 	}
-	return treeOf(home).exists(filepath.Join(Dir(home, name), soulFile))
+	return treeOf(home).exists(filepath.Join(Dir(home, name), FileSOUL))
 }
 
 // List returns the profiles of home: "default" first, always, then every
@@ -178,7 +172,7 @@ func Lookup(home, name string) (bool, error) {
 func List(home string) ([]string, error) {
 	names := []string{Default}
 	t := treeOf(home)
-	entries, err := t.dirNames(filepath.Join(home, "profiles"))
+	entries, err := t.dirNames(filepath.Join(home, DirProfiles))
 	if errors.Is(err, fs.ErrNotExist) {
 		return names, nil
 	}
@@ -190,16 +184,13 @@ func List(home string) ([]string, error) {
 		if n == Default || Validate(n) != nil {
 			continue
 		}
-		if ok, _ := t.exists(filepath.Join(home, "profiles", n, soulFile)); ok {
+		if ok, _ := t.exists(filepath.Join(home, DirProfiles, n, FileSOUL)); ok {
 			named = append(named, n)
 		}
 	}
 	sort.Strings(named)
 	return append(names, named...), nil
 }
-
-// activeFile is the sticky profile's file under the root.
-const activeFile = "active_profile"
 
 // Resolve returns the profile a command acts on (CONTRACT §5): flag (the
 // global -p) when set, else the sticky profile in home/active_profile, else
@@ -212,7 +203,7 @@ func Resolve(home, flag string) (string, error) {
 		}
 		return flag, nil
 	}
-	b, err := treeOf(home).readFile(filepath.Join(home, activeFile))
+	b, err := treeOf(home).readFile(filepath.Join(home, FileActiveProfile))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return Default, nil
@@ -224,7 +215,7 @@ func Resolve(home, flag string) (string, error) {
 		return Default, nil
 	}
 	if err := Validate(name); err != nil {
-		return "", fmt.Errorf("%s: %w (reset it with: hermes profile use default)", filepath.Join(home, activeFile), err)
+		return "", fmt.Errorf("%s: %w (reset it with: hermes profile use default)", filepath.Join(home, FileActiveProfile), err)
 	}
 	return name, nil
 }
@@ -237,7 +228,7 @@ func SetActive(home, name string) error {
 		return err
 	}
 	t := treeOf(home)
-	path := filepath.Join(home, activeFile)
+	path := filepath.Join(home, FileActiveProfile)
 	if name == Default {
 		if err := t.remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("resetting the sticky profile: %w", err)
@@ -249,5 +240,5 @@ func SetActive(home, name string) error {
 	} else if !ok {
 		return kindError{fs.ErrNotExist, fmt.Sprintf("profile %s does not exist: create it with hermes profile create %s", name, name)}
 	}
-	return t.writeAtomic(path, []byte(name+"\n"), 0o644)
+	return t.writeAtomic(path, []byte(name+"\n"), StateMode)
 }

@@ -106,7 +106,7 @@ func usedPorts(home string) map[int]bool {
 	} else {
 		used[DefaultGatewayPort] = true
 	}
-	names, _ := treeOf(home).dirNames(filepath.Join(home, "profiles"))
+	names, _ := treeOf(home).dirNames(filepath.Join(home, DirProfiles))
 	for _, n := range names {
 		if n == Default || Validate(n) != nil {
 			continue

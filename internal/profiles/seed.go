@@ -8,41 +8,18 @@ import (
 	"strings"
 )
 
-// File names and modes of a profile's seeds.
-const (
-	soulFile   = "SOUL.md"
-	configFile = "config.yaml"
-	envFile    = ".env"
-
-	// ConfigMode is the mode of config.yaml.
-	ConfigMode = 0o640
-	// EnvMode is the mode of .env: it holds secrets.
-	EnvMode = 0o600
-	// SOULMode is the mode of SOUL.md.
-	SOULMode = 0o644
-	// DirMode is the mode of a profile directory and its subdirectories.
-	DirMode = 0o755
-)
-
-// Subdirs returns the directories of a new profile, the one place they
-// are listed (the reference's create_profile made the same set). Gateway
-// logs are not among them: they live under the root (LogDir).
-func Subdirs() []string {
-	return []string{"memories", "sessions", "skills", "skins", "plans", "workspace", "cron", "home", "logs"}
-}
-
 // DefaultGatewayPort is gateway.port of the default profile when its
 // config.yaml does not set one.
 const DefaultGatewayPort = 8642
 
 // ConfigPath is the path of a profile's config.yaml.
-func ConfigPath(home, name string) string { return filepath.Join(Dir(home, name), configFile) }
+func ConfigPath(home, name string) string { return filepath.Join(Dir(home, name), FileConfig) }
 
 // EnvPath is the path of a profile's .env.
-func EnvPath(home, name string) string { return filepath.Join(Dir(home, name), envFile) }
+func EnvPath(home, name string) string { return filepath.Join(Dir(home, name), FileEnv) }
 
 // SOULPath is the path of a profile's SOUL.md, its marker.
-func SOULPath(home, name string) string { return filepath.Join(Dir(home, name), soulFile) }
+func SOULPath(home, name string) string { return filepath.Join(Dir(home, name), FileSOUL) }
 
 // DefaultSOUL is the SOUL.md of a new profile: the marker that makes the
 // directory a profile, and the agent's persona, for the person to edit.

@@ -168,7 +168,7 @@ func (cfg Config) refuse(r safefs.Refusal, warn io.Writer) {
 }
 
 // BootLog is the boot log, below HERMES_HOME.
-const BootLog = "logs/container-boot.log"
+const BootLog = profiles.FileBootLog
 
 // Run runs one pass (see the package doc) and returns its actions in
 // order. Its error is about the boot log, which the caller should warn
@@ -273,7 +273,7 @@ func warnStrays(home string, names []string, warn io.Writer) {
 		if err != nil {
 			continue
 		}
-		_, err = sub.Lstat("SOUL.md")
+		_, err = sub.Lstat(profiles.FileSOUL)
 		sub.Close()
 		if err != nil {
 			continue

@@ -5,7 +5,7 @@
 //  1. Preflight: create HERMES_HOME when it is missing, then decide from
 //     stat modes and ids whether the hermes uid can traverse the path to
 //     it, and read, write and enter it and each of its managed entries
-//     (ManagedDirs, ManagedFiles). When it cannot, init (as root) gives the
+//     (the Managed entries of profiles.Layout). When it cannot, init (as root) gives the
 //     one offending entry to the hermes uid and adds the owner's rw(x)
 //     bits; when that is refused (a NAS, rootless Podman, a user namespace
 //     without the mapping) or when a parent directory blocks the way, boot
@@ -16,8 +16,9 @@
 //     (host mode, docker run --user), it checks the process's own access
 //     and changes nothing.
 //  2. Repair (root only): targeted ownership repair. HERMES_HOME itself
-//     (not recursively), every entry of the ManagedDirs trees, and the
-//     ManagedFiles at the top level that are not owned by the hermes uid
+//     (not recursively), every entry of the managed directories' trees,
+//     and the managed files at the top level that are not owned by the
+//     hermes uid
 //     get the hermes uid and gid; a regular file it repairs also gets u+rw,
 //     a directory u+rwx. Nothing else under HERMES_HOME is touched: files a
 //     person keeps or bind-mounts elsewhere in the volume keep their owner.
@@ -25,7 +26,8 @@
 //     group differs (a group chosen on the host is kept). Failures are
 //     counted in the Report and warned about, never fatal: Preflight has
 //     already decided what is.
-//  3. Seed: the missing directories of SeedDirs (run/ 0700), owned by the
+//  3. Seed: the missing Seeded directories of profiles.Layout (with its
+//     modes: run/ 0700), owned by the
 //     hermes uid, and, on first boot only (each file only when it is
 //     missing, never overwriting one): SOUL.md, config.yaml (0640), .env
 //     (0600, a fresh API_SERVER_KEY), auth.json from

@@ -12,11 +12,12 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/hermes-agent/hermes/internal/profiles"
 	"github.com/hermes-agent/hermes/internal/safefs"
 )
 
 // OwnerLockFile is the owner lock of a home, below HERMES_HOME.
-const OwnerLockFile = "run/owner.lock"
+const OwnerLockFile = profiles.FileOwnerLock
 
 // ErrNotOwner is wrapped when another process holds the owner lock.
 var ErrNotOwner = errors.New("another hermes init owns this HERMES_HOME")
@@ -122,12 +123,12 @@ func TryOwn(home string) (*Owner, error) {
 // read-only otherwise (a lock needs no write access).
 func openOwnerLock(home string) (*os.File, error) {
 	if os.Geteuid() != 0 {
-		dir := filepath.Join(home, "run")
+		dir := filepath.Join(home, profiles.DirRun)
 		if err := os.MkdirAll(dir, runMode); err != nil {
 			return nil, err
 		}
 		p := filepath.Join(home, OwnerLockFile)
-		f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
+		f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, profiles.LockMode)
 		if errors.Is(err, os.ErrPermission) {
 			f, err = os.Open(p)
 		}
@@ -143,14 +144,14 @@ func openOwnerLock(home string) (*os.File, error) {
 		return nil, err
 	}
 	own := safefs.Owner{UID: int(st.Uid), GID: int(st.Gid)}
-	run, err := base.MkdirAll("run", runMode, own)
+	run, err := base.MkdirAll(profiles.DirRun, runMode, own)
 	if err != nil {
 		return nil, err
 	}
 	defer run.Close()
 	name := filepath.Base(OwnerLockFile)
 	for range 2 {
-		f, err := run.OpenFile(name, os.O_RDWR|os.O_CREATE|unix.O_NONBLOCK, 0o600, own)
+		f, err := run.OpenFile(name, os.O_RDWR|os.O_CREATE|unix.O_NONBLOCK, profiles.LockMode, own)
 		if errors.Is(err, safefs.ErrSymlink) {
 			// A planted symlink is replaced, its target never opened.
 			if err := run.Remove(name); err != nil {

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/hermes-agent/hermes/internal/privdrop"
+	"github.com/hermes-agent/hermes/internal/profiles"
 	"github.com/hermes-agent/hermes/internal/safefs"
 )
 
@@ -186,17 +187,20 @@ func preflightRoot(cfg Config) error {
 		}
 	}
 	pf := preflighter{cfg: cfg, base: base, homeDev: st.Dev, mounts: mountPoints(resolved)}
-	for _, rel := range managedDirs {
-		if err := pf.entry(rel, needDir); err != nil {
-			return err
-		}
-	}
-	for _, name := range managedFiles {
-		if err := pf.entry(name, needFile); err != nil {
+	for _, e := range managed() {
+		if err := pf.entry(e.Path, need(e)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// need is the access the hermes uid needs to a managed entry.
+func need(e profiles.Entry) uint32 {
+	if e.Dir {
+		return needDir
+	}
+	return needFile
 }
 
 // preflighter checks the managed entries below an open Home.
@@ -377,13 +381,8 @@ func preflightSelf(cfg Config) error {
 		}
 		return nil
 	}
-	for _, rel := range managedDirs {
-		if err := check(rel, needDir); err != nil {
-			return err
-		}
-	}
-	for _, name := range managedFiles {
-		if err := check(name, needFile); err != nil {
+	for _, e := range managed() {
+		if err := check(e.Path, need(e)); err != nil {
 			return err
 		}
 	}

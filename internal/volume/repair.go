@@ -88,11 +88,12 @@ func Repair(cfg Config) (Report, error) {
 	if int(st.Uid) != cfg.UID {
 		r.fix(base.Fd(), &st, ".", ".")
 	}
-	for _, rel := range managedDirs {
-		r.tree(base, rel, st.Dev)
-	}
-	for _, name := range managedFiles {
-		r.topFile(base, name)
+	for _, e := range managed() {
+		if e.Dir {
+			r.tree(base, e.Path, st.Dev)
+		} else {
+			r.topFile(base, e.Path)
+		}
 	}
 	if r.suppressed > 0 {
 		cfg.logf("warning: %d more ownership problems under %s not shown", r.suppressed, cfg.Home)

@@ -32,13 +32,12 @@ const (
 
 // Names and modes of the seeded files.
 const (
-	soulFile  = "SOUL.md"
-	configYML = "config.yaml"
-	envFile   = ".env"
-	authFile  = "auth.json"
-	authMode  = 0o600
-	runDir    = "run"
-	runMode   = 0o700
+	soulFile  = profiles.FileSOUL
+	configYML = profiles.FileConfig
+	envFile   = profiles.FileEnv
+	authFile  = profiles.FileAuth
+	authMode  = profiles.AuthMode
+	runMode   = profiles.RunMode
 	apiKeyVar = "API_SERVER_KEY"
 	// envExample is the image's seed of .env in ShareDir.
 	envExample = "env.example"
@@ -145,13 +144,11 @@ func Seed(ctx context.Context, cfg Config) error {
 	return nil
 }
 
-// seedDirectories creates the missing SeedDirs.
+// seedDirectories creates the missing Seeded directories of
+// profiles.Layout.
 func seedDirectories(cfg Config, base *safefs.Dir) error {
-	for _, rel := range seedDirList {
-		perm := os.FileMode(profiles.DirMode)
-		if rel == runDir {
-			perm = runMode
-		}
+	for _, e := range profiles.Layout(profiles.Seeded) {
+		rel, perm := e.Path, e.Mode
 		if cfg.Root {
 			d, err := base.MkdirAll(rel, perm, cfg.owner())
 			if r, ok := safefs.Refuse(filepath.Join(cfg.Home, rel), err, "not seeded (an operator may link it elsewhere on purpose; root leaves it as it is)"); ok {

@@ -30,7 +30,8 @@ func TestSeedFirstBoot(t *testing.T) {
 	if err := Seed(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range SeedDirs() {
+	for _, e := range profiles.Layout(profiles.Seeded) {
+		d := e.Path
 		p := filepath.Join(home, d)
 		wantOwner(t, p, hermesUID, hermesGID)
 		want := uint32(0o755)

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/hermes-agent/hermes/internal/hostenv"
+	"github.com/hermes-agent/hermes/internal/profiles"
 	"github.com/hermes-agent/hermes/internal/safefs"
 )
 
@@ -106,39 +107,11 @@ func (c Config) owner() safefs.Owner {
 	return safefs.Keep
 }
 
-// managedDirs are the hermes-managed directories of HERMES_HOME, relative to
-// it: Repair gives every entry below them to the hermes uid, and Preflight
-// checks that the hermes uid can use each of them (the reference's list,
-// CONTRACT §3 step 3, plus run/).
-var managedDirs = [...]string{
-	"cron", "sessions", "logs", "hooks", "memories", "skills", "skins", "plans",
-	"workspace", "home", "profiles", "pairing", "platforms/pairing", "lazy-packages", "run",
-}
-
-// managedFiles are the hermes-managed files at the top level of
-// HERMES_HOME: Repair gives them to the hermes uid with u+rw, Preflight
-// checks that the hermes uid can read and write them.
-var managedFiles = [...]string{
-	"SOUL.md", "config.yaml", ".env", "auth.json", "auth.lock",
-	"state.db", "state.db-shm", "state.db-wal",
-	"gateway.pid", "gateway.lock", "gateway_state.json", "processes.json", "active_profile",
-}
-
-// seedDirList are the directories Seed creates when missing (mode 0755 but
-// run/, 0700).
-var seedDirList = [...]string{
-	"logs", "logs/gateways", "cron", "sessions", "hooks", "memories", "skills", "skins",
-	"plans", "workspace", "home", "pairing", "platforms/pairing", "profiles", "run",
-}
-
-// ManagedDirs returns the directories whose trees Repair repairs.
-func ManagedDirs() []string { return slices.Clone(managedDirs[:]) }
-
-// ManagedFiles returns the top-level files Repair repairs.
-func ManagedFiles() []string { return slices.Clone(managedFiles[:]) }
-
-// SeedDirs returns the directories Seed creates when they are missing.
-func SeedDirs() []string { return slices.Clone(seedDirList[:]) }
+// managed returns the entries of profiles.Layout that Preflight checks and
+// Repair repairs at the top of HERMES_HOME (the reference's list, CONTRACT
+// §3 step 3, plus run/): directories (Repair: their whole trees), then
+// files.
+func managed() []profiles.Entry { return profiles.Layout(profiles.Managed) }
 
 // Access bits for allowed.
 const (
