@@ -20,7 +20,7 @@ import (
 )
 
 // StateFile is the name of the state file in a profile's directory.
-const StateFile = "gateway_state.json"
+const StateFile = profiles.FileGatewayState
 
 // The values of desired_state.
 const (
@@ -316,7 +316,12 @@ type Runtime struct {
 // the state file. fn may be called more than once if another writer
 // replaces the file meanwhile.
 func UpdateRuntime(dir string, fn func(*Runtime)) error {
-	return update(context.Background(), plainDir{dir}, safefs.Wait{Max: lockTimeout}, func(m map[string]json.RawMessage) error {
+	d, err := safefs.OpenPlain(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return update(context.Background(), d, safefs.Keep, safefs.Wait{Max: lockTimeout}, func(m map[string]json.RawMessage) error {
 		applyRuntime(m, fn)
 		return nil
 	})
@@ -381,7 +386,7 @@ func RecordDesired(ctx context.Context, d Desired) error {
 		return fmt.Errorf("recording the desired state of %s: %w", profile, err)
 	}
 	defer dir.Close()
-	err = update(ctx, safeDir{d: dir, owner: owner}, d.Wait, func(m map[string]json.RawMessage) error {
+	err = update(ctx, dir, owner, d.Wait, func(m map[string]json.RawMessage) error {
 		set(m, keyDesiredState, desired)
 		set(m, keyDesiredUpdatedAt, timestamp(now))
 		return nil
@@ -406,66 +411,61 @@ func mustJSON(v any) json.RawMessage {
 	return b
 }
 
-// stateDir is a directory as a writer sees it: plain calls for the
-// gateway, safefs for root.
-type stateDir interface {
-	// open opens the state file for locking, creating it empty if missing,
-	// without following a symlink and without blocking on a FIFO.
-	open() (*os.File, error)
-	// lstat describes the state file's path without following it.
-	lstat() (unix.Stat_t, error)
-	// replace writes data to the state file with temp+fsync+rename.
-	replace(data []byte) error
-	// path names the state file in messages.
-	path() string
-	// strict is true for root's view: only a regular file with one link
-	// is read and replaced.
-	strict() bool
-}
-
 // update is the read-modify-write protocol shared by both writers (see the
-// package doc): lock the file, make sure the locked inode is still the
-// path's, read, modify, replace, unlock.
-func update(ctx context.Context, d stateDir, wait safefs.Wait, modify func(map[string]json.RawMessage) error) error {
+// package doc) on the state file of the profile directory d: lock the file,
+// make sure the locked inode is still the path's, read, modify, replace,
+// unlock. d is root's strict view (what it creates goes to owner; only a
+// regular file with one link is read and replaced) or the gateway's plain
+// one.
+func update(ctx context.Context, d *safefs.Dir, owner safefs.Owner, wait safefs.Wait, modify func(map[string]json.RawMessage) error) error {
 	limit := wait.Max
 	if limit <= 0 {
 		limit = lockTimeout
 	}
 	deadline := time.Now().Add(limit)
 	for {
-		f, err := d.open()
+		// Opened for locking, created empty if missing, never through a
+		// symlink at the state file, never blocking on a FIFO.
+		f, err := d.OpenFile(StateFile, os.O_RDONLY|os.O_CREATE|unix.O_NOFOLLOW|unix.O_NONBLOCK, stateMode, owner)
 		if err != nil {
 			return err
 		}
-		done, err := updateLocked(ctx, d, f, wait, modify)
+		done, err := updateLocked(ctx, d, owner, f, wait, modify)
 		f.Close() // releases the lock
 		if done || err != nil {
 			return err
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s: replaced by other writers for %s; giving up", d.path(), limit)
+			return fmt.Errorf("%s: replaced by other writers for %s; giving up", statePath(d), limit)
 		}
 	}
 }
 
+// stateMode is the mode of the state file.
+const stateMode = profiles.StateMode
+
+// statePath names the state file of d in messages.
+func statePath(d *safefs.Dir) string { return filepath.Join(d.Path(), StateFile) }
+
 // updateLocked does one attempt of update on the open file f. done is
 // false when another writer replaced the file before f was locked.
-func updateLocked(ctx context.Context, d stateDir, f *os.File, wait safefs.Wait, modify func(map[string]json.RawMessage) error) (done bool, err error) {
+func updateLocked(ctx context.Context, d *safefs.Dir, owner safefs.Owner, f *os.File, wait safefs.Wait, modify func(map[string]json.RawMessage) error) (done bool, err error) {
+	path := statePath(d)
 	var fst unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &fst); err != nil {
-		return false, &os.PathError{Op: "fstat", Path: d.path(), Err: err}
+		return false, &os.PathError{Op: "fstat", Path: path, Err: err}
 	}
-	if d.strict() {
+	if d.Strict() {
 		// Root reads and replaces what it locked: never a file with a
 		// second name elsewhere, nor a device or FIFO.
-		if err := safefs.CheckRegular(d.path(), &fst); err != nil {
+		if err := safefs.CheckRegular(path, &fst); err != nil {
 			return false, err
 		}
 	}
 	if err := safefs.Lock(ctx, f, safefs.Exclusive, wait); err != nil {
 		return false, err
 	}
-	pst, err := d.lstat()
+	pst, err := d.Lstat(StateFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil // removed after we opened it: start over
 	}
@@ -477,7 +477,7 @@ func updateLocked(ctx context.Context, d stateDir, f *os.File, wait safefs.Wait,
 	}
 	m := map[string]json.RawMessage{}
 	if b, err := readRegular(f); err != nil {
-		return false, fmt.Errorf("%s: %w", d.path(), err)
+		return false, fmt.Errorf("%s: %w", path, err)
 	} else if len(bytes.TrimSpace(bytes.TrimPrefix(b, bom))) > 0 {
 		if old, err := parseObject(b); err == nil {
 			m = old
@@ -488,75 +488,7 @@ func updateLocked(ctx context.Context, d stateDir, f *os.File, wait safefs.Wait,
 	}
 	data, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
-		return false, fmt.Errorf("%s: encoding: %w", d.path(), err)
+		return false, fmt.Errorf("%s: encoding: %w", path, err)
 	}
-	return true, d.replace(append(data, '\n'))
-}
-
-// plainDir is the gateway process's view: plain calls as the hermes uid.
-type plainDir struct{ dir string }
-
-func (p plainDir) path() string { return filepath.Join(p.dir, StateFile) }
-func (p plainDir) strict() bool { return false }
-
-func (p plainDir) open() (*os.File, error) {
-	f, err := os.OpenFile(p.path(), os.O_RDONLY|os.O_CREATE|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	return f, nil
-}
-
-func (p plainDir) lstat() (unix.Stat_t, error) {
-	var st unix.Stat_t
-	if err := unix.Lstat(p.path(), &st); err != nil {
-		return st, &os.PathError{Op: "lstat", Path: p.path(), Err: err}
-	}
-	return st, nil
-}
-
-func (p plainDir) replace(data []byte) error {
-	tmp, err := os.CreateTemp(p.dir, "."+StateFile+".tmp.*")
-	if err != nil {
-		return err
-	}
-	_, werr := tmp.Write(data)
-	if werr == nil {
-		werr = tmp.Chmod(0o644)
-	}
-	if werr == nil {
-		werr = tmp.Sync()
-	}
-	if cerr := tmp.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(tmp.Name(), p.path())
-	}
-	if werr != nil {
-		os.Remove(tmp.Name())
-	}
-	return werr
-}
-
-// safeDir is the supervisor's view: every call through safefs.
-type safeDir struct {
-	d     *safefs.Dir
-	owner safefs.Owner
-}
-
-func (s safeDir) path() string { return filepath.Join(s.d.Path(), StateFile) }
-func (s safeDir) strict() bool { return true }
-
-func (s safeDir) open() (*os.File, error) {
-	return s.d.OpenFile(StateFile, os.O_RDONLY|os.O_CREATE|unix.O_NONBLOCK, 0o644, s.owner)
-}
-
-func (s safeDir) lstat() (unix.Stat_t, error) {
-	st, err := s.d.Lstat(StateFile)
-	return st, err
-}
-
-func (s safeDir) replace(data []byte) error {
-	return s.d.WriteFileAtomic(StateFile, data, 0o644, s.owner)
+	return true, d.WriteFileAtomic(StateFile, append(data, '\n'), stateMode, owner)
 }

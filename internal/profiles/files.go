@@ -13,9 +13,6 @@ import (
 	"github.com/hermes-agent/hermes/internal/safefs"
 )
 
-// lockFile is the flock shared by create, delete and port allocation.
-const lockFile = ".lock"
-
 // WithLock runs fn holding the exclusive flock on home/profiles/.lock
 // (created with mode 0600 when missing, with profiles/ itself). Create,
 // Delete, EnsurePort and every caller of AllocatePort hold it, so that two
@@ -23,21 +20,21 @@ const lockFile = ".lock"
 // profiles/ nor the lock is reached through a symlink.
 func WithLock(home string, fn func() error) error {
 	t := treeOf(home)
-	dir := filepath.Join(home, "profiles")
+	dir := filepath.Join(home, DirProfiles)
 	if err := os.MkdirAll(home, DirMode); err != nil {
 		return fmt.Errorf("creating %s: %w", home, err)
 	}
 	if err := t.mkdir(dir, DirMode); err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("creating %s: %w", dir, err)
 	}
-	path := filepath.Join(dir, lockFile)
-	f, err := t.openFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	path := filepath.Join(home, FileProfilesLock)
+	f, err := t.openFile(path, os.O_RDWR|os.O_CREATE, LockMode)
 	if err != nil {
 		return fmt.Errorf("opening the profiles lock %s: %w", path, err)
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err == nil && fi.Mode().Perm() != 0o600 {
-		if err := f.Chmod(0o600); err != nil {
+	if fi, err := f.Stat(); err == nil && fi.Mode().Perm() != LockMode {
+		if err := f.Chmod(LockMode); err != nil {
 			return fmt.Errorf("chmod %s: %w", path, err)
 		}
 	}
@@ -73,41 +70,6 @@ func lockWait() safefs.Wait {
 // root's ownership.
 func WriteFileAtomic(home, path string, data []byte, mode os.FileMode) error {
 	return treeOf(home).writeAtomic(path, data, mode)
-}
-
-// writeFileAtomic is WriteFileAtomic with plain calls.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return dirError(path, dir, err)
-	}
-	tmp := f.Name()
-	err = f.Chmod(mode)
-	if err == nil {
-		_, err = f.Write(data)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }
 
 // WriteConfig writes c to path (below home) atomically (temporary file and

@@ -31,8 +31,17 @@ type tree struct {
 func treeOf(home string) tree { return tree{home: home, root: os.Geteuid() == 0} }
 
 // parent opens the directory of path (below home) through safefs and
-// returns it with path's last name.
+// returns it with path's last name: as root a strict Dir reached from
+// home, otherwise a plain one.
 func (t tree) parent(path string) (*safefs.Dir, string, error) {
+	if !t.root {
+		dir, name := filepath.Split(path)
+		if dir == "" {
+			dir = "."
+		}
+		d, err := safefs.OpenPlain(dir)
+		return d, name, err
+	}
 	dir, name, err := safefs.Split(t.home, path)
 	if err != nil {
 		return nil, "", err
@@ -237,18 +246,18 @@ func (t tree) writeNew(path string, data []byte, mode os.FileMode) error {
 	return nil
 }
 
-// writeAtomic replaces path with data and mode (see WriteFileAtomic).
+// writeAtomic replaces path with data and mode (see WriteFileAtomic):
+// safefs.WriteFileAtomic in the Dir of path's parent (strict as root,
+// plain otherwise), then an fsync of that directory. A permission error
+// names the directory's owner and mode (dirError).
 func (t tree) writeAtomic(path string, data []byte, mode os.FileMode) error {
-	if !t.root {
-		return writeFileAtomic(path, data, mode)
-	}
 	d, name, err := t.parent(path)
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
+	if err == nil {
+		defer d.Close()
+		err = d.WriteFileAtomic(name, data, mode, safefs.Keep)
 	}
-	defer d.Close()
-	if err := d.WriteFileAtomic(name, data, mode, safefs.Keep); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
+	if err != nil {
+		return dirError(path, filepath.Dir(path), err)
 	}
 	_ = unix.Fsync(d.Fd())
 	return nil

@@ -658,3 +658,50 @@ func TestSymlinkedStateRefused(t *testing.T) {
 		t.Errorf("refusals %v, want one naming the symbolic link", refusals)
 	}
 }
+
+// TestBootLogAsUser: not root, the boot log is the process's own file: its
+// directory is created (0755 whatever the umask), it is appended to and
+// rotated, and a symlink a host user put at it is followed, as the user's
+// own calls would.
+func TestBootLogAsUser(t *testing.T) {
+	if testenv.AsUser(t, 4242, 4242) {
+		return
+	}
+	old := syscall.Umask(0o077)
+	defer syscall.Umask(old)
+	home := t.TempDir()
+	ctx := context.Background()
+	if err := appendBootLog(ctx, home, safefs.Keep, safefs.Wait{}, []byte("one\n")); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(home, BootLog)
+	for p, want := range map[string]os.FileMode{filepath.Dir(path): 0o755, path: 0o644} {
+		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != want {
+			t.Errorf("%s: %v, mode %v; want %04o", p, err, fi.Mode().Perm(), want)
+		}
+	}
+	elsewhere := filepath.Join(t.TempDir(), "boot.log")
+	write(t, elsewhere, "old\n")
+	os.Remove(path)
+	if err := os.Symlink(elsewhere, path); err != nil {
+		t.Fatal(err)
+	}
+	if err := appendBootLog(ctx, home, safefs.Keep, safefs.Wait{}, []byte("two\n")); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(elsewhere); string(b) != "old\ntwo\n" {
+		t.Errorf("the symlink's target holds %q, want the line appended", b)
+	}
+	// At RotateBytes the next pass rotates the name (the link itself) and
+	// starts a new file.
+	write(t, elsewhere, strings.Repeat("x", RotateBytes))
+	if err := appendBootLog(ctx, home, safefs.Keep, safefs.Wait{}, []byte("three\n")); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(path); err != nil || string(b) != "three\n" {
+		t.Errorf("after rotation %s holds %d bytes (%v), want only the new line", path, len(b), err)
+	}
+	if fi, err := os.Lstat(path + ".1"); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("%s.1: %v, want the rotated symlink", path, err)
+	}
+}
