@@ -66,7 +66,7 @@ func TestImportGraph(t *testing.T) {
 		"netcap":              {},
 		"logpipe":             {"safefs"},
 		"profiles":            {"hostenv", "safefs"},
-		"supervise":           {"logpipe", "safefs"},
+		"supervise":           {"logpipe", "profiles", "safefs"},
 		"control":             {"hostenv", "logpipe", "netcap", "profiles", "safefs", "supervise"},
 		"control/controltest": {"control", "logpipe", "supervise"},
 		"gateway":             {"agent", "hostenv", "netcap", "profiles", "safefs", "sessions", "supervise"},

@@ -10,11 +10,10 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
+	"github.com/hermes-agent/hermes/internal/gateway"
 	"github.com/hermes-agent/hermes/internal/logpipe"
 	"github.com/hermes-agent/hermes/internal/profiles"
 	"github.com/hermes-agent/hermes/internal/supervise"
@@ -58,12 +57,12 @@ func runLogs(ctx context.Context, e *Env, args []string) error {
 		if err != nil {
 			return err
 		}
-		service = "gateway-" + p
+		service = gateway.ServiceName(p)
 	}
 	if err := supervise.ValidName(service); err != nil {
 		return usageError("%v", err)
 	}
-	current := serviceLogFile(home, service)
+	current := gateway.LogFile(home, service)
 	files, err := logpipe.Files(current)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("reading the logs of %s: %w", service, err)
@@ -78,16 +77,6 @@ func runLogs(ctx context.Context, e *Env, args []string) error {
 		return nil
 	}
 	return followFile(ctx, e.Stdout, current)
-}
-
-// serviceLogFile is where a service's log lives by default (CONTRACT §2):
-// gateways under logs/gateways/<profile>/, everything else under
-// logs/<service>/.
-func serviceLogFile(home, service string) string {
-	if p, ok := strings.CutPrefix(service, "gateway-"); ok {
-		return filepath.Join(profiles.LogDir(home, p), "current")
-	}
-	return filepath.Join(home, "logs", service, "current")
 }
 
 // printLast writes the last n lines of the concatenation of files (all of

@@ -34,17 +34,3 @@ func TestPrintLastAcrossArchives(t *testing.T) {
 		}
 	}
 }
-
-func TestServiceLogFile(t *testing.T) {
-	tests := []struct{ service, want string }{
-		{"gateway-default", "/h/logs/gateways/default/current"},
-		{"gateway-coder", "/h/logs/gateways/coder/current"},
-		{"dashboard", "/h/logs/dashboard/current"},
-		{"worker", "/h/logs/worker/current"},
-	}
-	for _, tt := range tests {
-		if got := serviceLogFile("/h", tt.service); got != tt.want {
-			t.Errorf("serviceLogFile(%q) = %q, want %q", tt.service, got, tt.want)
-		}
-	}
-}

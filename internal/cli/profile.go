@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/hermes-agent/hermes/internal/control"
+	"github.com/hermes-agent/hermes/internal/gateway"
 	"github.com/hermes-agent/hermes/internal/profiles"
 	"github.com/hermes-agent/hermes/internal/supervise"
 )
@@ -197,7 +198,7 @@ func gatewayStates(ctx context.Context, e *Env) (map[string]supervise.Status, bo
 	}
 	states := map[string]supervise.Status{}
 	for _, st := range list {
-		if p, ok := strings.CutPrefix(st.Name, "gateway-"); ok {
+		if p, ok := gateway.ProfileOf(st.Name); ok {
 			states[p] = st
 		}
 	}

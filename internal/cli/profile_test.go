@@ -17,6 +17,7 @@ import (
 	"github.com/hermes-agent/hermes/internal/testenv"
 
 	"github.com/hermes-agent/hermes/internal/control/controltest"
+	"github.com/hermes-agent/hermes/internal/gateway"
 	"github.com/hermes-agent/hermes/internal/hostenv"
 	"github.com/hermes-agent/hermes/internal/profiles"
 	"github.com/hermes-agent/hermes/internal/supervise"
@@ -54,6 +55,8 @@ func (g *fakeGateways) Calls() []string {
 	return slices.Clone(g.calls)
 }
 
+func (g *fakeGateways) ServiceName(profile string) string { return gateway.ServiceName(profile) }
+
 func (g *fakeGateways) RegisterGateway(ctx context.Context, profile string, start bool) (supervise.Status, error) {
 	if err := g.record(fmt.Sprintf("register %s start=%v", profile, start)); err != nil {
 		return supervise.Status{}, err
@@ -61,7 +64,7 @@ func (g *fakeGateways) RegisterGateway(ctx context.Context, profile string, star
 	if !profiles.Exists(g.home, profile) {
 		return supervise.Status{}, fmt.Errorf("%w: profile %s has no SOUL.md", supervise.ErrNotFound, profile)
 	}
-	spec := supervise.Spec{Name: "gateway-" + profile, Argv: []string{"/opt/hermes/bin/hermes", "-p", profile, "gateway", "run", "--replace"}}
+	spec := supervise.Spec{Name: gateway.ServiceName(profile), Argv: []string{"/opt/hermes/bin/hermes", "-p", profile, "gateway", "run", "--replace"}}
 	return g.sup.Register(ctx, spec, start)
 }
 
@@ -69,7 +72,7 @@ func (g *fakeGateways) RemoveGateway(ctx context.Context, profile string) error 
 	if err := g.record("remove " + profile); err != nil {
 		return err
 	}
-	if err := g.sup.Remove(ctx, "gateway-"+profile); err != nil && !errors.Is(err, supervise.ErrNotFound) {
+	if err := g.sup.Remove(ctx, gateway.ServiceName(profile)); err != nil && !errors.Is(err, supervise.ErrNotFound) {
 		return err
 	}
 	return nil

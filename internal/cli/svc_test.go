@@ -16,6 +16,8 @@ import (
 
 	"github.com/hermes-agent/hermes/internal/control"
 	"github.com/hermes-agent/hermes/internal/control/controltest"
+	"github.com/hermes-agent/hermes/internal/dashboard"
+	"github.com/hermes-agent/hermes/internal/gateway"
 	"github.com/hermes-agent/hermes/internal/hostenv"
 	"github.com/hermes-agent/hermes/internal/logpipe"
 	"github.com/hermes-agent/hermes/internal/supervise"
@@ -75,12 +77,17 @@ func seedSvc(t *testing.T, sup *controltest.Supervisor, uid int) {
 		logpipe.Entry{Time: t0, Stream: logpipe.Stdout, Line: "GET / 200"})
 }
 
+// runtimeNames are the names init reserves, from their owners.
+func runtimeNames(name string) bool {
+	return name == dashboard.ServiceName || gateway.InNamespace(name)
+}
+
 // TestSvcTranscript runs a sequence of svc commands against a fake
 // supervisor and compares what they print and their exit codes with
 // testdata/svc.golden.
 func TestSvcTranscript(t *testing.T) {
 	uid := svcUID()
-	sup := controltest.NewSupervisor(svcHome, uid, uid)
+	sup := controltest.NewSupervisor(svcHome, uid, uid).Reserve(runtimeNames)
 	seedSvc(t, sup, uid)
 	socket := controltest.Serve(t, sup, svcHome, controltest.Options{HermesUID: uid, HermesGID: uid})
 

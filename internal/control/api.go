@@ -34,12 +34,19 @@ type Supervisor interface {
 	Subscribe(ctx context.Context) <-chan supervise.Status
 	// Log returns a service's log pipeline.
 	Log(name string) (*logpipe.Log, error)
+	// Reserved reports whether name belongs to the runtime (the dashboard,
+	// the profile gateways): no client registers or removes it through
+	// /v1/services.
+	Reserved(name string) bool
 }
 
 // Gateways is what the gateway routes need: the one place that builds a
 // profile's gateway spec and registers or removes it (gateway.Slots
 // implements it). The profile name has passed profiles.Validate.
 type Gateways interface {
+	// ServiceName is the supervisor's name of profile's gateway
+	// (gateway.ServiceName).
+	ServiceName(profile string) string
 	// RegisterGateway registers (or replaces) gateway-<profile> from the
 	// canonical spec and starts it when start is true. A profile without
 	// SOUL.md is an error wrapping supervise.ErrNotFound.

@@ -118,6 +118,8 @@ func (pol policy) privileged(who peer) bool {
 type policy struct {
 	home                 string // HERMES_HOME, absolute and clean
 	hermesUID, hermesGID int
+	// reserved reports the runtime's names (Supervisor.Reserved).
+	reserved func(name string) bool
 }
 
 // access describes one request for authorize.
@@ -144,7 +146,7 @@ func (pol policy) authorize(who peer, a access) error {
 		}
 		return fmt.Errorf("%w: uid %d may not use the control API (only root and the hermes uid %d may)", ErrForbidden, who.uid, pol.hermesUID)
 	}
-	if (a.perm == permRegister || a.perm == permRemove) && supervise.Reserved(a.name) {
+	if (a.perm == permRegister || a.perm == permRemove) && pol.reserved(a.name) {
 		return fmt.Errorf("%w: %s is reserved for the runtime and is not registered or removed through /v1/services (gateways go through /v1/gateways)", ErrForbidden, a.name)
 	}
 	if isRoot || a.perm == permRead || a.perm == permReport {

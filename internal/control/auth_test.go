@@ -8,8 +8,14 @@ import (
 	"github.com/hermes-agent/hermes/internal/supervise"
 )
 
+// runtimeNames are the names the wiring reserves (dashboard.ServiceName,
+// gateway.InNamespace).
+func runtimeNames(name string) bool {
+	return name == "dashboard" || strings.HasPrefix(name, "gateway-")
+}
+
 func TestAuthorize(t *testing.T) {
-	pol := policy{home: "/opt/data", hermesUID: 10000, hermesGID: 10000}
+	pol := policy{home: "/opt/data", hermesUID: 10000, hermesGID: 10000, reserved: runtimeNames}
 	var (
 		root    = peer{uid: 0, gid: 0, known: true}
 		hermes  = peer{uid: 10000, gid: 10000, known: true}
@@ -119,7 +125,7 @@ func TestAuthorize(t *testing.T) {
 }
 
 func TestAuthorizeReservedDetail(t *testing.T) {
-	pol := policy{home: "/opt/data", hermesUID: 10000, hermesGID: 10000}
+	pol := policy{home: "/opt/data", hermesUID: 10000, hermesGID: 10000, reserved: runtimeNames}
 	err := pol.authorize(peer{known: true}, access{perm: permRegister, name: "gateway-x", spec: &supervise.Spec{}})
 	if err == nil || !strings.Contains(err.Error(), "/v1/gateways") {
 		t.Errorf("authorize(reserved) = %v, want a detail naming /v1/gateways", err)

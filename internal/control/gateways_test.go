@@ -7,6 +7,7 @@ import (
 
 	"github.com/hermes-agent/hermes/internal/control"
 	"github.com/hermes-agent/hermes/internal/control/controltest"
+	"github.com/hermes-agent/hermes/internal/gateway"
 	"github.com/hermes-agent/hermes/internal/supervise"
 )
 
@@ -19,7 +20,7 @@ func gatewayFixture(t *testing.T, managed bool) (*controltest.Supervisor, *contr
 	sup := controltest.NewSupervisor(home, uid, uid)
 	opts := controltest.Options{HermesUID: uid, HermesGID: uid}
 	if managed {
-		opts.Gateways = controltest.Gateways{Sup: sup, Profiles: []string{"default", "coder"}}
+		opts.Gateways = controltest.Gateways{Sup: sup, Profiles: []string{"default", "coder"}, Name: gateway.ServiceName}
 	}
 	return sup, control.NewClient(controltest.Serve(t, sup, home, opts))
 }

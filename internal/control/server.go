@@ -94,6 +94,9 @@ func NewServer(cfg Config) *Server {
 	if s.grace <= 0 {
 		s.grace = 5 * time.Second
 	}
+	if cfg.Sup != nil {
+		s.pol.reserved = cfg.Sup.Reserved
+	}
 	switch {
 	case cfg.Sup == nil:
 		s.cfgErr = errors.New("control: Config.Sup is required")
@@ -346,9 +349,13 @@ func (s *Server) admit(p perm, c *call) error {
 		if err := profiles.Validate(c.profile); err != nil {
 			return fmt.Errorf("%w: %w", ErrBadRequest, err)
 		}
-		// The service's name as gateway.ServiceName builds it (CONTRACT
-		// §4), needed only to authorise against the service as it is.
-		c.name = "gateway-" + c.profile
+		// The service's name, needed only to authorise against the
+		// service as it is, from the owner of the gateways' names.
+		g, err := s.gatewaysOrErr()
+		if err != nil {
+			return err
+		}
+		c.name = g.ServiceName(c.profile)
 	}
 	if err := supervise.ValidName(c.name); err != nil {
 		return err

@@ -23,7 +23,7 @@ func newFixture(t *testing.T, opts controltest.Options) (*controltest.Supervisor
 	t.Helper()
 	uid := fixtureUID()
 	opts.HermesUID, opts.HermesGID = uid, uid
-	sup := controltest.NewSupervisor(home, uid, uid)
+	sup := controltest.NewSupervisor(home, uid, uid).Reserve(runtimeNames)
 	return sup, control.NewClient(controltest.Serve(t, sup, home, opts))
 }
 

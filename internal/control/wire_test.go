@@ -20,6 +20,7 @@ import (
 
 	"github.com/hermes-agent/hermes/internal/control"
 	"github.com/hermes-agent/hermes/internal/control/controltest"
+	"github.com/hermes-agent/hermes/internal/gateway"
 	"github.com/hermes-agent/hermes/internal/logpipe"
 	"github.com/hermes-agent/hermes/internal/supervise"
 )
@@ -149,8 +150,13 @@ func probes(hermesUID int) []probe {
 }
 
 // seed fills a fake supervisor with the services the probes expect.
+// runtimeNames are the names the wiring reserves: the dashboard's and
+// the gateways' (gateway.InNamespace).
+func runtimeNames(name string) bool { return name == "dashboard" || gateway.InNamespace(name) }
+
 func seed(t testing.TB, sup *controltest.Supervisor, hermesUID int) {
 	t.Helper()
+	sup.Reserve(runtimeNames)
 	ctx := context.Background()
 	if _, err := sup.Register(ctx, supervise.Spec{Name: "web", Argv: []string{"/bin/web"}}, true); err != nil {
 		t.Fatal(err)
@@ -269,7 +275,7 @@ func serve(t *testing.T, sup control.Supervisor, hermesUID int, path string, mod
 		},
 	}
 	if fake, ok := sup.(*controltest.Supervisor); ok {
-		cfg.Gateways = controltest.Gateways{Sup: fake, Profiles: gatewayProfiles}
+		cfg.Gateways = controltest.Gateways{Sup: fake, Profiles: gatewayProfiles, Name: gateway.ServiceName}
 	}
 	if mod != nil {
 		mod(&cfg)

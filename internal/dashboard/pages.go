@@ -13,6 +13,8 @@ import (
 
 	"github.com/hermes-agent/hermes/internal/authgate"
 	"github.com/hermes-agent/hermes/internal/buildinfo"
+	"github.com/hermes-agent/hermes/internal/gateway"
+	"github.com/hermes-agent/hermes/internal/profiles"
 	"github.com/hermes-agent/hermes/internal/sessions"
 	"github.com/hermes-agent/hermes/internal/supervise"
 )
@@ -233,7 +235,7 @@ func (s *Server) pageLogs(w http.ResponseWriter, r *http.Request) {
 	if v.Selected == "" && len(v.Services) > 0 {
 		v.Selected = v.Services[0].Name
 		for _, st := range v.Services {
-			if st.Name == "gateway-default" {
+			if st.Name == gateway.ServiceName(profiles.Default) {
 				v.Selected = st.Name
 			}
 		}

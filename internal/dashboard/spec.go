@@ -1,11 +1,11 @@
 package dashboard
 
 import (
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/hermes-agent/hermes/internal/authgate"
+	"github.com/hermes-agent/hermes/internal/gateway"
 	"github.com/hermes-agent/hermes/internal/hostenv"
 	"github.com/hermes-agent/hermes/internal/supervise"
 )
@@ -61,6 +61,6 @@ func ServiceSpec(exe, home string, env hostenv.Env) supervise.Spec {
 		Dir:       home,
 		Restart:   supervise.RestartOnFailure,
 		StopGrace: supervise.Duration(5 * time.Second),
-		LogFile:   filepath.Join(home, "logs", "dashboard", "current"),
+		LogFile:   gateway.LogFile(home, ServiceName),
 	}
 }

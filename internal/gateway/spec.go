@@ -3,14 +3,14 @@ package gateway
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 
 	"github.com/hermes-agent/hermes/internal/profiles"
 	"github.com/hermes-agent/hermes/internal/supervise"
 )
 
-// servicePrefix begins the name of every gateway service.
+// servicePrefix begins the name of every gateway service: the one
+// spelling of it (CONTRACT §4).
 const servicePrefix = "gateway-"
 
 // StopGrace is the gateway service's stop_grace (CONTRACT §4): above the
@@ -29,6 +29,22 @@ func ProfileOf(service string) (string, bool) {
 		return "", false
 	}
 	return p, true
+}
+
+// InNamespace reports whether service lies in the gateways' namespace (it
+// begins with "gateway-"), a valid profile after it or not: the runtime
+// reserves every such name (CONTRACT §4).
+func InNamespace(service string) bool { return strings.HasPrefix(service, servicePrefix) }
+
+// LogFile is the one function from a service's name to its log file
+// (CONTRACT §2), for every reader of logs: a profile's gateway logs in
+// logs/gateways/<profile>/current, every other service in
+// logs/<service>/current unless its spec names another file.
+func LogFile(home, service string) string {
+	if p, ok := ProfileOf(service); ok {
+		return profiles.GatewayLogFile(home, p)
+	}
+	return profiles.ServiceLogFile(home, service)
 }
 
 // ServiceSpec is the one builder of the gateway service of profile
@@ -51,7 +67,7 @@ func ServiceSpec(exe, home, profile string) supervise.Spec {
 		User:      "",
 		Restart:   supervise.RestartOnFailure,
 		StopGrace: supervise.Duration(StopGrace),
-		LogFile:   filepath.Join(profiles.LogDir(home, profile), "current"),
+		LogFile:   profiles.GatewayLogFile(home, profile),
 	}
 }
 
@@ -73,6 +89,9 @@ type Slots struct {
 	// Exe is the hermes binary the services run.
 	Exe string
 }
+
+// ServiceName is ServiceName, for the control API (control.Gateways).
+func (Slots) ServiceName(profile string) string { return ServiceName(profile) }
 
 // RegisterGateway registers (or replaces) gateway-<profile> and starts it
 // when start is true. The name must pass profiles.Validate, and the profile

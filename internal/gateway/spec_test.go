@@ -65,6 +65,51 @@ func TestServiceNames(t *testing.T) {
 	}
 }
 
+// TestNamespace: every name that begins with gateway- is the runtime's,
+// a valid profile after it or not.
+func TestNamespace(t *testing.T) {
+	for _, tt := range []struct {
+		service string
+		want    bool
+	}{
+		{"gateway-default", true}, {"gateway-evil", true}, {"gateway-", true}, {"gateway-x.y", true},
+		{"gateway", false}, {"gateways", false}, {"dashboard", false}, {"my-gateway-x", false},
+	} {
+		if got := InNamespace(tt.service); got != tt.want {
+			t.Errorf("InNamespace(%q) = %v, want %v", tt.service, got, tt.want)
+		}
+	}
+}
+
+// TestLogFile: the one function from a service's name to its log file,
+// the same file the supervisor writes: a gateway's spec names it, and
+// every other service's default is it.
+func TestLogFile(t *testing.T) {
+	for _, tt := range []struct{ service, want string }{
+		{"gateway-default", "/h/logs/gateways/default/current"},
+		{"gateway-coder", "/h/logs/gateways/coder/current"},
+		{"dashboard", "/h/logs/dashboard/current"},
+		{"worker", "/h/logs/worker/current"},
+	} {
+		if got := LogFile("/h", tt.service); got != tt.want {
+			t.Errorf("LogFile(%q) = %q, want %q", tt.service, got, tt.want)
+		}
+		var spec supervise.Spec
+		if p, ok := ProfileOf(tt.service); ok {
+			spec = ServiceSpec("/bin/hermes", "/h", p)
+		} else {
+			spec = supervise.Spec{Name: tt.service, Argv: []string{"/bin/true"}}
+		}
+		n, err := spec.Normalize("/h")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n.LogFile != tt.want {
+			t.Errorf("the supervisor writes %s to %q, want %q", tt.service, n.LogFile, tt.want)
+		}
+	}
+}
+
 func TestSlots(t *testing.T) {
 	home := t.TempDir()
 	writeFile(t, filepath.Join(home, "SOUL.md"), "default\n")

@@ -98,6 +98,10 @@ func (s *Supervisor) Spec(name string) (Spec, error) {
 	return sp, err
 }
 
+// Reserved reports whether name belongs to the runtime (Config.Reserved):
+// no client of the control API registers or removes it.
+func (s *Supervisor) Reserved(name string) bool { return s.cfg.Reserved(name) }
+
 // Log returns a service's log pipeline (for tails and follows).
 func (s *Supervisor) Log(name string) (*logpipe.Log, error) {
 	var l *logpipe.Log

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/hermes-agent/hermes/internal/logpipe"
+	"github.com/hermes-agent/hermes/internal/profiles"
 	"github.com/hermes-agent/hermes/internal/safefs"
 )
 
@@ -147,7 +148,7 @@ func (s *Supervisor) logConfig(sp Spec) logpipe.Config {
 	}
 	return logpipe.Config{
 		Name:   sp.Name,
-		File:   &logpipe.FileConfig{Path: sp.LogFile, Base: base, MaxBytes: sp.LogMaxBytes, Keep: sp.LogKeep, Owner: owner, Mode: 0o640},
+		File:   &logpipe.FileConfig{Path: sp.LogFile, Base: base, MaxBytes: sp.LogMaxBytes, Keep: sp.LogKeep, Owner: owner, Mode: profiles.LogMode},
 		Stdout: s.cfg.Stdout,
 		Stderr: s.cfg.Stderr,
 	}

@@ -1,5 +1,5 @@
-// A service's spec (CONTRACT §4): its fields and defaults, their
-// validation, and the reserved names.
+// A service's spec (CONTRACT §4): its fields and defaults, and their
+// validation.
 
 package supervise
 
@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/hermes-agent/hermes/internal/profiles"
 )
 
 // Restart is a restart policy.
@@ -55,8 +57,8 @@ type Spec struct {
 	// failed and not restarted. nil means [78]; an empty list means none.
 	NoRestartExitCodes []int `json:"no_restart_exit_codes,omitempty" yaml:"no_restart_exit_codes,omitempty"`
 	// LogFile is the service's log file; "" means
-	// HERMES_HOME/logs/<name>/current. A relative path is relative to
-	// HERMES_HOME.
+	// HERMES_HOME/logs/<name>/current (profiles.ServiceLogFile). A
+	// relative path is relative to HERMES_HOME.
 	LogFile     string `json:"log_file,omitempty" yaml:"log_file,omitempty"`
 	LogMaxBytes int64  `json:"log_max_bytes,omitempty" yaml:"log_max_bytes,omitempty"`
 	LogKeep     int    `json:"log_keep,omitempty" yaml:"log_keep,omitempty"`
@@ -109,12 +111,6 @@ func ValidName(name string) error {
 		return fmt.Errorf("%w: service name %q must match [a-z0-9][a-z0-9_.-]{0,63}", ErrInvalid, name)
 	}
 	return nil
-}
-
-// Reserved reports whether name belongs to the runtime (the dashboard and
-// the profile gateways), which the supervisor builds itself.
-func Reserved(name string) bool {
-	return name == "dashboard" || strings.HasPrefix(name, "gateway-")
 }
 
 // maxStopGrace bounds stop_grace: a grace longer than Docker's whole stop
@@ -176,7 +172,7 @@ func (s Spec) Normalize(home string) (Spec, error) {
 	}
 	s.Dir = filepath.Clean(s.Dir)
 	if s.LogFile == "" {
-		s.LogFile = filepath.Join(home, "logs", s.Name, "current")
+		s.LogFile = profiles.ServiceLogFile(home, s.Name)
 	} else if !filepath.IsAbs(s.LogFile) {
 		s.LogFile = filepath.Join(home, s.LogFile)
 	}

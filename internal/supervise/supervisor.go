@@ -36,6 +36,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -72,6 +73,19 @@ type Config struct {
 	// call, not the policy or a shutdown) changes a service's wanted
 	// state. The gateway slots record desired_state through it.
 	OnOperator func(name string, want Want)
+	// Reserved reports the names that belong to the runtime, whose specs
+	// the runtime builds itself (the dashboard, the profile gateways):
+	// the control API lets no client register or remove one
+	// (Supervisor.Reserved). The wiring composes it from the names'
+	// owners (dashboard.ServiceName, gateway.InNamespace); nil is
+	// runtimeNames.
+	Reserved func(name string) bool
+}
+
+// runtimeNames is Config.Reserved when the wiring hands none: the names
+// init gives the dashboard and the gateways.
+func runtimeNames(name string) bool {
+	return name == "dashboard" || strings.HasPrefix(name, "gateway-")
 }
 
 // Supervisor supervises services. Create it with New and run it with Run.
@@ -104,6 +118,9 @@ func New(cfg Config) *Supervisor {
 	}
 	if cfg.StableAfter <= 0 {
 		cfg.StableAfter = 60 * time.Second
+	}
+	if cfg.Reserved == nil {
+		cfg.Reserved = runtimeNames
 	}
 	return &Supervisor{
 		cfg:     cfg,

@@ -39,6 +39,7 @@ type Supervisor struct {
 	home                 string
 	hermesUID, hermesGID int
 	now                  func() time.Time
+	reserved             func(name string) bool
 
 	mu       sync.Mutex // guards everything below
 	services map[string]*service
@@ -64,6 +65,17 @@ func NewSupervisor(home string, hermesUID, hermesGID int) *Supervisor {
 		nextPID:  1000,
 	}
 }
+
+// Reserve makes reserved the names that belong to the runtime (Reserved),
+// as the wiring hands them to the real supervisor; without it no name is
+// reserved. It returns f.
+func (f *Supervisor) Reserve(reserved func(name string) bool) *Supervisor {
+	f.reserved = reserved
+	return f
+}
+
+// Reserved implements control.Supervisor.
+func (f *Supervisor) Reserved(name string) bool { return f.reserved != nil && f.reserved(name) }
 
 // Epoch is the time on the fake supervisor's clock.
 func Epoch() time.Time { return time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC) }
@@ -435,9 +447,14 @@ func Serve(t testing.TB, sup control.Supervisor, home string, opts Options) stri
 type Gateways struct {
 	Sup      *Supervisor
 	Profiles []string
+	// Name is the service name of a profile's gateway: gateway.ServiceName.
+	Name func(profile string) string
 }
 
 var _ control.Gateways = Gateways{}
+
+// ServiceName implements control.Gateways.
+func (g Gateways) ServiceName(profile string) string { return g.Name(profile) }
 
 // RegisterGateway implements control.Gateways.
 func (g Gateways) RegisterGateway(ctx context.Context, profile string, start bool) (supervise.Status, error) {
@@ -445,7 +462,7 @@ func (g Gateways) RegisterGateway(ctx context.Context, profile string, start boo
 		return supervise.Status{}, fmt.Errorf("%w: no such profile %q", supervise.ErrNotFound, profile)
 	}
 	spec := supervise.Spec{
-		Name: "gateway-" + profile,
+		Name: g.Name(profile),
 		Argv: []string{"/opt/hermes/bin/hermes", "-p", profile, "gateway", "run", "--replace"},
 	}
 	return g.Sup.Register(ctx, spec, start)
@@ -453,5 +470,5 @@ func (g Gateways) RegisterGateway(ctx context.Context, profile string, start boo
 
 // RemoveGateway implements control.Gateways.
 func (g Gateways) RemoveGateway(ctx context.Context, profile string) error {
-	return g.Sup.Remove(ctx, "gateway-"+profile)
+	return g.Sup.Remove(ctx, g.Name(profile))
 }
