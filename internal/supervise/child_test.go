@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hermes-agent/hermes/internal/testenv"
 )
 
 // The test binary plays the supervised children: TestMain runs the role named
@@ -22,7 +24,7 @@ func TestMain(m *testing.M) {
 }
 
 // childArgv returns an argv and an environment that run this test binary
-// as the given role. GORACE=atexit_sleep_ms=0: a child built with -race
+// as the given role, with testenv.NoExitSleep: a child built with -race
 // would otherwise sleep a second before every exit with status 0.
 func childArgv(t *testing.T, role string, args ...string) ([]string, map[string]string) {
 	t.Helper()
@@ -30,7 +32,8 @@ func childArgv(t *testing.T, role string, args ...string) ([]string, map[string]
 	if err != nil {
 		t.Fatal(err)
 	}
-	return append([]string{exe}, args...), map[string]string{"HERMES_TEST_CHILD": role, "GORACE": "atexit_sleep_ms=0"}
+	k, v, _ := strings.Cut(testenv.NoExitSleep, "=")
+	return append([]string{exe}, args...), map[string]string{"HERMES_TEST_CHILD": role, k: v}
 }
 
 func child(role string, args []string) {
@@ -75,6 +78,7 @@ func child(role string, args []string) {
 		for _, kv := range os.Environ() {
 			fmt.Println("env " + kv)
 		}
+		fmt.Println("env-end")
 		for {
 			time.Sleep(time.Hour)
 		}

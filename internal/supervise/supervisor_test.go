@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/hermes-agent/hermes/internal/initd"
+	"github.com/hermes-agent/hermes/internal/testenv"
 )
 
 // newTestSupervisor runs a Supervisor with a Reaper in this process, on
@@ -59,17 +60,17 @@ func spec(t *testing.T, name, role string, args ...string) Spec {
 // waitStatus polls until cond holds for the service (never a fixed sleep).
 func waitStatus(t *testing.T, s *Supervisor, name string, what string, cond func(Status) bool) Status {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
 	var st Status
-	for time.Now().Before(deadline) {
+	testenv.EventuallyNil(t, 10*time.Second, "service "+name+" to be "+what, func() error {
 		var err error
-		st, err = s.Status(name)
-		if err == nil && cond(st) {
-			return st
+		if st, err = s.Status(name); err != nil {
+			return err
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatalf("service %s: timed out waiting for %s; last status %+v", name, what, st)
+		if !cond(st) {
+			return fmt.Errorf("last status %+v", st)
+		}
+		return nil
+	})
 	return st
 }
 
@@ -233,16 +234,14 @@ func waitLog(t *testing.T, s *Supervisor, name, substr string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		for _, e := range l.Tail(100) {
+	testenv.Eventually(t, 10*time.Second, fmt.Sprintf("%s to log %q", name, substr), func() bool {
+		for _, e := range l.Tail(200) {
 			if strings.Contains(e.Line, substr) {
-				return
+				return true
 			}
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatalf("%s never logged %q", name, substr)
+		return false
+	})
 }
 
 // TestPolicies: what follows the exit of a service, by its restart policy
@@ -426,7 +425,7 @@ func TestEnvAndDir(t *testing.T) {
 	if _, err := s.Register(context.Background(), sp, true); err != nil {
 		t.Fatal(err)
 	}
-	waitLog(t, s, "envy", "cwd=")
+	waitLog(t, s, "envy", "env-end")
 	l, _ := s.Log("envy")
 	var lines []string
 	for _, e := range l.Tail(200) {
