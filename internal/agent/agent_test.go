@@ -279,13 +279,13 @@ func TestErrors(t *testing.T) {
 		{name: "upstream unreachable", opts: profileOpts{config: "model: {base_url: 'http://127.0.0.1:1/v1', name: m}\n"},
 			body: hello, status: 502, code: "upstream_unreachable", msg: "127.0.0.1:1"},
 		{name: "upstream timeout", body: hello, opts: profileOpts{mod: func(c *Config) { c.Timeouts.FirstByte = 100 * time.Millisecond }},
-			upstream: func(w http.ResponseWriter, _ upstreamRequest) { time.Sleep(time.Second) },
+			upstream: func(w http.ResponseWriter, req upstreamRequest) { <-req.Done },
 			status:   504, code: "upstream_timeout", msg: "did not answer within 100ms"},
 		{name: "upstream stalls a non-streaming body", body: hello, opts: profileOpts{mod: func(c *Config) { c.Timeouts.Idle = 100 * time.Millisecond }},
-			upstream: func(w http.ResponseWriter, _ upstreamRequest) {
+			upstream: func(w http.ResponseWriter, req upstreamRequest) {
 				w.Write([]byte(`{"choices":`))
 				w.(http.Flusher).Flush()
-				time.Sleep(time.Second)
+				<-req.Done
 			},
 			status: 504, code: "upstream_timeout"},
 		{name: "upstream 504", body: hello, upstream: func(w http.ResponseWriter, _ upstreamRequest) { w.WriteHeader(504) }, status: 504, code: "upstream_timeout"},
@@ -381,7 +381,7 @@ func TestStreamFailures(t *testing.T) {
 			upstream: func(w http.ResponseWriter, req upstreamRequest) {
 				startSSE(w)
 				sendChunk(w, chunkJSON("partial ", true, ""))
-				time.Sleep(time.Second)
+				<-req.Done
 			}},
 	}
 	for _, tt := range tests {

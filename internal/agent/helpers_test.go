@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/hermes-agent/hermes/internal/sessions"
+	"github.com/hermes-agent/hermes/internal/testenv"
 )
 
 // testKey is the API_SERVER_KEY of the test profiles; upstreamKey the key
@@ -37,6 +38,9 @@ type upstreamRequest struct {
 	// Messages are the request's messages as {role, content} (content
 	// kept raw when it is not a string).
 	Messages []testMessage
+	// Done is closed when the gateway gives up on the request: a handler
+	// that plays a stalled upstream waits for it.
+	Done <-chan struct{}
 }
 
 type testMessage struct {
@@ -88,7 +92,7 @@ func (f *fakeUpstream) setHandler(h func(w http.ResponseWriter, req upstreamRequ
 
 func (f *fakeUpstream) serve(w http.ResponseWriter, r *http.Request) {
 	b, _ := io.ReadAll(r.Body)
-	req := upstreamRequest{Path: r.URL.Path, Auth: r.Header.Get("Authorization")}
+	req := upstreamRequest{Path: r.URL.Path, Auth: r.Header.Get("Authorization"), Done: r.Context().Done()}
 	json.Unmarshal(b, &req.Body)
 	json.Unmarshal(req.Body["stream"], &req.Stream)
 	json.Unmarshal(req.Body["messages"], &req.Messages)
@@ -363,18 +367,6 @@ func streamText(t testing.TB, events []sseEvent) (text string, done bool, errEve
 	return b.String(), done, errEvent
 }
 
-// waitFor polls cond until it holds or d passes.
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // chatBody is a chat completion request.
 func chatBody(model string, stream bool, msgs ...testMessage) string {
 	b, _ := json.Marshal(map[string]any{"model": model, "messages": msgs, "stream": stream, "temperature": 0.5, "x_client_extra": map[string]any{"a": 1}})
@@ -400,7 +392,7 @@ func (p *testProfile) session(t testing.TB, sid string, n int) (sessions.Session
 	t.Helper()
 	var sess sessions.Session
 	var msgs []sessions.Message
-	waitFor(t, 5*time.Second, fmt.Sprintf("%d messages in session %s", n, sid), func() bool {
+	testenv.Eventually(t, 5*time.Second, fmt.Sprintf("%d messages in session %s", n, sid), func() bool {
 		var err error
 		sess, msgs, err = p.store.Get(context.Background(), sid)
 		return err == nil && len(msgs) >= n

@@ -5,11 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hermes-agent/hermes/internal/testenv"
 )
 
 // The upstream sends a chunk and waits until the test has seen it at the
@@ -149,7 +152,21 @@ func TestDrainLetsOpenStreamsFinish(t *testing.T) {
 		defer cancel()
 		shut <- p.srv.Config.Shutdown(ctx)
 	}()
-	time.Sleep(50 * time.Millisecond) // Shutdown is waiting on the streams
+	// Shutdown has begun once the listener refuses connections; it waits
+	// on the open streams, so it has not returned.
+	addr := p.srv.Listener.Addr().String()
+	testenv.Eventually(t, 10*time.Second, "Shutdown to close the listener", func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	})
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned %v with streams open", err)
+	default:
+	}
 	close(release)
 	for range streams {
 		r := <-results

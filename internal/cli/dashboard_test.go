@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hermes-agent/hermes/internal/testenv"
 
@@ -129,7 +130,7 @@ func startDashboard(t *testing.T, e *Env, errb *testenv.Buffer, args ...string) 
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() { done <- e.exitCode(e.dispatch(ctx, append([]string{"dashboard", "--no-open"}, args...))) }()
-	waitUntil(t, func() bool {
+	testenv.Eventually(t, 10*time.Second, "the dashboard to listen", func() bool {
 		select {
 		case code := <-done:
 			t.Fatalf("hermes dashboard exited %d:\n%s", code, errb)

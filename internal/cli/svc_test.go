@@ -202,9 +202,9 @@ func TestSvcLogsFollow(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- runSvc(ctx, e, []string{"logs", "web", "-f", "-n", "1"}) }()
-	waitUntil(t, func() bool { return out.String() == "GET / 200\n" })
+	testenv.Eventually(t, 10*time.Second, "the followed line", func() bool { return out.String() == "GET / 200\n" })
 	sup.AppendLog("web", logpipe.Entry{Time: controltest.Epoch(), Stream: logpipe.Stdout, Line: "new line"})
-	waitUntil(t, func() bool { return out.String() == "GET / 200\nnew line\n" })
+	testenv.Eventually(t, 10*time.Second, "the appended line", func() bool { return out.String() == "GET / 200\nnew line\n" })
 	cancel()
 	select {
 	case err := <-done:
@@ -311,16 +311,5 @@ func TestAge(t *testing.T) {
 		if got := age(tt.since, now); got != tt.want {
 			t.Errorf("age(%v) = %q, want %q", now.Sub(tt.since), got, tt.want)
 		}
-	}
-}
-
-func waitUntil(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("timed out waiting for a condition")
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -121,16 +121,14 @@ func TestOtherUIDBounds(t *testing.T) {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	bin := filepath.Join(dir, "control.test")
-	copyExecutable(t, bin)
+	bin := testenv.Executable(t)
 	path := filepath.Join(dir, "sock", "control.sock")
 	logs := &testenv.Buffer{}
 	sup := controltest.NewSupervisor(home, hermesUID, hermesUID)
 	serve(t, sup, hermesUID, path, func(c *control.Config) { c.Logger = testLogger(logs) })
 
 	cmd := exec.Command(bin, "-test.run=^$")
-	// GORACE: a race-enabled helper would sleep 1 s at exit.
-	cmd.Env = []string{"HERMES_CONTROL_TEST_HELPER=conns", "HERMES_CONTROL_SOCKET=" + path, "PATH=/usr/bin:/bin", "GORACE=atexit_sleep_ms=0"}
+	cmd.Env = testenv.ChildEnv("HERMES_CONTROL_TEST_HELPER=conns", "HERMES_CONTROL_SOCKET="+path, "PATH=/usr/bin:/bin")
 	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: otherUID, Gid: otherUID, Groups: []uint32{}}}
 	var stderr testenv.Buffer

@@ -2,7 +2,6 @@ package control_test
 
 import (
 	"bytes"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,8 +29,7 @@ func TestPeerCredentials(t *testing.T) {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	bin := filepath.Join(dir, "control.test")
-	copyExecutable(t, bin)
+	bin := testenv.Executable(t)
 
 	for _, tc := range []struct {
 		uid    int
@@ -49,8 +47,8 @@ func TestPeerCredentials(t *testing.T) {
 			serve(t, sup, hermesUID, path, nil)
 
 			cmd := exec.Command(bin, "-test.run=^$")
-			cmd.Env = []string{"HERMES_CONTROL_TEST_HELPER=probe", "HERMES_CONTROL_SOCKET=" + path,
-				"HERMES_CONTROL_TEST_UID=" + strconv.Itoa(hermesUID), "PATH=/usr/bin:/bin"}
+			cmd.Env = testenv.ChildEnv("HERMES_CONTROL_TEST_HELPER=probe", "HERMES_CONTROL_SOCKET="+path,
+				"HERMES_CONTROL_TEST_UID="+strconv.Itoa(hermesUID), "PATH=/usr/bin:/bin")
 			cmd.Dir = "/"
 			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{
 				Uid: uint32(tc.uid), Gid: uint32(tc.uid), Groups: []uint32{},
@@ -82,30 +80,4 @@ func TestPeerCredentials(t *testing.T) {
 
 func filepathBase(golden string) string {
 	return golden[:len(golden)-len(filepath.Ext(golden))]
-}
-
-// copyExecutable copies the running test binary to dst (mode 0755), where
-// other uids can execute it (go test's build directory is private).
-func copyExecutable(t *testing.T, dst string) {
-	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := os.Open(exe)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(out, src); err != nil {
-		out.Close()
-		t.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		t.Fatal(err)
-	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/hermes-agent/hermes/internal/control/controltest"
 	"github.com/hermes-agent/hermes/internal/logpipe"
 	"github.com/hermes-agent/hermes/internal/supervise"
+	"github.com/hermes-agent/hermes/internal/testenv"
 )
 
 func newFixture(t *testing.T, opts controltest.Options) (*controltest.Supervisor, *control.Client) {
@@ -86,7 +87,7 @@ func TestEvents(t *testing.T) {
 	go func() {
 		done <- c.Events(ctx, func(st supervise.Status) error { events <- st; return nil })
 	}()
-	waitFor(t, func() bool { return sup.Subscribers() == 1 })
+	testenv.Eventually(t, 10*time.Second, "the stream to subscribe", func() bool { return sup.Subscribers() == 1 })
 
 	if _, err := sup.Register(ctx, supervise.Spec{Name: "web", Argv: []string{"/bin/web"}}, false); err != nil {
 		t.Fatal(err)
@@ -103,7 +104,7 @@ func TestEvents(t *testing.T) {
 	if err := receive(t, done); !errors.Is(err, context.Canceled) {
 		t.Errorf("Events after cancel = %v, want context.Canceled", err)
 	}
-	waitFor(t, func() bool { return sup.Subscribers() == 0 })
+	testenv.Eventually(t, 10*time.Second, "the stream to unsubscribe", func() bool { return sup.Subscribers() == 0 })
 }
 
 // TestEventsWire reads the event stream raw: a greeting comment, then
@@ -209,7 +210,7 @@ func TestRunShutdown(t *testing.T) {
 	stop := make(chan error, 1)
 	go func() { _, err := c.Stop(bg, "web"); stop <- err }()
 	receive(t, sup.entered)
-	waitFor(t, func() bool { return fake.Subscribers() == 1 })
+	testenv.Eventually(t, 10*time.Second, "the stream to subscribe", func() bool { return fake.Subscribers() == 1 })
 
 	start := time.Now()
 	cancel()
@@ -303,16 +304,5 @@ func TestConcurrentRegistrations(t *testing.T) {
 		if spec, ok := sup.Spec(name); !ok || spec.Argv[1] != name || spec.Dir != home {
 			t.Errorf("spec of %s = %+v, %v", name, spec, ok)
 		}
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("timed out waiting for a condition")
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

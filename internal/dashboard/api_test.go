@@ -18,6 +18,7 @@ import (
 	"github.com/hermes-agent/hermes/internal/control/controltest"
 	"github.com/hermes-agent/hermes/internal/logpipe"
 	"github.com/hermes-agent/hermes/internal/supervise"
+	"github.com/hermes-agent/hermes/internal/testenv"
 )
 
 // localHeaders are what the open-local page sends to the API.
@@ -238,7 +239,7 @@ func TestLogStream(t *testing.T) {
 	resp.Body.Close()
 	// The handler (and its follow of the control socket) ends with the
 	// client.
-	waitFor(t, func() bool { return active.Load() == 0 })
+	testenv.Eventually(t, 10*time.Second, "the log streams to end", func() bool { return active.Load() == 0 })
 
 	for _, tt := range []struct {
 		target string
@@ -247,17 +248,6 @@ func TestLogStream(t *testing.T) {
 		if rec := do(f.handler(), http.MethodGet, tt.target, f.localHeaders()); rec.Code != tt.code {
 			t.Errorf("%s = %d, want %d: %s", tt.target, rec.Code, tt.code, rec.Body)
 		}
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("timed out waiting for a condition")
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 

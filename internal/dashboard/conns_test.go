@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -167,15 +168,14 @@ func (d *runningDashboard) holdIdle(tb testing.TB, ip string, n int) (kept int) 
 		}
 		tb.Cleanup(func() { c.Close() })
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-		all, refused := seen()
-		if all-all0 >= uint64(n) {
-			return n - int(refused-refused0)
+	testenv.EventuallyNil(tb, 10*time.Second, "the server to decide on every connection", func() error {
+		if all, _ := seen(); all-all0 < uint64(n) {
+			return fmt.Errorf("it decided on %d of %d", all-all0, n)
 		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("the server decided on %d of %d connections", all-all0, n)
-		}
-	}
+		return nil
+	})
+	_, refused := seen()
+	return n - int(refused-refused0)
 }
 
 // TestRunConnectionBounds: one address keeps at most netcap.TCP.PerClient
@@ -222,24 +222,18 @@ func TestRunReportsCounters(t *testing.T) {
 	sup := control.NewClient(d.socket)
 	waitCounters := func(want map[string]uint64) {
 		t.Helper()
-		var got map[string]uint64
-		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		testenv.EventuallyNil(t, 10*time.Second, fmt.Sprintf("the supervisor's counters to hold %v", want), func() error {
 			h, err := sup.Health(context.Background())
 			if err != nil {
-				t.Fatal(err)
+				return err
 			}
-			got = h.Counters
-			ok := true
 			for k, v := range want {
-				if got[k] != v {
-					ok = false
+				if h.Counters[k] != v {
+					return fmt.Errorf("they are %v", h.Counters)
 				}
 			}
-			if ok {
-				return
-			}
-		}
-		t.Fatalf("the supervisor's counters = %v, want %v among them", got, want)
+			return nil
+		})
 	}
 	waitCounters(map[string]uint64{"dashboard_logins_limited": 3, "dashboard_conns_over_address_cap": 0})
 	limited.Store(4)

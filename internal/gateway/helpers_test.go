@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hermes-agent/hermes/internal/safefs"
+	"github.com/hermes-agent/hermes/internal/testenv"
 )
 
 // The test binary plays the other processes of these tests: TestMain runs
@@ -87,7 +88,7 @@ func startHelper(t *testing.T, role, dir string, env map[string]string, args ...
 		t.Fatal(err)
 	}
 	cmd := exec.Command(exe, append([]string{"-test.run=^$"}, args...)...)
-	cmd.Env = append(os.Environ(), "HERMES_GATEWAY_TEST_HELPER="+role, "HERMES_GATEWAY_TEST_DIR="+dir)
+	cmd.Env = testenv.ChildEnv(append(os.Environ(), "HERMES_GATEWAY_TEST_HELPER="+role, "HERMES_GATEWAY_TEST_DIR="+dir)...)
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
@@ -127,18 +128,6 @@ func alive(pid int) bool {
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	return i >= 0 && len(s) > i+2 && s[i+2] != 'Z'
-}
-
-// waitFor polls cond until it holds or d passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // writeFile writes a test fixture.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -212,17 +213,13 @@ func TestRunAllocatesMissingPort(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, Config{Home: home, Profile: "coder", Env: noEnv()}) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testenv.EventuallyNil(t, 10*time.Second, "the gateway to run", func() error {
 		st, err := ReadState(filepath.Join(home, "profiles", "coder"))
-		if err == nil && st.GatewayState == StateRunning {
-			break
+		if err == nil && st.GatewayState != StateRunning {
+			err = fmt.Errorf("gateway_state %q", st.GatewayState)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the gateway never ran: %+v %v", st, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return err
+	})
 	port, err := profiles.Port(home, "coder")
 	if err != nil || port <= profiles.DefaultGatewayPort {
 		t.Errorf("port after the first start = %d, %v; want one above %d written to config.yaml", port, err, profiles.DefaultGatewayPort)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/hermes-agent/hermes/internal/testenv"
 
@@ -29,7 +30,7 @@ func TestFullDisk(t *testing.T) {
 	}
 	testenv.NeedRoot(t, "mounts a 64 KiB tmpfs in a private mount namespace")
 	cmd := exec.Command(os.Args[0], "-test.run=^TestFullDisk$", "-test.v", "-test.count=1", "-test.timeout=60s")
-	cmd.Env = append(os.Environ(), fullDiskEnv+"="+t.TempDir())
+	cmd.Env = testenv.ChildEnv(append(os.Environ(), fullDiskEnv+"="+t.TempDir())...)
 	// CLONE_NEWNS: os/exec also makes the child's mounts private.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
 	out, err := cmd.CombinedOutput()
@@ -76,7 +77,7 @@ func fullDisk(t *testing.T, dir string) {
 	if got := uint64(len(recs)) + c.Dropped; got != full {
 		t.Errorf("%d records + %d dropped = %d, want %d", len(recs), c.Dropped, got, full)
 	}
-	waitFor(t, "the console copy", func() bool { return out.String() == lines(0, full) })
+	testenv.Eventually(t, 10*time.Second, "the console copy", func() bool { return out.String() == lines(0, full) })
 
 	// Once there is room again, writing resumes.
 	must(t, os.Remove(ballast))

@@ -130,18 +130,6 @@ func untimed(t testing.TB, rec string) (sep byte, line string) {
 	return rec[len(tsLayout)], rec[len(tsLayout)+1:]
 }
 
-// waitFor polls cond for up to 10 s.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // statOwner returns the owner of a file.
 func statOwner(fi os.FileInfo) (uid, gid int) {
 	st := fi.Sys().(*syscall.Stat_t)

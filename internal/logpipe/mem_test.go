@@ -7,8 +7,10 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hermes-agent/hermes/internal/safefs"
+	"github.com/hermes-agent/hermes/internal/testenv"
 )
 
 // idleServices starts n services that print a burst and then stay quiet
@@ -27,10 +29,10 @@ func idleServices(t *testing.T, n int) (logs []*Log, stop func()) {
 		logs, waits = append(logs, l), append(waits, wait)
 	}
 	for _, l := range logs {
-		waitFor(t, "the burst", func() bool { return l.Counters().Lines == burst })
+		testenv.Eventually(t, 10*time.Second, "the burst", func() bool { return l.Counters().Lines == burst })
 		l.idleFile(t)
 	}
-	waitFor(t, "file writers to exit", func() bool {
+	testenv.Eventually(t, 10*time.Second, "file writers to exit", func() bool {
 		all := stacks()
 		return !strings.Contains(all, "(*fileSink).run") && strings.Count(all, "logpipe.(*Log).Pump(") == n
 	})

@@ -42,7 +42,7 @@ func newTestLog(t testing.TB, cfg Config) (l *Log, dir string, out *testenv.Buff
 // idle waits until the file writer has written everything queued.
 func (l *Log) idleFile(t testing.TB) {
 	t.Helper()
-	waitFor(t, "the file writer", func() bool {
+	testenv.Eventually(t, 10*time.Second, "the file writer", func() bool {
 		l.file.mu.Lock()
 		defer l.file.mu.Unlock()
 		return !l.file.busy
@@ -87,7 +87,7 @@ func TestFileFormat(t *testing.T) {
 	if st, err = os.Stat(dir); err != nil || st.Mode().Perm() != dirMode {
 		t.Errorf("mode of %s = %v (%v), want %v", dir, st.Mode().Perm(), err, os.FileMode(dirMode))
 	}
-	waitFor(t, "the console", func() bool { return out.String() == "hello\r\nworld\nbye\n" })
+	testenv.Eventually(t, 10*time.Second, "the console", func() bool { return out.String() == "hello\r\nworld\nbye\n" })
 	tail := l.Tail(10)
 	if len(tail) != 3 || tail[0].Line != "hello\r" || tail[2].Line != "bye" || !tail[2].Time.Equal(t0.Add(time.Second)) || tail[1].Stream != Stdout {
 		t.Errorf("Tail(10) = %+v, want hello\\r, world, bye", tail)
@@ -125,7 +125,7 @@ func TestPieces(t *testing.T) {
 			if fmt.Sprint(got) != fmt.Sprint(tt.recs) {
 				t.Errorf("records = %.200q, want %.200q", got, tt.recs)
 			}
-			waitFor(t, "the console copy", func() bool { return len(out.String()) >= len(tt.raw) })
+			testenv.Eventually(t, 10*time.Second, "the console copy", func() bool { return len(out.String()) >= len(tt.raw) })
 			if got := out.String(); got != tt.raw {
 				t.Errorf("console = %.200q, want %.200q", got, tt.raw)
 			}
@@ -187,7 +187,7 @@ func TestMillionLines(t *testing.T) {
 			t.Fatalf("record %d = %q, want line %d", i, r, i)
 		}
 	}
-	waitFor(t, "the console copy", func() bool { return strings.Count(out.String(), "\n") == n })
+	testenv.Eventually(t, 10*time.Second, "the console copy", func() bool { return strings.Count(out.String(), "\n") == n })
 	for i, line := range strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n") {
 		if want := fmt.Sprintf("line %07d of the million", i); line != want {
 			t.Fatalf("console line %d = %q, want %q", i, line, want)
@@ -324,7 +324,7 @@ func TestSymlinkNotFollowed(t *testing.T) {
 			if c := l.Counters(); c.WriteErrors == 0 || c.Dropped != 3 || c.Lines != 3 {
 				t.Errorf("Counters() = %+v, want write errors, 3 dropped of 3", c)
 			}
-			waitFor(t, "the console copy", func() bool { return out.String() == "a\nb\nc\n" })
+			testenv.Eventually(t, 10*time.Second, "the console copy", func() bool { return out.String() == "a\nb\nc\n" })
 			if err := l.Close(); err != nil {
 				t.Errorf("Close() = %v, want nil", err)
 			}
@@ -406,7 +406,7 @@ func TestStalledConsole(t *testing.T) {
 	// Once the console moves again, lines flow again.
 	close(bw.release)
 	feed(t, l, Stdout, "after\n")
-	waitFor(t, "the console to resume", func() bool { return strings.HasSuffix(bw.String(), "after\n") })
+	testenv.Eventually(t, 10*time.Second, "the console to resume", func() bool { return strings.HasSuffix(bw.String(), "after\n") })
 	if got := l.Counters().Dropped; got != c.Dropped {
 		t.Errorf("Dropped = %d after the console resumed, want %d", got, c.Dropped)
 	}
@@ -434,7 +434,7 @@ func TestSlowConsole(t *testing.T) {
 		fmt.Fprintf(&in, "%099d\n", i)
 	}
 	feed(t, l, Stdout, in.String())
-	waitFor(t, "the console copy", func() bool { return len(sw.String()) == in.Len() })
+	testenv.Eventually(t, 10*time.Second, "the console copy", func() bool { return len(sw.String()) == in.Len() })
 	if got := sw.String(); got != in.String() {
 		t.Errorf("console copy differs from the input")
 	}
@@ -546,7 +546,7 @@ func TestClose(t *testing.T) {
 	if recs := readRecords(t, filepath.Join(dir, "current")); len(recs) != 1 {
 		t.Errorf("records = %q, want only the one before Close", recs)
 	}
-	waitFor(t, "the console copy", func() bool { return out.String() == "kept\nafter close\n" })
+	testenv.Eventually(t, 10*time.Second, "the console copy", func() bool { return out.String() == "kept\nafter close\n" })
 	if c := l.Counters(); c.Lines != 2 || c.Dropped != 0 {
 		t.Errorf("Counters() = %+v, want 2 lines, 0 dropped", c)
 	}
@@ -590,9 +590,18 @@ func TestFollow(t *testing.T) {
 	if err := l.Follow(context.Background(), 1, func(Entry) error { return stop }); !errors.Is(err, stop) {
 		t.Errorf("Follow() = %v, want fn's error", err)
 	}
-	// Close ends Follow.
+	// Close ends a Follow that waits for news: the follower's wait is the
+	// event (a notify channel appears once it waits; the ones before are
+	// gone).
+	l.mu.Lock()
+	l.wakeFollowers()
+	l.mu.Unlock()
 	go func() { done <- l.Follow(context.Background(), 0, func(Entry) error { return nil }) }()
-	time.Sleep(10 * time.Millisecond)
+	testenv.Eventually(t, 10*time.Second, "the follower to wait", func() bool {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.notify != nil
+	})
 	l.Close()
 	select {
 	case err := <-done:
@@ -614,7 +623,7 @@ func TestSlowFollower(t *testing.T) {
 	got := make(chan Entry, 1000)
 	w, wait := pump(t, l, Stdout)
 	fmt.Fprintf(w, "0\n")
-	waitFor(t, "the first line", func() bool { return len(l.Tail(1)) == 1 })
+	testenv.Eventually(t, 10*time.Second, "the first line", func() bool { return len(l.Tail(1)) == 1 })
 	go l.Follow(ctx, 1, func(e Entry) error {
 		if e.Line == "0" {
 			close(entered)

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/hermes-agent/hermes/internal/safefs"
+	"github.com/hermes-agent/hermes/internal/testenv"
 )
 
 func mode(t *testing.T, path string) os.FileMode {
@@ -385,7 +386,7 @@ func TestConcurrentCreateProcesses(t *testing.T) {
 	outs := make([]*strings.Builder, concurrentCreates)
 	for i := range cmds {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperCreate$", "-test.count=1")
-		cmd.Env = append(os.Environ(), helperEnv+"="+home+"|"+fmt.Sprintf("p%d", i))
+		cmd.Env = testenv.ChildEnv(append(os.Environ(), helperEnv+"="+home+"|"+fmt.Sprintf("p%d", i))...)
 		outs[i] = &strings.Builder{}
 		cmd.Stdout, cmd.Stderr = outs[i], outs[i]
 		cmds[i] = cmd

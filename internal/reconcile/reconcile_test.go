@@ -238,7 +238,7 @@ func holdFlock(t *testing.T, path string) (stop func()) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(exe, path)
-	cmd.Env = append(os.Environ(), "HERMES_TEST_CHILD=hold-flock")
+	cmd.Env = testenv.ChildEnv(append(os.Environ(), "HERMES_TEST_CHILD=hold-flock")...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

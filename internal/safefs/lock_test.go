@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hermes-agent/hermes/internal/testenv"
 )
 
 // The test binary also plays another process holding a lock: with
@@ -37,7 +39,7 @@ func TestMain(m *testing.M) {
 func holdLock(t *testing.T, path string) int {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], path)
-	cmd.Env = append(os.Environ(), "HERMES_TEST_CHILD=hold-lock")
+	cmd.Env = testenv.ChildEnv(append(os.Environ(), "HERMES_TEST_CHILD=hold-lock")...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hermes-agent/hermes/internal/testenv"
 )
 
 // 200 conversations of several turns each, at once, while a reader in its
@@ -178,7 +180,7 @@ func TestCrashSafety(t *testing.T) {
 	path := t.TempDir() + "/state.db"
 	for round := range 3 {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashHelper$", "-test.count=1")
-		cmd.Env = append(os.Environ(), crashHelperEnv+"="+path)
+		cmd.Env = testenv.ChildEnv(append(os.Environ(), crashHelperEnv+"="+path)...)
 		stdout, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)

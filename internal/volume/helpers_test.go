@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/hermes-agent/hermes/internal/hostenv"
+	"github.com/hermes-agent/hermes/internal/testenv"
 )
 
 // The test binary also plays other processes, by HERMES_TEST_CHILD:
@@ -132,7 +133,7 @@ func tree(t *testing.T, dir string) string {
 			return err
 		}
 		st := fi.Sys().(*syscall.Stat_t)
-		line := fmt.Sprintf("%s %s %d:%d %d %d", strings.TrimPrefix(p, dir), fi.Mode(), st.Uid, st.Gid, fi.Size(), fi.ModTime().UnixNano())
+		line := fmt.Sprintf("%s %s %d:%d %d %d ino %d", strings.TrimPrefix(p, dir), fi.Mode(), st.Uid, st.Gid, fi.Size(), fi.ModTime().UnixNano(), st.Ino)
 		if fi.Mode().IsRegular() {
 			b, _ := os.ReadFile(p)
 			line += " " + fmt.Sprintf("%q", b)
@@ -145,6 +146,23 @@ func tree(t *testing.T, dir string) string {
 	}
 	sort.Strings(lines)
 	return strings.Join(lines, "\n")
+}
+
+// age sets the modification time of everything below dir (dir included,
+// no symlink followed) to the epoch, so that a later write shows in tree
+// without the test waiting for the clock to move.
+func age(t *testing.T, dir string) {
+	t.Helper()
+	epoch := []unix.Timespec{{}, {}}
+	err := filepath.Walk(dir, func(p string, _ os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		return unix.UtimesNanoAt(unix.AT_FDCWD, p, epoch, unix.AT_SYMLINK_NOFOLLOW)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // sharedTempDir is a temporary directory that every uid can traverse
@@ -172,18 +190,10 @@ func helper(t *testing.T, role, arg string, cred *syscall.Credential) (*exec.Cmd
 		t.Fatal(err)
 	}
 	if cred != nil {
-		dir := sharedTempDir(t)
-		b, err := os.ReadFile(exe)
-		if err != nil {
-			t.Fatal(err)
-		}
-		exe = filepath.Join(dir, "volume.test")
-		if err := os.WriteFile(exe, b, 0o755); err != nil {
-			t.Fatal(err)
-		}
+		exe = testenv.Executable(t)
 	}
 	cmd := exec.Command(exe, arg)
-	cmd.Env = append(os.Environ(), "HERMES_TEST_CHILD="+role)
+	cmd.Env = testenv.ChildEnv(append(os.Environ(), "HERMES_TEST_CHILD="+role)...)
 	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Credential: cred}
 	cmd.Stderr = os.Stderr

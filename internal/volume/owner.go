@@ -191,15 +191,24 @@ func WaitOwn(ctx context.Context, home string, every time.Duration) (*Owner, err
 	}
 	t := time.NewTicker(every)
 	defer t.Stop()
+	return waitOwn(ctx, home, t.C, nil)
+}
+
+// waitOwn is WaitOwn with the retries driven by tick; tried, when set, is
+// told of every attempt that found the lock held.
+func waitOwn(ctx context.Context, home string, tick <-chan time.Time, tried func()) (*Owner, error) {
 	for {
 		o, err := TryOwn(home)
 		if err == nil || !errors.Is(err, ErrNotOwner) {
 			return o, err
 		}
+		if tried != nil {
+			tried()
+		}
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case <-t.C:
+		case <-tick:
 		}
 	}
 }

@@ -28,21 +28,28 @@ func TestOwnerLock(t *testing.T) {
 	if !strings.Contains(err.Error(), fmt.Sprintf("pid %d on host", os.Getpid())) {
 		t.Errorf("the error does not say who holds the lock: %v", err)
 	}
-	got := make(chan error, 1)
+	// The waiter's retries are driven by the test: each one that finds
+	// the lock held says so, and it returns only once the lock is free.
+	got, tick, tried := make(chan error, 1), make(chan time.Time), make(chan struct{})
 	go func() {
-		o, err := WaitOwn(context.Background(), home, 10*time.Millisecond)
+		o, err := waitOwn(context.Background(), home, tick, func() { tried <- struct{}{} })
 		if err == nil {
 			o.Release()
 		}
 		got <- err
 	}()
-	time.Sleep(50 * time.Millisecond)
-	select {
-	case err := <-got:
-		t.Fatalf("WaitOwn returned %v while the lock was held", err)
-	default:
+	for range 3 {
+		<-tried
+		select {
+		case err := <-got:
+			t.Fatalf("WaitOwn returned %v while the lock was held", err)
+		default:
+		}
+		tick <- time.Now()
 	}
+	<-tried
 	first.Release()
+	tick <- time.Now()
 	first.Release() // a second Release is harmless
 	select {
 	case err := <-got:

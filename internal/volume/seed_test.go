@@ -78,8 +78,8 @@ func TestSeedFirstBoot(t *testing.T) {
 		}
 	}
 
+	age(t, home)
 	before := tree(t, home)
-	time.Sleep(10 * time.Millisecond)
 	*logged = nil
 	if err := Seed(context.Background(), cfg); err != nil {
 		t.Fatal(err)
