@@ -95,15 +95,10 @@ func newBrowserNetns(t *testing.T) *browserNetns {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		if theirs, err := os.Readlink(n.path); err == nil && theirs != ours {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("unshare --net made no network namespace within 10s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.Eventually(t, 10*time.Second, "unshare --net to make a network namespace", func() bool {
+		theirs, err := os.Readlink(n.path)
+		return err == nil && theirs != ours
+	})
 	if out, err := n.command(ip, "link", "set", "lo", "up").CombinedOutput(); err != nil {
 		t.Fatalf("ip link set lo up in the namespace: %v\n%s", err, out)
 	}
@@ -338,25 +333,23 @@ func startBrowserDashboard(t *testing.T, ns *browserNetns, artifacts string, por
 	c := ns.client(nil)
 	c.Timeout = 2 * time.Second
 	status := "http://127.0.0.1:" + strconv.Itoa(d.port) + "/api/status"
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testenv.EventuallyNil(t, 30*time.Second, "GET "+status+" to answer 200", func() error {
 		select {
 		case <-d.done:
 			t.Fatalf("the dashboard exited before it answered (%v):\n%s", d.err, d.stderr)
 		default:
 		}
 		resp, err := c.Get(status)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return d
-			}
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET %s: no 200 within 30s (last: %v):\n%s", status, err, d.stderr)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return errors.New(resp.Status)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
+	return d
 }
 
 // browserCert is a self-signed certificate for 127.0.0.1 (and localhost),
@@ -526,8 +519,7 @@ func startBrowserNginx(t *testing.T, ns *browserNetns, nginxPath, artifacts stri
 	c := ns.client(cert.tls())
 	c.Timeout = 2 * time.Second
 	status := "https://127.0.0.1:" + strconv.Itoa(n.port) + prefix + "/api/status"
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testenv.EventuallyNil(t, 30*time.Second, "GET "+status+" through nginx to answer 200", func() error {
 		select {
 		case <-done:
 			b, _ := os.ReadFile(n.errLog)
@@ -535,19 +527,16 @@ func startBrowserNginx(t *testing.T, ns *browserNetns, nginxPath, artifacts stri
 		default:
 		}
 		resp, err := c.Get(status)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return n
-			}
-			err = errors.New(resp.Status)
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(n.errLog)
-			t.Fatalf("GET %s through nginx: no 200 within 30s (last: %v)\n%s\n%s", status, err, out, b)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return errors.New(resp.Status)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
+	return n
 }
 
 // browserRequest is one request the browser sent.

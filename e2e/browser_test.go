@@ -205,11 +205,11 @@ func browserRoundTrip(t *testing.T, c browserCase) {
 
 	// What the dashboard logged: the login and the logout, never the
 	// client secret nor the session id.
-	// (Its stderr is copied by another goroutine: give the copy a moment.)
+	// (Its stderr is copied by another goroutine: wait for the last line.)
+	testenv.Eventually(t, 5*time.Second, "the dashboard to log the logout", func() bool {
+		return strings.Contains(dash.stderr.String(), "auth.logout")
+	})
 	logs := dash.stderr.String()
-	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(logs, "auth.logout") && time.Now().Before(deadline); logs = dash.stderr.String() {
-		time.Sleep(20 * time.Millisecond)
-	}
 	for _, ev := range []string{"auth.login.start", "auth.login.success", "auth.logout"} {
 		if !strings.Contains(logs, ev) {
 			t.Errorf("the dashboard logged no %s line", ev)

@@ -32,6 +32,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hermes-agent/hermes/internal/testenv"
 )
 
 const (
@@ -59,17 +61,6 @@ func randomHex(n int) string {
 	}
 	return hex.EncodeToString(b)
 }
-
-func truthy(v string) bool {
-	switch strings.ToLower(strings.TrimSpace(v)) {
-	case "1", "true", "yes":
-		return true
-	}
-	return false
-}
-
-// ciMode reports whether missing prerequisites are failures (HERMES_CI=1).
-func ciMode() bool { return truthy(os.Getenv("HERMES_CI")) }
 
 // cmdResult is the outcome of a command that ran to completion.
 type cmdResult struct {
@@ -157,28 +148,12 @@ func dockerProblem() error {
 	return dockerCheck.err
 }
 
-// requireDocker skips the test when Docker is missing or unusable, or fails
-// it when HERMES_CI=1.
+// requireDocker skips the test when Docker is missing or unusable, or
+// fails it in CI (testenv.Need).
 func requireDocker(t *testing.T) {
 	t.Helper()
-	if err := dockerProblem(); err != nil {
-		if ciMode() {
-			t.Fatalf("HERMES_CI=1 and %v", err)
-		}
-		t.Skipf("skipping: %v (with HERMES_CI=1 this fails)", err)
-	}
-}
-
-// requireCommand skips the test when a host command is missing, or fails it
-// when HERMES_CI=1.
-func requireCommand(t *testing.T, name, pkg string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		if ciMode() {
-			t.Fatalf("HERMES_CI=1 and %s is not installed (Debian package %s)", name, pkg)
-		}
-		t.Skipf("skipping: %s is not installed (Debian package %s)", name, pkg)
-	}
+	err := dockerProblem()
+	testenv.Need(t, err == nil, fmt.Sprintf("needs a usable Docker engine to run the image: %v", err))
 }
 
 var imageState struct {
@@ -492,23 +467,10 @@ func mustExec(t *testing.T, c *container, user string, args ...string) string {
 }
 
 // waitFor polls cond until it returns nil and fails the test with cond's
-// last error when timeout passes first. The poll interval starts small and
-// grows to half a second.
+// last error when timeout passes first (testenv.EventuallyNil).
 func waitFor(t *testing.T, timeout time.Duration, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	interval := 20 * time.Millisecond
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("still waiting after %v: %v", timeout, err)
-		}
-		time.Sleep(interval)
-		interval = min(2*interval, 500*time.Millisecond)
-	}
+	testenv.EventuallyNil(t, timeout, "the condition (its last error says what is missing)", cond)
 }
 
 // dockerLogs returns the container's output so far (stdout, then stderr).

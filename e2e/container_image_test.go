@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/hermes-agent/hermes/internal/testenv"
 )
 
 var dumpVersionRE = regexp.MustCompile(`(?m)^version:\s+(.+)$`)
@@ -325,7 +327,7 @@ chmod 600 /opt/data/cron/jobs.json`)
 // Docker's stop timeout.
 func TestDockerCompose(t *testing.T) {
 	t.Parallel()
-	requireCommand(t, "docker-compose", "docker-compose")
+	testenv.NeedProgram(t, "docker-compose", "run the image's compose file (Debian package docker-compose)")
 	image := testImage(t)
 	project := "hermes-test-compose-" + runID + "-" + randomHex(2)
 	// Free host ports now (freePort of ns_chat_test.go), so that parallel

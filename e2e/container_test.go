@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hermes-agent/hermes/internal/testenv"
 )
 
 // TestImageLayout checks what the Dockerfile promises, without hermes init:
@@ -290,7 +292,7 @@ func TestContainerTTY(t *testing.T) {
 
 	t.Run("docker run -t", func(t *testing.T) {
 		t.Parallel()
-		requireCommand(t, "script", "bsdutils")
+		testenv.NeedProgram(t, "script", "give docker run a terminal (Debian package bsdutils)")
 		c := newContainer(t, false)
 		cmd := strings.Join([]string{"docker", "run", "--rm", "-t", "--name", c.Name,
 			"--label", runLabel + "=" + runID, "-e", "COLUMNS=123", image, "sh", "-c", shellQuote(ttyProbe)}, " ")

@@ -128,17 +128,12 @@ func TestChat(t *testing.T) {
 		"env HERMES_HOME="+h.home+" HERMES_CONTROL_SOCKET="+h.socket+" "+hermesBin+" chat; sleep 30")
 	screenHas := func(want string) {
 		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			screen := tmux("capture-pane", "-p", "-t", "chat")
-			if strings.Contains(screen, want) {
-				return
+		testenv.EventuallyNil(t, 20*time.Second, fmt.Sprintf("the terminal to show %q", want), func() error {
+			if screen := tmux("capture-pane", "-p", "-t", "chat"); !strings.Contains(screen, want) {
+				return fmt.Errorf("it shows:\n%s", screen)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the terminal never showed %q:\n%s", want, screen)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			return nil
+		})
 	}
 	screenHas("hermes chat with hermes-default")
 	tmux("send-keys", "-t", "chat", "what is up", "Enter")
@@ -165,17 +160,10 @@ func TestChat(t *testing.T) {
 		t.Error("Ctrl-C did not end the upstream request")
 	}
 	tmux("send-keys", "-t", "chat", "C-d")
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testenv.Eventually(t, 10*time.Second, "Ctrl-D to leave the chat", func() bool {
 		out, _ := exec.Command("sh", "-c", "ps -eo args | grep -c '[h]ermes chat$' || true").Output()
-		if strings.TrimSpace(string(out)) == "0" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("Ctrl-D did not leave the chat")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return strings.TrimSpace(string(out)) == "0"
+	})
 	// The interactive turns are one session of the profile's state.db.
 	var list []struct {
 		ID           string `json:"id"`

@@ -16,7 +16,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -131,8 +130,7 @@ func requestHelper(path string) int {
 // asUID is a command of the test binary in role, run as uid.
 func asUID(bin string, uid int, role, socket string, extra ...string) *exec.Cmd {
 	cmd := exec.Command(bin, "-test.run=^$")
-	// GORACE: a race-enabled helper would sleep 1 s at exit.
-	cmd.Env = append([]string{helperEnv + "=" + role, helperSockEnv + "=" + socket, "PATH=/usr/bin:/bin", "GORACE=atexit_sleep_ms=0"}, extra...)
+	cmd.Env = testenv.ChildEnv(append([]string{helperEnv + "=" + role, helperSockEnv + "=" + socket, "PATH=/usr/bin:/bin"}, extra...)...)
 	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid), Groups: []uint32{}},
@@ -164,8 +162,7 @@ func TestInitControlSocketFlood(t *testing.T) {
 		firstUID = 20001
 	)
 	h := newNSHome(t)
-	bin := filepath.Join(h.dir, "e2e.test")
-	copyTestBinary(t, bin)
+	bin := testenv.Executable(t)
 	// As PID 1 with 640 descriptors (fewer than the 680 connections the
 	// flood tries to hold).
 	cmd := h.initCmd(pidNS, nil, "sh", "-c", `trap 'exit 0' TERM; while :; do sleep 0.1; done`)
@@ -247,11 +244,12 @@ func TestInitControlSocketFlood(t *testing.T) {
 		c := health().Counters
 		return c["control_conns_over_total_cap"] > 0 && c["control_conns_header_timeout"] > 0
 	}
-	for deadline := time.Now().Add(20 * time.Second); !reached(); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the flood never reached the total bound and the header timeout: %v", health().Counters)
+	testenv.EventuallyNil(t, 20*time.Second, "the flood to reach the total bound and the header timeout", func() error {
+		if !reached() {
+			return fmt.Errorf("counters %v", health().Counters)
 		}
-	}
+		return nil
+	})
 
 	// Root and the hermes uid are served while the flood goes on, and
 	// init's descriptors stay within the bounds.
@@ -311,31 +309,5 @@ func runBounded(cmd *exec.Cmd, d time.Duration) ([]byte, error) {
 		cmd.Process.Kill()
 		<-done
 		return []byte(b.String()), fmt.Errorf("no answer within %s", d)
-	}
-}
-
-// copyTestBinary copies the running test binary to dst (mode 0755), where
-// other uids can execute it (go test's build directory is private).
-func copyTestBinary(t *testing.T, dst string) {
-	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := os.Open(exe)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	f, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(f, src); err != nil {
-		f.Close()
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
 	}
 }

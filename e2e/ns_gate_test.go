@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -100,23 +101,22 @@ func TestGateLimitsPerNetwork(t *testing.T) {
 	}
 	base := "http://[" + bind + "]:9119"
 	status := from(other)
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		resp, err := status.Get(base + "/api/status")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
+	testenv.EventuallyNil(t, 30*time.Second, "GET "+base+"/api/status to answer 200", func() error {
 		select {
 		case <-exited:
 			t.Fatalf("the dashboard exited before it answered:\n%s", logs)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET %s/api/status: no 200 within 30s (%v)", base, err)
+		resp, err := status.Get(base + "/api/status")
+		if err != nil {
+			return err
 		}
-	}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return errors.New(resp.Status)
+		}
+		return nil
+	})
 	resp, err := status.Get(base + "/api/model/info")
 	if err != nil {
 		t.Fatalf("GET /api/model/info with a 22 MB config.yaml: %v", err)

@@ -140,17 +140,12 @@ func (h nsHome) svcStates(t *testing.T, socket string) map[string]string {
 
 func (h nsHome) waitState(t *testing.T, socket, service, want string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		got := h.svcStates(t, socket)[service]
-		if got == want {
-			return
+	testenv.EventuallyNil(t, 20*time.Second, service+" to be "+want, func() error {
+		if got := h.svcStates(t, socket)[service]; got != want {
+			return fmt.Errorf("it is %q", got)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s is %q, want %q", service, got, want)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func (h nsHome) bootLog(t *testing.T) string {

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hermes-agent/hermes/internal/testenv"
 )
 
 // TestInitWithholdsSecrets: issue 9's attack. Every service inherited
@@ -63,10 +66,7 @@ func TestInitWithholdsSecrets(t *testing.T) {
 
 	// The two services' pids, once both run.
 	pids := map[string]int{}
-	for deadline := time.Now().Add(30 * time.Second); len(pids) < 2; time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("worker and dashboard not both running within 30s: %v", pids)
-		}
+	testenv.EventuallyNil(t, 30*time.Second, "worker and dashboard to run", func() error {
 		var list []struct {
 			Name, State string
 			PID         int
@@ -77,7 +77,11 @@ func TestInitWithholdsSecrets(t *testing.T) {
 				pids[s.Name] = s.PID
 			}
 		}
-	}
+		if len(pids) < 2 {
+			return fmt.Errorf("running: %v", pids)
+		}
+		return nil
+	})
 	environ := func(what string, b []byte) map[string]string {
 		m := map[string]string{}
 		for _, kv := range strings.Split(string(b), "\x00") {
@@ -99,13 +103,13 @@ func TestInitWithholdsSecrets(t *testing.T) {
 	}
 	worker, dash := procEnv("worker"), procEnv("dashboard")
 	var main map[string]string
-	for deadline := time.Now().Add(10 * time.Second); main == nil; time.Sleep(20 * time.Millisecond) {
-		if b, err := os.ReadFile(mainEnv); err == nil {
+	testenv.EventuallyNil(t, 10*time.Second, "the main command to write its environment", func() error {
+		b, err := os.ReadFile(mainEnv)
+		if err == nil {
 			main = environ("main command", b)
-		} else if time.Now().After(deadline) {
-			t.Fatalf("the main command wrote no environment: %v", err)
 		}
-	}
+		return err
+	})
 	for k, v := range secrets {
 		if got, ok := worker[k]; ok {
 			t.Errorf("the service has %s=%s", k, got)
@@ -136,20 +140,19 @@ func TestInitWithholdsSecrets(t *testing.T) {
 		"hermes dump":              h.mustHermes(t, h.socket, "dump"),
 	}
 	client := &http.Client{Timeout: 2 * time.Second}
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	testenv.EventuallyNil(t, 20*time.Second, "the dashboard's /api/status to answer 200", func() error {
 		resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/api/status", port))
-		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				answers["GET /api/status"] = string(b)
-				break
-			}
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the dashboard's /api/status never answered 200: %v", err)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return errors.New(resp.Status)
 		}
-	}
+		answers["GET /api/status"] = string(b)
+		return nil
+	})
 	for what, body := range answers {
 		for k, v := range secrets {
 			if strings.Contains(body, v) {

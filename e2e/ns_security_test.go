@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/hermes-agent/hermes/internal/safefs"
+	"github.com/hermes-agent/hermes/internal/testenv"
 )
 
 // rootOnly makes a directory only root can enter, holding files, for a
@@ -193,13 +194,9 @@ func TestTermEndsLockWait(t *testing.T) {
 		}
 	}()
 	// The boot log is written right after the reconciler's last line.
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(out.String(), "reconcile: profile=default") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the reconciler never ran:\n%s", out)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testenv.Eventually(t, 20*time.Second, "the reconciler to run", func() bool {
+		return strings.Contains(out.String(), "reconcile: profile=default")
+	})
 	cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-done:

@@ -119,18 +119,18 @@ func initPID(t *testing.T, mode initMode, cmd *exec.Cmd) int {
 	if mode == subreaper {
 		return cmd.Process.Pid
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	var pid int
+	testenv.Eventually(t, 10*time.Second, "PID 1 of the namespace to appear", func() bool {
 		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid))
-		if f := strings.Fields(string(b)); len(f) > 0 {
-			if pid, err := strconv.Atoi(f[0]); err == nil {
-				return pid
-			}
+		f := strings.Fields(string(b))
+		if len(f) == 0 {
+			return false
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatal("PID 1 of the namespace never appeared")
-	return 0
+		var err error
+		pid, err = strconv.Atoi(f[0])
+		return err == nil
+	})
+	return pid
 }
 
 // waitReady polls hermes svc ready against the init's socket.
@@ -202,24 +202,18 @@ func TestInitForwardsTERM(t *testing.T) {
 				t.Fatal(err)
 			}
 			h.waitReady(t)
-			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-				if _, err := os.Stat(trapped); err == nil {
-					break
+			testenv.EventuallyNil(t, 10*time.Second, "the main command to set its trap", func() error {
+				if _, err := os.Stat(trapped); err != nil {
+					return fmt.Errorf("%v\n%s", err, out.String())
 				}
-				if time.Now().After(deadline) {
-					t.Fatalf("the main command never set its trap\n%s", out.String())
-				}
-			}
+				return nil
+			})
 			for i := range 3 {
 				log := filepath.Join(h.home, "logs", fmt.Sprintf("svc%d", i), "current")
-				for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-					if b, _ := os.ReadFile(log); strings.Contains(string(b), " up\n") {
-						break
-					}
-					if time.Now().After(deadline) {
-						t.Fatalf("svc%d never set its trap\n%s", i, out.String())
-					}
-				}
+				testenv.Eventually(t, 10*time.Second, fmt.Sprintf("svc%d to set its trap", i), func() bool {
+					b, _ := os.ReadFile(log)
+					return strings.Contains(string(b), " up\n")
+				})
 			}
 			pid := initPID(t, mode, cmd)
 			start := time.Now()
