@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as the README gives it and as CI runs it:
 # first what the tests need (script/deps.sh installs the missing Debian
-# packages and the Go modules), then formatting, vet, every package under
+# packages and the Go modules), then formatting, vet, staticcheck (the one
+# pinned version below, run through go run), every package under
 # the race detector (the end-to-end tests in e2e/ build the static binary
 # and the image themselves), and a short run of every fuzz target. Needs
 # root and a Docker engine; with HERMES_CI=1 a missing one fails the run
@@ -13,6 +14,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 fuzztime=${FUZZTIME:-3s}
+
+# staticcheck, pinned here and nowhere else: a release that builds with the
+# Go of go.mod.
+staticcheck=honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 echo "== dependencies"
 script/deps.sh
@@ -28,6 +33,9 @@ fi
 
 echo "== go vet"
 go vet ./...
+
+echo "== staticcheck"
+go run "$staticcheck" ./...
 
 echo "== go test -race"
 # shellcheck disable=SC2086 # TESTFLAGS is a word list on purpose

@@ -205,7 +205,7 @@ func TestReferenceScenarios(t *testing.T) {
 		if r := s.get(t, "/auth/callback?code=stub_code&state=wrong", cookieHeader(flow)); r.status != 400 || !strings.Contains(r.body, "state mismatch") {
 			t.Errorf("state mismatch: %s", r)
 		}
-		state, flow = s.startOAuth(t, "stub", "")
+		_, flow = s.startOAuth(t, "stub", "")
 		if r := s.get(t, "/auth/callback?code=stub_code", cookieHeader(flow)); r.status != 400 {
 			t.Errorf("no state: %s", r)
 		}

@@ -296,8 +296,10 @@ func gatewayAll(ctx context.Context, e *Env, c *control.Client, verb string) err
 	}
 	switch {
 	case registered == 0:
+		//lint:ignore ST1005 the message is the whole line printed after ✗, worded as the reference's
 		return errors.New("No profile gateways registered")
 	case len(names) == 0:
+		//lint:ignore ST1005 the message is the whole line printed after ✗, worded as the reference's
 		return fmt.Errorf("No profile gateway is up (%d registered, all stopped): nothing to restart; start one with hermes -p NAME gateway start", registered)
 	}
 	n, failed := 0, 0

@@ -247,24 +247,6 @@ func normalize(transcript string, hermesUID int) string {
 	return regexp.MustCompile(`\b`+strconv.Itoa(hermesUID)+`\b`).ReplaceAllString(transcript, "HERMES_UID")
 }
 
-// diff shows the first differing lines of want and got.
-func diff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	for i := 0; i < max(len(w), len(g)); i++ {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			return fmt.Sprintf("line %d:\n want %q\n  got %q", i+1, wl, gl)
-		}
-	}
-	return "(same lines, different bytes)"
-}
-
 // serve runs a server for sup on a socket made by control.Listen at path.
 func serve(t *testing.T, sup control.Supervisor, hermesUID int, path string, mod func(*control.Config)) {
 	t.Helper()

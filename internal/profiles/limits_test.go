@@ -149,7 +149,8 @@ func TestConfigCache(t *testing.T) {
 		return g.Port
 	}
 	n := configParses.Load()
-	if port() != 8650 || port() != 8650 || configParses.Load() != n+1 {
+	first, second := port(), port()
+	if first != 8650 || second != 8650 || configParses.Load() != n+1 {
 		t.Fatalf("two loads of one version: %d parses", configParses.Load()-n)
 	}
 	// A copy that is changed does not change the cached one.
