@@ -312,8 +312,8 @@ type Runtime struct {
 // the file's lock it reads the runtime keys (gateway_state, pid,
 // start_time, updated_at, exit_reason) into a Runtime, calls fn, and writes
 // them back, keeping every other key. It runs as the owner of the profile
-// (the hermes uid), with plain file calls that do not follow a symlink at
-// the state file. fn may be called more than once if another writer
+// (the hermes uid), through a plain safefs.Dir that does not follow a
+// symlink at the state file. fn may be called more than once if another writer
 // replaces the file meanwhile.
 func UpdateRuntime(dir string, fn func(*Runtime)) error {
 	d, err := safefs.OpenPlain(dir)

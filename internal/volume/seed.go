@@ -67,12 +67,13 @@ func (c Config) seed(name string, fallback []byte) []byte {
 }
 
 // Seed creates what a home needs (see the package doc, step 3): the
-// missing SeedDirs, owned by the hermes ids, and, each only when it is
-// missing (first boot), SOUL.md, config.yaml, .env with a fresh
-// API_SERVER_KEY, auth.json from HERMES_AUTH_JSON_BOOTSTRAP and the default
-// profile's desired state from HERMES_GATEWAY_BOOTSTRAP_STATE=running. An
-// existing .env without API_SERVER_KEY gets one appended. Nothing existing
-// is overwritten, so a second Seed changes nothing. A bootstrap variable
+// missing Seeded directories of profiles.Layout, owned by the hermes ids,
+// and, each only when it is missing (first boot), SOUL.md, config.yaml,
+// .env with a fresh API_SERVER_KEY, auth.json from
+// HERMES_AUTH_JSON_BOOTSTRAP and the default profile's desired state from
+// HERMES_GATEWAY_BOOTSTRAP_STATE=running. An existing .env without
+// API_SERVER_KEY gets one appended. Nothing existing is overwritten, so a
+// second Seed changes nothing. A bootstrap variable
 // that is set while its file exists as something root does not follow or
 // write (a symlink, a hard link, a device) is skipped with one "refusing"
 // line (Config.Refused) naming the file and why; so is a .env that cannot
