@@ -195,7 +195,7 @@ func Run(ctx context.Context, cfg Config) ([]Action, error) {
 		return nil, errors.New("reconcile: no supervisor to register the gateways on")
 	}
 	names, err := profiles.List(cfg.Home)
-	if r, ok := safefs.Refuse(filepath.Join(cfg.Home, "profiles"), err, "only the default profile is reconciled"); ok {
+	if r, ok := safefs.Refuse(filepath.Join(cfg.Home, profiles.DirProfiles), err, "only the default profile is reconciled"); ok {
 		cfg.refuse(r, warn)
 	} else if err != nil {
 		fmt.Fprintf(warn, "reconcile: warning: %s; only the default profile is reconciled\n", oneLine(err.Error()))
@@ -255,7 +255,7 @@ func Run(ctx context.Context, cfg Config) ([]Action, error) {
 // a symlinked entry is not a profile, and as root profiles/ is opened
 // through safefs.
 func warnStrays(home string, names []string, warn io.Writer) {
-	d, err := safefs.OpenDir(home, "profiles")
+	d, err := safefs.OpenDir(home, profiles.DirProfiles)
 	if err != nil {
 		return
 	}
