@@ -105,7 +105,9 @@ func TestBinaryDeps(t *testing.T) {
 		switch {
 		case p.ImportPath == "testing", p.ImportPath == "net/http/httptest",
 			p.ImportPath == module+"/internal/testenv", p.ImportPath == module+"/internal/control/controltest",
-			strings.HasPrefix(p.ImportPath, "github.com/openai/"), strings.HasPrefix(p.ImportPath, "github.com/chromedp/"):
+			strings.HasPrefix(p.ImportPath, "github.com/openai/"), strings.HasPrefix(p.ImportPath, "github.com/chromedp/"),
+			strings.HasPrefix(p.ImportPath, "k8s.io/"), strings.HasPrefix(p.ImportPath, "sigs.k8s.io/"),
+			p.ImportPath == module+"/deploy":
 			t.Errorf("the hermes binary links %s (a test-only package)", p.ImportPath)
 		}
 	}
