@@ -98,6 +98,12 @@ func (c Config) seed(name string, fallback []byte) []byte {
 // is followed; a name that exists as a symlink counts as existing and is
 // never replaced). Not root, directories are created with plain calls.
 func Seed(ctx context.Context, cfg Config) error {
+	// The orchestrator's key first: one that cannot work stops the boot
+	// before anything is written.
+	key, err := orchestratorKey(cfg)
+	if err != nil {
+		return err
+	}
 	base, err := safefs.OpenBase(cfg.Home)
 	if err != nil {
 		return fmt.Errorf("seeding HERMES_HOME %s: %w", cfg.Home, err)
@@ -120,7 +126,7 @@ func Seed(ctx context.Context, cfg Config) error {
 	if err := add(configYML, created, err); err != nil {
 		return err
 	}
-	created, err = seedEnv(cfg, base)
+	created, err = seedEnv(cfg, base, key)
 	if err := add(envFile, created, err); err != nil {
 		return err
 	}
@@ -243,20 +249,31 @@ func publish(d *safefs.Dir, tmp, name string) (bool, error) {
 	return true, nil
 }
 
+// envKey is the key an orchestrator gave (profiles.EnvAPIKey).
+type envKey struct {
+	key, from string
+	given     bool
+}
+
+// orchestratorKey reads the orchestrator's key from cfg.Env.
+func orchestratorKey(cfg Config) (envKey, error) {
+	key, from, given, err := profiles.EnvAPIKey(cfg.Env.Getenv, cfg.Home)
+	return envKey{key: key, from: from, given: given}, err
+}
+
 // seedEnv creates .env with the orchestrator's key (profiles.EnvAPIKey:
 // API_SERVER_KEY or API_SERVER_KEY_FILE) or, when none is given, a fresh
 // API_SERVER_KEY; or appends one of them to an existing .env that has none
 // (an empty value counts as none; the appended line wins, as the later
 // line of a .env does). An existing key is kept: when the environment's
 // differs from it, one warning line says which one the gateway uses and how
-// to change it. A key the environment gives that cannot work stops the boot.
-func seedEnv(cfg Config, base *safefs.Dir) (bool, error) {
-	orch, from, given, err := profiles.EnvAPIKey(cfg.Env.Getenv, cfg.Home)
-	if err != nil {
-		return false, err
-	}
+// to change it. (A key the environment gives that cannot work has stopped
+// the boot already: Seed checks it before it writes anything.)
+func seedEnv(cfg Config, base *safefs.Dir, k envKey) (bool, error) {
+	orch, from, given := k.key, k.from, k.given
 	key := orch
 	if !given {
+		var err error
 		if key, err = profiles.NewAPIKey(); err != nil {
 			return false, err
 		}

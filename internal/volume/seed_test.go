@@ -418,6 +418,11 @@ func TestSeedOrchestratorKey(t *testing.T) {
 				if b, _ := os.ReadFile(filepath.Join(home, ".env")); string(b) != tt.dotenv {
 					t.Errorf("a refused key changed .env to %q", b)
 				}
+				// Nothing else is written either: the key is checked first.
+				entries, _ := os.ReadDir(home)
+				if want := map[bool]int{true: 0, false: 1}[tt.dotenv == ""]; len(entries) != want {
+					t.Errorf("a refused key left %d entries in the home, want %d: nothing may be written", len(entries), want)
+				}
 				return
 			}
 			if err != nil {
