@@ -270,17 +270,19 @@ func mustRead(t *testing.T, path string) string {
 }
 
 // waitAgent waits until a's gateway answers its readiness probe on its
-// published port with a body that says it is running.
+// published port (200), and its liveness probe says it is the default
+// profile's gateway, running.
 func waitAgent(t *testing.T, e *engine, a *swarmAgent, timeout time.Duration) {
 	t.Helper()
+	base := "http://127.0.0.1:" + strconv.Itoa(a.port)
 	waitFor(t, timeout, func() error {
-		r := e.run(t, 20*time.Second, nil, "curl", "-fsS", "-m", "2", "http://127.0.0.1:"+strconv.Itoa(a.port)+probeReady)
-		if r.Code != 0 {
-			return fmt.Errorf("%s on port %d: %s", a.service, a.port, strings.TrimSpace(r.Stderr))
+		if r := e.run(t, 20*time.Second, nil, "curl", "-fsS", "-m", "2", "-o", "/dev/null", base+probeReady); r.Code != 0 {
+			return fmt.Errorf("%s on port %d: %s %s", a.service, a.port, probeReady, strings.TrimSpace(r.Stderr))
 		}
+		r := e.run(t, 20*time.Second, nil, "curl", "-fsS", "-m", "2", base+probeLive)
 		var h struct{ Status, Profile, State string }
-		if err := json.Unmarshal([]byte(r.Stdout), &h); err != nil || h.Status != "ok" || h.State != "running" {
-			return fmt.Errorf("%s on port %d: %q (%v)", a.service, a.port, r.Stdout, err)
+		if r.Code != 0 || json.Unmarshal([]byte(r.Stdout), &h) != nil || h.Status != "ok" || h.Profile != "default" || h.State != "running" {
+			return fmt.Errorf("%s on port %d: %s: %s", a.service, a.port, probeLive, r)
 		}
 		return nil
 	})
