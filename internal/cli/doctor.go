@@ -23,6 +23,7 @@ import (
 
 	"github.com/hermes-agent/hermes/internal/authgate"
 	"github.com/hermes-agent/hermes/internal/control"
+	"github.com/hermes-agent/hermes/internal/hostenv"
 	"github.com/hermes-agent/hermes/internal/privdrop"
 	"github.com/hermes-agent/hermes/internal/profiles"
 	"github.com/hermes-agent/hermes/internal/supervise"
@@ -128,7 +129,7 @@ func runChecks(ctx context.Context, e *Env) (*doctor, []check) {
 	if os.Geteuid() != 0 && os.Geteuid() != ids.UID {
 		d.uid, d.gid = os.Geteuid(), os.Getegid()
 	}
-	d.groups = privdrop.Groups(hermesUserName(d.uid), d.gid, privdrop.CurrentGroups())
+	d.groups = privdrop.Groups(hostenv.UserName(d.uid), d.gid, privdrop.CurrentGroups())
 
 	probe, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
