@@ -22,6 +22,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/hermes-agent/hermes/internal/boot"
 	"github.com/hermes-agent/hermes/internal/control"
 	"github.com/hermes-agent/hermes/internal/hostenv"
 	"github.com/hermes-agent/hermes/internal/safefs"
@@ -180,6 +181,10 @@ func (e *Env) exitCode(err error) int {
 	var x *ExitError
 	if errors.As(err, &x) {
 		return x.Code
+	}
+	var bx *boot.ExitError
+	if errors.As(err, &bx) {
+		return bx.Code // init has printed its own diagnostics
 	}
 	msg := err.Error()
 	if errors.Is(err, errUsage) {

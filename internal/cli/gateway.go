@@ -14,7 +14,7 @@ import (
 	"github.com/hermes-agent/hermes/internal/control"
 	"github.com/hermes-agent/hermes/internal/gateway"
 	"github.com/hermes-agent/hermes/internal/hostenv"
-	"github.com/hermes-agent/hermes/internal/initd"
+	"github.com/hermes-agent/hermes/internal/procmem"
 	"github.com/hermes-agent/hermes/internal/profiles"
 	"github.com/hermes-agent/hermes/internal/supervise"
 )
@@ -36,14 +36,6 @@ commands:
 
 The profile is -p PROFILE, else the active profile (hermes profile use), else default.
 `
-
-// Environment variables of gateway run's redirect (CONTRACT §5).
-const (
-	envNoSupervise     = "HERMES_GATEWAY_NO_SUPERVISE"
-	envSupervisedChild = "HERMES_SUPERVISED_CHILD"
-	// envS6SupervisedChild is the reference's name of the same marker.
-	envS6SupervisedChild = "HERMES_S6_SUPERVISED_CHILD"
-)
 
 // runGateway is hermes gateway.
 func runGateway(ctx context.Context, e *Env, args []string) error {
@@ -102,24 +94,13 @@ func gatewayRun(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if !*noSupervise && !e.Host.Bool(envNoSupervise) && !supervisedChild(e.Host) {
+	if !*noSupervise && gateway.MayRedirect(e.Host) {
 		done, err := redirectRun(ctx, e, home, profile)
 		if done || err != nil {
 			return err
 		}
 	}
 	return foregroundGateway(ctx, e, home, profile, *replace)
-}
-
-// supervisedChild reports whether this process is the supervised gateway
-// (either marker set to any non-empty value).
-func supervisedChild(h hostenv.Env) bool {
-	for _, k := range []string{envSupervisedChild, envS6SupervisedChild} {
-		if v, ok := h.Getenv(k); ok && v != "" {
-			return true
-		}
-	}
-	return false
 }
 
 // foregroundGateway runs the gateway in this process until ctx is done.
@@ -168,13 +149,13 @@ func redirectRun(ctx context.Context, e *Env, home, profile string) (done bool, 
 		}
 	}
 	fmt.Fprintf(e.Stderr, "hermes: %s runs under supervision (restarted if it fails%s); this process waits until the container stops. To run the gateway in the foreground instead, pass --no-supervise or set %s=1.\n",
-		name, dashboard, envNoSupervise)
+		name, dashboard, gateway.EnvNoSupervise)
 	if st.State != supervise.Running {
 		fmt.Fprintf(e.Stderr, "hermes: %s is %s; see hermes logs %s\n", name, describe(st), name)
 	}
 	// From here on this process only waits: the pages that starting it
 	// touched need not stay mapped.
-	_, _ = initd.ReleaseStartupPages()
+	_, _ = procmem.ReleaseStartupPages()
 	<-ctx.Done()
 	return true, nil
 }
