@@ -22,8 +22,9 @@
 // (gateway.DesiredQueue), one control server for every socket it listens
 // on (control.Server), and, while another init owns HERMES_HOME, the
 // take-over that waits for the owner lock (volume.WaitOwn) and then
-// reconciles the gateways. A part's error is logged when it happens and
-// carried in ExitError.Err; it never changes the exit status.
+// reconciles the gateways. A part's error is logged when it happens (a
+// console's is not: it is about init's own output) and carried in
+// ExitError.Err; it never changes the exit status.
 package boot
 
 import (
@@ -351,8 +352,8 @@ func (b *boot) run(ctx context.Context) error {
 	reaping.start(b.reaper.Run, "reaper")
 	b.parts = newParts(b.log)
 	b.consoles = [2]*logpipe.Console{logpipe.NewConsole(b.stdout), logpipe.NewConsole(b.stderr)}
-	b.parts.start(b.consoles[0].Run, "stdout console")
-	b.parts.start(b.consoles[1].Run, "stderr console")
+	b.parts.startUnlogged(b.consoles[0].Run, "stdout console")
+	b.parts.startUnlogged(b.consoles[1].Run, "stderr console")
 
 	in := &initd.Init{
 		Reaper:    b.reaper,

@@ -31,6 +31,17 @@ func newParts(log *slog.Logger) *parts {
 // attrs name it in the log line of its error. It reports false, and runs
 // nothing, once stop has begun.
 func (p *parts) start(run func(context.Context) error, msg string, attrs ...any) bool {
+	return p.run(run, true, msg, attrs...)
+}
+
+// startUnlogged is start for a part whose error is about init's own log
+// stream (a console that stalled): the error is kept, not logged, since
+// logging it could block on that very stream.
+func (p *parts) startUnlogged(run func(context.Context) error, msg string) bool {
+	return p.run(run, false, msg)
+}
+
+func (p *parts) run(run func(context.Context) error, logged bool, msg string, attrs ...any) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.stopped {
@@ -43,7 +54,9 @@ func (p *parts) start(run func(context.Context) error, msg string, attrs ...any)
 		if err == nil || errors.Is(err, context.Canceled) && p.ctx.Err() != nil {
 			return
 		}
-		p.log.Error(msg, append(attrs, "err", err)...)
+		if logged {
+			p.log.Error(msg, append(attrs, "err", err)...)
+		}
 		p.mu.Lock()
 		p.errs = append(p.errs, fmt.Errorf("%s: %w", msg, err))
 		p.mu.Unlock()

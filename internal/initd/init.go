@@ -313,45 +313,20 @@ func (in *Init) startMain() (*mainProc, *ExitError) {
 // command is SIGKILLed if it outlives the stop budget. It returns once
 // both are over.
 func (in *Init) wait(ctx context.Context, m *mainProc) error {
-	grace := in.grace()
-	var (
-		code     = -1
-		stopping bool
-		stopped  chan error // nil until the shutdown begins, and again once it is over
-		deadline <-chan time.Time
-		stopErr  error
-		ended    = ctx.Done()
-		// stopTimer stops the stop budget's timer once it is set.
-		stopTimer = func() bool { return false }
-	)
-	defer func() { stopTimer() }()
+	code, ended := -1, ctx.Done()
+	var sd *shutdown // nil until the shutdown begins
 	begin := func() {
-		if stopping {
-			return
+		if sd == nil {
+			sd = in.beginShutdown()
 		}
-		stopping = true
-		stopped = make(chan error, 1)
-		t := time.NewTimer(grace)
-		stopTimer = t.Stop
-		deadline = t.C
-		go func(done chan<- error) {
-			ctx, cancel := context.WithTimeout(context.Background(), grace)
-			defer cancel()
-			done <- in.stopServices(ctx)
-		}(stopped)
 	}
+	defer func() { sd.stopTimer() }()
 	forward := func(sig os.Signal) {
-		if sig == unix.SIGTTIN || sig == unix.SIGTTOU || code >= 0 {
-			return
-		}
-		if err := unix.Kill(m.pid, sig.(syscall.Signal)); err != nil && !errors.Is(err, unix.ESRCH) {
-			in.log().Warn("cannot forward signal", "signal", sig, "err", err)
-		}
-		if terminating(sig) {
+		if code < 0 && m.forward(sig, in.log()) && terminating(sig) {
 			begin()
 		}
 	}
-	for code < 0 || stopped != nil || !stopping {
+	for code < 0 || sd == nil || !sd.over {
 		select {
 		case sig := <-in.Signals:
 			forward(sig)
@@ -364,22 +339,81 @@ func (in *Init) wait(ctx context.Context, m *mainProc) error {
 				in.OnMain(false, m.cmd)
 			}
 			begin()
-		case stopErr = <-stopped:
-			stopped = nil
-		case <-deadline:
-			deadline = nil
+		case sd.err = <-sd.stopped():
+			sd.over = true
+		case <-sd.deadline():
+			sd.timer = nil
 			if code < 0 {
-				in.log().Warn("main command outlived the stop budget; killing it", "pid", m.pid, "budget", grace)
-				_ = unix.Kill(-m.pid, unix.SIGKILL)
-				_ = unix.Kill(m.pid, unix.SIGKILL)
+				in.log().Warn("main command outlived the stop budget; killing it", "pid", m.pid, "budget", in.grace())
+				m.kill()
 			}
 		}
 	}
 	in.Reaper.Reap()
-	if code == 0 && stopErr == nil {
+	if code == 0 && sd.err == nil {
 		return nil
 	}
-	return &ExitError{Code: code, Err: stopErr}
+	return &ExitError{Code: code, Err: sd.err}
+}
+
+// forward sends sig to the main command, except the terminal's job
+// control signals (SIGTTIN, SIGTTOU), which are init's own; it reports
+// whether sig was forwarded.
+func (m *mainProc) forward(sig os.Signal, log *slog.Logger) bool {
+	if sig == unix.SIGTTIN || sig == unix.SIGTTOU {
+		return false
+	}
+	if err := unix.Kill(m.pid, sig.(syscall.Signal)); err != nil && !errors.Is(err, unix.ESRCH) {
+		log.Warn("cannot forward signal", "signal", sig, "err", err)
+	}
+	return true
+}
+
+// kill SIGKILLs the main command and its process group.
+func (m *mainProc) kill() {
+	_ = unix.Kill(-m.pid, unix.SIGKILL)
+	_ = unix.Kill(m.pid, unix.SIGKILL)
+}
+
+// shutdown is a shutdown under way: Shutdown running within the stop
+// budget, and the budget's timer for the main command. Its methods are
+// safe on nil (no shutdown yet): their channels are then nil.
+type shutdown struct {
+	done  chan error
+	timer *time.Timer // nil once it has fired
+	over  bool        // Shutdown has returned
+	err   error       // its error
+}
+
+// beginShutdown starts Shutdown and the stop budget's timer.
+func (in *Init) beginShutdown() *shutdown {
+	sd := &shutdown{done: make(chan error, 1), timer: time.NewTimer(in.grace())}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), in.grace())
+		defer cancel()
+		sd.done <- in.stopServices(ctx)
+	}()
+	return sd
+}
+
+func (sd *shutdown) stopped() <-chan error {
+	if sd == nil || sd.over {
+		return nil
+	}
+	return sd.done
+}
+
+func (sd *shutdown) deadline() <-chan time.Time {
+	if sd == nil || sd.timer == nil {
+		return nil
+	}
+	return sd.timer.C
+}
+
+func (sd *shutdown) stopTimer() {
+	if sd != nil && sd.timer != nil {
+		sd.timer.Stop()
+	}
 }
 
 // exitCode is the shell's convention: the exit status, or 128+N for a death
