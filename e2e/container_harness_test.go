@@ -221,6 +221,7 @@ func cleanupContainerRun() {
 	}
 	// The derived images first: one of them is built FROM the test image.
 	removeExtraImages()
+	cleanupPodman()
 	if imageState.built {
 		if r, err := runCommand(dockerTimeout, nil, "docker", "rmi", imageState.image); err != nil || r.Code != 0 {
 			fmt.Fprintf(os.Stderr, "e2e: removing image %s: %v %s\n", imageState.image, err, r.Stderr)

@@ -29,12 +29,17 @@ command -v go >/dev/null || die "Go is missing: install Go $(sed -n 's/^go //p' 
 #   sqlite3           reading a sessions store the way an operator would
 #   gcc libc6-dev     cgo for go test -race
 #   git ca-certificates  the tests read the repository; the module proxy is HTTPS
+#   podman            the image under Podman, rootful and rootless (e2e/container_podman_test.go)
+#   uidmap            newuidmap/newgidmap: the user namespace of rootless Podman
+#   slirp4netns       rootless Podman's network, through which its published port answers
+#   passwd            useradd/usermod: the rootless test user and its /etc/subuid, /etc/subgid ranges
 pkgs=(debootstrap bsdutils ncurses-bin procps util-linux iproute2 tmux chromium nginx-light
-      docker-compose sqlite3 gcc libc6-dev git ca-certificates)
+      docker-compose sqlite3 gcc libc6-dev git ca-certificates podman uidmap slirp4netns passwd)
 # program → package, checked after the install
 progs=(debootstrap:debootstrap script:bsdutils tput:ncurses-bin ps:procps unshare:util-linux
        ip:iproute2 tmux:tmux chromium:chromium nginx:nginx-light docker-compose:docker-compose
-       sqlite3:sqlite3 gcc:gcc git:git)
+       sqlite3:sqlite3 gcc:gcc git:git podman:podman newuidmap:uidmap slirp4netns:slirp4netns
+       useradd:passwd)
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -55,6 +60,9 @@ fi
 for pp in "${progs[@]}"; do
 	command -v "${pp%%:*}" >/dev/null || die "${pp%%:*} is missing: apt-get install ${pp#*:}"
 done
+# kubectl is no Debian package: the Kubernetes manifests' test (deploy/) renders
+# them with kubectl kustomize, offline.
+command -v kubectl >/dev/null || die "kubectl is missing: install the Kubernetes client (kubectl kustomize renders deploy/kubernetes in the tests)"
 command -v docker >/dev/null || die "the docker client is missing: the container tests need a Docker engine"
 docker info >/dev/null 2>&1 || die "the Docker engine is not answering (docker info failed): the container tests need it"
 

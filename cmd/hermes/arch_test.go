@@ -50,16 +50,22 @@ func internal(imports []string) []string {
 	return out
 }
 
-// TestImportGraph keeps ARCHITECTURE.md's import rules true: only cli (the
-// wiring package) imports the domain packages freely; the leaves import
-// nothing internal; the supervisor and the log pipeline know nothing of
-// HTTP.
+// bootOnly are the packages that only the boot (hermes init) uses: the
+// edge (cli) never imports them, so that the daemon stays out of it.
+var bootOnly = []string{"initd", "reconcile", "volume"}
+
+// TestImportGraph keeps ARCHITECTURE.md's import rules true: cli (the edge)
+// and boot (hermes init) are the wiring packages, and only they import the
+// domain packages freely (cli no boot-only package: TestBootOnly); the
+// leaves import nothing internal; the supervisor and the log pipeline know
+// nothing of HTTP.
 func TestImportGraph(t *testing.T) {
 	allowed := map[string][]string{
 		"buildinfo":           {},
 		"hostenv":             {},
 		"safefs":              {},
 		"initd":               {},
+		"procmem":             {},
 		"privdrop":            {},
 		"testenv":             {},
 		"sessions":            {},
@@ -75,9 +81,10 @@ func TestImportGraph(t *testing.T) {
 		"reconcile":           {"gateway", "profiles", "safefs", "supervise"},
 		"authgate":            {"hostenv"},
 		"dashboard":           {"agent", "authgate", "buildinfo", "control", "gateway", "hostenv", "netcap", "profiles", "sessions", "supervise"},
-		"cli":                 nil, // the wiring package: anything
+		"boot":                {"buildinfo", "control", "dashboard", "gateway", "hostenv", "initd", "logpipe", "privdrop", "procmem", "reconcile", "safefs", "supervise", "volume"},
+		"cli":                 nil, // the edge: anything but bootOnly (TestBootOnly)
 	}
-	noHTTP := []string{"initd", "supervise", "logpipe", "safefs", "privdrop", "hostenv", "profiles", "volume", "reconcile", "sessions", "netcap"}
+	noHTTP := []string{"initd", "supervise", "logpipe", "safefs", "privdrop", "hostenv", "profiles", "volume", "reconcile", "sessions", "netcap", "procmem", "boot"}
 	for _, p := range listPackages(t, module+"/internal/...") {
 		name := strings.TrimPrefix(p.ImportPath, module+"/internal/")
 		allow, known := allowed[name]
@@ -98,6 +105,19 @@ func TestImportGraph(t *testing.T) {
 	}
 }
 
+// TestBootOnly: the boot-only packages are imported by boot alone, never by
+// the edge (cli) nor by another domain package.
+func TestBootOnly(t *testing.T) {
+	for _, p := range listPackages(t, module+"/...") {
+		name := strings.TrimPrefix(p.ImportPath, module+"/internal/")
+		for _, imp := range internal(p.Imports) {
+			if slices.Contains(bootOnly, imp) && name != "boot" && !slices.Contains(bootOnly, name) {
+				t.Errorf("%s imports %s; only boot may (boot-only: %v)", p.ImportPath, imp, bootOnly)
+			}
+		}
+	}
+}
+
 // TestBinaryDeps: the shipped binary links no test code.
 func TestBinaryDeps(t *testing.T) {
 	pkgs := listPackages(t, "-deps", ".")
@@ -105,7 +125,9 @@ func TestBinaryDeps(t *testing.T) {
 		switch {
 		case p.ImportPath == "testing", p.ImportPath == "net/http/httptest",
 			p.ImportPath == module+"/internal/testenv", p.ImportPath == module+"/internal/control/controltest",
-			strings.HasPrefix(p.ImportPath, "github.com/openai/"), strings.HasPrefix(p.ImportPath, "github.com/chromedp/"):
+			strings.HasPrefix(p.ImportPath, "github.com/openai/"), strings.HasPrefix(p.ImportPath, "github.com/chromedp/"),
+			strings.HasPrefix(p.ImportPath, "k8s.io/"), strings.HasPrefix(p.ImportPath, "sigs.k8s.io/"),
+			p.ImportPath == module+"/deploy":
 			t.Errorf("the hermes binary links %s (a test-only package)", p.ImportPath)
 		}
 	}

@@ -29,10 +29,6 @@ const (
 // SessionHeader carries the session of a request and of its answer.
 const SessionHeader = "X-Hermes-Session-Id"
 
-// apiKeyVar is the variable of the profile's .env that holds the key
-// clients must present.
-const apiKeyVar = "API_SERVER_KEY"
-
 // Config configures an Agent.
 type Config struct {
 	// Profile is the profile's name. Required.
@@ -46,7 +42,7 @@ type Config struct {
 	Store *sessions.Store
 	// Env looks a variable up in the gateway's environment; model.api_key_env
 	// and API_SERVER_KEY are read from the profile's .env first, then from
-	// Env. nil means os.LookupEnv.
+	// Env (API_SERVER_KEY, or API_SERVER_KEY_FILE). nil means os.LookupEnv.
 	Env func(string) (string, bool)
 	// HTTPClient calls the upstream; nil builds one with Timeouts.Connect.
 	HTTPClient *http.Client
@@ -63,6 +59,7 @@ type Config struct {
 type Agent struct {
 	profile   string
 	dir       string
+	home      string
 	agentName string
 	store     *sessions.Store
 	env       func(string) (string, bool)
@@ -112,6 +109,7 @@ func New(cfg Config) (*Agent, error) {
 	a := &Agent{
 		profile:   cfg.Profile,
 		dir:       cfg.Dir,
+		home:      cfg.Home,
 		agentName: "hermes-" + cfg.Profile,
 		store:     cfg.Store,
 		env:       cfg.Env,
@@ -291,9 +289,22 @@ func (a *Agent) authorize(r *http.Request) error {
 }
 
 // serverKey is the key clients must present: API_SERVER_KEY from the
-// profile's .env (re-read when it changes), else from the environment.
+// profile's .env (re-read when it changes), else the orchestrator's key
+// from the environment (API_SERVER_KEY, or the file API_SERVER_KEY_FILE
+// names: profiles.EnvAPIKey, checked the way the first boot checks it).
 func (a *Agent) serverKey() (string, error) {
-	if k, _ := a.lookup(apiKeyVar); k != "" {
+	vars, fresh, err := a.dotenv.get()
+	if err != nil && fresh {
+		a.log.Warn("agent: reading the profile's .env", "err", err)
+	}
+	if k := vars[profiles.APIKeyVar]; k != "" {
+		return k, nil
+	}
+	k, _, ok, err := profiles.EnvAPIKey(a.env, a.home)
+	if err != nil {
+		return "", fail(ErrUnavailable, "bad_api_key", "the gateway of profile %s has no usable API key: %v", a.profile, err)
+	}
+	if ok {
 		return k, nil
 	}
 	return "", fail(ErrUnavailable, "no_api_key", "the gateway of profile %s has no API_SERVER_KEY: add API_SERVER_KEY=<64 hex characters> to %s", a.profile, filepath.Join(a.dir, profiles.FileEnv))

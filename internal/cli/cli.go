@@ -1,7 +1,9 @@
 // Package cli is the edge of hermes: it parses the command line, wires the
 // domain packages together for the chosen subcommand, and maps every error
 // to an exit code and a one-line message in exactly one place (exitCode).
-// It is the only package that imports everything.
+// hermes init is boot's (boot.Init): cli hands it the process and maps its
+// *boot.ExitError, and imports none of the packages that only the boot
+// uses (initd, reconcile, volume).
 //
 // Output conventions (CONTRACT §4): results and ✓/✗ lines go to stdout,
 // diagnostics and warnings to stderr; exit 0 on success, 1 with a one-line
@@ -22,6 +24,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/hermes-agent/hermes/internal/boot"
 	"github.com/hermes-agent/hermes/internal/control"
 	"github.com/hermes-agent/hermes/internal/hostenv"
 	"github.com/hermes-agent/hermes/internal/safefs"
@@ -180,6 +183,10 @@ func (e *Env) exitCode(err error) int {
 	var x *ExitError
 	if errors.As(err, &x) {
 		return x.Code
+	}
+	var bx *boot.ExitError
+	if errors.As(err, &bx) {
+		return bx.Code // init has printed its own diagnostics
 	}
 	msg := err.Error()
 	if errors.Is(err, errUsage) {

@@ -23,6 +23,8 @@ import (
 
 	"github.com/hermes-agent/hermes/internal/authgate"
 	"github.com/hermes-agent/hermes/internal/control"
+	"github.com/hermes-agent/hermes/internal/gateway"
+	"github.com/hermes-agent/hermes/internal/hostenv"
 	"github.com/hermes-agent/hermes/internal/privdrop"
 	"github.com/hermes-agent/hermes/internal/profiles"
 	"github.com/hermes-agent/hermes/internal/supervise"
@@ -128,7 +130,7 @@ func runChecks(ctx context.Context, e *Env) (*doctor, []check) {
 	if os.Geteuid() != 0 && os.Geteuid() != ids.UID {
 		d.uid, d.gid = os.Geteuid(), os.Getegid()
 	}
-	d.groups = privdrop.Groups(hermesUserName(d.uid), d.gid, privdrop.CurrentGroups())
+	d.groups = privdrop.Groups(hostenv.UserName(d.uid), d.gid, privdrop.CurrentGroups())
 
 	probe, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -255,6 +257,9 @@ func (d *doctor) servicesUp() check {
 			if s.Reason != "" {
 				why += ": " + s.Reason
 			}
+			if p, ok := gateway.ProfileOf(s.Name); ok {
+				why += d.gatewayRecord(p, s)
+			}
 			bad = append(bad, fmt.Sprintf("%s is %s", s.Name, why))
 		}
 	}
@@ -265,6 +270,17 @@ func (d *doctor) servicesUp() check {
 	}
 	c.Status, c.Detail = checkOK, fmt.Sprintf("%d wanted up, all running", up)
 	return c
+}
+
+// gatewayRecord adds to a gateway service that is not running what its
+// gateway says of itself (gateway.Observe): its state and why it ended.
+func (d *doctor) gatewayRecord(profile string, st supervise.Status) string {
+	o := gateway.Observe(d.home, profile, &st)
+	s := "; the gateway is " + o.State
+	if r := o.File.ExitReason; r != "" {
+		s += " (" + shorten(oneLine(r), 120) + ")"
+	}
+	return s
 }
 
 // volume checks that the hermes uid can use the home and that the files

@@ -283,3 +283,17 @@ func TestDoctorCounters(t *testing.T) {
 		t.Errorf("the human report says %q about refusals, want one ⚠ line naming dashboard_logins_limited=2:\n%s", lines, human.String())
 	}
 }
+
+// TestDoctorGatewaySaysWhy: a gateway that is not running has the
+// gateway's own account of itself (gateway.Observe) on the services line.
+func TestDoctorGatewaySaysWhy(t *testing.T) {
+	f := newDoctorFixture(t)
+	f.sup.Put(supervise.Status{Name: "gateway-coder", Want: supervise.WantUp, State: supervise.Failed, Reason: "exit 78", UID: f.uid})
+	os.WriteFile(filepath.Join(profiles.Dir(f.home, "coder"), "gateway_state.json"), []byte(`{"gateway_state":"startup_failed","exit_reason":"port 8650 is in use"}`), 0o644)
+	f.chownAll(t)
+	checks, out, code := f.run(t)
+	c := checks["services"]
+	if want := "gateway-coder is failed: exit 78; the gateway is startup_failed (port 8650 is in use)"; code != 1 || c.Status != checkFail || c.Detail != want {
+		t.Errorf("services = %+v (exit %d), want a failure %q\n%s", c, code, want, out)
+	}
+}

@@ -41,7 +41,7 @@ func (e *Env) dropRoot(args []string) int {
 		if err != nil {
 			return err
 		}
-		groups := privdrop.Groups(hermesUserName(ids.UID), ids.GID, privdrop.CurrentGroups())
+		groups := privdrop.Groups(hostenv.UserName(ids.UID), ids.GID, privdrop.CurrentGroups())
 		env := []string{}
 		for _, kv := range os.Environ() {
 			if !strings.HasPrefix(kv, "HOME=") {

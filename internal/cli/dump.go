@@ -61,14 +61,7 @@ func runDump(ctx context.Context, e *Env, args []string) error {
 		if n, err := profiles.Port(home, p); err == nil {
 			port = fmt.Sprint(n)
 		}
-		state := "none"
-		if st, err := gateway.ReadProfileState(home, p); err == nil && st.GatewayState != "" {
-			state = st.GatewayState
-			if st.DesiredState != "" {
-				state += ", desired " + st.DesiredState
-			}
-		}
-		fmt.Fprintf(w, "profile %s: port %s, gateway %s\n", p, port, state)
+		fmt.Fprintf(w, "profile %s: port %s, gateway %s\n", p, port, describeGateway(gateway.Observe(home, p, nil)))
 	}
 	var fsst unix.Statfs_t
 	if unix.Statfs(home, &fsst) == nil {
@@ -77,6 +70,20 @@ func runDump(ctx context.Context, e *Env, args []string) error {
 		fmt.Fprintf(w, "disk: %.1f GiB free of %.1f GiB\n", free/(1<<30), total/(1<<30))
 	}
 	return nil
+}
+
+// describeGateway is a gateway's state as dump prints it: the state every
+// reader shows, then the pid lock, and what the file records when it says
+// otherwise.
+func describeGateway(o gateway.Observation) string {
+	s := o.State + " (pid lock " + o.Lock
+	if r := o.File.GatewayState; r != "" && r != o.State {
+		s += ", recorded " + r
+	}
+	if d := o.File.DesiredState; d != "" {
+		s += ", desired " + d
+	}
+	return s + ")"
 }
 
 func dumpSupervisor(ctx context.Context, e *Env, w io.Writer) {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hermes-agent/hermes/internal/gateway"
 	"github.com/hermes-agent/hermes/internal/hostenv"
 )
 
@@ -42,6 +43,24 @@ func TestDumpVersionLine(t *testing.T) {
 	for _, secret := range []string{"API_SERVER_KEY"} {
 		if strings.Contains(out.String(), secret) {
 			t.Errorf("dump prints %s", secret)
+		}
+	}
+}
+
+// TestDescribeGateway: dump prints the state every reader shows, then
+// what the file records when it says otherwise.
+func TestDescribeGateway(t *testing.T) {
+	tests := []struct {
+		o    gateway.Observation
+		want string
+	}{
+		{gateway.Observation{State: "stopped", Lock: gateway.LockFree}, "stopped (pid lock free)"},
+		{gateway.Observation{State: "running", Lock: gateway.LockHeld, File: gateway.State{GatewayState: "running", DesiredState: "running"}}, "running (pid lock held, desired running)"},
+		{gateway.Observation{State: "stopped", Lock: gateway.LockFree, File: gateway.State{GatewayState: "running", DesiredState: "running"}}, "stopped (pid lock free, recorded running, desired running)"},
+	}
+	for _, tt := range tests {
+		if got := describeGateway(tt.o); got != tt.want {
+			t.Errorf("describeGateway(%+v) = %q, want %q", tt.o, got, tt.want)
 		}
 	}
 }

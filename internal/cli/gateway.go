@@ -14,7 +14,7 @@ import (
 	"github.com/hermes-agent/hermes/internal/control"
 	"github.com/hermes-agent/hermes/internal/gateway"
 	"github.com/hermes-agent/hermes/internal/hostenv"
-	"github.com/hermes-agent/hermes/internal/initd"
+	"github.com/hermes-agent/hermes/internal/procmem"
 	"github.com/hermes-agent/hermes/internal/profiles"
 	"github.com/hermes-agent/hermes/internal/supervise"
 )
@@ -31,19 +31,11 @@ commands:
   start                             start the profile's gateway (it stays up across restarts)
   stop [--all]                      stop it (it stays stopped across restarts); --all: every gateway
   restart [--all]                   restart it; --all: every gateway that is up
-  status [--json]                   the gateway's service and its gateway_state.json
+  status [--json]                   the gateway's state, its service and its gateway_state.json
   install | uninstall               how gateways are installed and removed
 
 The profile is -p PROFILE, else the active profile (hermes profile use), else default.
 `
-
-// Environment variables of gateway run's redirect (CONTRACT §5).
-const (
-	envNoSupervise     = "HERMES_GATEWAY_NO_SUPERVISE"
-	envSupervisedChild = "HERMES_SUPERVISED_CHILD"
-	// envS6SupervisedChild is the reference's name of the same marker.
-	envS6SupervisedChild = "HERMES_S6_SUPERVISED_CHILD"
-)
 
 // runGateway is hermes gateway.
 func runGateway(ctx context.Context, e *Env, args []string) error {
@@ -102,24 +94,13 @@ func gatewayRun(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if !*noSupervise && !e.Host.Bool(envNoSupervise) && !supervisedChild(e.Host) {
+	if !*noSupervise && gateway.MayRedirect(e.Host) {
 		done, err := redirectRun(ctx, e, home, profile)
 		if done || err != nil {
 			return err
 		}
 	}
 	return foregroundGateway(ctx, e, home, profile, *replace)
-}
-
-// supervisedChild reports whether this process is the supervised gateway
-// (either marker set to any non-empty value).
-func supervisedChild(h hostenv.Env) bool {
-	for _, k := range []string{envSupervisedChild, envS6SupervisedChild} {
-		if v, ok := h.Getenv(k); ok && v != "" {
-			return true
-		}
-	}
-	return false
 }
 
 // foregroundGateway runs the gateway in this process until ctx is done.
@@ -168,13 +149,13 @@ func redirectRun(ctx context.Context, e *Env, home, profile string) (done bool, 
 		}
 	}
 	fmt.Fprintf(e.Stderr, "hermes: %s runs under supervision (restarted if it fails%s); this process waits until the container stops. To run the gateway in the foreground instead, pass --no-supervise or set %s=1.\n",
-		name, dashboard, envNoSupervise)
+		name, dashboard, gateway.EnvNoSupervise)
 	if st.State != supervise.Running {
 		fmt.Fprintf(e.Stderr, "hermes: %s is %s; see hermes logs %s\n", name, describe(st), name)
 	}
 	// From here on this process only waits: the pages that starting it
 	// touched need not stay mapped.
-	_, _ = initd.ReleaseStartupPages()
+	_, _ = procmem.ReleaseStartupPages()
 	<-ctx.Done()
 	return true, nil
 }
@@ -323,6 +304,9 @@ func gatewayAll(ctx context.Context, e *Env, c *control.Client, verb string) err
 // gatewayStatusJSON is the --json shape of hermes gateway status.
 type gatewayStatusJSON struct {
 	Profile string `json:"profile"`
+	// Gateway is the gateway's state as every reader has it
+	// (gateway.Observe: the state file corrected by the pid lock).
+	Gateway gatewayObservedJSON `json:"gateway"`
 	// Service is the supervisor's status of gateway-<profile>; null when
 	// it has no slot or no supervisor answers.
 	Service *supervise.Status `json:"service"`
@@ -332,6 +316,13 @@ type gatewayStatusJSON struct {
 	State *gatewayStateJSON `json:"state"`
 	// StateError says why State is null when the file is unreadable.
 	StateError string `json:"state_error,omitempty"`
+}
+
+// gatewayObservedJSON is gateway.Observe's answer as status shows it.
+type gatewayObservedJSON struct {
+	State   string `json:"state"`
+	Running bool   `json:"running"`
+	PIDLock string `json:"pid_lock"`
 }
 
 // gatewayStateJSON is gateway_state.json's keys as status shows them.
@@ -345,8 +336,10 @@ type gatewayStateJSON struct {
 	ExitReason       string `json:"exit_reason"`
 }
 
-// gatewayStatus is hermes gateway status: the service as the supervisor
-// has it, and the state the gateway recorded in the profile's own files.
+// gatewayStatus is hermes gateway status: the gateway's state
+// (gateway.Observe, as the dashboard shows it), the service as the
+// supervisor has it, and what the gateway recorded in the profile's own
+// files.
 func gatewayStatus(ctx context.Context, e *Env, args []string) error {
 	fs := newCmdFlags("hermes gateway status")
 	asJSON := fs.Bool("json", false, "print JSON")
@@ -380,12 +373,13 @@ func gatewayStatus(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, serr := gateway.ReadProfileState(home, profile)
-	switch {
-	case serr == nil:
+	obs := gateway.Observe(home, profile, out.Service)
+	out.Gateway = gatewayObservedJSON{State: obs.State, Running: obs.Running, PIDLock: obs.Lock}
+	switch st := obs.File; {
+	case obs.HasFile:
 		out.State = &gatewayStateJSON{st.GatewayState, st.DesiredState, st.PID, st.StartTime, st.UpdatedAt, st.DesiredUpdatedAt, st.ExitReason}
-	case errors.Is(serr, gateway.ErrCorrupt):
-		out.StateError = serr.Error()
+	case errors.Is(obs.FileErr, gateway.ErrCorrupt):
+		out.StateError = obs.FileErr.Error()
 	}
 	if out.Service == nil && out.State == nil && out.StateError == "" && !profiles.Exists(home, profile) && profile != profiles.Default {
 		return noSuchGateway(profile)
@@ -400,6 +394,7 @@ func gatewayStatus(ctx context.Context, e *Env, args []string) error {
 func writeGatewayStatus(w io.Writer, s gatewayStatusJSON, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	fmt.Fprintf(tw, "profile\t%s\n", s.Profile)
+	fmt.Fprintf(tw, "gateway\t%s (pid lock %s)\n", s.Gateway.State, s.Gateway.PIDLock)
 	name := gateway.ServiceName(s.Profile)
 	if st := s.Service; st != nil {
 		line := fmt.Sprintf("%s: %s, want %s, since %s, %d restarts", name, describe(*st), st.Want, age(st.Since, now), st.Restarts)
@@ -426,16 +421,16 @@ func writeGatewayStatus(w io.Writer, s gatewayStatusJSON, now time.Time) {
 		if st.ExitReason != "" {
 			line += ": " + shorten(st.ExitReason, 80)
 		}
-		fmt.Fprintf(tw, "state\t%s\n", line)
+		fmt.Fprintf(tw, "recorded\t%s\n", line)
 		desired := orDash(st.DesiredState)
 		if st.DesiredUpdatedAt != "" {
 			desired += " (since " + st.DesiredUpdatedAt + ")"
 		}
 		fmt.Fprintf(tw, "desired\t%s\n", desired)
 	case s.StateError != "":
-		fmt.Fprintf(tw, "state\tunreadable, treated as none: %s\n", oneLine(s.StateError))
+		fmt.Fprintf(tw, "recorded\tunreadable, treated as none: %s\n", oneLine(s.StateError))
 	default:
-		fmt.Fprintf(tw, "state\tnone recorded\n")
+		fmt.Fprintf(tw, "recorded\tnone\n")
 	}
 	tw.Flush()
 }

@@ -333,9 +333,9 @@ func (s *Server) readProfile(ctx context.Context, name string, now time.Time) pr
 	p := profileBody{
 		Name: name, Dir: v.Dir, Service: gateway.ServiceName(name),
 		Gateway: gatewayJSON{
-			State: v.State, Running: v.Running, RecordedState: v.Recorded, DesiredState: v.Desired,
-			PIDLock: v.Lock, PID: pidOrNil(v.PID), UpdatedAt: v.UpdatedAt, ExitReason: v.ExitReason,
-			StateError: v.StateErr,
+			State: v.State, Running: v.Running, RecordedState: v.File.GatewayState, DesiredState: v.File.DesiredState,
+			PIDLock: v.Lock, PID: pidOrNil(v.PID), UpdatedAt: v.File.UpdatedAt, ExitReason: v.File.ExitReason,
+			StateError: stateError(v),
 		},
 	}
 	if port, err := profiles.Port(s.home, name); err != nil {

@@ -53,13 +53,13 @@
 // The gateways are read from each profile's own directory
 // (profiles.Dir(home, p) for every p of profiles.List), never through a
 // "current" or sticky profile: the reference showed a running gateway as
-// STOPPED that way (its #23457). A gateway's state is its
-// gateway_state.json (gateway.ReadState) corrected by its pid lock: a live
-// gateway holds gateway.pid's flock, which the kernel drops when it dies,
-// so a recorded live state without a holder (SIGKILL, a restarted
-// container) shows "stopped", and running means state "running" with the
-// lock held (readGateway has the whole rule). A state this hermes does not
-// know shows "unknown". Active sessions are sessions.CountActive on each
+// STOPPED that way (its #23457). A gateway's state is gateway.Observe's,
+// the one rule every reader applies: its gateway_state.json corrected by
+// its pid lock. A live gateway holds gateway.pid's flock, which the kernel
+// drops when it dies, so a recorded live state without a holder (SIGKILL,
+// a restarted container) shows "stopped", and running means state
+// "running" with the lock held. A state this hermes does not know shows
+// "unknown". Active sessions are sessions.CountActive on each
 // profile's state.db (not ended, active in the last 5 minutes), summed; a
 // store that cannot be read (foreign, newer, corrupt, unreadable) counts 0,
 // is logged once per change, and is named in /api/profiles and on the

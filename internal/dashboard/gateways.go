@@ -2,8 +2,6 @@ package dashboard
 
 import (
 	"context"
-	"errors"
-	"io/fs"
 	"path/filepath"
 	"time"
 
@@ -12,115 +10,22 @@ import (
 	"github.com/hermes-agent/hermes/internal/sessions"
 )
 
-// stateUnknown is the state shown for a gateway_state.json that cannot be
-// read, or that records a state this hermes does not know.
-const stateUnknown = "unknown"
-
-// gatewayView is what the dashboard knows of one profile's gateway, read
-// from the profile's own directory: never through a "current" profile (the
-// reference did, and showed a running gateway as STOPPED: its #23457).
-type gatewayView struct {
-	Profile string
-	// State is the effective state: the recorded gateway_state, corrected
-	// by the pid lock (see readGateway).
-	State string
-	// Running: State is "running" (a live gateway holds the pid lock, or
-	// the lock cannot be told and the file says running).
-	Running bool
-	// Recorded is the file's gateway_state as written ("" when none).
-	Recorded string
-	// Desired is desired_state ("" when never recorded).
-	Desired string
-	// Lock is gateway.LockHeld, gateway.LockFree or gateway.LockUnknown.
-	Lock string
-	// PID, UpdatedAt and ExitReason are the file's (a pid only while the
-	// gateway runs).
-	PID        int
-	UpdatedAt  string
-	ExitReason string
-	// StateErr says why the state file could not be read ("" when it
-	// could, or is missing).
-	StateErr string
-	// Dir is the profile's directory.
-	Dir string
+// readGateway reads the gateway of profile from its own files (its state
+// file and its pid lock, gateway.Observe has the rule): never through a
+// "current" profile (the reference did, and showed a running gateway as
+// STOPPED: its #23457), and without the supervisor's view, which /api/status
+// does not wait for.
+func readGateway(home, profile string) gateway.Observation {
+	return gateway.Observe(home, profile, nil)
 }
 
-// stateDegraded was written by the reference's gateways.
-const stateDegraded = "degraded"
-
-// knownState reports whether a gateway_state value is shown as it is; any
-// other is stateUnknown, so that nothing a file holds reaches the public
-// probe unchecked.
-func knownState(st string) bool {
-	switch st {
-	case gateway.StateStopped, gateway.StateStartupFailed:
-		return true
+// stateError is why the state file of v could not be read, "" when it
+// could or is missing.
+func stateError(v gateway.Observation) string {
+	if v.FileErr == nil {
+		return ""
 	}
-	return liveState(st)
-}
-
-// liveState reports whether only a live gateway process can be in state st.
-func liveState(st string) bool {
-	switch st {
-	case gateway.StateStarting, gateway.StateRunning, gateway.StateDraining, stateDegraded:
-		return true
-	}
-	return false
-}
-
-// readGateway reads the gateway of profile from its own files:
-// gateway_state.json for what it recorded, and gateway.pid's flock for
-// whether it is alive. The lock decides, because a gateway killed with
-// SIGKILL, or left behind by a restarted container, never records that it
-// stopped:
-//
-//   - lock held: the recorded state when it is a live one (starting,
-//     running, draining), else "starting" (a gateway takes the lock before
-//     it records anything);
-//   - lock free: a recorded live state is stale and shows "stopped"; a
-//     recorded stopped or startup_failed is shown as it is; no file shows
-//     "stopped";
-//   - lock unknown: the recorded state as it is.
-//
-// A state file that cannot be read shows "unknown". Running is State ==
-// "running".
-func readGateway(home, profile string) gatewayView {
-	dir := profiles.Dir(home, profile)
-	v := gatewayView{Profile: profile, Dir: dir, Lock: gateway.LockState(dir)}
-	st, err := gateway.ReadProfileState(home, profile)
-	switch {
-	case err == nil:
-		v.Recorded, v.Desired, v.PID, v.UpdatedAt, v.ExitReason = st.GatewayState, st.DesiredState, st.PID, st.UpdatedAt, st.ExitReason
-	case errors.Is(err, fs.ErrNotExist):
-	default:
-		v.StateErr = err.Error()
-	}
-	recorded := v.Recorded
-	if v.StateErr != "" || recorded != "" && !knownState(recorded) {
-		recorded = stateUnknown
-	}
-	switch v.Lock {
-	case gateway.LockHeld:
-		v.State = gateway.StateStarting
-		if liveState(recorded) {
-			v.State = recorded
-		}
-	case gateway.LockFree:
-		switch {
-		case recorded == "" || liveState(recorded):
-			v.State = gateway.StateStopped
-		default:
-			v.State = recorded
-		}
-		v.PID = 0
-	default:
-		v.State = recorded
-		if v.State == "" {
-			v.State = stateUnknown
-		}
-	}
-	v.Running = v.State == gateway.StateRunning
-	return v
+	return v.FileErr.Error()
 }
 
 // storeTimeout bounds the reading of one profile's sessions store for the

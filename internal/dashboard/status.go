@@ -6,6 +6,7 @@ import (
 
 	"github.com/hermes-agent/hermes/internal/authgate"
 	"github.com/hermes-agent/hermes/internal/buildinfo"
+	"github.com/hermes-agent/hermes/internal/gateway"
 	"github.com/hermes-agent/hermes/internal/profiles"
 )
 
@@ -60,7 +61,7 @@ type gatewayOpenBody struct {
 
 // status is what /api/status reports, read afresh for every request.
 type status struct {
-	views  []gatewayView
+	views  []gateway.Observation
 	active int
 }
 
@@ -106,14 +107,14 @@ func (s *Server) apiStatus(w http.ResponseWriter, r *http.Request) {
 		ConfigPath:        profiles.ConfigPath(s.home, profiles.Default),
 		EnvPath:           profiles.EnvPath(s.home, profiles.Default),
 		GatewayPID:        pidOrNil(def.PID),
-		GatewayExitReason: def.ExitReason,
-		GatewayUpdatedAt:  def.UpdatedAt,
+		GatewayExitReason: def.File.ExitReason,
+		GatewayUpdatedAt:  def.File.UpdatedAt,
 	}
 	for _, v := range st.views {
 		open.Gateways = append(open.Gateways, gatewayOpenBody{
 			gatewayBody: gatewayBody{Profile: v.Profile, State: v.State, Running: v.Running},
 			Dir:         v.Dir, PID: pidOrNil(v.PID),
-			RecordedState: v.Recorded, DesiredState: v.Desired, PIDLock: v.Lock,
+			RecordedState: v.File.GatewayState, DesiredState: v.File.DesiredState, PIDLock: v.Lock,
 		})
 	}
 	if mode == authgate.OpenLocal {

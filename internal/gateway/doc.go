@@ -10,7 +10,9 @@
 //
 //   - the supervisor (root) records what an operator wants, through
 //     RecordDesired: desired_state ("running" | "stopped") and
-//     desired_updated_at;
+//     desired_updated_at; init's DesiredQueue, the supervisor's OnOperator
+//     hook, queues every operator's start and stop of a gateway and writes
+//     them in order, off the supervisor's loop;
 //   - the gateway process (the hermes uid) records what it is doing, through
 //     UpdateRuntime: gateway_state, pid, start_time, updated_at and
 //     exit_reason.
@@ -36,6 +38,15 @@
 // flock of the package (the state file, gateway.pid) is taken through
 // safefs.Lock.
 //
+// # Observation
+//
+// Observe is the one reader of a gateway's state: the state file corrected
+// by the pid lock (a live gateway holds it, a dead one never says it
+// stopped), with the supervisor's view carried beside it when the caller
+// has one. The dashboard (/api/status, /api/profiles), hermes gateway
+// status, dump and doctor show its State; the boot reconciler acts on its
+// Recorded state.
+//
 // # Pid lock
 //
 // gateway.pid is held with an exclusive, non-blocking flock for the whole
@@ -55,7 +66,9 @@
 //
 // ServiceSpec is the one builder of the gateway-<profile> spec (CONTRACT
 // §4), and Slots registers and removes it on a supervisor for the control
-// API and the reconciler.
+// API and the reconciler. The spec marks the process as the supervised
+// gateway; MayRedirect, which hermes gateway run asks, reads the marks back
+// (the supervised redirect of CONTRACT §5).
 //
 // # Run
 //

@@ -426,6 +426,11 @@ func LockState(dir string) string {
 		return LockUnknown
 	}
 	defer f.Close()
+	return probeLock(f)
+}
+
+// probeLock is LockState's probe of the open pid file f.
+func probeLock(f *os.File) string {
 	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
 		return LockFree
 	}

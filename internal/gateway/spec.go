@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/hermes-agent/hermes/internal/hostenv"
 	"github.com/hermes-agent/hermes/internal/profiles"
 	"github.com/hermes-agent/hermes/internal/supervise"
 )
@@ -12,6 +13,34 @@ import (
 // servicePrefix begins the name of every gateway service: the one
 // spelling of it (CONTRACT §4).
 const servicePrefix = "gateway-"
+
+// The supervised redirect (CONTRACT §5): `hermes gateway run` under a
+// supervisor that answers starts gateway-<profile> there and waits, unless
+// HERMES_GATEWAY_NO_SUPERVISE is true or it is the supervised gateway
+// itself, which ServiceSpec marks with both supervised-child variables (the
+// reference's name too). A marker set to anything keeps the process in the
+// foreground without asking a supervisor, so the redirect never recurses.
+const (
+	// EnvNoSupervise, true, keeps gateway run in the foreground.
+	EnvNoSupervise       = "HERMES_GATEWAY_NO_SUPERVISE"
+	envSupervisedChild   = "HERMES_SUPERVISED_CHILD"
+	envS6SupervisedChild = "HERMES_S6_SUPERVISED_CHILD"
+)
+
+// MayRedirect reports whether gateway run, started with env, may hand the
+// gateway over to a supervisor: neither EnvNoSupervise is true nor a
+// supervised-child marker is set (to any non-empty value).
+func MayRedirect(env hostenv.Env) bool {
+	if env.Bool(EnvNoSupervise) {
+		return false
+	}
+	for _, k := range []string{envSupervisedChild, envS6SupervisedChild} {
+		if v, ok := env.Getenv(k); ok && v != "" {
+			return false
+		}
+	}
+	return true
+}
 
 // StopGrace is the gateway service's stop_grace (CONTRACT §4): above the
 // default drain_timeout, so that a drain finishes before SIGKILL.
@@ -59,9 +88,9 @@ func ServiceSpec(exe, home, profile string) supervise.Spec {
 		Name: ServiceName(profile),
 		Argv: []string{exe, "-p", profile, "gateway", "run", "--replace"},
 		Env: map[string]string{
-			"HERMES_SUPERVISED_CHILD":    "1",
-			"HERMES_S6_SUPERVISED_CHILD": "1",
-			"HOME":                       home,
+			envSupervisedChild:   "1",
+			envS6SupervisedChild: "1",
+			"HOME":               home,
 		},
 		Dir:       home,
 		User:      "",

@@ -11,6 +11,7 @@ import (
 	"github.com/hermes-agent/hermes/internal/testenv"
 
 	"github.com/hermes-agent/hermes/internal/control/controltest"
+	"github.com/hermes-agent/hermes/internal/hostenv"
 	"github.com/hermes-agent/hermes/internal/supervise"
 )
 
@@ -163,4 +164,29 @@ func specEqual(a, b supervise.Spec) bool {
 	x, _ := json.Marshal(a)
 	y, _ := json.Marshal(b)
 	return string(x) == string(y)
+}
+
+// TestMayRedirect: the supervised gateway (ServiceSpec's own markers, set
+// to anything) and the opt-out never hand over to a supervisor.
+func TestMayRedirect(t *testing.T) {
+	marks := ServiceSpec("/opt/hermes/bin/hermes", "/opt/data", "default").Env
+	tests := []struct {
+		name string
+		vars map[string]string
+		want bool
+	}{
+		{"nothing set", nil, true},
+		{"the spec's environment", marks, false},
+		{"one marker, any value", map[string]string{"HERMES_SUPERVISED_CHILD": "no"}, false},
+		{"the reference's marker", map[string]string{"HERMES_S6_SUPERVISED_CHILD": "1"}, false},
+		{"an empty marker", map[string]string{"HERMES_SUPERVISED_CHILD": ""}, true},
+		{"opted out", map[string]string{EnvNoSupervise: "true"}, false},
+		{"opt-out false", map[string]string{EnvNoSupervise: "0"}, true},
+	}
+	for _, tt := range tests {
+		env := hostenv.Env{Getenv: func(k string) (string, bool) { v, ok := tt.vars[k]; return v, ok }}
+		if got := MayRedirect(env); got != tt.want {
+			t.Errorf("%s: MayRedirect = %v, want %v", tt.name, got, tt.want)
+		}
+	}
 }

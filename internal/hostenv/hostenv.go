@@ -125,6 +125,15 @@ const (
 	ImageGID = 10000
 )
 
+// UserName is the name under which the image's /etc/group lists uid as a
+// member: "hermes" for ImageUID, "" for any other uid.
+func UserName(uid int) string {
+	if uid == ImageUID {
+		return "hermes"
+	}
+	return ""
+}
+
 // ErrBadID is wrapped by HermesIDs when HERMES_UID/PUID or HERMES_GID/PGID is
 // set to something that is not a decimal id in range.
 var ErrBadID = errors.New("invalid user or group id")

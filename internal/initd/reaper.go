@@ -19,19 +19,35 @@ import (
 //
 // Nothing else in the init process may call wait(2), os/exec's Cmd.Wait or
 // os.Process.Wait: they would race with Run for the same statuses.
+//
+// A Reaper from NewScopedReaper waits only for the pids it spawned
+// (wait4(pid) for each), never for any other child of the process: an init
+// run inside a process that has children of its own (a test) uses one, and
+// reaps no orphan.
 type Reaper struct {
 	// mu is held across fork and registration in Spawn, and while Run looks
 	// up a reaped pid, so that a child that exits before Spawn has
 	// registered it is still delivered to its callback.
 	mu      sync.Mutex
 	waiters map[int]func(unix.WaitStatus)
+	// scoped: wait for the registered pids only.
+	scoped bool
 
 	orphans atomic.Uint64
 }
 
-// NewReaper returns a Reaper; it reaps nothing until Run is called.
+// NewReaper returns the process's Reaper, which reaps every child
+// (wait4(-1)), orphans included; it reaps nothing until Run is called.
 func NewReaper() *Reaper {
 	return &Reaper{waiters: make(map[int]func(unix.WaitStatus))}
+}
+
+// NewScopedReaper returns a Reaper that waits only for the processes it
+// spawned and leaves every other child of the process to its own waiter.
+func NewScopedReaper() *Reaper {
+	r := NewReaper()
+	r.scoped = true
+	return r
 }
 
 // Spawn starts a process as os.StartProcess does and arranges for onExit to
@@ -58,8 +74,12 @@ func (r *Reaper) Orphans() uint64 { return r.orphans.Load() }
 
 // Reap reaps every child that has exited, delivering statuses, and returns
 // without blocking. Run calls it on every SIGCHLD; shutdown calls it once
-// more before the process exits.
+// more before the process exits. A scoped Reaper reaps only its own.
 func (r *Reaper) Reap() {
+	if r.scoped {
+		r.reapSpawned()
+		return
+	}
 	for {
 		var ws unix.WaitStatus
 		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
@@ -77,6 +97,32 @@ func (r *Reaper) Reap() {
 			r.orphans.Add(1)
 			continue
 		}
+		fn(ws)
+	}
+}
+
+// reapSpawned reaps the registered pids that have exited, one wait4(pid)
+// each.
+func (r *Reaper) reapSpawned() {
+	r.mu.Lock()
+	pids := make([]int, 0, len(r.waiters))
+	for pid := range r.waiters {
+		pids = append(pids, pid)
+	}
+	r.mu.Unlock()
+	for _, pid := range pids {
+		var ws unix.WaitStatus
+		got, err := unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+		for errors.Is(err, unix.EINTR) {
+			got, err = unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+		}
+		if err != nil || got != pid {
+			continue
+		}
+		r.mu.Lock()
+		fn := r.waiters[pid]
+		delete(r.waiters, pid)
+		r.mu.Unlock()
 		fn(ws)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -211,15 +212,48 @@ func TestDoubleForkedOrphansAreReaped(t *testing.T) {
 	}
 }
 
-// TestReleaseStartupPages: the read-only segments of the executable are
-// released and the process keeps running (code refaults transparently).
-func TestReleaseStartupPages(t *testing.T) {
-	n, err := ReleaseStartupPages()
-	if err != nil || n == 0 {
-		t.Fatalf("ReleaseStartupPages = %d, %v; want some bytes released", n, err)
+// TestScopedReaperReapsOnlyItsOwn: a scoped Reaper delivers the exits of
+// what it spawned and leaves the process's other children to their own
+// waiter (here os/exec's).
+func TestScopedReaperReapsOnlyItsOwn(t *testing.T) {
+	other := exec.Command(self(t), "0")
+	other.Env = []string{"HERMES_TEST_CHILD=exit"}
+	if err := other.Start(); err != nil {
+		t.Fatal(err)
 	}
-	// Code and read-only data still work after the release.
-	if got := fmt.Sprintf("%d-%s", 42, strings.Repeat("x", 3)); got != "42-xxx" {
-		t.Fatalf("after the release: %q", got)
+	r := NewScopedReaper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(ctx) }()
+	got := make(chan unix.WaitStatus, 1)
+	if _, err := r.Spawn(self(t), []string{"child", "7"}, &os.ProcAttr{
+		Env: []string{"HERMES_TEST_CHILD=exit"},
+	}, func(ws unix.WaitStatus) { got <- ws }); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ws := <-got:
+		if c := exitCode(ws); c != 7 {
+			t.Errorf("own child's exit = %d, want 7", c)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("own child's exit never delivered")
+	}
+	// The other child is a zombie waiting for its waiter: a Reap now would
+	// take it, were it not scoped.
+	for deadline := time.Now().Add(10 * time.Second); !slices.Contains(zombieChildren(os.Getpid()), other.Process.Pid); {
+		if time.Now().After(deadline) {
+			t.Fatal("the other child never exited")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	r.Reap()
+	cancel()
+	<-done
+	if err := other.Wait(); err != nil {
+		t.Errorf("the other child: %v (reaped by the scoped reaper?)", err)
+	}
+	if n := r.Orphans(); n != 0 {
+		t.Errorf("orphans = %d, want 0", n)
 	}
 }

@@ -32,6 +32,10 @@
 // seeds of a profile; Create uses them, and so does the boot seeding of the
 // root profile.
 //
+// One reader of the orchestrator's key. EnvAPIKey is API_SERVER_KEY or the
+// file API_SERVER_KEY_FILE names, checked by CheckAPIKey: the first boot
+// seeds it into the root's .env and a gateway whose .env has none uses it.
+//
 // Everything here runs as the hermes uid (the CLI drops root before it runs
 // a command), with plain file calls; file modes are set with chmod after
 // creation so that the umask never matters. As root (a command kept as root

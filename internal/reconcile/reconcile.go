@@ -14,7 +14,7 @@
 // profiles.Validate.
 //
 // For each profile the recorded state is read from its gateway_state.json
-// (gateway.ReadState, then State.Recorded: desired_state, else
+// (gateway.Observe, then Observation.Recorded: desired_state, else
 // gateway_state). A missing, unreadable or corrupt file is "none" (with a
 // warning for the last two), never fatal; a UTF-8 byte order mark is fine.
 //
@@ -67,7 +67,7 @@
 //
 // The hermes uid can write every file the pass reads or writes, so nothing
 // there may hang or steer root. As root the profiles and their state files
-// are reached through safefs (profiles.List, gateway.ReadProfileState): a
+// are reached through safefs (profiles.List, gateway.Observe): a
 // symlinked profiles/ or gateway_state.json, a hard-linked or special state
 // file is refused, never followed or read. Every lock the pass takes on a
 // hermes-writable file (gateway_state.json, the boot log) waits at most
@@ -82,7 +82,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -288,15 +287,15 @@ func warnStrays(home string, names []string, warn io.Writer) {
 	}
 }
 
-// readPrior reads the recorded state of profile p: as root through
-// safefs, so that a planted symlink never makes root read (and copy into
-// the boot log, and act on) a file outside HERMES_HOME.
+// readPrior reads the recorded state of profile p (gateway.Observe, then
+// Observation.Recorded): as root through safefs, so that a planted symlink
+// never makes root read (and copy into the boot log, and act on) a file
+// outside HERMES_HOME.
 func (cfg Config) readPrior(p string, warn io.Writer) (gateway.State, string) {
-	st, err := gateway.ReadProfileState(cfg.Home, p)
-	r, refused := safefs.Refuse(filepath.Join(profiles.Dir(cfg.Home, p), gateway.StateFile), err, "its recorded state is ignored (prior_state=none)")
+	o := gateway.Observe(cfg.Home, p, nil)
+	err := o.FileErr
+	r, refused := safefs.Refuse(filepath.Join(o.Dir, gateway.StateFile), err, "its recorded state is ignored (prior_state=none)")
 	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return gateway.State{}, PriorNone
 	case refused:
 		cfg.refuse(r, warn)
 		return gateway.State{}, PriorNone
@@ -304,10 +303,10 @@ func (cfg Config) readPrior(p string, warn io.Writer) (gateway.State, string) {
 		fmt.Fprintf(warn, "reconcile: warning: profile=%s: %s; treating it as no recorded state\n", p, oneLine(err.Error()))
 		return gateway.State{}, PriorNone
 	}
-	if s := st.Recorded(); s != "" {
-		return st, s
+	if s := o.Recorded(); s != "" {
+		return o.File, s
 	}
-	return st, PriorNone
+	return o.File, PriorNone
 }
 
 // sweep removes the stale pid files of profile p.

@@ -78,7 +78,6 @@ func child(role string, args []string) {
 		for _, kv := range os.Environ() {
 			fmt.Println("env " + kv)
 		}
-		fmt.Println("env-end")
 		for {
 			time.Sleep(time.Hour)
 		}

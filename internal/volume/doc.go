@@ -30,10 +30,15 @@
 //     modes: run/ 0700), owned by the
 //     hermes uid, and, on first boot only (each file only when it is
 //     missing, never overwriting one): SOUL.md, config.yaml (0640), .env
-//     (0600, a fresh API_SERVER_KEY), auth.json from
+//     (0600, with the orchestrator's key, API_SERVER_KEY or the file
+//     API_SERVER_KEY_FILE names, else a fresh one), auth.json from
 //     HERMES_AUTH_JSON_BOOTSTRAP (0600) and gateway_state.json from
 //     HERMES_GATEWAY_BOOTSTRAP_STATE=running. A .env without
-//     API_SERVER_KEY gets one appended at every boot.
+//     API_SERVER_KEY gets one appended at every boot (the orchestrator's,
+//     else a fresh one); a .env whose key differs from the
+//     orchestrator's keeps its own, with one warning line saying so and
+//     how to change it. An orchestrator's key that cannot work (empty,
+//     several lines, absurd, an unreadable file) stops the boot.
 //
 // # Never following a symlink
 //

@@ -38,7 +38,6 @@ const (
 	authFile  = profiles.FileAuth
 	authMode  = profiles.AuthMode
 	runMode   = profiles.RunMode
-	apiKeyVar = "API_SERVER_KEY"
 	// envExample is the image's seed of .env in ShareDir.
 	envExample = "env.example"
 )
@@ -69,12 +68,12 @@ func (c Config) seed(name string, fallback []byte) []byte {
 // Seed creates what a home needs (see the package doc, step 3): the
 // missing Seeded directories of profiles.Layout, owned by the hermes ids,
 // and, each only when it is missing (first boot), SOUL.md, config.yaml,
-// .env with a fresh API_SERVER_KEY, auth.json from
-// HERMES_AUTH_JSON_BOOTSTRAP and the default profile's desired state from
-// HERMES_GATEWAY_BOOTSTRAP_STATE=running. An existing .env without
-// API_SERVER_KEY gets one appended. Nothing existing is overwritten, so a
-// second Seed changes nothing. A bootstrap variable
-// that is set while its file exists as something root does not follow or
+// .env with the orchestrator's API_SERVER_KEY (or API_SERVER_KEY_FILE's)
+// or a fresh one, auth.json from HERMES_AUTH_JSON_BOOTSTRAP and the default
+// profile's desired state from HERMES_GATEWAY_BOOTSTRAP_STATE=running. An
+// existing .env without API_SERVER_KEY gets one appended (seedEnv).
+// Nothing existing is overwritten, so a second Seed changes nothing. A
+// bootstrap variable that is set while its file exists as something root does not follow or
 // write (a symlink, a hard link, a device) is skipped with one "refusing"
 // line (Config.Refused) naming the file and why; so is a .env that cannot
 // be checked for API_SERVER_KEY, and the write of a bootstrap state whose
@@ -98,6 +97,12 @@ func (c Config) seed(name string, fallback []byte) []byte {
 // is followed; a name that exists as a symlink counts as existing and is
 // never replaced). Not root, directories are created with plain calls.
 func Seed(ctx context.Context, cfg Config) error {
+	// The orchestrator's key first: one that cannot work stops the boot
+	// before anything is written.
+	key, err := orchestratorKey(cfg)
+	if err != nil {
+		return err
+	}
 	base, err := safefs.OpenBase(cfg.Home)
 	if err != nil {
 		return fmt.Errorf("seeding HERMES_HOME %s: %w", cfg.Home, err)
@@ -120,7 +125,7 @@ func Seed(ctx context.Context, cfg Config) error {
 	if err := add(configYML, created, err); err != nil {
 		return err
 	}
-	created, err = seedEnv(cfg, base)
+	created, err = seedEnv(cfg, base, key)
 	if err := add(envFile, created, err); err != nil {
 		return err
 	}
@@ -241,14 +246,36 @@ func publish(d *safefs.Dir, tmp, name string) (bool, error) {
 	return true, nil
 }
 
-// seedEnv creates .env with a fresh API_SERVER_KEY, or appends one to an
-// existing .env that has none (an empty value counts as none; the appended
-// line wins, as the later line of a .env does).
-func seedEnv(cfg Config, base *safefs.Dir) (bool, error) {
-	key, err := profiles.NewAPIKey()
-	if err != nil {
-		return false, err
+// envKey is the key an orchestrator gave (profiles.EnvAPIKey).
+type envKey struct {
+	key, from string
+	given     bool
+}
+
+// orchestratorKey reads the orchestrator's key from cfg.Env.
+func orchestratorKey(cfg Config) (envKey, error) {
+	key, from, given, err := profiles.EnvAPIKey(cfg.Env.Getenv, cfg.Home)
+	return envKey{key: key, from: from, given: given}, err
+}
+
+// seedEnv creates .env with the orchestrator's key (profiles.EnvAPIKey:
+// API_SERVER_KEY or API_SERVER_KEY_FILE) or, when none is given, a fresh
+// API_SERVER_KEY; or appends one of them to an existing .env that has none
+// (an empty value counts as none; the appended line wins, as the later
+// line of a .env does). An existing key is kept: when the environment's
+// differs from it, one warning line says which one the gateway uses and how
+// to change it. (A key the environment gives that cannot work has stopped
+// the boot already: Seed checks it before it writes anything.)
+func seedEnv(cfg Config, base *safefs.Dir, k envKey) (bool, error) {
+	orch, from, given := k.key, k.from, k.given
+	key := orch
+	if !given {
+		var err error
+		if key, err = profiles.NewAPIKey(); err != nil {
+			return false, err
+		}
 	}
+	envPath := filepath.Join(cfg.Home, envFile)
 	ok, err := exists(base, envFile)
 	if err != nil {
 		return false, err
@@ -256,31 +283,41 @@ func seedEnv(cfg Config, base *safefs.Dir) (bool, error) {
 	if !ok {
 		data := profiles.EnvFile(key)
 		if example := cfg.seed(envExample, nil); example != nil {
-			// The image's example, with a fresh key unless it sets one.
+			// The image's example, with the key unless it sets one that
+			// the orchestrator does not override.
 			data = example
-			if m, _ := profiles.ParseEnv(example); m[apiKeyVar] == "" {
+			if m, _ := profiles.ParseEnv(example); m[profiles.APIKeyVar] == "" || (given && m[profiles.APIKeyVar] != orch) {
 				if len(data) > 0 && data[len(data)-1] != '\n' {
 					data = append(data, '\n')
 				}
 				data = append(data, apiKeyLine(profiles.EnvFile(key))...)
 			}
 		}
-		return createOnce(base, envFile, data, profiles.EnvMode, cfg.owner())
+		created, err := createOnce(base, envFile, data, profiles.EnvMode, cfg.owner())
+		if created && given {
+			cfg.logf("%s in %s is the one from %s", profiles.APIKeyVar, envPath, from)
+		}
+		return created, err
 	}
 	var data []byte
 	if cfg.Root {
 		data, err = readRegular(base, envFile)
-		if r, ok := safefs.Refuse(filepath.Join(cfg.Home, envFile), err, "not checked for "+apiKeyVar); ok {
+		if r, ok := safefs.Refuse(envPath, err, "not checked for "+profiles.APIKeyVar); ok {
 			cfg.refuse(r)
 			return false, nil
 		}
 	} else {
-		data, err = os.ReadFile(filepath.Join(cfg.Home, envFile))
+		data, err = os.ReadFile(envPath)
 	}
 	if err != nil {
 		return false, err
 	}
-	if m, _ := profiles.ParseEnv(data); m[apiKeyVar] != "" {
+	if m, _ := profiles.ParseEnv(data); m[profiles.APIKeyVar] != "" {
+		if given && m[profiles.APIKeyVar] != orch {
+			cfg.logf("warning: the %s from %s differs from the one in %s; the gateway uses the one in %s. "+
+				"To use the environment's instead, delete the %s line from %s and restart: the next boot writes the environment's key there",
+				profiles.APIKeyVar, from, envPath, envPath, profiles.APIKeyVar, envPath)
+		}
 		return false, nil
 	}
 	line := apiKeyLine(profiles.EnvFile(key))
@@ -288,14 +325,18 @@ func seedEnv(cfg Config, base *safefs.Dir) (bool, error) {
 		line = append([]byte{'\n'}, line...)
 	}
 	err = appendEnv(cfg, base, line)
-	if r, ok := safefs.Refuse(filepath.Join(cfg.Home, envFile), err, "no "+apiKeyVar+" appended"); ok {
+	if r, ok := safefs.Refuse(envPath, err, "no "+profiles.APIKeyVar+" appended"); ok {
 		cfg.refuse(r)
 		return false, nil
 	}
 	if err != nil {
 		return false, err
 	}
-	cfg.logf("added a fresh %s to %s", apiKeyVar, filepath.Join(cfg.Home, envFile))
+	if given {
+		cfg.logf("added the %s from %s to %s", profiles.APIKeyVar, from, envPath)
+	} else {
+		cfg.logf("added a fresh %s to %s", profiles.APIKeyVar, envPath)
+	}
 	return false, nil
 }
 
@@ -317,7 +358,7 @@ func readRegular(d *safefs.Dir, name string) ([]byte, error) {
 // profiles.EnvFile, the one builder of that file.
 func apiKeyLine(env []byte) []byte {
 	for _, l := range bytes.SplitAfter(env, []byte("\n")) {
-		if bytes.HasPrefix(l, []byte(apiKeyVar+"=")) {
+		if bytes.HasPrefix(l, []byte(profiles.APIKeyVar+"=")) {
 			return l
 		}
 	}

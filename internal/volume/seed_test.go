@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -347,5 +348,118 @@ func TestSeedRefusesSymlinkedBootstraps(t *testing.T) {
 		if b, _ := os.ReadFile(filepath.Join(outside, name)); string(b) != "{}" {
 			t.Errorf("%s was written through the link: %q", name, b)
 		}
+	}
+}
+
+// TestSeedOrchestratorKey: the first boot seeds the key an orchestrator
+// hands in (API_SERVER_KEY or API_SERVER_KEY_FILE); a later boot keeps
+// .env's and says so in one warning line when the environment's differs;
+// a key that cannot work stops the boot with a line that names the
+// variable and never quotes the key, and writes nothing.
+func TestSeedOrchestratorKey(t *testing.T) {
+	const key = "orchestrator-key-0123456789abcdef"
+	const other = "another-orchestrator-key-0123456789"
+	secrets := t.TempDir()
+	keyFile := filepath.Join(secrets, "hermes_api_key")
+	if err := os.WriteFile(keyFile, []byte(key+"\n"), 0o400); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name    string
+		dotenv  string // "" : no .env (first boot)
+		example string // the image's env.example, when set
+		env     map[string]string
+		want    string // the key .env holds after Seed
+		log     string // a line Seed must say ("" : none about the key)
+		err     string
+	}{
+		{name: "first boot, variable", env: map[string]string{"API_SERVER_KEY": key}, want: key,
+			log: "API_SERVER_KEY in HOME/.env is the one from API_SERVER_KEY"},
+		{name: "first boot, file", env: map[string]string{"API_SERVER_KEY_FILE": keyFile}, want: key,
+			log: "API_SERVER_KEY in HOME/.env is the one from API_SERVER_KEY_FILE (" + keyFile + ")"},
+		{name: "first boot, the image's example", example: "# from the image\nEXTRA=1\n", env: map[string]string{"API_SERVER_KEY": key}, want: key},
+		{name: "first boot, the image's example sets a key", example: "API_SERVER_KEY=from-the-image-0123456789\n", env: map[string]string{"API_SERVER_KEY": key}, want: key},
+		{name: "later boot, same key", dotenv: "API_SERVER_KEY=" + key + "\n", env: map[string]string{"API_SERVER_KEY_FILE": keyFile}, want: key},
+		{name: "later boot, another key", dotenv: "API_SERVER_KEY=" + other + "\n", env: map[string]string{"API_SERVER_KEY": key}, want: other,
+			log: "warning: the API_SERVER_KEY from API_SERVER_KEY differs from the one in HOME/.env; the gateway uses the one in HOME/.env. " +
+				"To use the environment's instead, delete the API_SERVER_KEY line from HOME/.env and restart: the next boot writes the environment's key there"},
+		{name: "later boot, .env without a key", dotenv: "OTHER=1\n", env: map[string]string{"API_SERVER_KEY_FILE": keyFile}, want: key,
+			log: "added the API_SERVER_KEY from API_SERVER_KEY_FILE (" + keyFile + ") to HOME/.env"},
+		{name: "empty", env: map[string]string{"API_SERVER_KEY": ""}, err: "unusable API key: API_SERVER_KEY: the key is empty"},
+		{name: "multi-line", env: map[string]string{"API_SERVER_KEY": key + "\n" + key}, err: "API_SERVER_KEY: the key spans 2 lines"},
+		{name: "absurd", env: map[string]string{"API_SERVER_KEY": strings.Repeat("k", 5000)}, err: "API_SERVER_KEY: the key is 5000 bytes long"},
+		{name: "both", env: map[string]string{"API_SERVER_KEY": key, "API_SERVER_KEY_FILE": keyFile}, err: "both API_SERVER_KEY and API_SERVER_KEY_FILE are set"},
+		{name: "missing file", env: map[string]string{"API_SERVER_KEY_FILE": "/run/secrets/nope"}, err: "API_SERVER_KEY_FILE: cannot read the key: open /run/secrets/nope"},
+		{name: "refused on a later boot too", dotenv: "API_SERVER_KEY=" + other + "\n", env: map[string]string{"API_SERVER_KEY": "short"}, err: "the key is 5 characters long"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			home := t.TempDir()
+			if tt.dotenv != "" {
+				if err := os.WriteFile(filepath.Join(home, ".env"), []byte(tt.dotenv), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var logged []string
+			cfg := Config{Home: home, UID: os.Getuid(), GID: os.Getgid(), Env: hostEnv(tt.env),
+				Log: func(format string, args ...any) { logged = append(logged, fmt.Sprintf(format, args...)) }}
+			if tt.example != "" {
+				cfg.ShareDir = t.TempDir()
+				if err := os.WriteFile(filepath.Join(cfg.ShareDir, "env.example"), []byte(tt.example), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err := Seed(context.Background(), cfg)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) || !errors.Is(err, profiles.ErrAPIKey) {
+					t.Fatalf("Seed = %v, want an ErrAPIKey with %q", err, tt.err)
+				}
+				if strings.Contains(err.Error(), key) {
+					t.Errorf("the refusal quotes the key: %v", err)
+				}
+				if b, _ := os.ReadFile(filepath.Join(home, ".env")); string(b) != tt.dotenv {
+					t.Errorf("a refused key changed .env to %q", b)
+				}
+				// Nothing else is written either: the key is checked first.
+				entries, _ := os.ReadDir(home)
+				if want := map[bool]int{true: 0, false: 1}[tt.dotenv == ""]; len(entries) != want {
+					t.Errorf("a refused key left %d entries in the home, want %d: nothing may be written", len(entries), want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := os.ReadFile(filepath.Join(home, ".env"))
+			if m, err := profiles.ParseEnv(b); err != nil || m["API_SERVER_KEY"] != tt.want {
+				t.Errorf(".env = %q (%v), want API_SERVER_KEY=%s", b, err, tt.want)
+			}
+			if tt.example != "" && !strings.HasPrefix(string(b), tt.example) {
+				t.Errorf(".env = %q, want the image's example first", b)
+			}
+			var about []string
+			for _, l := range logged {
+				if strings.Contains(l, "API_SERVER_KEY") {
+					about = append(about, strings.ReplaceAll(l, home, "HOME"))
+				}
+			}
+			switch {
+			case tt.log == "" && tt.dotenv != "" && len(about) != 0:
+				t.Errorf("Seed said %q, want nothing about the key", about)
+			case tt.log != "" && (len(about) != 1 || about[0] != tt.log):
+				t.Errorf("Seed said %q, want the one line %q", about, tt.log)
+			}
+			// A second boot with the same environment changes nothing and
+			// says nothing about the key when it is the one in .env.
+			logged = nil
+			if err := Seed(context.Background(), cfg); err != nil {
+				t.Fatal(err)
+			}
+			if b2, _ := os.ReadFile(filepath.Join(home, ".env")); string(b2) != string(b) {
+				t.Errorf("a second Seed changed .env to %q", b2)
+			}
+			if tt.want == key && len(logged) != 0 {
+				t.Errorf("a second Seed said %q", logged)
+			}
+		})
 	}
 }

@@ -32,8 +32,9 @@ type Config struct {
 	ShareDir string
 	// Root is true when the process runs as root and may repair ownership.
 	Root bool
-	// Env is read for HERMES_AUTH_JSON_BOOTSTRAP and
-	// HERMES_GATEWAY_BOOTSTRAP_STATE.
+	// Env is read for HERMES_AUTH_JSON_BOOTSTRAP,
+	// HERMES_GATEWAY_BOOTSTRAP_STATE, API_SERVER_KEY and
+	// API_SERVER_KEY_FILE.
 	Env hostenv.Env
 	// Now is the clock (desired_updated_at of a bootstrap state); nil is
 	// time.Now.

@@ -1,4 +1,7 @@
-package initd
+// Package procmem gives back what a long-lived process maps of its own
+// executable once its start-up is over (ReleaseStartupPages): PID 1, and
+// the `gateway run` redirect that only waits. It imports nothing internal.
+package procmem
 
 import (
 	"bufio"

@@ -1,0 +1,337 @@
+package boot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/hermes-agent/hermes/internal/control"
+	"github.com/hermes-agent/hermes/internal/hostenv"
+	"github.com/hermes-agent/hermes/internal/initd"
+	"github.com/hermes-agent/hermes/internal/supervise"
+)
+
+// The test binary plays the main command and the services: TestMain runs
+// the role named by its first argument when HERMES_TEST_CHILD is set.
+func TestMain(m *testing.M) {
+	if os.Getenv("HERMES_TEST_CHILD") != "" {
+		os.Exit(child(os.Args[1], os.Args[2:]))
+	}
+	code := m.Run()
+	if sharedDir != "" {
+		os.RemoveAll(sharedDir)
+	}
+	os.Exit(code)
+}
+
+func child(role string, args []string) int {
+	switch role {
+	case "serve": // a service: up until SIGTERM, then exit 0
+		c := make(chan os.Signal, 1)
+		signal.Notify(c, unix.SIGTERM)
+		fmt.Println("service up")
+		<-c
+		return 0
+	case "main": // the main command: say where it runs, then exit args[0] on SIGTERM
+		c := make(chan os.Signal, 1)
+		signal.Notify(c, unix.SIGTERM)
+		fmt.Printf("main up uid=%d home=%s socket=%s\n", os.Getuid(), os.Getenv("HERMES_HOME"), os.Getenv("HERMES_CONTROL_SOCKET"))
+		<-c
+		var code int
+		fmt.Sscan(args[0], &code)
+		return code
+	case "exit":
+		return 0
+	}
+	return 97
+}
+
+// sharedDir holds a copy of the test binary that the hermes uid can run
+// (go test's own directory is root's, mode 0700).
+var sharedDir string
+
+// exe returns that copy, made once per test binary.
+func exe(t *testing.T) string {
+	t.Helper()
+	if sharedDir == "" {
+		dir, err := os.MkdirTemp("", "hermes-boot-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		self, err := os.Executable()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(self)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "boot.test"), b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		sharedDir = dir
+	}
+	return filepath.Join(sharedDir, "boot.test")
+}
+
+// fixture is one init's world: a home, hooks, services, a socket, stdio
+// files, and the signals a test sends it.
+type fixture struct {
+	t                          *testing.T
+	dir, home, hooks, services string
+	socket                     string
+	stdout, stderr             *os.File
+	vars                       map[string]string
+	sigs                       chan os.Signal
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "hermes-boot-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755) // the hermes uid enters the home below it
+	f := &fixture{
+		t: t, dir: dir, home: filepath.Join(dir, "home"), hooks: filepath.Join(dir, "init.d"),
+		services: filepath.Join(dir, "services.d"), socket: filepath.Join(dir, "run", "control.sock"),
+		vars: map[string]string{}, sigs: make(chan os.Signal, 4),
+	}
+	for _, d := range []string{f.home, f.hooks, f.services} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []**os.File{&f.stdout, &f.stderr} {
+		if *p, err = os.CreateTemp(dir, "stdio-"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { (*p).Close() })
+	}
+	return f
+}
+
+func (f *fixture) write(path, content string, mode os.FileMode) {
+	f.t.Helper()
+	if err := os.WriteFile(path, []byte(content), mode); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func (f *fixture) output() (stdout, stderr string) {
+	o, _ := os.ReadFile(f.stdout.Name())
+	e, _ := os.ReadFile(f.stderr.Name())
+	return string(o), string(e)
+}
+
+// init returns an Init of the fixture whose main command is args.
+func (f *fixture) init(args ...string) *Init {
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(func() { null.Close() })
+	environ := append(os.Environ(), "HERMES_TEST_CHILD=1", "GORACE=atexit_sleep_ms=0")
+	return &Init{
+		Args: args, Exe: exe(f.t),
+		Env: hostenv.Env{
+			Getenv: func(k string) (string, bool) { v, ok := f.vars[k]; return v, ok },
+			Exists: func(string) bool { return false },
+			Getuid: os.Getuid, UserHome: os.UserHomeDir,
+		},
+		Environ: environ,
+		Stdin:   null, Stdout: f.stdout, Stderr: f.stderr,
+		Process: Self(),
+		Paths:   Paths{Home: f.home, Hooks: f.hooks, Services: f.services, Socket: f.socket, Share: filepath.Join(f.dir, "share")},
+		Reaper:  initd.NewScopedReaper(),
+		Signals: f.sigs,
+	}
+}
+
+// start runs in in the background; its result comes on the channel.
+func start(in *Init) <-chan error {
+	done := make(chan error, 1)
+	go func() { done <- in.Run(context.Background()) }()
+	return done
+}
+
+// until polls cond until it holds, failing the test after 30 s or when
+// the init ends first.
+func (f *fixture) until(done <-chan error, what string, cond func() bool) {
+	f.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		select {
+		case err := <-done:
+			out, errs := f.output()
+			f.t.Fatalf("init ended (%v) before %s\nstdout:\n%s\nstderr:\n%s", err, what, out, errs)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			out, errs := f.output()
+			f.t.Fatalf("no %s within 30 s\nstdout:\n%s\nstderr:\n%s", what, out, errs)
+		}
+	}
+}
+
+func exitCode(t *testing.T, err error) int {
+	t.Helper()
+	if err == nil {
+		return 0
+	}
+	var x *ExitError
+	if !errors.As(err, &x) {
+		t.Fatalf("Run returned %T %v, want an *ExitError", err, err)
+	}
+	return x.Code
+}
+
+// TestInitInProcess boots a whole init in this process: the control
+// socket, the home seeded, a hook with the main command's arguments, a
+// static service, the dashboard slot, the owner lock and the gateways'
+// reconciliation, the main command, then a SIGTERM forwarded to it and the
+// shutdown, whose exit status is the main command's. The scoped reaper
+// never reaps a child of the test's own.
+func TestInitInProcess(t *testing.T) {
+	f := newFixture(t)
+	f.write(filepath.Join(f.hooks, "10-args"), "#!/bin/sh\nprintf '%s\\n' \"$@\" > \"$HERMES_HOME/hook.args\"\n", 0o755)
+	f.write(filepath.Join(f.services, "echo.yaml"), "argv: ["+exe(t)+", serve]\nenv: {HERMES_TEST_CHILD: \"1\"}\n", 0o644)
+
+	// A child of the test's own, exiting while init runs: its status stays
+	// the test's.
+	mine := exec.Command(exe(t), "exit")
+	mine.Env = append(os.Environ(), "HERMES_TEST_CHILD=1", "GORACE=atexit_sleep_ms=0")
+	if err := mine.Start(); err != nil {
+		t.Fatal(err)
+	}
+
+	done := start(f.init(exe(t), "main", "3"))
+	c := control.NewClient(f.socket)
+	ctx := context.Background()
+	var h control.Health
+	f.until(done, "a ready boot on the control socket", func() bool {
+		var err error
+		h, err = c.Health(ctx)
+		return err == nil && h.Boot == control.BootReady
+	})
+	if !h.Owner || h.PID1 {
+		t.Errorf("health = %+v, want the owner, not PID 1", h)
+	}
+	list, err := c.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]supervise.Want{"echo": supervise.WantUp, "dashboard": supervise.WantDown, "gateway-default": supervise.WantDown}
+	for _, st := range list {
+		if w, ok := want[st.Name]; ok {
+			if st.Want != w {
+				t.Errorf("%s wanted %s, want %s", st.Name, st.Want, w)
+			}
+			delete(want, st.Name)
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("services %v missing from %v", want, list)
+	}
+	f.until(done, "the service and the main command up", func() bool {
+		out, _ := f.output()
+		return strings.Contains(out, "service up") && strings.Contains(out, "main up")
+	})
+	if b, err := os.ReadFile(filepath.Join(f.home, "hook.args")); err != nil || string(b) != exe(t)+"\nmain\n3\n" {
+		t.Errorf("the hook's arguments = %q (%v), want the main command's", b, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(f.home, "logs", "container-boot.log")); err != nil || !strings.Contains(string(b), "profile=default prior_state=none action=registered") {
+		t.Errorf("boot log = %q (%v), want the default profile registered", b, err)
+	}
+	if _, err := os.Stat(control.PublishedSocketPath(f.home)); err != nil {
+		t.Errorf("the owner publishes no socket in the home: %v", err)
+	}
+	out, _ := f.output()
+	if !strings.Contains(out, "home="+f.home+" socket="+f.socket) {
+		t.Errorf("the main command's environment lacks HERMES_HOME or HERMES_CONTROL_SOCKET:\n%s", out)
+	}
+
+	f.sigs <- unix.SIGTERM
+	select {
+	case err := <-done:
+		if got := exitCode(t, err); got != 3 || errors.Unwrap(err) != nil {
+			t.Errorf("Run = %v, want exit status 3 (the main command's) and no error on the way", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("init did not end after SIGTERM")
+	}
+	if _, err := os.Stat(f.socket); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the control socket outlives init: %v", err)
+	}
+	if err := mine.Wait(); err != nil {
+		t.Errorf("the test's own child: %v (reaped by init?)", err)
+	}
+}
+
+// TestInitFailures: how an init that cannot boot ends, and what it says.
+func TestInitFailures(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(f *fixture)
+		// signal is sent once the boot has begun (0: none).
+		signal   syscall.Signal
+		wantCode int
+		wantErr  string // on init's stderr
+	}{
+		{"bad stop grace", func(f *fixture) { f.vars["HERMES_STOP_GRACE"] = "soon" }, 0, 1, `HERMES_STOP_GRACE="soon": want a duration`},
+		{"failing hook", func(f *fixture) {
+			f.write(filepath.Join(f.hooks, "10-fail"), "#!/bin/sh\nexit 5\n", 0o755)
+		}, 0, 5, "exited with status 5"},
+		{"SIGTERM during a hook", func(f *fixture) {
+			f.write(filepath.Join(f.hooks, "10-wait"), "#!/bin/sh\ntouch \"$HERMES_HOME/hook.started\"\nexec sleep 60\n", 0o755)
+		}, unix.SIGTERM, 143, ""},
+		{"bad service file", func(f *fixture) {
+			f.write(filepath.Join(f.services, "bad.yaml"), "argv: [x]\nbogus: 1\n", 0o644)
+		}, 0, 1, "services in"},
+		{"main command exits 0", func(f *fixture) {}, 0, 0, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			tt.setup(f)
+			done := start(f.init(exe(t), "exit"))
+			if tt.signal != 0 {
+				f.until(done, "the hook running", func() bool {
+					_, err := os.Stat(filepath.Join(f.home, "hook.started"))
+					return err == nil
+				})
+				f.sigs <- tt.signal
+			}
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatal("init did not end")
+			}
+			_, stderr := f.output()
+			if got := exitCode(t, err); got != tt.wantCode {
+				t.Errorf("exit status %d, want %d (%v)\nstderr:\n%s", got, tt.wantCode, err, stderr)
+			}
+			if !strings.Contains(stderr, tt.wantErr) {
+				t.Errorf("stderr lacks %q:\n%s", tt.wantErr, stderr)
+			}
+			if _, err := os.Stat(f.socket); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("the control socket outlives init: %v", err)
+			}
+		})
+	}
+}

@@ -1,0 +1,245 @@
+package boot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/hermes-agent/hermes/internal/control"
+	"github.com/hermes-agent/hermes/internal/dashboard"
+	"github.com/hermes-agent/hermes/internal/gateway"
+	"github.com/hermes-agent/hermes/internal/initd"
+	"github.com/hermes-agent/hermes/internal/procmem"
+	"github.com/hermes-agent/hermes/internal/reconcile"
+	"github.com/hermes-agent/hermes/internal/safefs"
+	"github.com/hermes-agent/hermes/internal/supervise"
+	"github.com/hermes-agent/hermes/internal/volume"
+)
+
+// ownerRetry is how often a non-owner tries to take over the home.
+const ownerRetry = 2 * time.Second
+
+// boot runs steps 2-5 of CONTRACT §3 (initd.Init.Boot); ctx is cancelled
+// by SIGTERM or SIGINT during boot. What outlives the boot runs as a part.
+func (b *boot) boot(ctx context.Context) error {
+	if err := b.control(); err != nil {
+		return err
+	}
+	if err := b.volume(ctx); err != nil {
+		return err
+	}
+	// Step 4: extension hooks, with the main command's arguments.
+	if err := initd.RunHooks(ctx, b.reaper, b.hooksDir, b.in.Args, b.childEnv(), b.stdout, b.stderr); err != nil {
+		return err
+	}
+	if err := b.services(ctx); err != nil {
+		return err
+	}
+	if err := b.gateways(ctx); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	b.state.Store(control.BootReady)
+	// PID 1 lives as long as the container: the pages of its executable
+	// that only start-up touched are given back (they stay in the page
+	// cache for whoever needs them).
+	if _, err := procmem.ReleaseStartupPages(); err != nil {
+		b.log.Warn("cannot release start-up pages", "err", err)
+	}
+	return nil
+}
+
+// control is step 2: the control socket and the supervisor behind it, so
+// that later steps and the hooks can use it.
+func (b *boot) control() error {
+	ln, err := control.Listen(b.socket, b.proc.EUID)
+	if err != nil {
+		return fmt.Errorf("control socket: %w", err)
+	}
+	owner := safefs.Keep
+	if b.root {
+		owner = safefs.Owner{UID: b.ids.UID, GID: b.ids.GID}
+	}
+	b.desired = gateway.NewDesiredQueue(gateway.DesiredConfig{
+		Home: b.home, Owner: owner, Now: b.now, Refused: b.refused, Logger: b.log,
+	})
+	b.sup = supervise.New(supervise.Config{
+		Spawner:    b.reaper,
+		Home:       b.home,
+		HermesUID:  b.ids.UID,
+		HermesGID:  b.ids.GID,
+		Groups:     b.groups,
+		Env:        b.serviceEnv(),
+		Stdout:     b.consoles[0],
+		Stderr:     b.consoles[1],
+		Logger:     b.log.With("component", "supervise"),
+		OnOperator: b.desired.OnOperator,
+	})
+	b.parts.start(b.sup.Run, "supervisor")
+	b.parts.start(b.desired.Run, "desired state")
+	b.serve(ln)
+	return nil
+}
+
+// volume is step 3: HERMES_HOME checked, repaired (as root) and seeded.
+func (b *boot) volume(ctx context.Context) error {
+	vcfg := volume.Config{
+		Home: b.home, UID: b.ids.UID, GID: b.ids.GID, Groups: b.groups, Root: b.root, ShareDir: b.shareDir,
+		Env: b.in.Env, Now: b.now,
+		Log:     func(format string, args ...any) { fmt.Fprintf(b.stderr, "hermes init: "+format+"\n", args...) },
+		Refused: b.refused, Locks: b.locks,
+	}
+	if err := volume.Preflight(vcfg); err != nil {
+		return err
+	}
+	if b.root {
+		rep, err := volume.Repair(vcfg)
+		if err != nil {
+			vcfg.Log("ownership repair: %v", err)
+		}
+		if rep.Changed > 0 || rep.Failed > 0 {
+			vcfg.Log("ownership repair: %s", rep)
+		}
+	}
+	return volume.Seed(ctx, vcfg)
+}
+
+// services is step 5's first half: the static services and the dashboard
+// slot.
+func (b *boot) services(ctx context.Context) error {
+	specs, err := supervise.LoadDir(b.svcDir)
+	if err != nil {
+		return fmt.Errorf("services in %s: %w", b.svcDir, err)
+	}
+	for _, sp := range specs {
+		if _, err := b.sup.Register(ctx, sp, true); err != nil {
+			return fmt.Errorf("service %s (%s): %w", sp.Name, b.svcDir, err)
+		}
+	}
+	// The dashboard slot always exists, so that a disabled dashboard shows
+	// as down (never as up); it is wanted up iff HERMES_DASHBOARD is true
+	// and the main command is not itself the dashboard.
+	dashUp := b.in.Env.Bool("HERMES_DASHBOARD") && !b.dashboardMain()
+	if _, err := b.sup.Register(ctx, dashboard.ServiceSpec(b.in.Exe, b.home, b.in.Env), dashUp); err != nil {
+		return fmt.Errorf("dashboard: %w", err)
+	}
+	return nil
+}
+
+// serve runs the control server on ln for as long as init lives. One
+// Server serves every socket of this init (the local one and the published
+// one), so that its connection bounds and counters are the process's.
+func (b *boot) serve(ln net.Listener) {
+	b.ctlOnce.Do(func() {
+		b.ctl = control.NewServer(control.Config{
+			Sup:       b.sup,
+			Gateways:  b.slots(),
+			Home:      b.home,
+			HermesUID: b.ids.UID,
+			HermesGID: b.ids.GID,
+			Health:    b.health,
+			Logger:    b.log.With("component", "control"),
+		})
+	})
+	srv := b.ctl
+	run := func(ctx context.Context) error { return srv.Run(ctx, ln) }
+	if !b.parts.start(run, "control server", "socket", ln.Addr().String()) {
+		ln.Close() // init is ending
+	}
+}
+
+func (b *boot) slots() gateway.Slots {
+	return gateway.Slots{Sup: b.sup, Home: b.home, Exe: b.in.Exe}
+}
+
+// dashboardMain reports whether the main command is the dashboard (a
+// dashboard-only container sharing the volume): it never owns the home.
+func (b *boot) dashboardMain() bool {
+	for _, a := range b.in.Args {
+		if a == "--" {
+			continue
+		}
+		return a == "dashboard"
+	}
+	return false
+}
+
+// gateways is step 5's second half: it takes the home's owner lock (unless
+// this is a dashboard container), publishes the control socket in the
+// home and reconciles the gateways; a non-owner skips them and keeps
+// trying to take over.
+func (b *boot) gateways(ctx context.Context) error {
+	rc := reconcile.Config{
+		Home: b.home, Slots: b.slots(), Owner: safefs.Owner{UID: b.ids.UID, GID: b.ids.GID},
+		Now: b.now, Log: b.stdout, Warn: b.stderr, Refused: b.refused, Locks: b.locks,
+	}
+	if !b.root {
+		rc.Owner = safefs.Keep
+	}
+	if b.dashboardMain() {
+		rc.SkipReason = "dashboard container: the gateways belong to the home's owner"
+		_, err := reconcile.Run(ctx, rc)
+		return err
+	}
+	own, err := volume.TryOwn(b.home)
+	switch {
+	case err == nil:
+		b.becomeOwner(own)
+	case errors.Is(err, volume.ErrNotOwner):
+		rc.SkipReason = err.Error()
+		fmt.Fprintf(b.stderr, "hermes init: %v: not starting gateways; their operations go to the owner's socket %s\n", err, control.PublishedSocketPath(b.home))
+		if _, err := reconcile.Run(ctx, rc); err != nil {
+			return err
+		}
+		b.parts.start(func(ctx context.Context) error { return b.takeOver(ctx, rc) }, "taking over the gateways", "home", b.home)
+		return nil
+	case volume.Unsupported(err):
+		fmt.Fprintf(b.stderr, "hermes init: warning: %v; acting as the owner of %s without a lock\n", err, b.home)
+		b.owner.Store(true)
+	default:
+		return fmt.Errorf("owner lock: %w", err)
+	}
+	_, err = reconcile.Run(ctx, rc)
+	return err
+}
+
+// takeOver waits for the owner lock of the home while another init holds
+// it, then becomes the owner and reconciles the gateways; it returns nil
+// when ctx ends first.
+func (b *boot) takeOver(ctx context.Context, rc reconcile.Config) error {
+	own, err := volume.WaitOwn(ctx, b.home, ownerRetry)
+	if ctx.Err() != nil {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(b.stderr, "hermes init: the previous owner of %s is gone: taking over its gateways\n", b.home)
+	b.becomeOwner(own)
+	rc.SkipReason = ""
+	// Taking over is a boot of the gateways: a budget of its own.
+	rc.Locks = safefs.NewBudget(safefs.BootLockBudget)
+	_, err = reconcile.Run(ctx, rc)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// becomeOwner keeps the owner lock and publishes the control socket in the
+// home (a warning, not a failed boot, where sockets are not supported).
+func (b *boot) becomeOwner(own *volume.Owner) {
+	b.ownerLock = own
+	b.owner.Store(true)
+	path := control.PublishedSocketPath(b.home)
+	ln, err := control.ListenPublished(b.home)
+	if err != nil {
+		fmt.Fprintf(b.stderr, "hermes init: warning: cannot publish the control socket at %s: %v; other containers on this volume cannot reach this supervisor\n", path, err)
+		return
+	}
+	b.serve(ln)
+}
