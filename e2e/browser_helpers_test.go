@@ -261,7 +261,7 @@ func browserHome(t *testing.T) (string, []browserSession) {
 			t.Fatal(err)
 		}
 	}
-	st, err := sessions.Open(filepath.Join(profiles.Dir(home, profiles.Default), sessions.FileName), sessions.Options{})
+	st, err := sessions.Open(filepath.Join(profiles.Dir(home, profiles.Default), profiles.FileSessions), sessions.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -335,3 +335,19 @@ func TestInitFailures(t *testing.T) {
 		})
 	}
 }
+
+// TestRuntimeService: the names the supervisor reserves are the
+// dashboard's and the gateways' namespace, from their owners.
+func TestRuntimeService(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		want bool
+	}{
+		{"dashboard", true}, {"gateway-default", true}, {"gateway-evil", true},
+		{"web", false}, {"dashboards", false}, {"gateway", false},
+	} {
+		if got := runtimeService(tt.name); got != tt.want {
+			t.Errorf("runtimeService(%q) = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

@@ -78,6 +78,7 @@ func (b *boot) control() error {
 		Stderr:     b.consoles[1],
 		Logger:     b.log.With("component", "supervise"),
 		OnOperator: b.desired.OnOperator,
+		Reserved:   runtimeService,
 	})
 	b.parts.start(b.sup.Run, "supervisor")
 	b.parts.start(b.desired.Run, "desired state")
@@ -150,6 +151,13 @@ func (b *boot) serve(ln net.Listener) {
 	if !b.parts.start(run, "control server", "socket", ln.Addr().String()) {
 		ln.Close() // init is ending
 	}
+}
+
+// runtimeService reports whether name belongs to the runtime, which builds
+// its spec itself: the dashboard's slot and every name in the gateways'
+// namespace. The supervisor gets it, and the control API asks it.
+func runtimeService(name string) bool {
+	return name == dashboard.ServiceName || gateway.InNamespace(name)
 }
 
 func (b *boot) slots() gateway.Slots {

@@ -34,7 +34,7 @@ const storeTimeout = 2 * time.Second
 
 // sessionsPath is the sessions store of profile.
 func sessionsPath(home, profile string) string {
-	return filepath.Join(profiles.Dir(home, profile), sessions.FileName)
+	return filepath.Join(profiles.Dir(home, profile), profiles.FileSessions)
 }
 
 // activeSessions counts the active sessions of profile (read-only). A store

@@ -176,7 +176,7 @@ type turn struct {
 // writeSessions records sessions in a profile's state.db.
 func writeSessions(t *testing.T, dir, profile string, turns ...turn) {
 	t.Helper()
-	st, err := sessions.Open(filepath.Join(dir, sessions.FileName), sessions.Options{Clock: func() time.Time { return testNow }})
+	st, err := sessions.Open(filepath.Join(dir, profiles.FileSessions), sessions.Options{Clock: func() time.Time { return testNow }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +205,7 @@ func writeSessions(t *testing.T, dir, profile string, turns ...turn) {
 // reference's own tables) in dir.
 func writeForeignStore(t *testing.T, dir string) {
 	t.Helper()
-	db, err := sql.Open("sqlite", filepath.Join(dir, sessions.FileName))
+	db, err := sql.Open("sqlite", filepath.Join(dir, profiles.FileSessions))
 	if err != nil {
 		t.Fatal(err)
 	}

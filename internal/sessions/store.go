@@ -16,10 +16,6 @@ import (
 	_ "modernc.org/sqlite" // the pure-Go SQLite driver, registered as "sqlite"
 )
 
-// FileName is the name of a profile's sessions store in its directory
-// (CONTRACT §2).
-const FileName = "state.db"
-
 // Defaults of Options.
 const (
 	DefaultBusyTimeout = 5 * time.Second

@@ -201,17 +201,17 @@ func FuzzParseSpecFile(f *testing.F) {
 }
 
 // TestReserved: the runtime's names are the ones the wiring hands over in
-// Config.Reserved; without them, the dashboard's and the gateways'.
+// Config.Reserved; without them, none.
 func TestReserved(t *testing.T) {
 	only := New(Config{Reserved: func(name string) bool { return name == "mine" }})
-	fallback := New(Config{})
+	none := New(Config{})
 	for _, tt := range []struct {
 		s    *Supervisor
 		name string
 		want bool
 	}{
 		{only, "mine", true}, {only, "dashboard", false}, {only, "web", false},
-		{fallback, "dashboard", true}, {fallback, "gateway-x", true}, {fallback, "web", false},
+		{none, "dashboard", false}, {none, "gateway-x", false},
 	} {
 		if got := tt.s.Reserved(tt.name); got != tt.want {
 			t.Errorf("Reserved(%q) = %v, want %v", tt.name, got, tt.want)

@@ -36,7 +36,6 @@ import (
 	"context"
 	"log/slog"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -77,15 +76,9 @@ type Config struct {
 	// the runtime builds itself (the dashboard, the profile gateways):
 	// the control API lets no client register or remove one
 	// (Supervisor.Reserved). The wiring composes it from the names'
-	// owners (dashboard.ServiceName, gateway.InNamespace); nil is
-	// runtimeNames.
+	// owners (dashboard.ServiceName, gateway.InNamespace); nil reserves
+	// none.
 	Reserved func(name string) bool
-}
-
-// runtimeNames is Config.Reserved when the wiring hands none: the names
-// init gives the dashboard and the gateways.
-func runtimeNames(name string) bool {
-	return name == "dashboard" || strings.HasPrefix(name, "gateway-")
 }
 
 // Supervisor supervises services. Create it with New and run it with Run.
@@ -120,7 +113,7 @@ func New(cfg Config) *Supervisor {
 		cfg.StableAfter = 60 * time.Second
 	}
 	if cfg.Reserved == nil {
-		cfg.Reserved = runtimeNames
+		cfg.Reserved = func(string) bool { return false }
 	}
 	return &Supervisor{
 		cfg:     cfg,
