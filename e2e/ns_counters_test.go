@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hermes-agent/hermes/internal/testenv"
 )
 
 // TestGateCountersReachInit: issue 9's counters. The supervised dashboard
@@ -47,18 +50,17 @@ func TestGateCountersReachInit(t *testing.T) {
 	h.waitReady(t)
 
 	client := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	testenv.EventuallyNil(t, 30*time.Second, "the dashboard's /api/status to answer 200", func() error {
 		resp, err := client.Get(base + "/api/status")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the dashboard's /api/status never answered 200: %v", err)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return errors.New(resp.Status)
 		}
-	}
+		return nil
+	})
 	limited := 0
 	for i := 0; i < 15; i++ {
 		resp, err := client.PostForm(base+"/auth/password-login", url.Values{"username": {"admin"}, "password": {"wrong"}})
@@ -87,15 +89,12 @@ func TestGateCountersReachInit(t *testing.T) {
 		}
 		return v.Counters
 	}
-	var got map[string]uint64
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if got = counters("svc", "ready", "--json"); got[name] >= uint64(limited) {
-			break
+	testenv.EventuallyNil(t, 10*time.Second, fmt.Sprintf("GET /v1/health counters to show %s >= %d", name, limited), func() error {
+		if got := counters("svc", "ready", "--json"); got[name] < uint64(limited) {
+			return fmt.Errorf("counters %v", got)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET /v1/health counters never showed %s >= %d: %v", name, limited, got)
-		}
-	}
+		return nil
+	})
 	if d := counters("doctor", "--json"); d[name] < uint64(limited) {
 		t.Errorf("hermes doctor --json counters: %s = %d, want >= %d (%v)", name, d[name], limited, d)
 	}
