@@ -3,6 +3,8 @@ package agent
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base32"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -253,11 +255,33 @@ func (req chatRequest) forUpstream(model, system string) ([]byte, error) {
 	return b, nil
 }
 
-// upstreamUsage is the usage an upstream reports.
+// upstreamUsage is the usage an upstream reports: the counts the gateway
+// stores, and the whole object (with the upstream's details, such as
+// prompt_tokens_details) that it relays.
 type upstreamUsage struct {
 	PromptTokens     int64 `json:"prompt_tokens"`
 	CompletionTokens int64 `json:"completion_tokens"`
 	TotalTokens      int64 `json:"total_tokens"`
+	raw              json.RawMessage
+}
+
+func (u *upstreamUsage) UnmarshalJSON(b []byte) error {
+	type counts upstreamUsage
+	var c counts
+	if err := json.Unmarshal(b, &c); err != nil {
+		return err
+	}
+	*u = upstreamUsage(c)
+	u.raw = append(json.RawMessage(nil), b...)
+	return nil
+}
+
+func (u upstreamUsage) MarshalJSON() ([]byte, error) {
+	if len(u.raw) > 0 {
+		return u.raw, nil
+	}
+	type counts upstreamUsage
+	return json.Marshal(counts(u))
 }
 
 func (u *upstreamUsage) sessions() *sessions.Usage {
@@ -352,19 +376,55 @@ func (a *Agent) chatCompletions(w http.ResponseWriter, r *http.Request) error {
 	if model == "" {
 		model = tgt.model
 	}
+	out, err := withFields(raw, map[string]json.RawMessage{"id": mustJSON(newCompletionID()), "model": mustJSON(tgt.requested)})
+	if err != nil {
+		return fail(ErrUpstream, "bad_upstream_response", "the upstream %s answered 200 with malformed JSON: %v", hostOf(tgt.url), err)
+	}
 	h := w.Header()
 	h.Set(SessionHeader, sid)
 	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(raw)))
+	h.Set("Content-Length", strconv.Itoa(len(out)))
 	w.WriteHeader(http.StatusOK)
-	w.Write(raw)
+	w.Write(out)
 	http.NewResponseController(w).Flush()
 	a.storeChatTurn(r.Context(), sid, given, tgt.model, req.Messages, assistantMessage(msg, text, model), c.Usage.sessions())
 	return nil
 }
 
+// newCompletionID is the id of a chat completion the gateway answers: its
+// own, the same in every chunk of a stream ("chatcmpl-" and 24 random
+// lower-case base32 characters), never the upstream's.
+func newCompletionID() string {
+	var b [15]byte
+	rand.Read(b[:])
+	return "chatcmpl-" + idEncoding.EncodeToString(b[:])
+}
+
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// withFields is the JSON object raw with the fields of set put in (or,
+// for a nil value, taken out); the other fields are kept as they are.
+func withFields(raw []byte, set map[string]json.RawMessage) ([]byte, error) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		return nil, err
+	}
+	if obj == nil {
+		return nil, errors.New("not an object")
+	}
+	for k, v := range set {
+		if v == nil {
+			delete(obj, k)
+		} else {
+			obj[k] = v
+		}
+	}
+	return json.Marshal(obj)
+}
+
 // chatChunk is what the gateway reads of a streamed chunk.
 type chatChunk struct {
+	Created int64  `json:"created"`
 	Model   string `json:"model"`
 	Choices []struct {
 		Index int `json:"index"`
@@ -445,8 +505,13 @@ func relay(tgt target, body io.Reader, acc *streamAcc, emit func(data []byte, c 
 var errClientGone = errors.New("the client went away")
 
 // streamChat relays the upstream's stream to the client, one event and
-// one flush per upstream chunk. A failure after the answer began is sent
-// as a last event {"error": {…}} with no [DONE].
+// one flush per upstream chunk. Every chunk carries the gateway's id and
+// the model the client named, as the non-streamed answer does. The usage
+// the upstream reports goes to a client that asked for it
+// (stream_options.include_usage) the way OpenAI sends it: "usage": null in
+// every chunk, then one chunk with no choices and the usage, before
+// [DONE]. A failure after the answer began is sent as a last event
+// {"error": {…}} with no [DONE].
 func (a *Agent) streamChat(w http.ResponseWriter, r *http.Request, tgt target, req chatRequest, body []byte, sid string, given bool) error {
 	resp, err := a.post(r.Context(), tgt, body, true)
 	if err != nil {
@@ -454,21 +519,41 @@ func (a *Agent) streamChat(w http.ResponseWriter, r *http.Request, tgt target, r
 	}
 	defer resp.Close()
 	rc := startStream(w, sid)
+	id, model := mustJSON(newCompletionID()), mustJSON(tgt.requested)
+	set := map[string]json.RawMessage{"id": id, "model": model, "usage": nil}
+	if req.IncludeUsage {
+		set["usage"] = json.RawMessage("null")
+	}
 	var acc streamAcc
-	buf := make([]byte, 0, 1024)
-	err = relay(tgt, resp, &acc, func(data []byte, c *chatChunk) error {
-		if len(c.Choices) == 0 && c.Usage != nil && !req.IncludeUsage {
-			return nil // the usage the gateway asked for, which this client did not
-		}
-		buf = append(append(append(buf[:0], "data: "...), data...), "\n\n"...)
-		if _, err := w.Write(buf); err != nil {
+	var created int64
+	send := func(data []byte) error {
+		if _, err := fmt.Fprintf(w, "data: %s\n\n", data); err != nil {
 			return fmt.Errorf("%w: %w", errClientGone, err)
 		}
 		if err := rc.Flush(); err != nil {
 			return fmt.Errorf("%w: %w", errClientGone, err)
 		}
 		return nil
+	}
+	err = relay(tgt, resp, &acc, func(data []byte, c *chatChunk) error {
+		if c.Created != 0 {
+			created = c.Created
+		}
+		if len(c.Choices) == 0 && c.Usage != nil {
+			return nil // the usage, sent in its own chunk at the end
+		}
+		out, err := withFields(data, set)
+		if err != nil {
+			return fail(ErrUpstream, "bad_upstream_response", "the upstream %s sent a malformed chunk: %v", hostOf(tgt.url), err)
+		}
+		return send(out)
 	})
+	if err == nil && req.IncludeUsage && acc.usage != nil {
+		if created == 0 {
+			created = a.now().Unix()
+		}
+		err = send(mustJSON(map[string]any{"id": id, "object": "chat.completion.chunk", "created": created, "model": model, "choices": []any{}, "usage": acc.usage}))
+	}
 	if err != nil {
 		if !errors.Is(err, errClientGone) {
 			_, body := errorStatus(err)
@@ -476,14 +561,13 @@ func (a *Agent) streamChat(w http.ResponseWriter, r *http.Request, tgt target, r
 		}
 		return err
 	}
-	model := acc.model
-	if model == "" {
-		model = tgt.model
+	upModel := acc.model
+	if upModel == "" {
+		upModel = tgt.model
 	}
 	w.Write([]byte("data: [DONE]\n\n"))
 	rc.Flush()
-	text := acc.text.String()
-	a.storeChatTurn(r.Context(), sid, given, tgt.model, req.Messages, assistantMessage(nil, text, model), acc.usage.sessions())
+	a.storeChatTurn(r.Context(), sid, given, tgt.model, req.Messages, assistantMessage(nil, acc.text.String(), upModel), acc.usage.sessions())
 	return nil
 }
 

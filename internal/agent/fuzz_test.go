@@ -115,7 +115,9 @@ func FuzzSessionHeader(f *testing.F) {
 	p := newProfile(f, profileOpts{noDB: true})
 	h := p.agent.Handler()
 	f.Fuzz(func(t *testing.T, v string) {
-		r := httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(chatBody("no-such-model", false, user("x"))))
+		// A body refused after the header is checked: the upstream is
+		// never called.
+		r := httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(`{"model":"m","messages":[]}`))
 		r.Header.Set("Authorization", "Bearer "+testKey)
 		r.Header[SessionHeader] = []string{v}
 		rec := httptest.NewRecorder()
@@ -124,8 +126,8 @@ func FuzzSessionHeader(f *testing.F) {
 		var e envelope
 		json.Unmarshal(rec.Body.Bytes(), &e)
 		switch {
-		case valid && (rec.Code != 404 || e.Error.Code != "model_not_found"):
-			t.Fatalf("valid id %q: %d %s, want it accepted (then 404 for the model)", v, rec.Code, rec.Body)
+		case valid && (rec.Code != 400 || e.Error.Code != "invalid_request"):
+			t.Fatalf("valid id %q: %d %s, want it accepted (then 400 for the empty messages)", v, rec.Code, rec.Body)
 		case !valid && (rec.Code != 400 || e.Error.Code != "invalid_session_id" || !strings.Contains(e.Error.Message, SessionHeader)):
 			t.Fatalf("invalid id %q: %d %s, want 400 invalid_session_id", v, rec.Code, rec.Body)
 		}
