@@ -414,3 +414,19 @@ func TestHealthDetailed(t *testing.T) {
 		t.Errorf("detailed health with an unreachable upstream = %+v", d.Upstream)
 	}
 }
+
+// The README lists every route of the gateway's table.
+func TestREADMEListsEveryRoute(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, _ := servedGateway(t, StateRunning, "http://127.0.0.1:1/v1")
+	for _, r := range g.ag.Routes() {
+		method, path, _ := strings.Cut(r.Pattern, " ")
+		want := "`" + method + " " + strings.ReplaceAll(path, "...}", "}") + "`"
+		if !strings.Contains(string(b), want) {
+			t.Errorf("README.md does not list the route %s (%s, for %s) as %s", r.Name, r.Pattern, r.Access, want)
+		}
+	}
+}
