@@ -490,6 +490,9 @@ func (a *Agent) listModels(w http.ResponseWriter, r *http.Request) error {
 // agent's.
 func (a *Agent) getModel(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("model")
+	if id == "" {
+		return &apiError{kind: ErrNotFound, code: "model_not_found", param: "model", msg: "name a model: GET /v1/models/{model}"}
+	}
 	for _, m := range a.models() {
 		if m.ID == id {
 			writeJSON(w, http.StatusOK, m)

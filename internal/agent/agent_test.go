@@ -313,6 +313,7 @@ func TestErrors(t *testing.T) {
 		{name: "responses bad json", path: "/v1/responses", body: `{"model":"hermes-coder","input":`, status: 400, code: "invalid_json", msg: "not valid JSON"},
 		{name: "responses body too large", opts: profileOpts{config: "model: {base_url: BASE, name: m}\ngateway: {max_body_bytes: 100}\n"}, path: "/v1/responses",
 			body: `{"model":"hermes-coder","input":"` + strings.Repeat("x", 200) + `"}`, status: 413, code: "request_too_large"},
+		{name: "a model without a name", method: "GET", path: "/v1/models/", status: 404, code: "model_not_found"},
 		{name: "input items of an unknown response", method: "GET", path: "/v1/responses/resp_nope/input_items", status: 404, code: "response_not_found"},
 		{name: "input items bad limit", method: "GET", path: "/v1/responses/resp_nope/input_items?limit=0", status: 400, code: "invalid_request", msg: "limit must be"},
 		{name: "input items limit over 100", method: "GET", path: "/v1/responses/resp_nope/input_items?limit=101", status: 400, code: "invalid_request", msg: "1 to 100"},
