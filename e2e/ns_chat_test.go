@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -113,6 +114,14 @@ func TestChat(t *testing.T) {
 		t.Errorf("the upstream got %v: want the SOUL.md system prompt first and the question last", first)
 	}
 
+	// The gateway as clients find it: discovery and health as the
+	// reference's gateway has them, any model name served with the
+	// gateway's own id, every request a line of hermes logs.
+	checkGatewayClients(t, h, port)
+	up.mu.Lock()
+	up.calls = up.calls[:1] // the turns below count from here
+	up.mu.Unlock()
+
 	// Interactive, on a terminal: two turns of one session, Ctrl-C ends a
 	// reply, Ctrl-D leaves.
 	tm := "hermes-e2e-" + filepath.Base(h.dir)
@@ -181,5 +190,68 @@ func TestChat(t *testing.T) {
 	}
 	if !found || len(list) < 2 {
 		t.Errorf("sessions: %s; want the -q session and one interactive session with at least 4 messages", out)
+	}
+}
+
+// checkGatewayClients calls the running default gateway on port as
+// clients written for the reference's gateway and the official SDKs do.
+func checkGatewayClients(t *testing.T, h nsHome, port int) {
+	t.Helper()
+	env, err := os.ReadFile(filepath.Join(h.home, ".env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := ""
+	for _, line := range strings.Split(string(env), "\n") {
+		if v, ok := strings.CutPrefix(line, "API_SERVER_KEY="); ok {
+			key = strings.TrimSpace(v)
+		}
+	}
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	call := func(method, path, body string, withKey bool) (int, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		if withKey {
+			req.Header.Set("Authorization", "Bearer "+key)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	if code, m := call("GET", "/v1/health", "", false); code != 200 || m["status"] != "ok" || m["platform"] != "hermes-agent" {
+		t.Errorf("GET /v1/health = %d %v", code, m)
+	}
+	if code, _ := call("GET", "/v1/capabilities", "", false); code != 401 {
+		t.Errorf("GET /v1/capabilities without the key = %d, want 401", code)
+	}
+	if code, m := call("GET", "/v1/capabilities", "", true); code != 200 || m["object"] != "hermes.api_server.capabilities" || m["platform"] != "hermes-agent" {
+		t.Errorf("GET /v1/capabilities = %d %v", code, m)
+	}
+	code, m := call("GET", "/health/detailed", "", true)
+	upstream, _ := m["upstream"].(map[string]any)
+	store, _ := m["sessions_store"].(map[string]any)
+	if code != 200 || m["status"] != "ok" || upstream["reachable"] != true || store["writable"] != true {
+		t.Errorf("GET /health/detailed = %d %v", code, m)
+	}
+	code, m = call("POST", "/v1/chat/completions", `{"model":"gpt-4o","messages":[{"role":"user","content":"hard-coded"}]}`, true)
+	if id, _ := m["id"].(string); code != 200 || m["model"] != "gpt-4o" || !strings.HasPrefix(id, "chatcmpl-") || id == "c1" {
+		t.Errorf("a chat completion for gpt-4o = %d %v, want it served under the name sent, with the gateway's id", code, m)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := h.hermes(t, h.socket, nil, "logs", "-n", "100")
+		if strings.Contains(r.Stdout, "route=chat_completions status=200") && strings.Contains(r.Stdout, "model=gpt-4o upstream_model=fake-model") &&
+			strings.Contains(r.Stdout, "route=health_detailed status=200") && !strings.Contains(r.Stdout, key) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("hermes logs never showed the requests' lines (or showed the key):\n%s", r.Stdout)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -50,8 +51,15 @@ type Config struct {
 	Timeouts Timeouts
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// Logger receives failures and lifecycle messages; nil discards.
+	// Logger receives the access log (one line per request), failures
+	// and lifecycle messages; nil discards.
 	Logger *slog.Logger
+	// Routes are the gateway's own routes (its health), served in the
+	// same table as the agent's, behind the same access log.
+	Routes []Route
+	// Observe, when set, is called with every request's Exchange once it
+	// is answered, after its access log line.
+	Observe func(*Exchange)
 }
 
 // Agent is a profile's agent and its HTTP surface (see the package doc).
@@ -81,6 +89,14 @@ type Agent struct {
 	auth   *watched[authKeys]
 
 	draining atomic.Bool
+
+	// The route table and its mux (routes.go), fixed at New.
+	table   []route
+	mux     *http.ServeMux
+	observe func(*Exchange)
+
+	// What the agent saw of its upstream, for Status.
+	upstream upstreamRecord
 }
 
 // New builds the agent of the profile in cfg.Dir. It reads the gateway
@@ -145,6 +161,10 @@ func New(cfg Config) (*Agent, error) {
 	a.dotenv = newWatched(filepath.Join(cfg.Dir, profiles.FileEnv), profiles.ReadEnv)
 	a.model = newWatched(filepath.Join(cfg.Dir, profiles.FileConfig), loadModel)
 	a.auth = newWatched(AuthPath(cfg.Dir), loadAuthKeys)
+	a.observe = cfg.Observe
+	if err := a.buildRoutes(cfg.Routes); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -154,54 +174,29 @@ func New(cfg Config) (*Agent, error) {
 // gateway.drain_timeout, which waits for them.
 func (a *Agent) Drain() { a.draining.Store(true) }
 
-// Handler returns the agent's HTTP surface (see the package doc).
+// Handler returns the gateway's HTTP surface: the route table (the
+// gateway's Config.Routes and the agent's own) behind the access log.
 func (a *Agent) Handler() http.Handler { return http.HandlerFunc(a.serve) }
 
-// handlerFunc is a route: it answers, or returns an error that serve
+// handlerFunc is a route: it answers, or returns an error that wrap
 // writes (when the route has written nothing yet).
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
-// serve runs every request through the same steps: CORS, drain, key,
-// concurrency, route. Each refusal is an error that writeError maps.
-func (a *Agent) serve(w http.ResponseWriter, r *http.Request) {
-	if handled := a.cors(w, r); handled {
-		return
+// admit refuses a request to a route of access x without the right key
+// or, for an API route, while draining or over gateway.max_concurrent;
+// an admitted API request holds a slot, which the caller releases.
+func (a *Agent) admit(r *http.Request, x Access) error {
+	if x == Public {
+		return nil
 	}
-	if err := a.admit(r); err != nil {
-		writeError(w, err)
-		return
-	}
-	defer func() { <-a.slots }()
-	h, err := a.route(r)
-	if err == nil {
-		rw := &trackingWriter{ResponseWriter: w}
-		err = h(rw, r)
-		switch {
-		case errors.Is(err, errClientGone):
-			a.log.Debug("agent: the client went away", "path", r.URL.Path, "err", err)
-			return
-		case err != nil && rw.wrote:
-			a.log.Warn("agent: request failed after its answer began", "path", r.URL.Path, "err", err)
-			return
-		}
-	}
-	if err != nil {
-		status, _ := errorStatus(err)
-		if status >= 500 {
-			a.log.Warn("agent: request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
-		}
-		writeError(w, err)
-	}
-}
-
-// admit refuses a request while draining, without the right key, or over
-// gateway.max_concurrent; on success the caller holds a slot.
-func (a *Agent) admit(r *http.Request) error {
-	if a.draining.Load() {
+	if x == API && a.draining.Load() {
 		return fail(ErrUnavailable, codeDraining, "the gateway of profile %s is stopping; retry shortly", a.profile)
 	}
 	if err := a.authorize(r); err != nil {
 		return err
+	}
+	if x != API {
+		return nil
 	}
 	select {
 	case a.slots <- struct{}{}:
@@ -212,57 +207,6 @@ func (a *Agent) admit(r *http.Request) error {
 }
 
 const codeDraining = "draining"
-
-// route picks the handler of a request.
-func (a *Agent) route(r *http.Request) (handlerFunc, error) {
-	p := r.URL.Path
-	switch {
-	case p == "/v1/models":
-		return method(r, a.listModels, http.MethodGet)
-	case strings.HasPrefix(p, "/v1/models/"):
-		return method(r, a.getModel, http.MethodGet)
-	case p == "/v1/chat/completions":
-		return method(r, a.chatCompletions, http.MethodPost)
-	case p == "/v1/responses":
-		return method(r, a.createResponse, http.MethodPost)
-	case strings.HasPrefix(p, "/v1/responses/") && !strings.Contains(p[len("/v1/responses/"):], "/"):
-		switch r.Method {
-		case http.MethodGet:
-			return a.getResponse, nil
-		case http.MethodDelete:
-			return a.deleteResponse, nil
-		}
-		return nil, fail(ErrMethod, "method_not_allowed", "%s %s is not served (allowed: GET, DELETE)", r.Method, p)
-	}
-	return nil, fail(ErrNotFound, "unknown_endpoint", "no such endpoint: %s %s (served: /v1/models, /v1/chat/completions, /v1/responses)", r.Method, p)
-}
-
-func method(r *http.Request, h handlerFunc, m string) (handlerFunc, error) {
-	if r.Method != m {
-		return nil, fail(ErrMethod, "method_not_allowed", "%s %s is not served (allowed: %s)", r.Method, r.URL.Path, m)
-	}
-	return h, nil
-}
-
-// trackingWriter notes whether the answer has begun, so that an error
-// after it is logged instead of written into the middle of it.
-type trackingWriter struct {
-	http.ResponseWriter
-	wrote bool
-}
-
-func (t *trackingWriter) WriteHeader(code int) {
-	t.wrote = true
-	t.ResponseWriter.WriteHeader(code)
-}
-
-func (t *trackingWriter) Write(b []byte) (int, error) {
-	t.wrote = true
-	return t.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the connection (Flush).
-func (t *trackingWriter) Unwrap() http.ResponseWriter { return t.ResponseWriter }
 
 // authorize checks Authorization: Bearer <API_SERVER_KEY>. Both sides are
 // hashed to fixed-length digests compared with subtle.ConstantTimeCompare,
@@ -443,8 +387,10 @@ func (a *Agent) profileFlag() string {
 	return "-p " + a.profile + " "
 }
 
-// resolve maps a requested model to the upstream: hermes-<profile> and
-// model.name are served (404 for any other name); a model that is not
+// resolve maps the model a client names to the upstream's: a name that
+// model.aliases maps goes to the model it names, and every other name
+// (hermes-agent, hermes-<profile>, model.name, or whatever a client has
+// hard-coded, such as gpt-4o) to model.name. A model that is not
 // configured, or whose credential cannot be had, is a 503 saying how to
 // fix it.
 func (a *Agent) resolve(name string) (target, error) {
@@ -455,21 +401,17 @@ func (a *Agent) resolve(name string) (target, error) {
 		}
 		return target{}, fail(ErrUnavailable, "config_invalid", "%w", err)
 	}
-	if name != a.agentName && (m.Name == "" || name != m.Name) {
-		served := a.agentName
-		if m.Name != "" {
-			served += " and " + m.Name
-		}
-		return target{}, &apiError{kind: ErrNotFound, code: "model_not_found", param: "model",
-			msg: fmt.Sprintf("the model %q does not exist here: this gateway serves %s", name, served)}
+	upstream, aliased := m.Aliases[name]
+	if !aliased {
+		upstream = m.Name
 	}
-	if m.BaseURL == "" || m.Name == "" {
+	if m.BaseURL == "" || upstream == "" {
 		f := a.profileFlag()
 		return target{}, fail(ErrUnavailable, "no_model_configured",
 			"no model is configured for profile %s: set one with hermes %sconfig set model.base_url https://openrouter.ai/api/v1 (any OpenAI-compatible endpoint with its version prefix), hermes %sconfig set model.name MODEL, and the key with hermes %sconfig set model.api_key_env VARIABLE (a variable in %s) or hermes %slogin --provider NAME then hermes %sconfig set model.provider NAME",
 			a.profile, f, f, f, filepath.Join(a.dir, profiles.FileEnv), f, f)
 	}
-	tgt := target{url: strings.TrimSuffix(m.BaseURL, "/") + "/chat/completions", model: m.Name}
+	tgt := target{url: strings.TrimSuffix(m.BaseURL, "/") + "/chat/completions", model: upstream, requested: name}
 	switch {
 	case m.APIKeyEnv != "":
 		k, _ := a.lookup(m.APIKeyEnv)
@@ -506,11 +448,31 @@ type model struct {
 	OwnedBy string `json:"owned_by"`
 }
 
-// models lists the agent, and model.name when it is set.
+// ReferenceModel is the model name of the reference's gateway, which
+// clients written for it send: it names the agent, like hermes-<profile>.
+const ReferenceModel = "hermes-agent"
+
+// models lists what GET /v1/models answers, locally (the upstream is not
+// asked): the agent's names (hermes-<profile>, hermes-agent), model.name
+// when it is set, and the names model.aliases maps, sorted.
 func (a *Agent) models() []model {
-	list := []model{{ID: a.agentName, Object: "model", Created: a.started.Unix(), OwnedBy: "hermes"}}
-	if m, _, err := a.model.get(); err == nil && m.Name != "" && m.Name != a.agentName {
-		list = append(list, model{ID: m.Name, Object: "model", Created: a.started.Unix(), OwnedBy: "upstream"})
+	created := a.started.Unix()
+	list := []model{{ID: a.agentName, Object: "model", Created: created, OwnedBy: "hermes"}}
+	add := func(id, owner string) {
+		if !slices.ContainsFunc(list, func(m model) bool { return m.ID == id }) {
+			list = append(list, model{ID: id, Object: "model", Created: created, OwnedBy: owner})
+		}
+	}
+	add(ReferenceModel, "hermes")
+	m, _, err := a.model.get()
+	if err != nil {
+		return list
+	}
+	if m.Name != "" {
+		add(m.Name, "upstream")
+	}
+	for _, name := range slices.Sorted(maps.Keys(m.Aliases)) {
+		add(name, "upstream")
 	}
 	return list
 }
@@ -523,15 +485,22 @@ func (a *Agent) listModels(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// getModel is GET /v1/models/{model}: a listed model as it is listed;
+// any other name is served too (by model.name), and answered as the
+// agent's.
 func (a *Agent) getModel(w http.ResponseWriter, r *http.Request) error {
-	id := strings.TrimPrefix(r.URL.Path, "/v1/models/")
+	id := r.PathValue("model")
+	if id == "" {
+		return &apiError{kind: ErrNotFound, code: "model_not_found", param: "model", msg: "name a model: GET /v1/models/{model}"}
+	}
 	for _, m := range a.models() {
 		if m.ID == id {
 			writeJSON(w, http.StatusOK, m)
 			return nil
 		}
 	}
-	return &apiError{kind: ErrNotFound, code: "model_not_found", param: "model", msg: fmt.Sprintf("the model %q does not exist here", id)}
+	writeJSON(w, http.StatusOK, model{ID: id, Object: "model", Created: a.started.Unix(), OwnedBy: "hermes"})
+	return nil
 }
 
 // sessionID is the request's session: X-Hermes-Session-Id when present

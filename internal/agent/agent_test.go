@@ -179,8 +179,10 @@ func TestChatSessionContinued(t *testing.T) {
 	}
 }
 
+// GET /v1/models is answered locally: the agent's names, model.name and
+// the names model.aliases maps; any other name is served as well.
 func TestModels(t *testing.T) {
-	p := newProfile(t, profileOpts{})
+	p := newProfile(t, profileOpts{config: aliasConfig})
 	resp, body := p.call(t, "GET", "/v1/models", "")
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d: %s", resp.StatusCode, body)
@@ -188,29 +190,29 @@ func TestModels(t *testing.T) {
 	var list struct {
 		Object string `json:"object"`
 		Data   []struct {
-			ID     string `json:"id"`
-			Object string `json:"object"`
+			ID      string `json:"id"`
+			Object  string `json:"object"`
+			OwnedBy string `json:"owned_by"`
 		} `json:"data"`
 	}
 	json.Unmarshal(body, &list)
 	var ids []string
 	for _, m := range list.Data {
-		ids = append(ids, m.ID)
+		ids = append(ids, m.ID+"/"+m.OwnedBy)
 	}
-	if want := []string{"hermes-coder", testModel}; list.Object != "list" || !reflect.DeepEqual(ids, want) {
+	if want := []string{"hermes-coder/hermes", "hermes-agent/hermes", testModel + "/upstream", "fast/upstream", "gpt-4o/upstream"}; list.Object != "list" || !reflect.DeepEqual(ids, want) {
 		t.Errorf("models = %s, want a list of %q", body, want)
 	}
-	for _, tt := range []struct {
-		id   string
-		want int
-	}{{"hermes-coder", 200}, {testModel, 200}, {"gpt-4o", 404}} {
-		if resp, body := p.call(t, "GET", "/v1/models/"+tt.id, ""); resp.StatusCode != tt.want {
-			t.Errorf("GET /v1/models/%s = %d %s, want %d", tt.id, resp.StatusCode, body, tt.want)
-		}
+	if n := len(p.up.requests()); n != 0 {
+		t.Errorf("GET /v1/models made %d upstream calls, want none", n)
 	}
-	// model.name is served as well as hermes-<profile>.
-	if resp, body := p.call(t, "POST", "/v1/chat/completions", chatBody(testModel, false, user("x"))); resp.StatusCode != 200 {
-		t.Errorf("model.name refused: %d %s", resp.StatusCode, body)
+	for _, id := range []string{"hermes-coder", "hermes-agent", testModel, "fast", "claude-3-opus", "openai/gpt-4o-mini"} {
+		resp, body := p.call(t, "GET", "/v1/models/"+id, "")
+		var m struct{ ID string }
+		json.Unmarshal(body, &m)
+		if resp.StatusCode != 200 || m.ID != id {
+			t.Errorf("GET /v1/models/%s = %d %s, want 200 with its id", id, resp.StatusCode, body)
+		}
 	}
 }
 
@@ -245,7 +247,6 @@ func TestErrors(t *testing.T) {
 		{name: "short key", body: hello, hdr: []string{"Authorization", "Bearer x"}, status: 401, code: "invalid_api_key"},
 		{name: "wrong scheme", body: hello, hdr: []string{"Authorization", "Basic " + testKey}, status: 401, code: "invalid_auth_scheme", msg: "Bearer"},
 		{name: "key on a GET", method: "GET", path: "/v1/models", hdr: []string{"Authorization", ""}, status: 401, code: "missing_api_key"},
-		{name: "unknown model", body: chatBody("gpt-4o", false, user("x")), status: 404, code: "model_not_found", msg: `"gpt-4o"`},
 		{name: "unknown route", path: "/v1/embeddings", body: `{}`, status: 404, code: "unknown_endpoint"},
 		{name: "wrong method", method: "GET", path: "/v1/chat/completions", status: 405, code: "method_not_allowed"},
 		{name: "body too large", opts: profileOpts{config: "model: {base_url: BASE, name: m}\ngateway: {max_body_bytes: 100}\n"},
@@ -307,6 +308,19 @@ func TestErrors(t *testing.T) {
 		{name: "get unknown response", method: "GET", path: "/v1/responses/resp_nope", status: 404, code: "response_not_found"},
 		{name: "delete unknown response", method: "DELETE", path: "/v1/responses/resp_nope", status: 404, code: "response_not_found"},
 		{name: "responses without a store", opts: profileOpts{noDB: true}, path: "/v1/responses", body: `{"model":"hermes-coder","input":"x"}`, status: 503, code: "no_store"},
+		{name: "responses in the background", path: "/v1/responses", body: `{"model":"hermes-coder","input":"x","background":true}`, status: 400, code: "invalid_request", msg: "background responses are not supported"},
+		{name: "responses bad background", path: "/v1/responses", body: `{"model":"hermes-coder","input":"x","background":"yes"}`, status: 400, code: "invalid_request", msg: "background must be"},
+		{name: "responses bad json", path: "/v1/responses", body: `{"model":"hermes-coder","input":`, status: 400, code: "invalid_json", msg: "not valid JSON"},
+		{name: "responses body too large", opts: profileOpts{config: "model: {base_url: BASE, name: m}\ngateway: {max_body_bytes: 100}\n"}, path: "/v1/responses",
+			body: `{"model":"hermes-coder","input":"` + strings.Repeat("x", 200) + `"}`, status: 413, code: "request_too_large"},
+		{name: "a model without a name", method: "GET", path: "/v1/models/", status: 404, code: "model_not_found"},
+		{name: "input items of an unknown response", method: "GET", path: "/v1/responses/resp_nope/input_items", status: 404, code: "response_not_found"},
+		{name: "input items bad limit", method: "GET", path: "/v1/responses/resp_nope/input_items?limit=0", status: 400, code: "invalid_request", msg: "limit must be"},
+		{name: "input items limit over 100", method: "GET", path: "/v1/responses/resp_nope/input_items?limit=101", status: 400, code: "invalid_request", msg: "1 to 100"},
+		{name: "input items bad order", method: "GET", path: "/v1/responses/resp_nope/input_items?order=up", status: 400, code: "invalid_request", msg: "asc or desc"},
+		{name: "input items without a store", opts: profileOpts{noDB: true}, method: "GET", path: "/v1/responses/resp_x/input_items", status: 503, code: "no_store"},
+		{name: "wrong method on input items", method: "POST", path: "/v1/responses/resp_x/input_items", status: 405, code: "method_not_allowed", msg: "allowed: GET"},
+		{name: "capabilities without the key", method: "GET", path: "/v1/capabilities", hdr: []string{"Authorization", ""}, status: 401, code: "missing_api_key"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

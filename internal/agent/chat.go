@@ -3,6 +3,8 @@ package agent
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base32"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -253,11 +255,33 @@ func (req chatRequest) forUpstream(model, system string) ([]byte, error) {
 	return b, nil
 }
 
-// upstreamUsage is the usage an upstream reports.
+// upstreamUsage is the usage an upstream reports: the counts the gateway
+// stores, and the whole object (with the upstream's details, such as
+// prompt_tokens_details) that it relays.
 type upstreamUsage struct {
 	PromptTokens     int64 `json:"prompt_tokens"`
 	CompletionTokens int64 `json:"completion_tokens"`
 	TotalTokens      int64 `json:"total_tokens"`
+	raw              json.RawMessage
+}
+
+func (u *upstreamUsage) UnmarshalJSON(b []byte) error {
+	type counts upstreamUsage
+	var c counts
+	if err := json.Unmarshal(b, &c); err != nil {
+		return err
+	}
+	*u = upstreamUsage(c)
+	u.raw = append(json.RawMessage(nil), b...)
+	return nil
+}
+
+func (u upstreamUsage) MarshalJSON() ([]byte, error) {
+	if len(u.raw) > 0 {
+		return u.raw, nil
+	}
+	type counts upstreamUsage
+	return json.Marshal(counts(u))
 }
 
 func (u *upstreamUsage) sessions() *sessions.Usage {
@@ -352,19 +376,186 @@ func (a *Agent) chatCompletions(w http.ResponseWriter, r *http.Request) error {
 	if model == "" {
 		model = tgt.model
 	}
+	out, err := withFields(raw, []field{{"id", mustJSON(newCompletionID())}, {"model", mustJSON(tgt.requested)}})
+	if err != nil {
+		return fail(ErrUpstream, "bad_upstream_response", "the upstream %s answered 200 with malformed JSON: %v", hostOf(tgt.url), err)
+	}
 	h := w.Header()
 	h.Set(SessionHeader, sid)
 	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(raw)))
+	h.Set("Content-Length", strconv.Itoa(len(out)))
 	w.WriteHeader(http.StatusOK)
-	w.Write(raw)
+	w.Write(out)
 	http.NewResponseController(w).Flush()
 	a.storeChatTurn(r.Context(), sid, given, tgt.model, req.Messages, assistantMessage(msg, text, model), c.Usage.sessions())
 	return nil
 }
 
+// newCompletionID is the id of a chat completion the gateway answers: its
+// own, the same in every chunk of a stream ("chatcmpl-" and 24 random
+// lower-case base32 characters), never the upstream's.
+func newCompletionID() string {
+	var b [15]byte
+	rand.Read(b[:])
+	return "chatcmpl-" + idEncoding.EncodeToString(b[:])
+}
+
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// field is a member withFields puts into an object: a nil value takes
+// the member out.
+type field struct {
+	name  string
+	value json.RawMessage
+}
+
+// withFields is the JSON object raw with the members of set put in: each
+// member of that name (at the top level) has its value replaced, or is
+// taken out for a nil value, and a member raw lacks is added at the end;
+// every other byte of raw is kept. raw must be valid JSON (the relay has
+// decoded it); anything but an object is an error. It is a splice, not a
+// decode and an encode: it runs on every chunk of every stream.
+func withFields(raw []byte, set []field) ([]byte, error) {
+	i := skipSpace(raw, 0)
+	if i >= len(raw) || raw[i] != '{' {
+		return nil, errors.New("not a JSON object")
+	}
+	out := make([]byte, 0, len(raw)+64)
+	out = append(out, '{')
+	var done [8]bool // set has at most len(done) members
+	if len(set) > len(done) {
+		return nil, errors.New("too many fields")
+	}
+	members := 0
+	add := func(key, value []byte) {
+		if members > 0 {
+			out = append(out, ',')
+		}
+		members++
+		out = append(append(append(out, key...), ':'), value...)
+	}
+	i++
+	for {
+		i = skipSpace(raw, i)
+		if i >= len(raw) {
+			return nil, errors.New("unterminated JSON object")
+		}
+		if raw[i] == '}' {
+			break
+		}
+		if raw[i] == ',' {
+			i++
+			continue
+		}
+		keyStart := i
+		keyEnd := skipValue(raw, i)
+		if raw[i] != '"' || keyEnd < 0 {
+			return nil, errors.New("malformed JSON object")
+		}
+		key := raw[keyStart:keyEnd]
+		name := key[1 : len(key)-1]
+		if bytes.IndexByte(key, '\\') >= 0 {
+			var unquoted string
+			if json.Unmarshal(key, &unquoted) != nil {
+				return nil, errors.New("malformed member name")
+			}
+			name = []byte(unquoted)
+		}
+		i = skipSpace(raw, keyEnd)
+		if i >= len(raw) || raw[i] != ':' {
+			return nil, errors.New("malformed JSON object")
+		}
+		valStart := skipSpace(raw, i+1)
+		valEnd := skipValue(raw, valStart)
+		if valEnd < 0 {
+			return nil, errors.New("malformed JSON value")
+		}
+		i = valEnd
+		j := -1
+		for k := range set {
+			if string(name) == set[k].name {
+				j = k
+				break
+			}
+		}
+		switch {
+		case j < 0:
+			add(key, raw[valStart:valEnd])
+		case set[j].value != nil:
+			add(key, set[j].value)
+			done[j] = true
+		default:
+			done[j] = true
+		}
+	}
+	for j, f := range set {
+		if !done[j] && f.value != nil {
+			add(mustJSON(f.name), f.value)
+		}
+	}
+	return append(out, '}'), nil
+}
+
+// skipSpace returns the index of the first byte at or after i that is
+// not JSON white space.
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the index just after the JSON value that starts at
+// i, or -1 when there is none.
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return -1
+	}
+	switch b[i] {
+	case '"':
+		for j := i + 1; j < len(b); j++ {
+			switch b[j] {
+			case '\\':
+				j++
+			case '"':
+				return j + 1
+			}
+		}
+		return -1
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				end := skipValue(b, j)
+				if end < 0 {
+					return -1
+				}
+				j = end - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return -1
+	}
+	j := i
+	for j < len(b) && !strings.ContainsRune(",}] \t\n\r", rune(b[j])) {
+		j++
+	}
+	if j == i {
+		return -1
+	}
+	return j
+}
+
 // chatChunk is what the gateway reads of a streamed chunk.
 type chatChunk struct {
+	Created int64  `json:"created"`
 	Model   string `json:"model"`
 	Choices []struct {
 		Index int `json:"index"`
@@ -445,8 +636,13 @@ func relay(tgt target, body io.Reader, acc *streamAcc, emit func(data []byte, c 
 var errClientGone = errors.New("the client went away")
 
 // streamChat relays the upstream's stream to the client, one event and
-// one flush per upstream chunk. A failure after the answer began is sent
-// as a last event {"error": {…}} with no [DONE].
+// one flush per upstream chunk. Every chunk carries the gateway's id and
+// the model the client named, as the non-streamed answer does. The usage
+// the upstream reports goes to a client that asked for it
+// (stream_options.include_usage) the way OpenAI sends it: "usage": null in
+// every chunk, then one chunk with no choices and the usage, before
+// [DONE]. A failure after the answer began is sent as a last event
+// {"error": {…}} with no [DONE].
 func (a *Agent) streamChat(w http.ResponseWriter, r *http.Request, tgt target, req chatRequest, body []byte, sid string, given bool) error {
 	resp, err := a.post(r.Context(), tgt, body, true)
 	if err != nil {
@@ -454,21 +650,41 @@ func (a *Agent) streamChat(w http.ResponseWriter, r *http.Request, tgt target, r
 	}
 	defer resp.Close()
 	rc := startStream(w, sid)
+	id, model := mustJSON(newCompletionID()), mustJSON(tgt.requested)
+	set := []field{{"id", id}, {"model", model}, {"usage", nil}}
+	if req.IncludeUsage {
+		set[2].value = json.RawMessage("null")
+	}
 	var acc streamAcc
-	buf := make([]byte, 0, 1024)
-	err = relay(tgt, resp, &acc, func(data []byte, c *chatChunk) error {
-		if len(c.Choices) == 0 && c.Usage != nil && !req.IncludeUsage {
-			return nil // the usage the gateway asked for, which this client did not
-		}
-		buf = append(append(append(buf[:0], "data: "...), data...), "\n\n"...)
-		if _, err := w.Write(buf); err != nil {
+	var created int64
+	send := func(data []byte) error {
+		if _, err := fmt.Fprintf(w, "data: %s\n\n", data); err != nil {
 			return fmt.Errorf("%w: %w", errClientGone, err)
 		}
 		if err := rc.Flush(); err != nil {
 			return fmt.Errorf("%w: %w", errClientGone, err)
 		}
 		return nil
+	}
+	err = relay(tgt, resp, &acc, func(data []byte, c *chatChunk) error {
+		if c.Created != 0 {
+			created = c.Created
+		}
+		if len(c.Choices) == 0 && c.Usage != nil {
+			return nil // the usage, sent in its own chunk at the end
+		}
+		out, err := withFields(data, set)
+		if err != nil {
+			return fail(ErrUpstream, "bad_upstream_response", "the upstream %s sent a malformed chunk: %v", hostOf(tgt.url), err)
+		}
+		return send(out)
 	})
+	if err == nil && req.IncludeUsage && acc.usage != nil {
+		if created == 0 {
+			created = a.now().Unix()
+		}
+		err = send(mustJSON(map[string]any{"id": id, "object": "chat.completion.chunk", "created": created, "model": model, "choices": []any{}, "usage": acc.usage}))
+	}
 	if err != nil {
 		if !errors.Is(err, errClientGone) {
 			_, body := errorStatus(err)
@@ -476,14 +692,13 @@ func (a *Agent) streamChat(w http.ResponseWriter, r *http.Request, tgt target, r
 		}
 		return err
 	}
-	model := acc.model
-	if model == "" {
-		model = tgt.model
+	upModel := acc.model
+	if upModel == "" {
+		upModel = tgt.model
 	}
 	w.Write([]byte("data: [DONE]\n\n"))
 	rc.Flush()
-	text := acc.text.String()
-	a.storeChatTurn(r.Context(), sid, given, tgt.model, req.Messages, assistantMessage(nil, text, model), acc.usage.sessions())
+	a.storeChatTurn(r.Context(), sid, given, tgt.model, req.Messages, assistantMessage(nil, acc.text.String(), upModel), acc.usage.sessions())
 	return nil
 }
 

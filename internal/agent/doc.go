@@ -6,33 +6,52 @@
 //
 // # Surface
 //
-//	GET    /v1/models             the agent as the model hermes-<profile>, and model.name
-//	GET    /v1/models/{id}        one of them
-//	POST   /v1/chat/completions   streaming (server-sent events) or not
-//	POST   /v1/responses          the Responses API: previous_response_id, conversation, stream
-//	GET    /v1/responses/{id}     a stored response
-//	DELETE /v1/responses/{id}     delete it (it can no longer be continued)
+// One route table (routes.go) holds every route of the gateway: its own,
+// which the gateway passes in Config.Routes (GET /health, GET /v1/health,
+// GET /health/detailed), and the agent's:
 //
-// A request naming hermes-<profile> or model.name goes to the upstream
-// configured in config.yaml (model.base_url, model.name); another model
-// name is a 404 model_not_found. Upstream, the agent calls only POST
-// {model.base_url}/chat/completions, streamed or not, with the key of
-// model.api_key_env (a variable of the gateway's environment: the
+//	GET    /v1/capabilities                    what this gateway serves, with the reference's keys
+//	GET    /v1/models                          the agent's names, model.name, the names model.aliases maps
+//	GET    /v1/models/{model}                  one of them (any other name is served too)
+//	POST   /v1/chat/completions                streaming (server-sent events) or not
+//	POST   /v1/responses                       the Responses API: previous_response_id, conversation, stream, store
+//	GET    /v1/responses/{id}                  a stored response
+//	DELETE /v1/responses/{id}                  delete it (it can no longer be continued)
+//	GET    /v1/responses/{id}/input_items      its input items: limit (1-100, 20), order (desc, asc), after
+//
+// Each route has a name (the access log's and /v1/capabilities'
+// endpoints', never the raw path) and an Access: Public (anyone, even
+// while draining), Probe (the key, even while draining and however busy)
+// or API (the key, refused while draining, within gateway.max_concurrent).
+//
+// # Models
+//
+// GET /v1/models is answered locally, without asking the upstream. Every
+// model name a client sends is served: a name model.aliases maps goes to
+// the upstream model it names, and every other one (hermes-<profile>,
+// hermes-agent, model.name, or a name a client has hard-coded, such as
+// gpt-4o) to model.name. The name the client sent comes back where the
+// protocol echoes it (a completion's and each chunk's model, a response's
+// model); the sessions store and the access log record the upstream
+// model. A chat completion's id is the gateway's (chatcmpl-…), the same in
+// every chunk of a stream, never the upstream's. Upstream, the agent calls
+// only POST {model.base_url}/chat/completions, streamed or not, with the
+// key of model.api_key_env (a variable of the gateway's environment: the
 // profile's .env overlaid on Config.Env) or of model.provider (the key
-// stored by hermes login --provider NAME in the profile's auth.json);
-// with neither, no key is sent (local upstreams need none). The
-// Responses API is implemented here, on top of chat completions.
+// stored by hermes login --provider NAME in the profile's auth.json); with
+// neither, no key is sent (local upstreams need none). The Responses API
+// is implemented here, on top of chat completions; background: true is
+// refused (400).
 //
-// # Auth and CORS
+// # Access log
 //
-// Every route requires Authorization: Bearer <API_SERVER_KEY>, the key in
-// the profile's .env (re-read when the file changes). The presented and the
-// expected key are hashed with SHA-256 and the digests compared with
-// crypto/subtle, so the comparison takes the same time whatever the key's
-// content and length. A browser origin listed in gateway.cors_origins ("*"
-// for any) gets the CORS headers and its preflight requests (OPTIONS) are
-// answered 204; for any other origin a preflight gets a 403 with no CORS
-// header, and other requests no CORS header.
+// One middleware over the table (exchange.go) gives every request an
+// Exchange, which the route and the upstream call fill, and writes one
+// line per request to Config.Logger at level Info: method, route, status,
+// duration, bytes in and out, client address, session, the model sent and
+// the upstream model with the time spent upstream, and the error code;
+// never a key, a header value or a body. Config.Observe receives the same
+// Exchange (metrics).
 //
 // # Errors
 //
@@ -43,9 +62,11 @@
 // error envelope {"error": {"message", "type", "param", "code"}}:
 //
 //	400 the body is not JSON, or a field the agent uses is wrong (other fields are passed on);
-//	    the upstream refused the request as malformed; an invalid X-Hermes-Session-Id
+//	    the upstream refused the request as malformed; an invalid X-Hermes-Session-Id;
+//	    a previous_response_id that is not in this profile's store (previous_response_not_found,
+//	    as OpenAI answers it); an input_items cursor that names no item (invalid_cursor)
 //	401 no Authorization header, another scheme, a wrong key
-//	404 an unknown route, model or response
+//	404 an unknown route, or a response that is not in this profile's store
 //	413 a body over gateway.max_body_bytes (default 1 MiB)
 //	429 gateway.max_concurrent requests (default 32) already in flight; the upstream's own 429
 //	502 the upstream failed: a 5xx, a refused key, a dropped connection, malformed JSON
@@ -77,8 +98,9 @@
 // streamed or not: the messages after the last assistant message of a
 // named session (those before it were stored by earlier turns), every
 // message of a new one, and the reply, with the usage the upstream
-// reports (streams ask for it with stream_options.include_usage and pass
-// the usage chunk on only to a client that asked for it). The turn is
+// reports (streams ask for it with stream_options.include_usage; a client
+// that asked gets it as OpenAI sends it, "usage": null in every chunk then
+// one chunk without choices and the usage, before [DONE]). The turn is
 // written once the answer is delivered, so the client does not wait for
 // the bookkeeping; the handler (and so a drain) does. A failed upstream
 // call stores nothing. The SOUL.md prompt belongs to the profile, not to
@@ -101,9 +123,10 @@
 // # Drain
 //
 // Drain makes the agent answer 503 (code "draining", Connection: close)
-// to every new request while the requests and streams already in flight
-// run to their end; the gateway calls it on SIGTERM and then
-// http.Server.Shutdown bounded by gateway.drain_timeout.
+// to every new API request (Public and Probe routes are still answered)
+// while the requests and streams already in flight run to their end; the
+// gateway calls it on SIGTERM and then http.Server.Shutdown bounded by
+// gateway.drain_timeout.
 //
 // # Timeouts
 //

@@ -115,7 +115,9 @@ func FuzzSessionHeader(f *testing.F) {
 	p := newProfile(f, profileOpts{noDB: true})
 	h := p.agent.Handler()
 	f.Fuzz(func(t *testing.T, v string) {
-		r := httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(chatBody("no-such-model", false, user("x"))))
+		// A body refused after the header is checked: the upstream is
+		// never called.
+		r := httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(`{"model":"m","messages":[]}`))
 		r.Header.Set("Authorization", "Bearer "+testKey)
 		r.Header[SessionHeader] = []string{v}
 		rec := httptest.NewRecorder()
@@ -124,14 +126,57 @@ func FuzzSessionHeader(f *testing.F) {
 		var e envelope
 		json.Unmarshal(rec.Body.Bytes(), &e)
 		switch {
-		case valid && (rec.Code != 404 || e.Error.Code != "model_not_found"):
-			t.Fatalf("valid id %q: %d %s, want it accepted (then 404 for the model)", v, rec.Code, rec.Body)
+		case valid && (rec.Code != 400 || e.Error.Code != "invalid_request"):
+			t.Fatalf("valid id %q: %d %s, want it accepted (then 400 for the empty messages)", v, rec.Code, rec.Body)
 		case !valid && (rec.Code != 400 || e.Error.Code != "invalid_session_id" || !strings.Contains(e.Error.Message, SessionHeader)):
 			t.Fatalf("invalid id %q: %d %s, want 400 invalid_session_id", v, rec.Code, rec.Body)
 		}
 		id, given, err := sessionID(r)
 		if valid != (err == nil) || valid && (id != v || !given) {
 			t.Fatalf("sessionID(%q) = %q, %v, %v", v, id, given, err)
+		}
+	})
+}
+
+// withFields splices members into an object: on any valid JSON object its
+// result is valid JSON that decodes as the object with the members set
+// (or taken out); on anything else it fails without a panic.
+func FuzzWithFields(f *testing.F) {
+	for _, s := range []string{
+		chunkJSON("hello ", true, ""), usageChunk(3, 4), `{}`, `{"id":"x"}`, ` { "id" : "x" , "a":[1,{"b":"}"}] } `,
+		`{"\u0069d":1,"id":2}`, `{"a":"\"}\\"}`, `[]`, `"s"`, `{"a":}`, `{"a":1`, `{"a" 1}`, `{,}`, `null`, `{"model":null,"usage":{"x":[]}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	set := []field{{"id", mustJSON("chatcmpl-x")}, {"model", mustJSON("gpt-4o")}, {"usage", nil}}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		out, err := withFields(data, set)
+		var in map[string]json.RawMessage
+		if !json.Valid(data) || json.Unmarshal(data, &in) != nil || in == nil {
+			if err == nil && !json.Valid(data) {
+				return // not JSON: withFields' input is always JSON, any result will do
+			}
+			if err == nil && in == nil {
+				t.Fatalf("withFields(%q) accepted what is not an object: %q", data, out)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("withFields(%q) = %v", data, err)
+		}
+		var got map[string]json.RawMessage
+		if err := json.Unmarshal(out, &got); err != nil {
+			t.Fatalf("withFields(%q) = %q, not JSON: %v", data, out, err)
+		}
+		in["id"], in["model"] = set[0].value, set[1].value
+		delete(in, "usage")
+		if len(got) != len(in) {
+			t.Fatalf("withFields(%q) = %q, want the members %v", data, out, in)
+		}
+		for k, v := range in {
+			if compact(got[k]) != compact(v) {
+				t.Fatalf("withFields(%q) = %q: %s is %s, want %s", data, out, k, got[k], v)
+			}
 		}
 	})
 }

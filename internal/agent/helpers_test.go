@@ -41,6 +41,8 @@ type upstreamRequest struct {
 	// Done is closed when the gateway gives up on the request: a handler
 	// that plays a stalled upstream waits for it.
 	Done <-chan struct{}
+	// ctx is the request's context: done when the agent cancels the call.
+	ctx context.Context
 }
 
 type testMessage struct {
@@ -84,6 +86,13 @@ func (f *fakeUpstream) last(t testing.TB) upstreamRequest {
 	return r[len(r)-1]
 }
 
+// model is the model the upstream was asked for.
+func (r upstreamRequest) model() string {
+	var m string
+	json.Unmarshal(r.Body["model"], &m)
+	return m
+}
+
 func (f *fakeUpstream) setHandler(h func(w http.ResponseWriter, req upstreamRequest)) {
 	f.mu.Lock()
 	f.handle = h
@@ -92,7 +101,7 @@ func (f *fakeUpstream) setHandler(h func(w http.ResponseWriter, req upstreamRequ
 
 func (f *fakeUpstream) serve(w http.ResponseWriter, r *http.Request) {
 	b, _ := io.ReadAll(r.Body)
-	req := upstreamRequest{Path: r.URL.Path, Auth: r.Header.Get("Authorization"), Done: r.Context().Done()}
+	req := upstreamRequest{Path: r.URL.Path, Auth: r.Header.Get("Authorization"), Done: r.Context().Done(), ctx: r.Context()}
 	json.Unmarshal(b, &req.Body)
 	json.Unmarshal(req.Body["stream"], &req.Stream)
 	json.Unmarshal(req.Body["messages"], &req.Messages)
@@ -210,6 +219,9 @@ type testProfile struct {
 func defaultConfig(base string) string {
 	return fmt.Sprintf("model:\n  base_url: %s\n  name: %s\n  api_key_env: TEST_UPSTREAM_KEY\ngateway:\n  port: 8642\n", base, testModel)
 }
+
+// aliasConfig is the default configuration with model.aliases.
+var aliasConfig = "model:\n  base_url: BASE\n  name: " + testModel + "\n  api_key_env: TEST_UPSTREAM_KEY\n  aliases: {fast: small-model, gpt-4o: big-model}\n"
 
 // newProfile writes a profile (SOUL.md, config.yaml, .env) and starts
 // its agent on loopback against a fresh fake upstream.

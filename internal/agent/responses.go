@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/hermes-agent/hermes/internal/sessions"
@@ -107,7 +106,16 @@ func (a *Agent) history(ctx context.Context, req responsesRequest, sid string, g
 		}
 		return fromStored(chain), prev.SessionID, nil
 	case req.Conversation != "":
-		csid, err := a.store.ConversationSession(ctx, req.Conversation)
+		// A request that keeps nothing (store: false) reads the
+		// conversation and does not start one.
+		find := a.store.ConversationSession
+		if !req.Store {
+			find = a.store.FindConversation
+		}
+		csid, err := find(ctx, req.Conversation)
+		if !req.Store && errors.Is(err, sessions.ErrNotFound) {
+			return nil, sid, nil
+		}
 		if err != nil {
 			return nil, "", fail(ErrUnavailable, "store_failed", "reading the sessions store: %w", err)
 		}
@@ -180,7 +188,7 @@ func (a *Agent) streamResponse(w http.ResponseWriter, r *http.Request, res *resp
 		seq++
 		return writeEvent(w, rc, ev["type"].(string), ev)
 	}
-	msgID := "msg_" + strings.TrimPrefix(res.ID, "resp_")
+	msgID := outputItemID(res.ID)
 	item := outputItem{ID: msgID, Type: "message", Status: "in_progress", Role: "assistant", Content: []outputContent{}}
 	part := outputContent{Type: "output_text", Text: "", Annotations: []any{}}
 	start := []map[string]any{
@@ -240,7 +248,7 @@ func (a *Agent) getResponse(w http.ResponseWriter, r *http.Request) error {
 	if a.store == nil {
 		return fail(ErrUnavailable, "no_store", "the gateway of profile %s has no sessions store", a.profile)
 	}
-	id := strings.TrimPrefix(r.URL.Path, "/v1/responses/")
+	id := r.PathValue("response_id")
 	s, err := a.store.GetResponse(r.Context(), id)
 	if errors.Is(err, sessions.ErrNotFound) {
 		return responseNotFound(id)
@@ -259,7 +267,7 @@ func (a *Agent) deleteResponse(w http.ResponseWriter, r *http.Request) error {
 	if a.store == nil {
 		return fail(ErrUnavailable, "no_store", "the gateway of profile %s has no sessions store", a.profile)
 	}
-	id := strings.TrimPrefix(r.URL.Path, "/v1/responses/")
+	id := r.PathValue("response_id")
 	err := a.store.DeleteResponse(r.Context(), id)
 	if errors.Is(err, sessions.ErrNotFound) {
 		return responseNotFound(id)

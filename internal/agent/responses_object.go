@@ -5,7 +5,6 @@
 package agent
 
 import (
-	"strings"
 	"time"
 
 	"github.com/hermes-agent/hermes/internal/sessions"
@@ -118,7 +117,7 @@ func (res *response) complete(text string, u *upstreamUsage) {
 	res.Status = "completed"
 	res.OutputText = text
 	res.Output = []outputItem{{
-		ID: "msg_" + strings.TrimPrefix(res.ID, "resp_"), Type: "message", Status: "completed", Role: "assistant",
+		ID: outputItemID(res.ID), Type: "message", Status: "completed", Role: "assistant",
 		Content: []outputContent{{Type: "output_text", Text: text, Annotations: []any{}}},
 	}}
 	if u != nil {

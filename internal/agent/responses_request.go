@@ -65,6 +65,11 @@ func decodeResponsesRequest(body []byte) (responsesRequest, error) {
 			return req, badField("store", "store must be true or false")
 		}
 	}
+	if background, err := optionalBool(fields, "background"); err != nil {
+		return req, err
+	} else if background {
+		return req, badField("background", "background responses are not supported by this gateway: send the request without background (with stream: true, a long answer arrives as it is written)")
+	}
 	if raw, ok := fields["tools"]; ok && !isNull(raw) {
 		var tools []json.RawMessage
 		if json.Unmarshal(raw, &tools) != nil {

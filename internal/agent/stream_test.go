@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -271,5 +272,87 @@ func TestResponsesStreamFailure(t *testing.T) {
 	json.Unmarshal([]byte(last), &failed)
 	if r, _ := p.call(t, "GET", "/v1/responses/"+failed.Response.ID, ""); r.StatusCode != 404 {
 		t.Errorf("the failed response was recorded: GET = %d", r.StatusCode)
+	}
+}
+
+// Whatever way an upstream reports the usage of a stream (its own chunk
+// after the last choice, or in the chunks that carry choices), the client
+// gets it the way OpenAI sends it: "usage": null in every chunk and one
+// last chunk with no choices and the usage, and only when it asked.
+func TestStreamUsageShapes(t *testing.T) {
+	upstreams := map[string]func(w http.ResponseWriter, req upstreamRequest){
+		"own chunk": echo,
+		"in the last choice": func(w http.ResponseWriter, req upstreamRequest) {
+			startSSE(w)
+			sendChunk(w, chunkJSON("echo: ", true, ""))
+			sendChunk(w, `{"id":"up-9","object":"chat.completion.chunk","created":1700000000,"model":"upstream-model","choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7,"prompt_tokens_details":{"cached_tokens":3}}}`)
+			sendChunk(w, "[DONE]")
+		},
+	}
+	for name, up := range upstreams {
+		for _, asked := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/asked=%v", name, asked), func(t *testing.T) {
+				p := newProfile(t, profileOpts{})
+				p.up.setHandler(up)
+				opts := ""
+				if asked {
+					opts = `,"stream_options":{"include_usage":true}`
+				}
+				resp, body := p.call(t, "POST", "/v1/chat/completions", `{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"hi"}]`+opts+`}`)
+				if resp.StatusCode != 200 {
+					t.Fatalf("status %d: %s", resp.StatusCode, body)
+				}
+				events := readEvents(t, strings.NewReader(string(body)))
+				var usages []string
+				for i, ev := range events {
+					if ev.Data == "[DONE]" {
+						continue
+					}
+					var c map[string]json.RawMessage
+					json.Unmarshal([]byte(ev.Data), &c)
+					u, has := c["usage"]
+					switch {
+					case !asked && has:
+						t.Errorf("chunk %d carries a usage the client did not ask for: %s", i, ev.Data)
+					case asked && string(c["choices"]) != "[]" && string(u) != "null":
+						t.Errorf("chunk %d has choices and usage %s, want null", i, u)
+					case asked && string(c["choices"]) == "[]":
+						usages = append(usages, string(u))
+					}
+				}
+				if text, done, _ := streamText(t, events); text != "echo: hi" || !done {
+					t.Errorf("text %q done %v", text, done)
+				}
+				if asked && (len(usages) != 1 || !strings.Contains(usages[0], `"total_tokens"`) || events[len(events)-2].Data == "" || !strings.Contains(events[len(events)-2].Data, `"choices":[]`)) {
+					t.Errorf("usage chunks %q, want one, last before [DONE]:\n%s", usages, body)
+				}
+				if name == "in the last choice" && asked && !strings.Contains(usages[0], `"cached_tokens":3`) {
+					t.Errorf("the upstream's usage details were lost: %s", usages[0])
+				}
+			})
+		}
+	}
+}
+
+// The reachability probe dials the proxy the transport picks, if any.
+func TestDialAddr(t *testing.T) {
+	p := newProfile(t, profileOpts{})
+	for _, tt := range []struct {
+		base, proxy, want string
+	}{
+		{"https://openrouter.ai/api/v1", "", "openrouter.ai:443"},
+		{"http://llm.internal/v1", "", "llm.internal:80"},
+		{"http://127.0.0.1:8080/v1", "", "127.0.0.1:8080"},
+		{"https://openrouter.ai/api/v1", "http://proxy.example:3128", "proxy.example:3128"},
+	} {
+		tr := &http.Transport{}
+		if tt.proxy != "" {
+			u, _ := url.Parse(tt.proxy)
+			tr.Proxy = http.ProxyURL(u)
+		}
+		p.agent.client = &http.Client{Transport: tr}
+		if got, err := p.agent.dialAddr(tt.base); err != nil || got != tt.want {
+			t.Errorf("dialAddr(%s) via %q = %q, %v; want %q", tt.base, tt.proxy, got, err, tt.want)
+		}
 	}
 }

@@ -69,11 +69,13 @@ func newHTTPClient(t Timeouts, conns int) *http.Client {
 }
 
 // target is where a request goes: the upstream's endpoint, its model name
-// and the key (empty for an upstream that needs none).
+// and the key (empty for an upstream that needs none), and the model name
+// the client sent (echoed back to it).
 type target struct {
-	url   string // {base_url}/chat/completions
-	model string
-	key   string
+	url       string // {base_url}/chat/completions
+	model     string
+	key       string
+	requested string
 }
 
 // errFirstByte and errIdle are the causes with which the watchdog cancels
@@ -93,6 +95,11 @@ type upstreamBody struct {
 	cancel context.CancelCauseFunc
 	tgt    target
 	t      Timeouts
+	// ex is the request's Exchange, and start when the call began: Close
+	// adds the call's time to ex.Upstream.
+	ex    *Exchange
+	start time.Time
+	done  bool
 }
 
 func (b *upstreamBody) Read(p []byte) (int, error) {
@@ -112,6 +119,10 @@ func (b *upstreamBody) Read(p []byte) (int, error) {
 const drainWait = 50 * time.Millisecond
 
 func (b *upstreamBody) Close() error {
+	if !b.done {
+		b.done = true
+		b.ex.Upstream += time.Since(b.start)
+	}
 	b.timer.Reset(drainWait)
 	io.CopyN(io.Discard, b.r, 64<<10)
 	b.timer.Stop()
@@ -139,6 +150,9 @@ func (b *upstreamBody) classify(err error) error {
 // rate-limits. When ctx is done (the client went away) the error wraps
 // ctx's error.
 func (a *Agent) post(ctx context.Context, tgt target, body []byte, stream bool) (*upstreamBody, error) {
+	ex := exchangeOf(ctx)
+	ex.Model, ex.UpstreamModel = tgt.requested, tgt.model
+	start := time.Now()
 	ctx, cancel := context.WithCancelCause(ctx)
 	var answered atomic.Bool // the headers are in: the watchdog now bounds silence
 	timer := time.AfterFunc(a.timeouts.FirstByte, func() {
@@ -172,15 +186,17 @@ func (a *Agent) post(ctx context.Context, tgt target, body []byte, stream bool) 
 		timer.Stop()
 		cause := context.Cause(ctx)
 		cancel(nil)
+		ex.Upstream += time.Since(start)
 		return nil, a.callError(ctx, tgt, cause, err)
 	}
-	b := &upstreamBody{r: resp.Body, timer: timer, idle: a.timeouts.Idle, ctx: ctx, cancel: cancel, tgt: tgt, t: a.timeouts}
+	b := &upstreamBody{r: resp.Body, timer: timer, idle: a.timeouts.Idle, ctx: ctx, cancel: cancel, tgt: tgt, t: a.timeouts, ex: ex, start: start}
 	answered.Store(true)
 	timer.Reset(a.timeouts.Idle)
 	if resp.StatusCode != http.StatusOK {
 		defer b.Close()
 		return nil, statusError(tgt, resp, b)
 	}
+	a.upstream.ok(a.now().UTC())
 	return b, nil
 }
 

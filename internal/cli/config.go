@@ -32,6 +32,8 @@ Keys hermes reads (checked when set):
   model.name              upstream model name
   model.api_key_env       name of the environment variable holding the key
   model.provider          credential stored by hermes login --provider NAME
+  model.aliases           client model names routed to other upstream models,
+                          such as gpt-4o=openai/gpt-4o,fast=openai/gpt-4o-mini
 Any other key is stored as it is written.
 `
 

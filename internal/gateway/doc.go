@@ -78,8 +78,13 @@
 // Starting" on its stdout, listens on host:port (at most netcap.TCP
 // connections per client address and in all: one more is closed at accept,
 // and logged at most 10 times a minute), and records "running".
-// It serves GET /health ({"status", "profile", "state"}); every other path
-// is a JSON 404 until the agent API exists. When its context is done (the
+// It serves the profile's agent (agent.Agent.Handler: one route table behind
+// one access log, a line per request in the gateway's log), whose table
+// holds the gateway's own routes too: GET /health and GET /v1/health,
+// public ({"status", "platform", "profile", "state"}), and GET
+// /health/detailed behind the key (the upstream reachable now, the
+// sessions store writable now, the last upstream error and when, the
+// requests in flight, the drain). When its context is done (the
 // CLI cancels it on SIGTERM or SIGINT) it records "draining", answers new
 // requests 503 while http.Server.Shutdown lets running ones finish within
 // gateway.drain_timeout, records "stopped", releases the pid lock and

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -148,11 +147,12 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("gateway %s: sessions store: %w", p, err)
 	}
 	defer store.Close()
-	ag, err := agent.New(agent.Config{Profile: p, Dir: dir, Home: cfg.Home, Store: store, Env: cfg.Env.Getenv, Logger: log})
+	ag, err := agent.New(agent.Config{Profile: p, Dir: dir, Home: cfg.Home, Store: store, Env: cfg.Env.Getenv, Logger: log, Routes: g.routes()})
 	if err != nil {
 		g.record(StateStartupFailed, "agent: "+err.Error())
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
+	g.ag, g.store = ag, store
 
 	ln, err := net.Listen("tcp", set.addr())
 	if err != nil {
@@ -160,7 +160,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("gateway %s: listening on %s: %w", p, set.addr(), err)
 	}
 	srv := &http.Server{
-		Handler:           g.handler(ag.Handler()),
+		Handler:           ag.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
@@ -206,6 +206,10 @@ type gw struct {
 	pid   int
 	start time.Time
 	state atomic.Value // string: the last state recorded
+	// The agent, whose table serves the gateway's routes too, and the
+	// sessions store (serve.go).
+	ag    *agent.Agent
+	store *sessions.Store
 }
 
 // record sets the gateway's state in memory and in the state file. A state
@@ -227,52 +231,4 @@ func (g *gw) record(state, reason string) {
 func (g *gw) current() string {
 	s, _ := g.state.Load().(string)
 	return s
-}
-
-// Health is the answer of GET /health.
-type Health struct {
-	// Status is "ok", or "draining" once the gateway is stopping.
-	Status string `json:"status"`
-	// Profile is the gateway's profile.
-	Profile string `json:"profile"`
-	// State is the gateway's gateway_state.
-	State string `json:"state"`
-}
-
-// apiError is the body of an error answer.
-type apiError struct {
-	Error  string `json:"error"`
-	Detail string `json:"detail"`
-}
-
-// handler is the gateway's HTTP surface: GET /health, public, answered by
-// the gateway itself (its state and profile, nothing else); every other
-// path is the profile's agent, which checks the API key, the limits and the
-// drain itself.
-func (g *gw) handler(api http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/health" {
-			api.ServeHTTP(w, r)
-			return
-		}
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD")
-			writeJSON(w, http.StatusMethodNotAllowed, apiError{"method_not_allowed", r.Method + " " + r.URL.Path + " (allowed: GET, HEAD)"})
-			return
-		}
-		h := Health{Status: "ok", Profile: g.cfg.Profile, State: g.current()}
-		if h.State == StateDraining || h.State == StateStopped {
-			h.Status = "draining"
-		}
-		writeJSON(w, http.StatusOK, h)
-	})
-}
-
-// writeJSON answers v as JSON with status.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, _ := json.Marshal(v)
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
-	w.WriteHeader(status)
-	w.Write(append(b, '\n'))
 }

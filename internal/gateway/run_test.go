@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -16,10 +17,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hermes-agent/hermes/internal/testenv"
-
+	"github.com/hermes-agent/hermes/internal/agent"
 	"github.com/hermes-agent/hermes/internal/hostenv"
 	"github.com/hermes-agent/hermes/internal/profiles"
+	"github.com/hermes-agent/hermes/internal/sessions"
+	"github.com/hermes-agent/hermes/internal/testenv"
 )
 
 // freePort returns a TCP port of 127.0.0.1 that nothing listens on now.
@@ -128,7 +130,8 @@ func getJSON(t *testing.T, method, url string) (int, map[string]any) {
 func TestRunLifecycle(t *testing.T) {
 	port := freePort(t)
 	home := gatewayHome(t, port)
-	r := startRun(t, Config{Home: home, Profile: "default"})
+	var logBuf testenv.Buffer
+	r := startRun(t, Config{Home: home, Profile: "default", Logger: slog.New(slog.NewTextHandler(&logBuf, nil))})
 	r.expectStates(t, StateStarting, StateRunning)
 
 	base := "http://127.0.0.1:" + strconv.Itoa(port)
@@ -154,6 +157,15 @@ func TestRunLifecycle(t *testing.T) {
 	}
 	if code, _ := getJSON(t, "POST", base+"/health"); code != 405 {
 		t.Errorf("POST /health = %d, want 405", code)
+	}
+	if code, m := getJSON(t, "GET", base+"/v1/health"); code != 200 || m["status"] != "ok" || m["platform"] != "hermes-agent" {
+		t.Errorf("GET /v1/health = %d %v", code, m)
+	}
+	// Every request is a line of the gateway's log, named by its route.
+	for _, want := range []string{"msg=request method=GET route=health status=200", "route=health_v1 status=200", "route=models status=503", "route=health status=405"} {
+		if !strings.Contains(logBuf.String(), want) {
+			t.Errorf("the gateway's log lacks %q:\n%s", want, logBuf.String())
+		}
 	}
 
 	// A second gateway of the same profile is refused and changes nothing.
@@ -273,33 +285,145 @@ func TestRunConfigErrors(t *testing.T) {
 	}
 }
 
-// TestHandler checks the gateway's own surface in each state: /health is
-// the gateway's, every other path goes to the agent.
+// testKey is the API_SERVER_KEY of the handler tests.
+const testKey = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+// servedGateway is a gateway's HTTP surface without its process: the
+// agent of a profile in a temporary directory (its upstream at base) with
+// the gateway's routes, in state.
+func servedGateway(t *testing.T, state, base string) (*gw, http.Handler) {
+	t.Helper()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "SOUL.md"), "coder\n")
+	writeFile(t, filepath.Join(dir, "config.yaml"), "model: {base_url: '"+base+"', name: m}\n")
+	writeFile(t, filepath.Join(dir, ".env"), "API_SERVER_KEY="+testKey+"\n")
+	store, err := sessions.Open(filepath.Join(dir, profiles.FileSessions), sessions.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	g := &gw{cfg: Config{Profile: "coder"}, pid: 4242, start: time.Unix(1_800_000_000, 0), store: store}
+	g.state.Store(state)
+	ag, err := agent.New(agent.Config{Profile: "coder", Dir: dir, Store: store, Routes: g.routes(), Env: func(string) (string, bool) { return "", false }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.ag = ag
+	return g, ag.Handler()
+}
+
+func serveOne(h http.Handler, method, path string, key bool) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(method, path, nil)
+	if key {
+		req.Header.Set("Authorization", "Bearer "+testKey)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+// TestHandler checks the gateway's own routes in each state: /health and
+// /v1/health are public, /health/detailed needs the key; every other path
+// is the agent's.
 func TestHandler(t *testing.T) {
+	up := httptest.NewServer(http.NotFoundHandler())
+	defer up.Close()
 	tests := []struct {
 		state, method, path string
+		key                 bool
 		code                int
 		body                string
 	}{
-		{StateRunning, "GET", "/health", 200, `{"status":"ok","profile":"coder","state":"running"}`},
-		{StateRunning, "HEAD", "/health", 200, ``},
-		{StateRunning, "GET", "/v1/models", 299, `agent`},
-		{StateRunning, "POST", "/v1/responses", 299, `agent`},
-		{StateRunning, "DELETE", "/health", 405, `{"error":"method_not_allowed","detail":"DELETE /health (allowed: GET, HEAD)"}`},
-		{StateDraining, "GET", "/health", 200, `{"status":"draining","profile":"coder","state":"draining"}`},
-		{StateStopped, "GET", "/health", 200, `{"status":"draining","profile":"coder","state":"stopped"}`},
+		{StateRunning, "GET", "/health", false, 200, `{"status":"ok","platform":"hermes-agent","profile":"coder","state":"running"}`},
+		{StateRunning, "HEAD", "/health", false, 200, ``},
+		{StateRunning, "GET", "/v1/health", false, 200, `{"status":"ok","platform":"hermes-agent","profile":"coder","state":"running"}`},
+		{StateRunning, "DELETE", "/health", false, 405, `"code":"method_not_allowed"`},
+		{StateRunning, "GET", "/health/detailed", false, 401, `"code":"missing_api_key"`},
+		{StateRunning, "GET", "/v1/capabilities", false, 401, `"code":"missing_api_key"`},
+		{StateRunning, "GET", "/v1/capabilities", true, 200, `"object":"hermes.api_server.capabilities"`},
+		{StateRunning, "GET", "/v1/models", true, 200, `"hermes-coder"`},
+		{StateDraining, "GET", "/health", false, 200, `{"status":"draining","platform":"hermes-agent","profile":"coder","state":"draining"}`},
+		{StateStopped, "GET", "/v1/health", false, 200, `{"status":"draining","platform":"hermes-agent","profile":"coder","state":"stopped"}`},
 	}
-	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.WriteHeader(299)
-		w.Write([]byte("agent"))
-	})
 	for _, tt := range tests {
-		g := &gw{cfg: Config{Profile: "coder"}}
-		g.state.Store(tt.state)
-		rec := httptest.NewRecorder()
-		g.handler(api).ServeHTTP(rec, httptest.NewRequest(tt.method, tt.path, nil))
-		if rec.Code != tt.code || strings.TrimSpace(rec.Body.String()) != tt.body && tt.method != "HEAD" {
-			t.Errorf("%s %s while %s = %d %s, want %d %s", tt.method, tt.path, tt.state, rec.Code, rec.Body, tt.code, tt.body)
+		_, h := servedGateway(t, tt.state, up.URL+"/v1")
+		rec := serveOne(h, tt.method, tt.path, tt.key)
+		body := strings.TrimSpace(rec.Body.String())
+		if rec.Code != tt.code || tt.method != "HEAD" && (tt.code == 200 && tt.body[0] == '{' && body != tt.body || !strings.Contains(body, tt.body)) {
+			t.Errorf("%s %s while %s = %d %s, want %d %s", tt.method, tt.path, tt.state, rec.Code, body, tt.code, tt.body)
+		}
+		if tt.code == 405 && rec.Header().Get("Allow") != "GET, HEAD" {
+			t.Errorf("%s %s: Allow = %q", tt.method, tt.path, rec.Header().Get("Allow"))
+		}
+	}
+}
+
+// GET /health/detailed: the upstream reachable, the store writable, the
+// last upstream error and when, the requests in flight, the drain.
+func TestHealthDetailed(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(500)
+		w.Write([]byte(`{"error":{"message":"the model is down"}}`))
+	}))
+	defer up.Close()
+	detail := func(t *testing.T, h http.Handler) DetailedHealth {
+		t.Helper()
+		rec := serveOne(h, "GET", "/health/detailed", true)
+		var d DetailedHealth
+		if rec.Code != 200 || json.Unmarshal(rec.Body.Bytes(), &d) != nil {
+			t.Fatalf("GET /health/detailed = %d %s", rec.Code, rec.Body)
+		}
+		return d
+	}
+
+	g, h := servedGateway(t, StateRunning, up.URL+"/v1")
+	d := detail(t, h)
+	if d.Status != "ok" || d.Platform != "hermes-agent" || d.GatewayState != StateRunning || d.PID != 4242 || !d.StartedAt.Equal(g.start) ||
+		!d.Upstream.Reachable || !d.Upstream.Configured || d.Upstream.LastError != nil || !d.SessionsStore.Writable || d.Draining || d.InFlight != 0 || d.MaxConcurrent == 0 {
+		t.Errorf("detailed health of a fresh gateway = %+v", d)
+	}
+	// An upstream failure is the last error, with its time.
+	req := httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(`{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}`))
+	req.Header.Set("Authorization", "Bearer "+testKey)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != 502 {
+		t.Fatalf("chat against a failing upstream = %d %s", rec.Code, rec.Body)
+	}
+	d = detail(t, h)
+	if e := d.Upstream.LastError; e == nil || e.Code != "upstream_error" || !strings.Contains(e.Message, "the model is down") || e.At.IsZero() {
+		t.Errorf("last upstream error = %+v", e)
+	}
+	// Draining: still answered, and says so.
+	g.ag.Drain()
+	g.state.Store(StateDraining)
+	if d = detail(t, h); d.Status != "draining" || !d.Draining || d.GatewayState != StateDraining {
+		t.Errorf("detailed health while draining = %+v", d)
+	}
+	// A store that takes no writes, an unreachable upstream: degraded.
+	g.store.Close()
+	g.state.Store(StateRunning)
+	if d = detail(t, h); d.Status != "degraded" || d.SessionsStore.Writable || d.SessionsStore.Error == "" {
+		t.Errorf("detailed health with a closed store = %+v", d)
+	}
+	_, h = servedGateway(t, StateRunning, "http://127.0.0.1:1/v1")
+	if d = detail(t, h); d.Status != "degraded" || d.Upstream.Reachable || d.Upstream.Error == "" {
+		t.Errorf("detailed health with an unreachable upstream = %+v", d.Upstream)
+	}
+}
+
+// The README lists every route of the gateway's table.
+func TestREADMEListsEveryRoute(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, _ := servedGateway(t, StateRunning, "http://127.0.0.1:1/v1")
+	for _, r := range g.ag.Routes() {
+		method, path, _ := strings.Cut(r.Pattern, " ")
+		want := "`" + method + " " + strings.ReplaceAll(path, "...}", "}") + "`"
+		if !strings.Contains(string(b), want) {
+			t.Errorf("README.md does not list the route %s (%s, for %s) as %s", r.Name, r.Pattern, r.Access, want)
 		}
 	}
 }

@@ -33,6 +33,7 @@ const utf8BOM = "\ufeff"
 //	model.name              upstream model name
 //	model.api_key_env       name of the environment variable holding the upstream key
 //	model.provider          a credential stored by hermes login --provider NAME
+//	model.aliases           map of model names clients send to upstream model names
 //
 // A Config is not safe for concurrent use.
 type Config struct {
@@ -79,6 +80,9 @@ type ModelConfig struct {
 	Name      string
 	APIKeyEnv string
 	Provider  string
+	// Aliases maps a model name a client sends to the upstream model that
+	// serves it; a name it does not map is served by Name. nil when unset.
+	Aliases map[string]string
 }
 
 // LoadConfig reads a config.yaml. A missing file is an empty configuration
@@ -281,7 +285,8 @@ func (c *Config) Set(key, value string) error {
 	}
 	c.own()
 	var val *yaml.Node
-	if spec, known := lookupKey(key); known {
+	spec, known := lookupKey(key)
+	if known {
 		if val, err = spec.fromText(key, value); err != nil {
 			return err
 		}
@@ -318,7 +323,7 @@ func (c *Config) Set(key, value string) error {
 		return nil
 	case old.Kind == yaml.AliasNode:
 		return fmt.Errorf("cannot set %s: its value is a YAML alias (*%s); edit %s by hand", key, old.Value, c.fileName())
-	case old.Kind == yaml.MappingNode && len(old.Content) > 0:
+	case old.Kind == yaml.MappingNode && len(old.Content) > 0 && !(known && spec.kind == kMap):
 		return fmt.Errorf("cannot set %s: it is a section with %d keys (line %d of %s); set one of them, such as %s.%s", key, len(old.Content)/2, old.Line, c.fileName(), key, old.Content[0].Value)
 	}
 	if old.Anchor != "" {
@@ -431,6 +436,11 @@ func (c *Config) Model() (ModelConfig, error) {
 	read("model.name", &m.Name)
 	read("model.api_key_env", &m.APIKeyEnv)
 	read("model.provider", &m.Provider)
+	if v, ok, err := c.read("model.aliases"); err != nil {
+		errs = append(errs, err)
+	} else if ok && len(v.m) > 0 {
+		m.Aliases = v.m
+	}
 	return m, errors.Join(errs...)
 }
 

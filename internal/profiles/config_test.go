@@ -98,6 +98,16 @@ custom:
 		set:  [][2]string{{"gateway.cors_origins", "https://a.example, http://localhost:3000"}},
 		want: "gateway:\n  cors_origins:\n    - https://a.example\n    - http://localhost:3000\n",
 	}, {
+		name: "a map replaces the one before, comments kept",
+		in:   "model:\n  # routed names\n  aliases:\n    old: x\n    older: y\n",
+		set:  [][2]string{{"model.aliases", "gpt-4o=openai/gpt-4o,fast=openai/gpt-4o-mini"}},
+		want: "model:\n  # routed names\n  aliases:\n    gpt-4o: openai/gpt-4o\n    fast: openai/gpt-4o-mini\n",
+	}, {
+		name: "an empty map",
+		in:   "model:\n  aliases: {a: b}\n",
+		set:  [][2]string{{"model.aliases", ""}},
+		want: "model:\n  aliases: {}\n",
+	}, {
 		name: "an empty list",
 		in:   "",
 		set:  [][2]string{{"gateway.cors_origins", ""}},
@@ -154,6 +164,8 @@ func TestSetTypes(t *testing.T) {
 		{"model.name", "42", "42"},
 		{"model.api_key_env", "OPENROUTER_API_KEY", "OPENROUTER_API_KEY"},
 		{"model.provider", "openrouter", "openrouter"},
+		{"model.aliases", "gpt-4o=openai/gpt-4o, hermes-agent = anthropic/claude-sonnet-4", map[string]any{"gpt-4o": "openai/gpt-4o", "hermes-agent": "anthropic/claude-sonnet-4"}},
+		{"model.aliases", "{gpt-4.1: openai/gpt-4.1, 4o: 'x'}", map[string]any{"gpt-4.1": "openai/gpt-4.1", "4o": "x"}},
 		{"unknown", "42", 42},
 		{"unknown", "-7", -7},
 		{"unknown", "true", true},
@@ -241,6 +253,12 @@ func TestSetRefused(t *testing.T) {
 		{"model.name", "a\nb", []string{"control"}},
 		{"model.api_key_env", "sk-or-v1-abcdef", []string{"model.api_key_env", "never the key itself"}},
 		{"model.provider", "Open Router", []string{"model.provider"}},
+		{"model.aliases", "gpt-4o", []string{"model.aliases", `"gpt-4o"`, "gpt-4o=openai/gpt-4o"}},
+		{"model.aliases", "gpt-4o=", []string{`the value of "gpt-4o": empty`}},
+		{"model.aliases", "=x", []string{`the name "": empty`}},
+		{"model.aliases", "a=x,a=y", []string{`"a" is named twice`}},
+		{"model.aliases", "{a: [x]}", []string{"model.aliases"}},
+		{"model.aliases.gpt-4o", "x", []string{"model.aliases is a map", "not a section"}},
 		{"gateway", "x", []string{"gateway is a section", "gateway.port"}},
 		{"model", "x", []string{"model is a section"}},
 		{"gateway.port.x", "1", []string{"gateway.port is", "not a section"}},
@@ -356,6 +374,9 @@ model:
   name: m
   api_key_env: OPENROUTER_API_KEY
   provider: openrouter
+  aliases:
+    gpt-4o: openai/gpt-4o
+    3.5: 4o
 `)
 	g, err := c.Gateway()
 	want := GatewayConfig{Host: "0.0.0.0", Port: 8643, CORSOrigins: []string{"https://a.example", "*"},
@@ -364,8 +385,9 @@ model:
 		t.Errorf("Gateway() = %+v, %v; want %+v", g, err, want)
 	}
 	m, err := c.Model()
-	wantM := ModelConfig{BaseURL: "https://openrouter.ai/api/v1", Name: "m", APIKeyEnv: "OPENROUTER_API_KEY", Provider: "openrouter"}
-	if err != nil || m != wantM {
+	wantM := ModelConfig{BaseURL: "https://openrouter.ai/api/v1", Name: "m", APIKeyEnv: "OPENROUTER_API_KEY", Provider: "openrouter",
+		Aliases: map[string]string{"gpt-4o": "openai/gpt-4o", "3.5": "4o"}}
+	if err != nil || !reflect.DeepEqual(m, wantM) {
 		t.Errorf("Model() = %+v, %v; want %+v", m, err, wantM)
 	}
 
@@ -401,6 +423,10 @@ model:
 		{"model:\n  api_key_env: sk-123\n", "model.api_key_env"},
 		{"model:\n  name: {a: 1}\n", "model.name"},
 		{"model: [1]\n", "model must hold keys"},
+		{"model:\n  aliases: [gpt-4o]\n", "model.aliases: want a map"},
+		{"model:\n  aliases: {gpt-4o: [a]}\n", "model.aliases"},
+		{"model:\n  aliases: {gpt-4o: ''}\n", `model.aliases: the value of "gpt-4o": empty`},
+		{"model:\n  aliases: {gpt-4o: true}\n", "model.aliases"},
 	} {
 		_, err := mustParse(t, tc.in).Model()
 		if err == nil || !strings.Contains(err.Error(), tc.says) {
@@ -462,7 +488,40 @@ var validSets = [][2]string{
 	{"gateway.port", "8650"}, {"gateway.host", "0.0.0.0"}, {"gateway.drain_timeout", "2s"},
 	{"gateway.cors_origins", "https://a.example"}, {"gateway.max_concurrent", "3"},
 	{"gateway.max_body_bytes", "1024"}, {"model.name", "m"}, {"model.base_url", "https://x.example/v1"},
-	{"model.api_key_env", "KEY"}, {"model.provider", "openrouter"},
+	{"model.api_key_env", "KEY"}, {"model.provider", "openrouter"}, {"model.aliases", "gpt-4o=m"},
+}
+
+// FuzzAliases: whatever config set model.aliases accepts, the gateway
+// reads back as the same map; whatever it refuses is a message naming the
+// key.
+func FuzzAliases(f *testing.F) {
+	for _, s := range []string{"", "{}", "a=b", "gpt-4o=openai/gpt-4o, fast = m", "{gpt-4.1: x, 4o: 'y'}", "{a: [1]}", "a", "a=b,a=c",
+		"=x", "x=", "{a: b, a: c}", "{&k a: b, *k : c}", "a=b=c", "{a: !!binary eA==}", "{? [1]: x}"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, value string) {
+		c := mustParse(t, "")
+		if err := c.Set("model.aliases", value); err != nil {
+			if !strings.Contains(err.Error(), "model.aliases") {
+				t.Fatalf("Set(model.aliases, %q) = %v, want an error naming the key", value, err)
+			}
+			return
+		}
+		pairs, _ := parseMap(strings.TrimSpace(value))
+		again := mustParse(t, mustBytes(t, c))
+		m, err := again.Model()
+		if err != nil {
+			t.Fatalf("Set(model.aliases, %q) accepted, then Model() = %v\n%s", value, err, mustBytes(t, c))
+		}
+		if len(m.Aliases) != len(pairs) {
+			t.Fatalf("Set(model.aliases, %q): read back %v, want %q", value, m.Aliases, pairs)
+		}
+		for _, p := range pairs {
+			if m.Aliases[p[0]] != p[1] {
+				t.Fatalf("Set(model.aliases, %q): %q read back as %q, want %q", value, p[0], m.Aliases[p[0]], p[1])
+			}
+		}
+	})
 }
 
 func FuzzParseConfig(f *testing.F) {

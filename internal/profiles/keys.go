@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -20,6 +21,7 @@ const (
 	kInt
 	kDuration
 	kList
+	kMap
 )
 
 // keySpec describes a key that hermes reads: its type, its range, and a
@@ -28,8 +30,11 @@ const (
 type keySpec struct {
 	kind     kind
 	min, max int64 // kInt: the range; kDuration: the range in nanoseconds
-	// check validates a string value (kString) or each element (kList).
+	// check validates a string value (kString), each element (kList) or
+	// each value (kMap).
 	check func(string) error
+	// checkName validates each name of a kMap.
+	checkName func(string) error
 	// want says what is expected, for messages.
 	want string
 }
@@ -40,6 +45,7 @@ type typed struct {
 	i    int64
 	d    time.Duration
 	list []string
+	m    map[string]string
 }
 
 // maxBodyBytes bounds gateway.max_body_bytes.
@@ -69,6 +75,9 @@ func lookupKey(key string) (keySpec, bool) {
 		return keySpec{kind: kString, check: checkEnvName, want: "the name of the environment variable that holds the key, such as OPENROUTER_API_KEY (never the key itself)"}, true
 	case "model.provider":
 		return keySpec{kind: kString, check: checkProvider, want: "a provider name stored by hermes login --provider NAME, such as openrouter"}, true
+	case "model.aliases":
+		return keySpec{kind: kMap, check: checkOneLine, checkName: checkAliasName,
+			want: `a map of the model names clients send to upstream model names, such as "gpt-4o=openai/gpt-4o,fast=openai/gpt-4o-mini" or "{gpt-4o: openai/gpt-4o}" (or "" for none)`}, true
 	}
 	return keySpec{}, false
 }
@@ -132,6 +141,27 @@ func (k keySpec) fromText(key, text string) (*yaml.Node, error) {
 			seq.Content = append(seq.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: e})
 		}
 		return seq, nil
+	case kMap:
+		pairs, ok := parseMap(s)
+		if !ok {
+			return nil, k.refuse(key, text)
+		}
+		m := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+		if len(pairs) == 0 {
+			m.Style = yaml.FlowStyle
+		}
+		seen := map[string]bool{}
+		for _, p := range pairs {
+			if err := k.checkPair(key, p[0], p[1]); err != nil {
+				return nil, err
+			}
+			if seen[p[0]] {
+				return nil, fmt.Errorf("%s: %q is named twice; want %s", key, p[0], k.want)
+			}
+			seen[p[0]] = true
+			m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: p[0]}, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: p[1]})
+		}
+		return m, nil
 	}
 	if err := k.check(s); err != nil {
 		return nil, fmt.Errorf("%s: %q: %w; want %s", key, text, err, k.want)
@@ -181,6 +211,22 @@ func (k keySpec) fromNode(key string, n *yaml.Node) (typed, error) {
 			list = append(list, e.Value)
 		}
 		return typed{list: list}, nil
+	case kMap:
+		if n.Kind != yaml.MappingNode {
+			return wrong()
+		}
+		m := make(map[string]string, len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			name, val := deref(n.Content[i]), deref(n.Content[i+1])
+			if !mapScalar(name) || !mapScalar(val) {
+				return wrong()
+			}
+			if err := k.checkPair(key, name.Value, val.Value); err != nil {
+				return typed{}, err
+			}
+			m[name.Value] = val.Value
+		}
+		return typed{m: m}, nil
 	}
 	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!str" {
 		return wrong()
@@ -189,6 +235,30 @@ func (k keySpec) fromNode(key string, n *yaml.Node) (typed, error) {
 		return typed{}, fmt.Errorf("%s: %q: %w; want %s", key, n.Value, err, k.want)
 	}
 	return typed{s: n.Value}, nil
+}
+
+// checkPair validates one name and value of a kMap.
+func (k keySpec) checkPair(key, name, value string) error {
+	if err := k.checkName(name); err != nil {
+		return fmt.Errorf("%s: the name %q: %w; want %s", key, name, err, k.want)
+	}
+	if err := k.check(value); err != nil {
+		return fmt.Errorf("%s: the value of %q: %w; want %s", key, name, err, k.want)
+	}
+	return nil
+}
+
+// mapScalar reports whether n can be a name or a value of a kMap: a
+// string, or a number YAML did not quote (a model named 4o or 3.5).
+func mapScalar(n *yaml.Node) bool {
+	if n == nil || n.Kind != yaml.ScalarNode {
+		return false
+	}
+	switch n.ShortTag() {
+	case "!!str", "!!int", "!!float":
+		return true
+	}
+	return false
 }
 
 // parseDuration accepts a Go duration ("5s", "1500ms") or a bare number of
@@ -225,6 +295,53 @@ func parseList(s string) ([]string, bool) {
 		}
 	}
 	return list, true
+}
+
+// parseMap reads a map from the command line: "a=b,c=d", a YAML flow
+// mapping "{a: b, c: d}", or "" / "{}" for none. The pairs keep their
+// order.
+func parseMap(s string) ([][2]string, bool) {
+	if s == "" || s == "{}" {
+		return nil, true
+	}
+	var pairs [][2]string
+	if strings.HasPrefix(s, "{") {
+		var n yaml.Node
+		if err := yaml.Unmarshal([]byte(s), &n); err != nil || len(n.Content) != 1 || n.Content[0].Kind != yaml.MappingNode {
+			return nil, false
+		}
+		m := n.Content[0]
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			if !mapScalar(m.Content[i]) || !mapScalar(m.Content[i+1]) {
+				return nil, false
+			}
+			pairs = append(pairs, [2]string{m.Content[i].Value, m.Content[i+1].Value})
+		}
+		return pairs, true
+	}
+	for _, e := range strings.Split(s, ",") {
+		if e = strings.TrimSpace(e); e == "" {
+			continue
+		}
+		name, value, ok := strings.Cut(e, "=")
+		if !ok {
+			return nil, false
+		}
+		pairs = append(pairs, [2]string{strings.TrimSpace(name), strings.TrimSpace(value)})
+	}
+	return pairs, true
+}
+
+// maxAliasName bounds a name of model.aliases.
+const maxAliasName = 256
+
+// checkAliasName validates a model name a client may send: one line, not
+// empty, at most maxAliasName bytes.
+func checkAliasName(s string) error {
+	if len(s) > maxAliasName {
+		return fmt.Errorf("longer than %d bytes", maxAliasName)
+	}
+	return checkOneLine(s)
 }
 
 func checkHost(s string) error {
@@ -289,6 +406,9 @@ func checkBaseURL(s string) error {
 func checkOneLine(s string) error {
 	if s == "" {
 		return fmt.Errorf("empty")
+	}
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("not UTF-8 text")
 	}
 	if strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		return fmt.Errorf("control characters")

@@ -156,6 +156,12 @@ func (s *Store) ResponseChain(ctx context.Context, id string) ([]Message, error)
 	if r.Deleted {
 		return nil, fmt.Errorf("response %s: %w", id, ErrDeleted)
 	}
+	return chainMessages(ctx, tx, r)
+}
+
+// chainMessages is ResponseChain of r, read through tx.
+func chainMessages(ctx context.Context, tx *sql.Tx, r Response) ([]Message, error) {
+	id := r.ID
 	// The chain: id and its ancestors (UNION drops repeated rows, so a
 	// cycle ends the walk).
 	rows, err := tx.QueryContext(ctx, `WITH RECURSIVE chain (id, prev) AS (
@@ -201,6 +207,73 @@ func (s *Store) ResponseChain(ctx context.Context, id string) ([]Message, error)
 		}
 	}
 	return out, nil
+}
+
+// ResponseInput returns the input of response id as the Responses API's
+// input items list it: what the response continued (the chain of its
+// previous_response_id, or, for a response of a named conversation, every
+// earlier message of the conversation's session) and then its own input,
+// in order, without its output (its last message). A deleted response
+// gives ErrDeleted, an unknown one ErrNotFound.
+func (s *Store) ResponseInput(ctx context.Context, id string) ([]Message, error) {
+	db, err := s.reader(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if db == nil {
+		return nil, fmt.Errorf("response %s: %w", id, ErrNotFound)
+	}
+	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("response %s: %w", id, err)
+	}
+	defer tx.Rollback()
+	r, err := getResponse(ctx, tx, id)
+	if err != nil {
+		return nil, err
+	}
+	if r.Deleted {
+		return nil, fmt.Errorf("response %s: %w", id, ErrDeleted)
+	}
+	var msgs []Message
+	if r.Conversation == "" {
+		msgs, err = chainMessages(ctx, tx, r)
+	} else {
+		var rows *sql.Rows
+		rows, err = tx.QueryContext(ctx, `SELECT `+messageColumns+` FROM messages WHERE session_id = ? AND seq <= (SELECT max(seq) FROM messages WHERE session_id = ? AND response_id = ?) ORDER BY seq`, r.SessionID, r.SessionID, id)
+		if err == nil {
+			msgs, err = scanMessages(rows)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("response %s: %w", id, err)
+	}
+	if n := len(msgs); n > 0 && msgs[n-1].ResponseID == id {
+		msgs = msgs[:n-1]
+	}
+	return msgs, nil
+}
+
+// FindConversation returns the session of a named conversation without
+// creating one: ErrNotFound when the name was never used (a request with
+// store: false reads a conversation, it does not start one).
+func (s *Store) FindConversation(ctx context.Context, name string) (string, error) {
+	db, err := s.reader(ctx)
+	if err != nil {
+		return "", err
+	}
+	if db == nil {
+		return "", fmt.Errorf("conversation %s: %w", name, ErrNotFound)
+	}
+	var id string
+	err = db.QueryRowContext(ctx, `SELECT session_id FROM conversations WHERE name = ?`, name).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("conversation %s: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("conversation %s: %w", name, err)
+	}
+	return id, nil
 }
 
 // ConversationSession returns the session of a named conversation (the

@@ -3,6 +3,7 @@ package sessions
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -77,6 +78,11 @@ func TestResponseChains(t *testing.T) {
 			if got := contents(msgs); !slices.Equal(got, tt.want) {
 				t.Errorf("ResponseChain(%s) = %q, want %q", tt.id, got, tt.want)
 			}
+			// Its input: the same without its own output.
+			in, err := s.ResponseInput(ctx, tt.id)
+			if got, want := contents(in), tt.want[:len(tt.want)-1]; err != nil || !slices.Equal(got, want) {
+				t.Errorf("ResponseInput(%s) = %q, %v; want %q", tt.id, got, err, want)
+			}
 		}
 		r, err := s.GetResponse(ctx, "resp_2")
 		want := Response{ID: "resp_2", SessionID: "sess_1", PreviousResponseID: "resp_1", CreatedAt: t0, Status: "completed", OutputText: "a2", Model: "m"}
@@ -114,6 +120,9 @@ func TestResponseChains(t *testing.T) {
 	if _, err := s2.ResponseChain(ctx, "resp_x"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("ResponseChain(unknown): %v, want ErrNotFound", err)
 	}
+	if _, err := s2.ResponseInput(ctx, "resp_x"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("ResponseInput(unknown): %v, want ErrNotFound", err)
+	}
 	if err := s2.DeleteResponse(ctx, "resp_x"); !errors.Is(err, ErrNotFound) || errors.Is(err, ErrDeleted) {
 		t.Errorf("DeleteResponse(unknown): %v, want ErrNotFound only", err)
 	}
@@ -128,6 +137,9 @@ func TestResponseChains(t *testing.T) {
 	}
 	if err := s2.DeleteResponse(ctx, "resp_2"); !errors.Is(err, ErrDeleted) {
 		t.Errorf("DeleteResponse twice: %v, want ErrDeleted", err)
+	}
+	if _, err := s2.ResponseInput(ctx, "resp_2"); !errors.Is(err, ErrDeleted) {
+		t.Errorf("ResponseInput(deleted): %v, want ErrDeleted", err)
 	}
 	if r, err := s2.GetResponse(ctx, "resp_2"); !errors.Is(err, ErrDeleted) || !errors.Is(err, ErrNotFound) || r.ID != "resp_2" || !r.Deleted {
 		t.Errorf("GetResponse(deleted) = %+v, %v; want it marked deleted, and ErrDeleted", r, err)
@@ -221,5 +233,76 @@ func TestConversationSession(t *testing.T) {
 	defer s2.Close()
 	if a3, _ := s2.ConversationSession(ctx, "conv_a"); a3 != a1 {
 		t.Errorf("after a restart conv_a → %s, want %s", a3, a1)
+	}
+}
+
+// The input of a response of a named conversation is every earlier
+// message of the conversation's session (its history), then its own
+// input; FindConversation reads a conversation without making one.
+func TestResponseInputOfConversation(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openStore(t, nil)
+	if _, err := s.FindConversation(ctx, "proj"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("FindConversation before any use: %v, want ErrNotFound", err)
+	}
+	if _, err := s.FindConversation(ctx, "proj"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("FindConversation made the conversation it looked for: %v", err)
+	}
+	sid, err := s.ConversationSession(ctx, "proj")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.FindConversation(ctx, "proj"); err != nil || got != sid {
+		t.Errorf("FindConversation = %q, %v; want %q", got, err, sid)
+	}
+	for i, q := range []string{"q1", "q2", "q3"} {
+		id := fmt.Sprintf("resp_c%d", i+1)
+		if err := s.AppendTurn(ctx, Turn{SessionID: sid, Profile: "default", Model: "m", Messages: []Message{
+			{Role: RoleSystem, Content: "sys " + q, ResponseID: id},
+			{Role: RoleUser, Content: q, ResponseID: id},
+			{Role: RoleAssistant, Content: "a" + q[1:], ResponseID: id},
+		}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.PutResponse(ctx, Response{ID: id, SessionID: sid, Conversation: "proj", Status: "completed"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct {
+		id   string
+		want []string
+	}{
+		{"resp_c1", []string{"sys q1", "q1"}},
+		{"resp_c2", []string{"sys q1", "q1", "a1", "sys q2", "q2"}},
+		{"resp_c3", []string{"sys q1", "q1", "a1", "sys q2", "q2", "a2", "sys q3", "q3"}},
+	} {
+		in, err := s.ResponseInput(ctx, tt.id)
+		if got := contents(in); err != nil || !slices.Equal(got, tt.want) {
+			t.Errorf("ResponseInput(%s) = %q, %v; want %q", tt.id, got, err, tt.want)
+		}
+	}
+}
+
+func TestWritable(t *testing.T) {
+	ctx := context.Background()
+	s, path := openStore(t, nil)
+	if err := s.Writable(ctx); err != nil {
+		t.Errorf("Writable on a fresh store: %v", err)
+	}
+	appendTurn(t, s, turn("sess_w", "q", "a", nil))
+	if _, msgs, _ := s.Get(ctx, "sess_w"); len(msgs) != 2 {
+		t.Errorf("after Writable, a turn has %d messages, want 2 (nothing left open)", len(msgs))
+	}
+	ro, err := OpenReadOnly(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if err := ro.Writable(ctx); !errors.Is(err, ErrReadOnly) {
+		t.Errorf("Writable on a read-only store: %v, want ErrReadOnly", err)
+	}
+	s.Close()
+	if err := s.Writable(ctx); !errors.Is(err, ErrClosed) {
+		t.Errorf("Writable on a closed store: %v, want ErrClosed", err)
 	}
 }

@@ -262,3 +262,18 @@ func (s *Store) Close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Writable reports whether the store can take a write transaction now (the
+// gateway's GET /health/detailed): it begins one, waiting for the writes
+// in progress within ctx, and rolls it back without writing.
+func (s *Store) Writable(ctx context.Context) error {
+	w, err := s.writer()
+	if err != nil {
+		return err
+	}
+	tx, err := w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("%s: beginning a write: %w", s.path, err)
+	}
+	return tx.Rollback()
+}
