@@ -27,7 +27,7 @@ func TestContainerExecDrop(t *testing.T) {
 		t.Helper()
 		mustExec(t, c, "0:0", "rm", "-f", "/opt/data/config.yaml")
 		args := append([]string{"exec"}, flags...)
-		args = append(args, c.Name, "hermes", "config", "set", "_test.shim_marker", "1")
+		args = append(args, c.Name, "hermes", "config", "set", "model.name", "shim-marker")
 		r := docker(t, dockerTimeout, args...)
 		if r.Code != 0 {
 			t.Fatalf("docker %s: %s", strings.Join(args, " "), r)
@@ -107,7 +107,7 @@ func TestContainerExecDropImpossible(t *testing.T) {
 	})
 	waitReady(t, c, 30*time.Second)
 	before, _ := catIn(t, c, "", "/opt/data/config.yaml")
-	r := dockerExec(t, c, "0:0", "hermes", "config", "set", "_test.shim_marker", "1")
+	r := dockerExec(t, c, "0:0", "hermes", "config", "set", "model.name", "shim-marker")
 	if r.Code != 126 {
 		t.Fatalf("hermes as root that cannot drop: exit %d, want 126\n%s", r.Code, r)
 	}

@@ -260,7 +260,7 @@ func TestExecDropOwnership(t *testing.T) {
 	}
 	for i, tt := range tests {
 		os.Remove(cfg)
-		res := h.hermes(t, sock, tt.env, "config", "set", "test.marker", fmt.Sprint(i))
+		res := h.hermes(t, sock, tt.env, "config", "set", "model.name", fmt.Sprint("marker-", i))
 		if res.Code != 0 {
 			t.Fatalf("%v: %s", tt.env, res)
 		}
@@ -272,7 +272,7 @@ func TestExecDropOwnership(t *testing.T) {
 	}
 	// No file under the home is left unreadable by the hermes uid.
 	os.Remove(cfg)
-	h.mustHermes(t, sock, "config", "set", "test.marker", "x")
+	h.mustHermes(t, sock, "config", "set", "model.name", "marker")
 	cmd := exec.Command("setpriv", "--reuid", "10000", "--regid", "10000", "--clear-groups", "find", h.home, "-maxdepth", "2", "-type", "f", "!", "-readable", "-print")
 	if out, err := cmd.CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
 		t.Errorf("files unreadable by the hermes uid: %s %v", out, err)

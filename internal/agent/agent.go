@@ -21,12 +21,6 @@ import (
 	"github.com/hermes-agent/hermes/internal/sessions"
 )
 
-// Defaults of the gateway's limits, when config.yaml does not set them.
-const (
-	DefaultMaxConcurrent = 32
-	DefaultMaxBodyBytes  = 1 << 20
-)
-
 // SessionHeader carries the session of a request and of its answer.
 const SessionHeader = "X-Hermes-Session-Id"
 
@@ -77,7 +71,8 @@ type Agent struct {
 	log       *slog.Logger
 	started   time.Time
 
-	// Fixed at New from config.yaml's gateway section.
+	// Fixed at New from config.yaml's gateway section (the table's
+	// defaults where it sets nothing: profiles.Config.Gateway).
 	maxBody int64
 	origins []string
 	slots   chan struct{}
@@ -145,16 +140,9 @@ func New(cfg Config) (*Agent, error) {
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
-	if a.maxBody <= 0 {
-		a.maxBody = DefaultMaxBodyBytes
-	}
-	n := g.MaxConcurrent
-	if n <= 0 {
-		n = DefaultMaxConcurrent
-	}
-	a.slots = make(chan struct{}, n)
+	a.slots = make(chan struct{}, g.MaxConcurrent)
 	if a.client == nil {
-		a.client = newHTTPClient(a.timeouts, n)
+		a.client = newHTTPClient(a.timeouts, g.MaxConcurrent)
 	}
 	a.started = a.now()
 	a.soul = newWatched(filepath.Join(cfg.Dir, profiles.FileSOUL), loadSOUL)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hermes-agent/hermes/internal/profiles"
 	"github.com/hermes-agent/hermes/internal/sessions"
 )
 
@@ -631,5 +632,60 @@ func TestResponsesHTTP(t *testing.T) {
 	resp, body = p.call(t, "POST", "/v1/responses", `{"model":"hermes-coder","input":"next","previous_response_id":"`+r.ID+`"}`)
 	if resp.StatusCode != 200 || resp.Header.Get(SessionHeader) != sid {
 		t.Errorf("continuation: %d in session %q, want 200 in %q: %s", resp.StatusCode, resp.Header.Get(SessionHeader), sid, body)
+	}
+}
+
+// TestDefaultsAreTheTable: an agent whose config.yaml sets nothing takes
+// the table's defaults of the limits it applies (profiles.Keys), and one
+// that sets them takes those.
+func TestDefaultsAreTheTable(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "config.yaml"), "")
+	a, err := New(Config{Profile: "coder", Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := func(key string) any {
+		k, ok := profiles.LookupKey(key)
+		if !ok {
+			t.Fatalf("%s is not in the table", key)
+		}
+		return k.Default
+	}
+	if got, want := int64(cap(a.slots)), def(profiles.KeyGatewayMaxConcurrent); got != want {
+		t.Errorf("max_concurrent = %v, the table's default %v", got, want)
+	}
+	if got, want := a.maxBody, def(profiles.KeyGatewayMaxBodyBytes); got != want {
+		t.Errorf("max_body_bytes = %v, the table's default %v", got, want)
+	}
+	if got, want := a.origins, def(profiles.KeyGatewayCORSOrigins); !reflect.DeepEqual(got, want) {
+		t.Errorf("cors_origins = %#v, the table's default %#v", got, want)
+	}
+
+	writeFile(t, filepath.Join(dir, "config.yaml"), "gateway: {max_concurrent: 3, max_body_bytes: 100, cors_origins: [https://a.example]}\n")
+	if a, err = New(Config{Profile: "coder", Dir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	if cap(a.slots) != 3 || a.maxBody != 100 || !reflect.DeepEqual(a.origins, []string{"https://a.example"}) {
+		t.Errorf("set limits: max_concurrent %d, max_body_bytes %d, cors_origins %q", cap(a.slots), a.maxBody, a.origins)
+	}
+}
+
+// TestAliases: a name model.aliases maps is served by the model it names;
+// hermes-<profile> and model.name by model.name.
+func TestAliases(t *testing.T) {
+	p := newProfile(t, profileOpts{config: "model:\n  base_url: BASE\n  name: " + testModel + "\n  api_key_env: TEST_UPSTREAM_KEY\n  aliases: {fast: up-fast, gpt-4o: openai/gpt-4o}\n"})
+	for _, tc := range []struct{ asked, upstream string }{
+		{"fast", "up-fast"}, {"gpt-4o", "openai/gpt-4o"}, {"hermes-coder", testModel}, {testModel, testModel},
+	} {
+		resp, body := p.call(t, "POST", "/v1/chat/completions", chatBody(tc.asked, false, user("x")))
+		if resp.StatusCode != 200 {
+			t.Fatalf("model %s: status %d: %s", tc.asked, resp.StatusCode, body)
+		}
+		var got string
+		json.Unmarshal(p.up.last(t).Body["model"], &got)
+		if got != tc.upstream {
+			t.Errorf("model %s reached the upstream as %q, want %q", tc.asked, got, tc.upstream)
+		}
 	}
 }

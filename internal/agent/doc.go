@@ -67,8 +67,8 @@
 //	    as OpenAI answers it); an input_items cursor that names no item (invalid_cursor)
 //	401 no Authorization header, another scheme, a wrong key
 //	404 an unknown route, or a response that is not in this profile's store
-//	413 a body over gateway.max_body_bytes (default 1 MiB)
-//	429 gateway.max_concurrent requests (default 32) already in flight; the upstream's own 429
+//	413 a body over gateway.max_body_bytes (its default: profiles.DefaultMaxBodyBytes)
+//	429 gateway.max_concurrent requests (profiles.DefaultMaxConcurrent) already in flight; the upstream's own 429
 //	502 the upstream failed: a 5xx, a refused key, a dropped connection, malformed JSON
 //	503 draining; no model configured (the message says how to set one); no credential;
 //	    SOUL.md, config.yaml or auth.json unreadable (the message names the file, owner, mode)

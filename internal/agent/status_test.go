@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hermes-agent/hermes/internal/profiles"
 )
 
 // Status: the requests in flight, the drain, the upstream reachable now,
@@ -14,7 +16,7 @@ func TestStatus(t *testing.T) {
 	ctx := context.Background()
 	p := newProfile(t, profileOpts{})
 	st := p.agent.Status(ctx)
-	if !st.Upstream.Configured || !st.Upstream.Reachable || st.Upstream.Error != "" || st.Upstream.LastError != nil || st.InFlight != 0 || st.Draining || st.MaxConcurrent != DefaultMaxConcurrent {
+	if !st.Upstream.Configured || !st.Upstream.Reachable || st.Upstream.Error != "" || st.Upstream.LastError != nil || st.InFlight != 0 || st.Draining || st.MaxConcurrent != profiles.DefaultMaxConcurrent {
 		t.Errorf("Status of an idle agent = %+v", st)
 	}
 	if !strings.HasPrefix(st.Upstream.Host, "127.0.0.1:") {

@@ -15,33 +15,52 @@ func init() {
 	register(command{name: "config", summary: "get or set a key of a profile's config.yaml", run: runConfig})
 }
 
-const configUsage = `usage: hermes [-p PROFILE] config <command> [arguments]
+const configUsageHead = `usage: hermes [-p PROFILE] config <command> [arguments]
 
 commands:
   get KEY [--json]    print the value of a dotted key, such as gateway.port
-  set KEY VALUE       set a dotted key, keeping every other key and comment
+  set KEY VALUE       set a key hermes reads, keeping every other key and comment
 
-Keys hermes reads (checked when set):
-  gateway.host            bind address (default: $HERMES_GATEWAY_HOST, else 127.0.0.1)
-  gateway.port            1-65535, one per profile (default profile: 8642)
-  gateway.cors_origins    comma-separated origins, such as https://app.example.com ("" for none)
-  gateway.max_concurrent  requests served at once
-  gateway.max_body_bytes  largest request body, in bytes
-  gateway.drain_timeout   time a stopping gateway gives its requests, such as 5s (below 6s)
-  model.base_url          OpenAI-compatible endpoint with its version prefix
-  model.name              upstream model name
-  model.api_key_env       name of the environment variable holding the key
-  model.provider          credential stored by hermes login --provider NAME
-  model.aliases           client model names routed to other upstream models,
-                          such as gpt-4o=openai/gpt-4o,fast=openai/gpt-4o-mini
-Any other key is stored as it is written.
 `
+
+// configUsage is the help of hermes config: its commands, and the keys.
+func configUsage() string { return configUsageHead + configKeysHelp() }
+
+// configKeysHelp lists the table of keys (profiles.Keys) with their
+// summaries and defaults, and when a running gateway takes a change (one
+// effect per section: profiles' TestKeyTable).
+func configKeysHelp() string {
+	var b strings.Builder
+	b.WriteString("Keys hermes reads (checked when set; secrets belong in .env):\n")
+	width := 0
+	for _, k := range profiles.Keys() {
+		width = max(width, len(k.Name))
+	}
+	bySection := map[string]profiles.Effect{}
+	for _, k := range profiles.Keys() {
+		line := k.Summary
+		if d := k.DefaultText(); d != "" {
+			line += "; default " + d
+		}
+		fmt.Fprintf(&b, "  %-*s  %s\n", width, k.Name, line)
+		bySection[k.Section()] = k.Effect
+	}
+	byEffect := map[profiles.Effect][]string{}
+	for _, sec := range profiles.KeySections() {
+		e := bySection[sec.Name]
+		byEffect[e] = append(byEffect[e], sec.Name+".*")
+	}
+	fmt.Fprintf(&b, "A change of %s is used from the gateway's next request; of %s, from its next start\n"+
+		"(hermes gateway restart). Other keys are refused; those already in config.yaml are kept.\n",
+		strings.Join(byEffect[profiles.NextRequest], ", "), strings.Join(byEffect[profiles.Restart], ", "))
+	return b.String()
+}
 
 // runConfig is hermes config get|set on the config.yaml of the profile
 // chosen by -p, else the active profile, else default.
 func runConfig(ctx context.Context, e *Env, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(e.Stdout, configUsage)
+		fmt.Fprint(e.Stdout, configUsage())
 		return nil
 	}
 	var err error
@@ -54,7 +73,7 @@ func runConfig(ctx context.Context, e *Env, args []string) error {
 		return usageError("unknown config command %q (see hermes config help)", args[0])
 	}
 	if errors.Is(err, errSvcHelp) {
-		fmt.Fprint(e.Stdout, configUsage)
+		fmt.Fprint(e.Stdout, configUsage())
 		return nil
 	}
 	return err
@@ -106,6 +125,13 @@ func configGet(e *Env, args []string) error {
 	}
 	v, ok := c.Get(key)
 	if !ok {
+		if k, known := profiles.LookupKey(key); known && k.Default != nil {
+			def := k.DefaultText()
+			if k.DefaultNote != "" {
+				def = k.DefaultNote
+			}
+			return fmt.Errorf("%s is not set in %s: hermes uses its default, %s", key, path, def)
+		}
 		return fmt.Errorf("%s is not set in %s", key, path)
 	}
 	if *asJSON {
@@ -204,12 +230,11 @@ func configSet(e *Env, args []string) error {
 		shown = inlineValue(v)
 	}
 	fmt.Fprintf(e.Stdout, "✓ %s = %s (%s)\n", key, shown, path)
-	if key == "gateway.port" {
+	if key == profiles.KeyGatewayPort {
 		warnPortShared(e, home, name, c)
 	}
-	if strings.HasPrefix(key, "gateway.") || strings.HasPrefix(key, "model.") {
-		fmt.Fprintf(e.Stdout, "  the gateway uses it from its next start: hermes -p %s gateway restart\n", name)
-	}
+	k, _ := profiles.LookupKey(key) // Set refuses any other
+	fmt.Fprintf(e.Stdout, "  %s\n", k.Effect.Say(name))
 	return nil
 }
 

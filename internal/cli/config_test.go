@@ -50,9 +50,14 @@ func TestConfigTranscript(t *testing.T) {
 		{args: []string{"config", "get", "gateway.cors_origins"}},
 		{args: []string{"config", "set", "model.api_key_env", "sk-or-v1-0123"}, code: 1},
 		{args: []string{"config", "set", "model.base_url", "https://openrouter.ai/api/v1"}},
-		{args: []string{"config", "set", "custom.flag", "true"}},
-		{args: []string{"config", "set", "custom.note", "-- a dash first"}},
-		{args: []string{"config", "get", "custom.flag", "--json"}},
+		{args: []string{"config", "set", "model.base_url", "http://:9998/v1"}, code: 1},
+		{args: []string{"config", "set", "model.api_key_env", "HERMES_DASHBOARD_BASIC_AUTH_PASSWORD"}, code: 1},
+		{args: []string{"config", "set", "model.name", "-- a dash first"}},
+		{args: []string{"config", "get", "model.name", "--json"}},
+		{args: []string{"config", "set", "OPENROUTER_API_KEY", "sk-or-test"}, code: 1},
+		{args: []string{"config", "set", "model.temperature", "0.3"}, code: 1},
+		{args: []string{"config", "set", "gateway.prot", "8650"}, code: 1},
+		{args: []string{"config", "get", "gateway.max_concurrent"}, code: 1},
 		{args: []string{"config", "get", "gateway"}},
 		{args: []string{"config", "get", "--json", "gateway"}},
 		{args: []string{"config", "set", "gateway", "x"}, code: 1},
@@ -113,7 +118,7 @@ func TestConfigSetFile(t *testing.T) {
 	}
 	check("created")
 	os.Chmod(cfg, 0o666)
-	if _, _, code := p.run(nil, "config", "set", "x", "1"); code != 0 {
+	if _, _, code := p.run(nil, "config", "set", "model.name", "m"); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
 	check("rewritten")
@@ -131,7 +136,7 @@ func TestConfigSetFile(t *testing.T) {
 	os.WriteFile(target, []byte("a: 1\n"), 0o644)
 	os.Remove(cfg)
 	os.Symlink(target, cfg)
-	stdout, _, code := p.run(nil, "config", "set", "y", "2")
+	stdout, _, code := p.run(nil, "config", "set", "model.provider", "openrouter")
 	switch {
 	case os.Geteuid() == 0 && (code != 1 || !strings.Contains(stdout, "symbolic link")):
 		t.Errorf("config set over a symlinked config.yaml as root: exit %d, %q; want 1 and a refusal naming the link", code, stdout)

@@ -91,7 +91,7 @@ func checkProvider(name string) error {
 	if err != nil {
 		return err
 	}
-	if c.Set("model.provider", name) != nil {
+	if c.Set(profiles.KeyModelProvider, name) != nil {
 		return usageError("--provider %q is not a provider name: lower-case letters, digits, '-', '_' and '.', such as openrouter", name)
 	}
 	return nil

@@ -1,77 +1,54 @@
 package dashboard
 
 import (
+	"encoding/json"
 	"net/http"
+	"reflect"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/hermes-agent/hermes/internal/authgate"
 	"github.com/hermes-agent/hermes/internal/profiles"
 )
 
-// TestConfigKeysMatchProfiles holds the schema's table to the validation of
-// package profiles: every key is one hermes config set validates (a value
-// of the wrong type is refused), every integer's bounds are accepted and
-// one past them refused, and the keys are exactly those a new profile's
-// config.yaml documents.
-func TestConfigKeysMatchProfiles(t *testing.T) {
-	set := func(key, value string) error {
-		c, err := profiles.ParseConfig(nil)
-		if err != nil {
-			t.Fatal(err)
+// TestConfigFromTheTable: /api/config/defaults is the table's defaults,
+// key by key, and /api/config/schema the table's schema; the dashboard
+// keeps no copy of either.
+func TestConfigFromTheTable(t *testing.T) {
+	f := newFixture(t, authgate.Gated, nil)
+	h := f.handler()
+	rec := do(h, http.MethodGet, "/api/config/defaults", statusHeaders)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("/api/config/defaults = %d: %s", rec.Code, rec.Body)
+	}
+	defs := decode(t, rec.Body.Bytes())["config"].(map[string]any)
+	n := 0
+	for _, k := range profiles.Keys() {
+		sec, _ := defs[k.Section()].(map[string]any)
+		got, ok := sec[k.Leaf()]
+		want, _ := json.Marshal(k.DefaultJSON())
+		if g, _ := json.Marshal(got); !ok || string(g) != string(want) {
+			t.Errorf("/api/config/defaults %s = %s (present %v), the table says %s", k.Name, g, ok, want)
 		}
-		return c.Set(key, value)
+		n++
 	}
-	var keys []string
-	for _, k := range configKeys() {
-		keys = append(keys, k.key)
-		switch k.typ {
-		case "integer":
-			for _, tt := range []struct {
-				v  int64
-				ok bool
-			}{{k.min, true}, {k.max, true}, {k.min - 1, false}, {k.max + 1, false}} {
-				if err := set(k.key, strconv.FormatInt(tt.v, 10)); (err == nil) != tt.ok {
-					t.Errorf("set %s %d: err = %v, want accepted %v", k.key, tt.v, err, tt.ok)
-				}
-			}
-			if err := set(k.key, "many"); err == nil {
-				t.Errorf("set %s many: accepted, so it is not a key profiles validates", k.key)
-			}
-		case "array":
-			if err := set(k.key, "not an origin"); err == nil {
-				t.Errorf("set %s: a bad element is accepted, so it is not a key profiles validates", k.key)
-			}
-		}
+	total := 0
+	for _, sec := range defs {
+		total += len(sec.(map[string]any))
 	}
-	// drain_timeout: the range the description states.
-	max := profiles.GatewayStopGrace - time.Millisecond
-	if err := set("gateway.drain_timeout", max.String()); err != nil {
-		t.Errorf("set drain_timeout %s: %v", max, err)
+	if total != n {
+		t.Errorf("/api/config/defaults has %d keys, the table %d", total, n)
 	}
-	if err := set("gateway.drain_timeout", profiles.GatewayStopGrace.String()); err == nil {
-		t.Errorf("set drain_timeout %s: accepted", profiles.GatewayStopGrace)
-	}
-	// The documented keys of a new profile's config.yaml, commented or not.
-	var documented []string
-	section := ""
-	for _, line := range strings.Split(string(profiles.DefaultConfig(8643)), "\n") {
-		if m := regexp.MustCompile(`^#? ?([a-z_]+):`).FindStringSubmatch(line); m != nil && !strings.HasPrefix(line, "#  ") {
-			section = m[1]
-			continue
-		}
-		if m := regexp.MustCompile(`^(?:#  | )\s*#?\s*([a-z_]+): `).FindStringSubmatch(line); m != nil && section != "" {
-			documented = append(documented, section+"."+m[1])
-		}
-	}
-	slices.Sort(documented)
-	sorted := slices.Sorted(slices.Values(keys))
-	if !slices.Equal(sorted, documented) {
-		t.Errorf("schema keys %q, config.yaml documents %q", sorted, documented)
+
+	rec = do(h, http.MethodGet, "/api/config/schema", statusHeaders)
+	want, _ := json.Marshal(profiles.KeySchema())
+	var got, wantV any
+	json.Unmarshal(rec.Body.Bytes(), &got)
+	json.Unmarshal(want, &wantV)
+	if rec.Code != http.StatusOK || !reflect.DeepEqual(got, wantV) {
+		t.Errorf("/api/config/schema = %d %s, want the table's schema", rec.Code, rec.Body)
 	}
 }
 
@@ -85,7 +62,8 @@ func TestConfigEndpoints(t *testing.T) {
 	}
 	schema := decode(t, rec.Body.Bytes())
 	port := schema["properties"].(map[string]any)["gateway"].(map[string]any)["properties"].(map[string]any)["port"].(map[string]any)
-	if port["type"] != "integer" || port["minimum"] != 1.0 || port["maximum"] != 65535.0 || port["default"] != 8642.0 || port["description"] == "" {
+	if port["type"] != "integer" || port["minimum"] != 1.0 || port["maximum"] != 65535.0 || port["default"] != 8642.0 || port["description"] == "" ||
+		port["restart"] != true || port["secret"] != false || port["section"] != "gateway" {
 		t.Errorf("gateway.port schema = %v", port)
 	}
 

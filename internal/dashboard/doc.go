@@ -16,8 +16,8 @@
 // mode except /api/status):
 //
 //	GET /api/status              liveness probe of an external portal (below)
-//	GET /api/config/defaults     the defaults of config.yaml's known keys, and a new profile's config.yaml
-//	GET /api/config/schema       JSON Schema (2020-12) of config.yaml's known keys: types, ranges, descriptions
+//	GET /api/config/defaults     the defaults of the table of keys (profiles.Keys), and a new profile's config.yaml
+//	GET /api/config/schema       the table of keys as JSON Schema (2020-12): types, defaults, ranges, restart, secret
 //	GET /api/model/info          the default profile's model.name and the host of model.base_url
 //	GET /api/dashboard/themes    the built-in themes (light, dark) and their CSS variables
 //	GET /api/dashboard/plugins   {"schema_version": 1, "plugins": []}: this dashboard has none

@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -21,19 +20,9 @@ const utf8BOM = "\ufeff"
 
 // Config is a profile's config.yaml. It wraps the YAML document node, so a
 // rewrite (Set, then Bytes) keeps every comment and every key hermes does
-// not know. The keys hermes reads (CONTRACT §5) are:
-//
-//	gateway.host            bind address; else $HERMES_GATEWAY_HOST, else 127.0.0.1
-//	gateway.port            1..65535; default profile 8642, others allocated at creation
-//	gateway.cors_origins    list of browser origins ("*" or scheme://host[:port])
-//	gateway.max_concurrent  requests served at once, 1..100000
-//	gateway.max_body_bytes  largest request body, 1 byte .. 1 GiB
-//	gateway.drain_timeout   0s .. below the gateway's stop grace (GatewayStopGrace); default 5s
-//	model.base_url          OpenAI-compatible endpoint with its version prefix (http or https)
-//	model.name              upstream model name
-//	model.api_key_env       name of the environment variable holding the upstream key
-//	model.provider          a credential stored by hermes login --provider NAME
-//	model.aliases           map of model names clients send to upstream model names
+// not know. The keys hermes reads, their types, defaults and ranges, are
+// the table of keys.go (Keys); Set sets only those, the readers (Gateway,
+// Model, Sessions) validate them with the same code.
 //
 // A Config is not safe for concurrent use.
 type Config struct {
@@ -54,16 +43,9 @@ type Config struct {
 	shared bool
 }
 
-// GatewayStopGrace is the stop_grace of a gateway service (CONTRACT §4);
-// gateway.drain_timeout must stay below it, so that a stopping gateway
-// finishes its requests before it is killed.
-const GatewayStopGrace = 6 * time.Second
-
-// DefaultDrainTimeout is gateway.drain_timeout when config.yaml does not set it.
-const DefaultDrainTimeout = 5 * time.Second
-
-// GatewayConfig is the gateway section of config.yaml. Zero values mean
-// "not set", except DrainTimeout which defaults to DefaultDrainTimeout.
+// GatewayConfig is the gateway section of config.yaml, with the table's
+// defaults where a key is not set. Host and Port are "" and 0 when they are
+// not set: their defaults depend on more than the file (Host, Port).
 type GatewayConfig struct {
 	Host          string
 	Port          int
@@ -83,6 +65,13 @@ type ModelConfig struct {
 	// Aliases maps a model name a client sends to the upstream model that
 	// serves it; a name it does not map is served by Name. nil when unset.
 	Aliases map[string]string
+}
+
+// SessionsConfig is the sessions section of config.yaml, with the table's
+// defaults where a key is not set.
+type SessionsConfig struct {
+	IdleTimeout time.Duration
+	MaxBytes    int64
 }
 
 // LoadConfig reads a config.yaml. A missing file is an empty configuration
@@ -271,34 +260,27 @@ func (c *Config) Get(key string) (value any, ok bool) {
 	return value, true
 }
 
-// Set sets a dotted key to value, creating the sections on the way. A key
-// hermes reads is validated (type and range) and stored with its type; a
-// wrong value is refused with a message naming the key, the value and
-// what is expected. Any other key is stored as a YAML scalar whose type is
-// inferred as YAML does (42 an integer, true a boolean, anything else a
-// string). Comments and every other key are kept; a comment on the line of
-// a replaced value stays. Set never replaces a whole section by a value.
+// Set sets a dotted key of the table (Keys) to value, creating the
+// sections on the way. The value is validated (type and range) and stored
+// with its type; a wrong value is refused with a message naming the key,
+// the value and what is expected. Any other key is refused: a secret with
+// the command that puts it in .env, an unknown key with the nearest known
+// one. Comments and every other key are kept; a comment on the line of a
+// replaced value stays. Set never replaces a whole section by a value.
 func (c *Config) Set(key, value string) error {
 	parts, err := splitKey(key)
 	if err != nil {
 		return err
 	}
-	c.own()
-	var val *yaml.Node
-	spec, known := lookupKey(key)
-	if known {
-		if val, err = spec.fromText(key, value); err != nil {
-			return err
-		}
-	} else {
-		if err := checkNotUnderKnownValue(parts); err != nil {
-			return err
-		}
-		if isSection(key) {
-			return fmt.Errorf("%s is a section: set one of its keys, such as %s", key, exampleKey(key))
-		}
-		val = inferScalar(value)
+	spec, err := c.knownKey(key, parts)
+	if err != nil {
+		return err
 	}
+	val, err := spec.fromText(value)
+	if err != nil {
+		return err
+	}
+	c.own()
 	m := c.root()
 	for i, p := range parts[:len(parts)-1] {
 		child := lookup(m, p)
@@ -323,7 +305,7 @@ func (c *Config) Set(key, value string) error {
 		return nil
 	case old.Kind == yaml.AliasNode:
 		return fmt.Errorf("cannot set %s: its value is a YAML alias (*%s); edit %s by hand", key, old.Value, c.fileName())
-	case old.Kind == yaml.MappingNode && len(old.Content) > 0 && !(known && spec.kind == kMap):
+	case old.Kind == yaml.MappingNode && len(old.Content) > 0 && spec.Kind != KindMap:
 		return fmt.Errorf("cannot set %s: it is a section with %d keys (line %d of %s); set one of them, such as %s.%s", key, len(old.Content)/2, old.Line, c.fileName(), key, old.Content[0].Value)
 	}
 	if old.Anchor != "" {
@@ -391,57 +373,76 @@ func (c *Config) Bytes() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// Gateway returns the gateway section, validated: a key of the wrong type
-// or out of range is an error naming the key, its line and what is
-// expected.
+// Gateway returns the gateway section, validated, with the table's
+// defaults: a key of the wrong type or out of range is an error naming the
+// key, its line and what is expected.
 func (c *Config) Gateway() (GatewayConfig, error) {
-	g := GatewayConfig{DrainTimeout: DefaultDrainTimeout}
-	if err := c.checkSection("gateway"); err != nil {
-		return g, err
+	g := GatewayConfig{
+		CORSOrigins:   []string{},
+		MaxConcurrent: DefaultMaxConcurrent,
+		MaxBodyBytes:  DefaultMaxBodyBytes,
+		DrainTimeout:  DefaultDrainTimeout,
 	}
-	var errs []error
-	read := func(key string, set func(v typed)) {
-		v, ok, err := c.read(key)
-		if err != nil {
-			errs = append(errs, err)
-		} else if ok {
-			set(v)
-		}
-	}
-	read("gateway.host", func(v typed) { g.Host = v.s })
-	read("gateway.port", func(v typed) { g.Port = int(v.i) })
-	read("gateway.cors_origins", func(v typed) { g.CORSOrigins = v.list })
-	read("gateway.max_concurrent", func(v typed) { g.MaxConcurrent = int(v.i) })
-	read("gateway.max_body_bytes", func(v typed) { g.MaxBodyBytes = v.i })
-	read("gateway.drain_timeout", func(v typed) { g.DrainTimeout = v.d })
-	return g, errors.Join(errs...)
+	err := c.readSection("gateway", map[string]func(typed){
+		KeyGatewayHost:          func(v typed) { g.Host = v.s },
+		KeyGatewayPort:          func(v typed) { g.Port = int(v.i) },
+		KeyGatewayCORSOrigins:   func(v typed) { g.CORSOrigins = v.list },
+		KeyGatewayMaxConcurrent: func(v typed) { g.MaxConcurrent = int(v.i) },
+		KeyGatewayMaxBodyBytes:  func(v typed) { g.MaxBodyBytes = v.i },
+		KeyGatewayDrainTimeout:  func(v typed) { g.DrainTimeout = v.d },
+	})
+	return g, err
 }
 
 // Model returns the model section, validated like Gateway.
 func (c *Config) Model() (ModelConfig, error) {
 	var m ModelConfig
-	if err := c.checkSection("model"); err != nil {
-		return m, err
+	err := c.readSection("model", map[string]func(typed){
+		KeyModelBaseURL:   func(v typed) { m.BaseURL = v.s },
+		KeyModelName:      func(v typed) { m.Name = v.s },
+		KeyModelAPIKeyEnv: func(v typed) { m.APIKeyEnv = v.s },
+		KeyModelProvider:  func(v typed) { m.Provider = v.s },
+		KeyModelAliases: func(v typed) {
+			if len(v.m) > 0 {
+				m.Aliases = v.m
+			}
+		},
+	})
+	return m, err
+}
+
+// Sessions returns the sessions section, validated like Gateway, with the
+// table's defaults.
+func (c *Config) Sessions() (SessionsConfig, error) {
+	s := SessionsConfig{IdleTimeout: DefaultIdleTimeout, MaxBytes: DefaultSessionsMaxBytes}
+	err := c.readSection("sessions", map[string]func(typed){
+		KeySessionsIdleTimeout: func(v typed) { s.IdleTimeout = v.d },
+		KeySessionsMaxBytes:    func(v typed) { s.MaxBytes = v.i },
+	})
+	return s, err
+}
+
+// readSection reads every key of the table in section name, calling set
+// with the value of each key that is set; the errors of all are joined.
+// set must have an entry for every key of the section.
+func (c *Config) readSection(name string, set map[string]func(typed)) error {
+	if err := c.checkSection(name); err != nil {
+		return err
 	}
 	var errs []error
-	read := func(key string, dst *string) {
-		v, ok, err := c.read(key)
-		if err != nil {
+	for _, k := range keyTable() {
+		if k.Section() != name {
+			continue
+		}
+		v, ok, err := c.readKey(k)
+		switch {
+		case err != nil:
 			errs = append(errs, err)
-		} else if ok {
-			*dst = v.s
+		case ok:
+			set[k.Name](v)
 		}
 	}
-	read("model.base_url", &m.BaseURL)
-	read("model.name", &m.Name)
-	read("model.api_key_env", &m.APIKeyEnv)
-	read("model.provider", &m.Provider)
-	if v, ok, err := c.read("model.aliases"); err != nil {
-		errs = append(errs, err)
-	} else if ok && len(v.m) > 0 {
-		m.Aliases = v.m
-	}
-	return m, errors.Join(errs...)
+	return errors.Join(errs...)
 }
 
 // checkSection refuses a known section that is not a mapping.
@@ -450,21 +451,26 @@ func (c *Config) checkSection(name string) error {
 	if n == nil || n.Kind == yaml.MappingNode {
 		return nil
 	}
-	return fmt.Errorf("%s: %s must hold keys such as %s, found %s (line %d)", c.fileName(), name, exampleKey(name), describeNode(n), n.Line)
+	s, _ := section(name)
+	return fmt.Errorf("%s: %s must hold keys such as %s, found %s (line %d)", c.fileName(), name, s.Example, describeNode(n), n.Line)
 }
 
-// read returns the validated value of a known key; ok is false when the key
-// is not set.
+// read returns the validated value of a key of the table; ok is false
+// when the key is not set.
 func (c *Config) read(key string) (v typed, ok bool, err error) {
-	spec, _ := lookupKey(key)
-	parts, _ := splitKey(key)
-	n := c.node(parts)
+	spec, _ := LookupKey(key)
+	return c.readKey(spec)
+}
+
+// readKey is read of the key k.
+func (c *Config) readKey(k Key) (v typed, ok bool, err error) {
+	n := c.node(strings.Split(k.Name, "."))
 	if n == nil {
 		return typed{}, false, nil
 	}
-	v, err = spec.fromNode(key, n)
+	v, err = k.fromNode(n)
 	if err != nil {
-		return typed{}, false, fmt.Errorf("%s line %d: %w (fix it with: hermes %sconfig set %s VALUE)", c.fileName(), n.Line, err, c.profileFlag(), key)
+		return typed{}, false, fmt.Errorf("%s line %d: %w (fix it with: hermes %sconfig set %s VALUE)", c.fileName(), n.Line, err, c.profileFlag(), k.Name)
 	}
 	return v, true, nil
 }
@@ -490,39 +496,6 @@ func describeNode(n *yaml.Node) string {
 		return fmt.Sprintf("the string %q", shortName(n.Value))
 	}
 	return "an unexpected value"
-}
-
-// inferScalar stores text as YAML would read it written plainly: a
-// decimal integer or float, a boolean or null when it is one, else a
-// string.
-func inferScalar(text string) *yaml.Node {
-	n := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: text}
-	if text == "" || strings.ContainsAny(text, "\n\r") || strings.TrimSpace(text) != text {
-		return n
-	}
-	var probe yaml.Node
-	if err := yaml.Unmarshal([]byte(text), &probe); err != nil || len(probe.Content) != 1 {
-		return n
-	}
-	p := probe.Content[0]
-	if p.Kind != yaml.ScalarNode || p.Style != 0 || p.Value != text || p.Tag == "" {
-		return n
-	}
-	// Numbers only in plain decimal: YAML would read 0123 as 83 and 0x1f
-	// as 31, which surprises a person who typed them.
-	switch t := p.ShortTag(); t {
-	case "!!int":
-		if i, err := strconv.ParseInt(text, 10, 64); err == nil && strconv.FormatInt(i, 10) == text {
-			n.Tag = t
-		}
-	case "!!float":
-		if _, err := strconv.ParseFloat(text, 64); err == nil && strings.Trim(text, "+-0123456789.eE") == "" {
-			n.Tag = t
-		}
-	case "!!bool", "!!null":
-		n.Tag = t
-	}
-	return n
 }
 
 // fileError explains an error opening path; for a permission error it names

@@ -117,7 +117,7 @@ func create(home, name string, fail func(step string) error) (err error) {
 			return err
 		}
 		if ok, _ := t.exists(cfgPath); ok {
-			if err := setConfigKey(home, cfgPath, "gateway.port", strconv.Itoa(port)); err != nil {
+			if err := setConfigKey(home, cfgPath, KeyGatewayPort, strconv.Itoa(port)); err != nil {
 				return err
 			}
 		} else {

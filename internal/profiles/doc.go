@@ -6,7 +6,7 @@
 // lives in HERMES_HOME/profiles/<name>/ and has the same shape as the root:
 //
 //	SOUL.md        profile marker and persona: a profile exists iff this file exists
-//	config.yaml    profile configuration (0640); see Config for the keys hermes reads
+//	config.yaml    profile configuration (0640); Keys is the table of the keys hermes reads
 //	.env           secrets such as API_SERVER_KEY (0600)
 //	memories/ sessions/ skills/ skins/ plans/ workspace/ cron/ home/ logs/
 //
@@ -27,6 +27,12 @@
 // §1 rule 5): the CLI, the control API, the reconciler and the dashboard all
 // call it, and ValidateNamed adds the one extra rule of create and delete
 // (the root profile "default" is neither created nor deleted).
+//
+// One table of keys. Keys lists every key of config.yaml hermes reads, with
+// its type, default, range, description and when a running gateway takes a
+// change; Config.Set validates against it and refuses every other key, the
+// readers fill in its defaults, KeySchema and KeyDefaults serve it to the
+// dashboard and DefaultConfig writes it as a new profile's comments.
 //
 // One builder per seed. DefaultSOUL, DefaultConfig and EnvFile produce the
 // seeds of a profile; Create uses them, and so does the boot seeding of the

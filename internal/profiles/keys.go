@@ -2,436 +2,349 @@ package profiles
 
 import (
 	"fmt"
-	"math"
-	"net"
-	"net/url"
-	"strconv"
+	"maps"
+	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
-
-	"go.yaml.in/yaml/v3"
 )
 
-// kind is the type of a known key's value.
-type kind int
+// The keys of config.yaml that hermes reads. Each is spelled here once;
+// every reader, message and page asks the table (Keys, LookupKey).
+const (
+	KeyModelBaseURL         = "model.base_url"
+	KeyModelName            = "model.name"
+	KeyModelAPIKeyEnv       = "model.api_key_env"
+	KeyModelProvider        = "model.provider"
+	KeyModelAliases         = "model.aliases"
+	KeyGatewayHost          = "gateway.host"
+	KeyGatewayPort          = "gateway.port"
+	KeyGatewayCORSOrigins   = "gateway.cors_origins"
+	KeyGatewayMaxConcurrent = "gateway.max_concurrent"
+	KeyGatewayMaxBodyBytes  = "gateway.max_body_bytes"
+	KeyGatewayDrainTimeout  = "gateway.drain_timeout"
+	KeySessionsIdleTimeout  = "sessions.idle_timeout"
+	KeySessionsMaxBytes     = "sessions.max_bytes"
+)
+
+// The defaults of the keys, where a key has one. Readers (Gateway,
+// Sessions, Host, Port) fill them in; the table states them.
+const (
+	// DefaultGatewayHost is gateway.host when neither config.yaml nor
+	// HERMES_GATEWAY_HOST says otherwise.
+	DefaultGatewayHost = "127.0.0.1"
+	// DefaultGatewayPort is gateway.port of the default profile when its
+	// config.yaml does not set one (other profiles get one at creation).
+	DefaultGatewayPort = 8642
+	// DefaultMaxConcurrent is gateway.max_concurrent when it is not set.
+	DefaultMaxConcurrent = 32
+	// DefaultMaxBodyBytes is gateway.max_body_bytes when it is not set.
+	DefaultMaxBodyBytes = 1 << 20
+	// DefaultDrainTimeout is gateway.drain_timeout when it is not set.
+	DefaultDrainTimeout = 5 * time.Second
+	// DefaultIdleTimeout is sessions.idle_timeout when it is not set.
+	DefaultIdleTimeout = 30 * time.Minute
+	// DefaultSessionsMaxBytes is sessions.max_bytes when it is not set.
+	DefaultSessionsMaxBytes = 1 << 30
+)
+
+// GatewayStopGrace is the stop_grace of a gateway service (CONTRACT §4);
+// gateway.drain_timeout must stay below it, so that a stopping gateway
+// finishes its requests before it is killed.
+const GatewayStopGrace = 6 * time.Second
+
+// Bounds of the keys whose range is not plain.
+const (
+	maxBodyBytes     = 1 << 30 // gateway.max_body_bytes: 1 GiB
+	minSessionsBytes = 1 << 20 // sessions.max_bytes: 1 MiB ..
+	maxSessionsBytes = 1 << 40 // .. 1 TiB
+	maxAliasName     = 256     // a name of model.aliases, in bytes
+)
+
+// Kind is the type of a key's value.
+type Kind int
 
 const (
-	kString kind = iota
-	kInt
-	kDuration
-	kList
-	kMap
+	// KindString is one line of text (checked by the key).
+	KindString Kind = iota
+	// KindInt is a whole number in [Min, Max].
+	KindInt
+	// KindDuration is a Go duration ("5s", "1500ms") or a number of
+	// seconds, in [Min, Max] nanoseconds.
+	KindDuration
+	// KindList is a list of strings, each checked by the key.
+	KindList
+	// KindMap is a map of strings to strings, names and values checked.
+	KindMap
 )
 
-// keySpec describes a key that hermes reads: its type, its range, and a
-// check of each string; Set and the readers (Gateway, Model) share it, so
-// what Set stores is always what they accept.
-type keySpec struct {
-	kind     kind
-	min, max int64 // kInt: the range; kDuration: the range in nanoseconds
-	// check validates a string value (kString), each element (kList) or
-	// each value (kMap).
-	check func(string) error
-	// checkName validates each name of a kMap.
-	checkName func(string) error
-	// want says what is expected, for messages.
-	want string
+// String is the kind's name in the schema: string, integer, duration,
+// list or map.
+func (k Kind) String() string {
+	switch k {
+	case KindInt:
+		return "integer"
+	case KindDuration:
+		return "duration"
+	case KindList:
+		return "list"
+	case KindMap:
+		return "map"
+	}
+	return "string"
 }
 
-// typed is a validated value of a known key.
-type typed struct {
-	s    string
-	i    int64
-	d    time.Duration
-	list []string
-	m    map[string]string
+// Effect says when a running gateway takes a new value of a key: the
+// truth of the gateway's code, held to it by gateway's TestKeyEffects.
+type Effect int
+
+const (
+	// NextRequest: the gateway reads the key again on the request after
+	// config.yaml changed (the agent watches the file).
+	NextRequest Effect = iota + 1
+	// Restart: the gateway reads the key once, when it starts.
+	Restart
+)
+
+// String is the effect's name in the schema: next_request or restart.
+func (e Effect) String() string {
+	if e == Restart {
+		return "restart"
+	}
+	return "next_request"
 }
 
-// maxBodyBytes bounds gateway.max_body_bytes.
-const maxBodyBytes = 1 << 30
-
-// lookupKey returns the spec of a key hermes reads (CONTRACT §5).
-func lookupKey(key string) (keySpec, bool) {
-	switch key {
-	case "gateway.host":
-		return keySpec{kind: kString, check: checkHost, want: "a host name or IP address to bind, such as 127.0.0.1 or 0.0.0.0"}, true
-	case "gateway.port":
-		return keySpec{kind: kInt, min: 1, max: 65535, want: "a whole number from 1 to 65535"}, true
-	case "gateway.cors_origins":
-		return keySpec{kind: kList, check: checkOrigin, want: `a list of origins such as "https://app.example.com,http://localhost:3000" (or "*", or "" for none)`}, true
-	case "gateway.max_concurrent":
-		return keySpec{kind: kInt, min: 1, max: 100000, want: "a whole number from 1 to 100000"}, true
-	case "gateway.max_body_bytes":
-		return keySpec{kind: kInt, min: 1, max: maxBodyBytes, want: fmt.Sprintf("a whole number of bytes from 1 to %d (1 GiB)", maxBodyBytes)}, true
-	case "gateway.drain_timeout":
-		return keySpec{kind: kDuration, min: 0, max: int64(GatewayStopGrace - time.Millisecond),
-			want: fmt.Sprintf("a duration such as 5s or 1500ms, below the gateway's stop grace (%s)", GatewayStopGrace)}, true
-	case "model.base_url":
-		return keySpec{kind: kString, check: checkBaseURL, want: "an http(s) URL of an OpenAI-compatible API with its version prefix, such as https://openrouter.ai/api/v1"}, true
-	case "model.name":
-		return keySpec{kind: kString, check: checkOneLine, want: "a model name such as anthropic/claude-sonnet-4"}, true
-	case "model.api_key_env":
-		return keySpec{kind: kString, check: checkEnvName, want: "the name of the environment variable that holds the key, such as OPENROUTER_API_KEY (never the key itself)"}, true
-	case "model.provider":
-		return keySpec{kind: kString, check: checkProvider, want: "a provider name stored by hermes login --provider NAME, such as openrouter"}, true
-	case "model.aliases":
-		return keySpec{kind: kMap, check: checkOneLine, checkName: checkAliasName,
-			want: `a map of the model names clients send to upstream model names, such as "gpt-4o=openai/gpt-4o,fast=openai/gpt-4o-mini" or "{gpt-4o: openai/gpt-4o}" (or "" for none)`}, true
+// Say tells a person when the gateway of profile takes a change, naming
+// the command where a restart is needed.
+func (e Effect) Say(profile string) string {
+	if e == Restart {
+		return fmt.Sprintf("the gateway uses it from its next start: hermes -p %s gateway restart", profile)
 	}
-	return keySpec{}, false
+	return "used from the gateway's next request (no restart needed)"
 }
 
-// isSection reports whether key is a section of known keys.
-func isSection(key string) bool { return key == "gateway" || key == "model" }
+// Key is one key of config.yaml that hermes reads: its type, default,
+// range or choices, what it means and when a change takes effect. Keys are
+// never secrets: a secret belongs in .env (IsSecretKey), and no key of the
+// table is one.
+type Key struct {
+	// Name is the dotted key, section first: "gateway.port".
+	Name string
+	Kind Kind
+	// Min and Max bound a KindInt, and a KindDuration in nanoseconds.
+	Min, Max int64
+	// Choices, when not nil, are the only values a KindString takes.
+	Choices []string
+	// Format is the JSON Schema format of a KindString ("uri"), or "".
+	Format string
+	// Default is the value hermes uses when the key is not set: a string,
+	// int64, time.Duration, []string or map[string]string by Kind; nil
+	// when there is none (the key is then simply unset).
+	Default any
+	// DefaultNote says what else decides the default, "" when nothing
+	// does.
+	DefaultNote string
+	// Example is a value as hermes config set takes it, for a key without
+	// a default.
+	Example string
+	// Summary is one line for the seeded config.yaml and the help.
+	Summary string
+	// Description is the whole story, for the schema.
+	Description string
+	// Want says what a value must be, for messages.
+	Want   string
+	Effect Effect
 
-// exampleKey is a key of a known section, for messages.
-func exampleKey(section string) string {
-	if section == "model" {
-		return "model.name"
-	}
-	return "gateway.port"
+	// check validates a KindString, each element of a KindList or each
+	// value of a KindMap; checkName each name of a KindMap.
+	check, checkName func(string) error
 }
 
-// checkNotUnderKnownValue refuses a key below a known value key
-// (gateway.port.x): that value is not a section.
-func checkNotUnderKnownValue(parts []string) error {
-	for i := 1; i < len(parts); i++ {
-		prefix := strings.Join(parts[:i], ".")
-		if spec, ok := lookupKey(prefix); ok {
-			return fmt.Errorf("%s is %s, not a section: cannot set %s", prefix, spec.want, strings.Join(parts, "."))
-		}
-	}
-	return nil
+// Section is the part of the name before its first dot.
+func (k Key) Section() string { s, _, _ := strings.Cut(k.Name, "."); return s }
+
+// Leaf is the part of the name after its section.
+func (k Key) Leaf() string { _, l, _ := strings.Cut(k.Name, "."); return l }
+
+// Secret reports whether the key's name is one of a secret (IsSecretKey):
+// false for every key of the table.
+func (k Key) Secret() bool { return IsSecretKey(k.Name) }
+
+// Restart reports whether a change needs a gateway restart.
+func (k Key) Restart() bool { return k.Effect == Restart }
+
+// KeySection is a section of config.yaml whose keys hermes reads.
+type KeySection struct {
+	Name        string
+	Description string
+	// Example is a key of the section, for messages.
+	Example string
 }
 
-func (k keySpec) refuse(key, value string) error {
-	return fmt.Errorf("%s: want %s, got %q", key, k.want, value)
+// KeySections returns the sections of the table, in its order.
+func KeySections() []KeySection {
+	return []KeySection{
+		{Name: "model", Example: KeyModelName,
+			Description: "The upstream the profile's gateway calls, and the names clients may ask for."},
+		{Name: "gateway", Example: KeyGatewayPort,
+			Description: "The profile's gateway: where it listens and its limits."},
+		{Name: "sessions", Example: KeySessionsIdleTimeout,
+			Description: "The profile's sessions store (state.db): when a session ends, how large the store may grow."},
+	}
 }
 
-// fromText parses the command line's text for a known key into its node.
-func (k keySpec) fromText(key, text string) (*yaml.Node, error) {
-	s := strings.TrimSpace(text)
-	switch k.kind {
-	case kInt:
-		i, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || i < k.min || i > k.max {
-			return nil, k.refuse(key, text)
+// Keys returns the table: every key of config.yaml that hermes reads, by
+// section, in the order of the seeded config.yaml. Each call builds it
+// anew: the caller may modify the result.
+func Keys() []Key { return keyTable() }
+
+// LookupKey returns the key of the table named name.
+func LookupKey(name string) (Key, bool) {
+	for _, k := range keyTable() {
+		if k.Name == name {
+			return k, true
 		}
-		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.FormatInt(i, 10)}, nil
-	case kDuration:
-		d, ok := parseDuration(s)
-		if !ok || int64(d) < k.min || int64(d) > k.max {
-			return nil, k.refuse(key, text)
-		}
-		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: d.String()}, nil
-	case kList:
-		list, ok := parseList(s)
-		if !ok {
-			return nil, k.refuse(key, text)
-		}
-		seq := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
-		if len(list) == 0 {
-			seq.Style = yaml.FlowStyle
-		}
-		for _, e := range list {
-			if err := k.check(e); err != nil {
-				return nil, fmt.Errorf("%s: %q: %w; want %s", key, e, err, k.want)
-			}
-			seq.Content = append(seq.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: e})
-		}
-		return seq, nil
-	case kMap:
-		pairs, ok := parseMap(s)
-		if !ok {
-			return nil, k.refuse(key, text)
-		}
-		m := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
-		if len(pairs) == 0 {
-			m.Style = yaml.FlowStyle
-		}
-		seen := map[string]bool{}
-		for _, p := range pairs {
-			if err := k.checkPair(key, p[0], p[1]); err != nil {
-				return nil, err
-			}
-			if seen[p[0]] {
-				return nil, fmt.Errorf("%s: %q is named twice; want %s", key, p[0], k.want)
-			}
-			seen[p[0]] = true
-			m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: p[0]}, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: p[1]})
-		}
-		return m, nil
 	}
-	if err := k.check(s); err != nil {
-		return nil, fmt.Errorf("%s: %q: %w; want %s", key, text, err, k.want)
-	}
-	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s}, nil
+	return Key{}, false
 }
 
-// fromNode validates the stored node of a known key.
-func (k keySpec) fromNode(key string, n *yaml.Node) (typed, error) {
-	wrong := func() (typed, error) {
-		return typed{}, fmt.Errorf("%s: want %s, found %s", key, k.want, describeNode(n))
+// section returns the section of the table named name.
+func section(name string) (KeySection, bool) {
+	for _, s := range KeySections() {
+		if s.Name == name {
+			return s, true
+		}
 	}
-	switch k.kind {
-	case kInt:
-		var i int64
-		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" || n.Decode(&i) != nil || i < k.min || i > k.max {
-			return wrong()
-		}
-		return typed{i: i}, nil
-	case kDuration:
-		if n.Kind != yaml.ScalarNode {
-			return wrong()
-		}
-		var d time.Duration
-		ok := false
-		switch n.ShortTag() {
-		case "!!str", "!!int", "!!float": // "5s", or a number of seconds
-			d, ok = parseDuration(n.Value)
-		}
-		if !ok || int64(d) < k.min || int64(d) > k.max {
-			return wrong()
-		}
-		return typed{d: d}, nil
-	case kList:
-		if n.Kind != yaml.SequenceNode {
-			return wrong()
-		}
-		list := make([]string, 0, len(n.Content))
-		for _, e := range n.Content {
-			e = deref(e)
-			if e == nil || e.Kind != yaml.ScalarNode || e.ShortTag() != "!!str" {
-				return wrong()
-			}
-			if err := k.check(e.Value); err != nil {
-				return typed{}, fmt.Errorf("%s: %q: %w; want %s", key, e.Value, err, k.want)
-			}
-			list = append(list, e.Value)
-		}
-		return typed{list: list}, nil
-	case kMap:
-		if n.Kind != yaml.MappingNode {
-			return wrong()
-		}
-		m := make(map[string]string, len(n.Content)/2)
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			name, val := deref(n.Content[i]), deref(n.Content[i+1])
-			if !mapScalar(name) || !mapScalar(val) {
-				return wrong()
-			}
-			if err := k.checkPair(key, name.Value, val.Value); err != nil {
-				return typed{}, err
-			}
-			m[name.Value] = val.Value
-		}
-		return typed{m: m}, nil
-	}
-	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!str" {
-		return wrong()
-	}
-	if err := k.check(n.Value); err != nil {
-		return typed{}, fmt.Errorf("%s: %q: %w; want %s", key, n.Value, err, k.want)
-	}
-	return typed{s: n.Value}, nil
+	return KeySection{}, false
 }
 
-// checkPair validates one name and value of a kMap.
-func (k keySpec) checkPair(key, name, value string) error {
-	if err := k.checkName(name); err != nil {
-		return fmt.Errorf("%s: the name %q: %w; want %s", key, name, err, k.want)
-	}
-	if err := k.check(value); err != nil {
-		return fmt.Errorf("%s: the value of %q: %w; want %s", key, name, err, k.want)
-	}
-	return nil
+// keyTable is the one table, built anew on each call so that nothing can
+// change it.
+func keyTable() []Key {
+	maxDrain := GatewayStopGrace - time.Millisecond
+	return []Key{{
+		Name: KeyModelBaseURL, Kind: KindString, Format: "uri", check: checkBaseURL, Effect: NextRequest,
+		Example: "https://openrouter.ai/api/v1",
+		Summary: "an OpenAI-compatible endpoint, with its version prefix",
+		Description: "An OpenAI-compatible endpoint with its version prefix, such as https://openrouter.ai/api/v1 " +
+			"(http or https, a host, no credentials, query or fragment); the gateway calls POST {base_url}/chat/completions.",
+		Want: "an http(s) URL of an OpenAI-compatible API with its version prefix, such as https://openrouter.ai/api/v1",
+	}, {
+		Name: KeyModelName, Kind: KindString, check: checkOneLine, Effect: NextRequest,
+		Example:     "anthropic/claude-sonnet-4",
+		Summary:     "the upstream model",
+		Description: "The upstream model, such as anthropic/claude-sonnet-4 (one line). Requests naming it or hermes-<profile> go to the upstream.",
+		Want:        "a model name such as anthropic/claude-sonnet-4",
+	}, {
+		Name: KeyModelAPIKeyEnv, Kind: KindString, check: checkAPIKeyEnv, Effect: NextRequest,
+		Example: "OPENROUTER_API_KEY",
+		Summary: "the variable (in .env) that holds the upstream's key",
+		Description: "The name of the environment variable (in the profile's .env, or the gateway's environment) that holds the upstream's key, " +
+			"never the key itself: upper-case letters, digits and '_', neither HERMES_* nor " + APIKeyVar + ", which hold hermes's own secrets.",
+		Want: "the name of the environment variable that holds the key, such as OPENROUTER_API_KEY (never the key itself)",
+	}, {
+		Name: KeyModelProvider, Kind: KindString, check: checkProvider, Effect: NextRequest,
+		Example:     "openrouter",
+		Summary:     "a credential stored by hermes login --provider NAME, if no api_key_env",
+		Description: "A credential stored by hermes login --provider NAME in auth.json (lower-case letters, digits, '-', '_', '.'); used when model.api_key_env is not set.",
+		Want:        "a provider name stored by hermes login --provider NAME, such as openrouter",
+	}, {
+		Name: KeyModelAliases, Kind: KindMap, check: checkOneLine, checkName: checkAliasName, Effect: NextRequest,
+		Default: map[string]string{}, Example: "{gpt-4o: openai/gpt-4o}",
+		Summary: "model names clients send, routed to other upstream models",
+		Description: "A map of the model names clients send to upstream model names, such as {gpt-4o: openai/gpt-4o}; " +
+			"a name it does not map is served by model.name. None by default.",
+		Want: `a map of the model names clients send to upstream model names, such as "gpt-4o=openai/gpt-4o,fast=openai/gpt-4o-mini" or "{gpt-4o: openai/gpt-4o}" (or "" for none)`,
+	}, {
+		Name: KeyGatewayHost, Kind: KindString, check: checkHost, Effect: Restart,
+		Default: DefaultGatewayHost, DefaultNote: "$HERMES_GATEWAY_HOST if set (0.0.0.0 in the image), else 127.0.0.1",
+		Summary:     "bind address",
+		Description: "The gateway's bind address: a host name or IP address, without a port.",
+		Want:        "a host name or IP address to bind, such as 127.0.0.1 or 0.0.0.0",
+	}, {
+		Name: KeyGatewayPort, Kind: KindInt, Min: 1, Max: 65535, Effect: Restart,
+		Default: int64(DefaultGatewayPort), DefaultNote: "8642 for the default profile; profile create gives each other one the lowest free port above",
+		Summary:     "the port of this profile's gateway: every profile has its own",
+		Description: "The port of the profile's gateway, one per profile.",
+		Want:        "a whole number from 1 to 65535",
+	}, {
+		Name: KeyGatewayCORSOrigins, Kind: KindList, check: checkOrigin, Effect: Restart,
+		Default: []string{}, Example: "[https://app.example.com]",
+		Summary:     "browser origins allowed to call the API",
+		Description: `Browser origins allowed to call the gateway's API ("*" or scheme://host[:port]); none by default.`,
+		Want:        `a list of origins such as "https://app.example.com,http://localhost:3000" (or "*", or "" for none)`,
+	}, {
+		Name: KeyGatewayMaxConcurrent, Kind: KindInt, Min: 1, Max: 100000, Effect: Restart,
+		Default:     int64(DefaultMaxConcurrent),
+		Summary:     "requests served at once",
+		Description: "Requests the gateway serves at once; one more is refused with 429.",
+		Want:        "a whole number from 1 to 100000",
+	}, {
+		Name: KeyGatewayMaxBodyBytes, Kind: KindInt, Min: 1, Max: maxBodyBytes, Effect: Restart,
+		Default:     int64(DefaultMaxBodyBytes),
+		Summary:     "largest request body, in bytes (1 MiB)",
+		Description: "The largest request body the gateway accepts, in bytes (at most 1 GiB); a larger one is refused with 413.",
+		Want:        fmt.Sprintf("a whole number of bytes from 1 to %d (1 GiB)", maxBodyBytes),
+	}, {
+		Name: KeyGatewayDrainTimeout, Kind: KindDuration, Min: 0, Max: int64(maxDrain), Effect: Restart,
+		Default: DefaultDrainTimeout,
+		Summary: fmt.Sprintf("time a stopping gateway gives its requests (below %s)", formatDuration(GatewayStopGrace)),
+		Description: fmt.Sprintf("How long a stopping gateway lets running requests finish: a duration such as 5s or 1500ms (or a number of seconds), "+
+			"from 0s to %s, below the gateway's stop grace (%s).", maxDrain, GatewayStopGrace),
+		Want: fmt.Sprintf("a duration such as 5s or 1500ms, below the gateway's stop grace (%s)", GatewayStopGrace),
+	}, {
+		Name: KeySessionsIdleTimeout, Kind: KindDuration, Min: int64(time.Second), Max: int64(365 * 24 * time.Hour), Effect: Restart,
+		Default:     DefaultIdleTimeout,
+		Summary:     "a session with no turn for this long ends (it stays resumable)",
+		Description: "How long a session may go without a turn before it ends (kept, marked ended, resumable): a duration from 1s to 8760h (a year).",
+		Want:        "a duration such as 30m or 2h, from 1s to 8760h",
+	}, {
+		Name: KeySessionsMaxBytes, Kind: KindInt, Min: minSessionsBytes, Max: maxSessionsBytes, Effect: Restart,
+		Default:     int64(DefaultSessionsMaxBytes),
+		Summary:     "the most the sessions store holds, in bytes (1 GiB)",
+		Description: "The most the sessions store's data may take, in bytes: at the cap the oldest ended sessions are pruned, then new turns are refused with 507. From 1 MiB to 1 TiB.",
+		Want:        fmt.Sprintf("a whole number of bytes from %d (1 MiB) to %d (1 TiB)", minSessionsBytes, maxSessionsBytes),
+	}}
 }
 
-// mapScalar reports whether n can be a name or a value of a kMap: a
-// string, or a number YAML did not quote (a model named 4o or 3.5).
-func mapScalar(n *yaml.Node) bool {
-	if n == nil || n.Kind != yaml.ScalarNode {
-		return false
-	}
-	switch n.ShortTag() {
-	case "!!str", "!!int", "!!float":
-		return true
-	}
-	return false
-}
-
-// parseDuration accepts a Go duration ("5s", "1500ms") or a bare number of
-// seconds ("5", "2.5").
-func parseDuration(s string) (time.Duration, bool) {
-	s = strings.TrimSpace(s)
-	if d, err := time.ParseDuration(s); err == nil {
-		return d, true
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > float64(math.MaxInt64/int64(time.Second)) {
-		return 0, false
-	}
-	return time.Duration(f * float64(time.Second)), true
-}
-
-// parseList reads a list from the command line: "a,b", "[a, b]" (YAML flow)
-// or "" / "[]" for none.
-func parseList(s string) ([]string, bool) {
-	if s == "" || s == "[]" {
-		return nil, true
-	}
-	if strings.HasPrefix(s, "[") {
-		var list []string
-		if err := yaml.Unmarshal([]byte(s), &list); err != nil {
-			return nil, false
+// DefaultText is the key's default as hermes config set takes it ("" when
+// the key has none): 32, 5s, [], {}.
+func (k Key) DefaultText() string {
+	switch d := k.Default.(type) {
+	case string:
+		return d
+	case int64:
+		return fmt.Sprint(d)
+	case time.Duration:
+		return formatDuration(d)
+	case []string:
+		return "[" + strings.Join(d, ", ") + "]"
+	case map[string]string:
+		parts := make([]string, 0, len(d))
+		for _, n := range slices.Sorted(maps.Keys(d)) {
+			parts = append(parts, n+": "+d[n])
 		}
-		return list, true
+		return "{" + strings.Join(parts, ", ") + "}"
 	}
-	var list []string
-	for _, e := range strings.Split(s, ",") {
-		if e = strings.TrimSpace(e); e != "" {
-			list = append(list, e)
-		}
-	}
-	return list, true
+	return ""
 }
 
-// parseMap reads a map from the command line: "a=b,c=d", a YAML flow
-// mapping "{a: b, c: d}", or "" / "{}" for none. The pairs keep their
-// order.
-func parseMap(s string) ([][2]string, bool) {
-	if s == "" || s == "{}" {
-		return nil, true
+// DefaultJSON is the key's default as JSON shows it: a duration as its
+// text ("5s"), nil when there is none.
+func (k Key) DefaultJSON() any {
+	if d, ok := k.Default.(time.Duration); ok {
+		return formatDuration(d)
 	}
-	var pairs [][2]string
-	if strings.HasPrefix(s, "{") {
-		var n yaml.Node
-		if err := yaml.Unmarshal([]byte(s), &n); err != nil || len(n.Content) != 1 || n.Content[0].Kind != yaml.MappingNode {
-			return nil, false
-		}
-		m := n.Content[0]
-		for i := 0; i+1 < len(m.Content); i += 2 {
-			if !mapScalar(m.Content[i]) || !mapScalar(m.Content[i+1]) {
-				return nil, false
-			}
-			pairs = append(pairs, [2]string{m.Content[i].Value, m.Content[i+1].Value})
-		}
-		return pairs, true
-	}
-	for _, e := range strings.Split(s, ",") {
-		if e = strings.TrimSpace(e); e == "" {
-			continue
-		}
-		name, value, ok := strings.Cut(e, "=")
-		if !ok {
-			return nil, false
-		}
-		pairs = append(pairs, [2]string{strings.TrimSpace(name), strings.TrimSpace(value)})
-	}
-	return pairs, true
+	return k.Default
 }
 
-// maxAliasName bounds a name of model.aliases.
-const maxAliasName = 256
-
-// checkAliasName validates a model name a client may send: one line, not
-// empty, at most maxAliasName bytes.
-func checkAliasName(s string) error {
-	if len(s) > maxAliasName {
-		return fmt.Errorf("longer than %d bytes", maxAliasName)
+// formatDuration writes a duration without its zero units: 30m, not 30m0s.
+func formatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
 	}
-	return checkOneLine(s)
-}
-
-func checkHost(s string) error {
-	if s == "" {
-		return fmt.Errorf("empty host")
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
 	}
-	if strings.Contains(s, "://") || strings.Contains(s, "/") {
-		return fmt.Errorf("a host, not a URL")
-	}
-	h := strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
-	if net.ParseIP(h) != nil {
-		return nil
-	}
-	if strings.Contains(s, ":") {
-		return fmt.Errorf("a host without a port (the port is gateway.port)")
-	}
-	if len(s) > 253 {
-		return fmt.Errorf("host name too long")
-	}
-	for _, label := range strings.Split(s, ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return fmt.Errorf("not a valid host name")
-		}
-		for i := 0; i < len(label); i++ {
-			c := label[i]
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
-				return fmt.Errorf("not a valid host name")
-			}
-		}
-	}
-	return nil
-}
-
-func checkOrigin(s string) error {
-	if s == "*" {
-		return nil
-	}
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-		return fmt.Errorf("not an origin")
-	}
-	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-		return fmt.Errorf("an origin has no path, query or fragment")
-	}
-	return nil
-}
-
-func checkBaseURL(s string) error {
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("not an http(s) URL")
-	}
-	if u.User != nil {
-		return fmt.Errorf("a URL must not carry credentials (use model.api_key_env)")
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return fmt.Errorf("a base URL has no query or fragment")
-	}
-	return nil
-}
-
-func checkOneLine(s string) error {
-	if s == "" {
-		return fmt.Errorf("empty")
-	}
-	if !utf8.ValidString(s) {
-		return fmt.Errorf("not UTF-8 text")
-	}
-	if strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return fmt.Errorf("control characters")
-	}
-	return nil
-}
-
-func checkEnvName(s string) error {
-	if !isEnvName(s) {
-		return fmt.Errorf("not a variable name")
-	}
-	return nil
-}
-
-func checkProvider(s string) error {
-	if s == "" || len(s) > 64 {
-		return fmt.Errorf("not a provider name")
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(isLowerAlnum(c) || i > 0 && (c == '-' || c == '_' || c == '.')) {
-			return fmt.Errorf("not a provider name (lower-case letters, digits, '-', '_', '.')")
-		}
-	}
-	return nil
+	return s
 }

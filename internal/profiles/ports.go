@@ -11,10 +11,6 @@ import (
 	"github.com/hermes-agent/hermes/internal/hostenv"
 )
 
-// DefaultGatewayHost is the gateway's bind address when neither
-// gateway.host nor HERMES_GATEWAY_HOST says otherwise.
-const DefaultGatewayHost = "127.0.0.1"
-
 // legacyPortVar is the reference's port variable, honoured in a profile's
 // .env when config.yaml has no gateway.port.
 const legacyPortVar = "API_SERVER_PORT"
@@ -42,7 +38,7 @@ func configuredPort(home, name string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	v, ok, err := c.read("gateway.port")
+	v, ok, err := c.read(KeyGatewayPort)
 	if err != nil {
 		return 0, err
 	}
@@ -75,7 +71,7 @@ func Host(home, name string, env hostenv.Env) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	v, ok, err := c.read("gateway.host")
+	v, ok, err := c.read(KeyGatewayHost)
 	if err != nil {
 		return "", err
 	}
@@ -170,7 +166,7 @@ func EnsurePort(home, name string) (int, error) {
 		if port, err = AllocatePort(home); err != nil {
 			return err
 		}
-		return setConfigKey(home, ConfigPath(home, name), "gateway.port", strconv.Itoa(port))
+		return setConfigKey(home, ConfigPath(home, name), KeyGatewayPort, strconv.Itoa(port))
 	})
 	return port, err
 }

@@ -5,12 +5,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 )
-
-// DefaultGatewayPort is gateway.port of the default profile when its
-// config.yaml does not set one.
-const DefaultGatewayPort = 8642
 
 // ConfigPath is the path of a profile's config.yaml.
 func ConfigPath(home, name string) string { return filepath.Join(Dir(home, name), FileConfig) }
@@ -36,36 +33,100 @@ is ambiguous.
 `, name))
 }
 
-// DefaultConfig is the config.yaml of a new profile: gateway.port set to
-// port (left commented out when port is 0), and every other key hermes reads
-// commented out as an example. The examples come before the keys they
-// document, so that keys added later by hermes config set follow them.
+// DefaultConfig is the config.yaml of a new profile, written from the
+// table of keys (Keys): gateway.port set to port (left commented out at its
+// default when port is 0), and every other key hermes reads commented out
+// at its default, or with an example where it has none, each with its
+// summary. A section's header says when the gateway takes a change. The
+// sections that are only comments come first, so that keys added later by
+// hermes config set follow the lines that document them.
 func DefaultConfig(port int) []byte {
-	portLine := fmt.Sprintf("  port: %d", port)
-	if port <= 0 {
-		portLine = fmt.Sprintf("  # port: %d", DefaultGatewayPort)
+	var b strings.Builder
+	b.WriteString("# hermes profile configuration. Change a key with: hermes config set KEY VALUE\n" +
+		"# Every key hermes reads is below, commented out at its default, or with an\n" +
+		"# example where it has none. Secrets such as API keys belong in .env, never\n" +
+		"# here. Keys and comments hermes does not know are kept when it rewrites this file.\n")
+	live := func(k Key) bool { return k.Name == KeyGatewayPort && port > 0 }
+	sections := KeySections()
+	// Sections without a live key first, in the table's order.
+	slices.SortStableFunc(sections, func(a, b KeySection) int {
+		has := func(s KeySection) int {
+			if slices.ContainsFunc(keyTable(), func(k Key) bool { return k.Section() == s.Name && live(k) }) {
+				return 1
+			}
+			return 0
+		}
+		return has(a) - has(b)
+	})
+	for _, sec := range sections {
+		var keys []Key
+		for _, k := range keyTable() {
+			if k.Section() == sec.Name {
+				keys = append(keys, k)
+			}
+		}
+		hasLive := slices.ContainsFunc(keys, live)
+		fmt.Fprintf(&b, "\n# %s — %s\n# %s\n", sec.Name, sec.Description, sectionEffect(keys))
+		indent := "  # "
+		if hasLive {
+			b.WriteString(sec.Name + ":\n")
+		} else {
+			b.WriteString("# " + sec.Name + ":\n")
+			indent = "#   "
+		}
+		width := 0
+		for _, k := range keys {
+			if !live(k) {
+				width = max(width, len(seedLine(k)))
+			}
+		}
+		var last Key
+		for _, k := range keys {
+			if live(k) {
+				last = k
+				continue
+			}
+			fmt.Fprintf(&b, "%s%-*s  # %s\n", indent, width, seedLine(k), seedComment(k))
+		}
+		if last.Name != "" {
+			fmt.Fprintf(&b, "  #\n  # %s\n  %s: %d\n", last.Summary, last.Leaf(), port)
+		}
 	}
-	return []byte(strings.Join([]string{
-		"# hermes profile configuration. Change a key with: hermes config set KEY VALUE",
-		"# (keys and comments that hermes does not know are kept when it rewrites this file)",
-		"#",
-		"# model:                                       # the upstream the gateway calls",
-		"#   base_url: https://openrouter.ai/api/v1     # an OpenAI-compatible endpoint, with its version prefix",
-		"#   name: anthropic/claude-sonnet-4             # the upstream model",
-		"#   api_key_env: OPENROUTER_API_KEY             # the variable (e.g. in .env) that holds the key",
-		"#   provider: openrouter                        # or a credential stored by: hermes login --provider NAME",
-		"",
-		"gateway:",
-		"  # host: 127.0.0.1           # bind address (default: $HERMES_GATEWAY_HOST, else 127.0.0.1)",
-		"  # cors_origins: []          # browser origins allowed to call the API, e.g. [https://app.example.com]",
-		"  # max_concurrent: 8         # requests served at once",
-		"  # max_body_bytes: 10485760  # largest request body, in bytes",
-		"  # drain_timeout: 5s         # time a stopping gateway gives its requests (below 6s)",
-		"  #",
-		"  # the port of this profile's gateway: every profile has its own",
-		portLine,
-		"",
-	}, "\n"))
+	return []byte(b.String())
+}
+
+// sectionEffect says when the gateway takes a change of the keys of a
+// section; all keys of a section have the same Effect (TestKeyTable).
+func sectionEffect(keys []Key) string {
+	if keys[0].Effect == Restart {
+		return "A change takes effect when the gateway restarts: hermes gateway restart"
+	}
+	return "A change is used from the gateway's next request: no restart needed"
+}
+
+// seedLine is "name: value" of a key in the seeded config.yaml: its
+// default, else its example.
+func seedLine(k Key) string {
+	v := k.DefaultText()
+	if k.Default == nil {
+		v = k.Example
+	}
+	return k.Leaf() + ": " + v
+}
+
+// seedComment is the comment of a key in the seeded config.yaml.
+func seedComment(k Key) string {
+	c := k.Summary
+	switch {
+	case k.Default == nil:
+		c = "(an example) " + c
+	case k.Example != "":
+		c += ", e.g. " + k.Example
+	}
+	if k.DefaultNote != "" {
+		c += "; the default is " + k.DefaultNote
+	}
+	return c
 }
 
 // NewAPIKey returns a fresh API_SERVER_KEY: 64 hex characters from
