@@ -78,6 +78,8 @@ type PageOptions struct {
 	// Now is the time the states are judged at; zero means the store's
 	// clock.
 	Now time.Time
+	// Profile keeps the sessions recorded by that profile; "" keeps all.
+	Profile string
 }
 
 // ListPage is one page of the sessions (Search's when o.Query is set), with
@@ -100,9 +102,9 @@ func (s *Store) ListPage(ctx context.Context, o PageOptions) (Page, error) {
 	var list []Session
 	var err error
 	if o.Query != "" {
-		list, err = s.Search(ctx, SearchOptions{Query: o.Query, Limit: o.Limit + 1, Offset: o.Offset})
+		list, err = s.Search(ctx, SearchOptions{Query: o.Query, Limit: o.Limit + 1, Offset: o.Offset, Profile: o.Profile})
 	} else {
-		list, err = s.List(ctx, ListOptions{Limit: o.Limit + 1, Offset: o.Offset})
+		list, err = s.List(ctx, ListOptions{Limit: o.Limit + 1, Offset: o.Offset, Profile: o.Profile})
 	}
 	if err != nil {
 		return Page{}, err
@@ -141,6 +143,8 @@ type SearchOptions struct {
 	// all.
 	Limit  int
 	Offset int
+	// Profile keeps the sessions recorded by that profile; "" keeps all.
+	Profile string
 }
 
 // likeEscaper escapes a LIKE pattern's wildcards with a backslash.
@@ -178,8 +182,9 @@ func (s *Store) Search(ctx context.Context, o SearchOptions) ([]Session, error) 
 	if limit <= 0 {
 		limit = -1
 	}
-	rows, err := db.QueryContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE title LIKE ?1 ESCAPE '\' OR id IN (`+inMessages+`)
-		ORDER BY last_activity_at DESC, started_at DESC, id LIMIT ?3 OFFSET ?4`, like, arg2, limit, max(o.Offset, 0))
+	rows, err := db.QueryContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE (title LIKE ?1 ESCAPE '\' OR id IN (`+inMessages+`))
+		AND (?5 = '' OR profile = ?5)
+		ORDER BY last_activity_at DESC, started_at DESC, id LIMIT ?3 OFFSET ?4`, like, arg2, limit, max(o.Offset, 0), o.Profile)
 	if err != nil {
 		return nil, fmt.Errorf("searching sessions: %w", err)
 	}

@@ -320,6 +320,9 @@ func dataBytes(ctx context.Context, q queryRower) (int64, error) {
 	return (pages - free) * size, nil
 }
 
+// MaxBytes is the store's size cap (Options.MaxBytes); 0 for none.
+func (s *Store) MaxBytes() int64 { return s.max }
+
 // Size is the data the store holds, in bytes (the measure of MaxBytes).
 func (s *Store) Size(ctx context.Context) (int64, error) {
 	db, err := s.reader(ctx)
@@ -373,7 +376,7 @@ func (s *Store) Admit(ctx context.Context) error {
 	}
 	if size >= s.max {
 		s.stats.refusedFull.Add(1)
-		s.log.Warn("sessions: the store is full; a turn is refused", "bytes", size, "max_bytes", s.max, "refused", s.stats.refusedFull.Load())
+		s.log.Warn("sessions: the store is full; refusing new turns", "bytes", size, "max_bytes", s.max, "refused", s.stats.refusedFull.Load())
 		return &FullError{Size: size, Max: s.max}
 	}
 	return nil

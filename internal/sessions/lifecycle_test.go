@@ -392,7 +392,7 @@ func TestSizeCap(t *testing.T) {
 	if st.RefusedFull != 2 || st.PrunedForCap == 0 {
 		t.Errorf("stats = %+v, want 2 refusals and some pruned", st)
 	}
-	for _, want := range []string{"pruned the oldest ended sessions", "the store is full"} {
+	for _, want := range []string{"pruned the oldest ended sessions", "the store is full; refusing new turns"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("the log lacks %q:\n%s", want, logs.String())
 		}
