@@ -172,17 +172,19 @@ func (s *Store) Search(ctx context.Context, o SearchOptions) ([]Session, error) 
 		return nil, err
 	}
 	like := "%" + likeEscaper.Replace(q) + "%"
-	inMessages := `SELECT session_id FROM messages WHERE content LIKE ?2 ESCAPE '\'`
+	// Short queries walk the sessions newest first and stop at the
+	// page's end; longer ones ask the index.
+	inMessages := `EXISTS (SELECT 1 FROM messages m WHERE m.session_id = sessions.id AND m.content LIKE ?2 ESCAPE '\')`
 	arg2 := any(like)
 	if utf8.RuneCountInString(q) >= 3 {
-		inMessages = `SELECT m.session_id FROM messages m WHERE m.rowid IN (SELECT rowid FROM messages_text WHERE messages_text MATCH ?2)`
+		inMessages = `id IN (SELECT m.session_id FROM messages m WHERE m.rowid IN (SELECT rowid FROM messages_text WHERE messages_text MATCH ?2))`
 		arg2 = ftsPhrase(q)
 	}
 	limit := int64(o.Limit)
 	if limit <= 0 {
 		limit = -1
 	}
-	rows, err := db.QueryContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE (title LIKE ?1 ESCAPE '\' OR id IN (`+inMessages+`))
+	rows, err := db.QueryContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE (title LIKE ?1 ESCAPE '\' OR `+inMessages+`)
 		AND (?5 = '' OR profile = ?5)
 		ORDER BY last_activity_at DESC, started_at DESC, id LIMIT ?3 OFFSET ?4`, like, arg2, limit, max(o.Offset, 0), o.Profile)
 	if err != nil {

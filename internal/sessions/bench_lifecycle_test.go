@@ -2,6 +2,7 @@ package sessions
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -34,7 +35,9 @@ func benchStore(b *testing.B) string {
 	b.Helper()
 	path := os.Getenv("HERMES_BENCH_STORE")
 	if path == "" {
-		path = filepath.Join(os.TempDir(), fmt.Sprintf("hermes-bench-sessions-v%d-%dx%d.db", SchemaVersion, benchSessions, benchPerSession))
+		// Named by the schema: a change of it builds a new store.
+		h := sha256.Sum256(fmt.Append(nil, migrations))
+		path = filepath.Join(os.TempDir(), fmt.Sprintf("hermes-bench-sessions-%x-%dx%d.db", h[:6], benchSessions, benchPerSession))
 	}
 	if _, err := os.Stat(path); err == nil {
 		return path
@@ -140,7 +143,11 @@ func BenchmarkSessionsAPI(b *testing.B) {
 			_, err := s.ListPage(ctx, PageOptions{Query: "kubernetes docker"})
 			return err
 		}},
-		{"search_short", func() error { // 2 characters: no index, a scan
+		{"search_short", func() error { // 2 characters: no index, newest first to the page's end
+			_, err := s.ListPage(ctx, PageOptions{Query: "go"})
+			return err
+		}},
+		{"search_short_none", func() error { // 2 characters found nowhere: every message read
 			_, err := s.ListPage(ctx, PageOptions{Query: "zq"})
 			return err
 		}},

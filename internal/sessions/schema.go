@@ -165,6 +165,7 @@ var schemaV2 = []string{
 		INSERT INTO messages_text (rowid, content) VALUES (new.rowid, new.content);
 	END`,
 	`CREATE INDEX sessions_by_ended ON sessions (ended_at) WHERE ended_at IS NOT NULL`,
+	`CREATE INDEX sessions_by_recency ON sessions (last_activity_at DESC, started_at DESC, id)`,
 }
 
 // header is what decides whether a file is ours.
