@@ -22,12 +22,27 @@ func init() {
 const sessionsUsage = `usage: hermes [-p PROFILE] sessions <command> [arguments]
 
 commands:
-  list [--json] [--active] [-n N]   the profile's sessions, most recent activity first
+  list [--json] [--active] [-n N] [--offset N]
+                                    the profile's sessions, most recent activity first
                                     (-n: at most N, default 20, 0 for all; --active: the
                                     sessions active in the last 5 minutes and not ended)
   show ID [--json]                  a session and its messages
+  search TEXT [--json] [-n N]       the sessions whose title or messages hold TEXT
+                                    (matched literally, any case: % _ ' " are themselves)
+  rename ID TITLE                   set a session's title (one line, 1-200 characters)
+  export ID [--format markdown|json] [-o FILE]
+                                    a session as Markdown (the default) or JSON, on
+                                    stdout or into FILE
+  delete ID... [--yes]              delete sessions and their messages (asks first on a
+                                    terminal; --yes does not ask)
+  prune [--older-than AGE] [--keep N] [--dry-run] [--json]
+                                    delete the sessions older than AGE (30d, 12h, 90m)
+                                    and/or all but the N most recent; a session in use
+                                    (open, a turn within sessions.idle_timeout) is
+                                    skipped; --dry-run says what would go
 
-The sessions are read from the profile's state.db, read-only, while its gateway writes.
+The sessions are read from the profile's state.db while its gateway writes; list, show,
+search and export only read it.
 `
 
 // sessionsFile is the name of a profile's sessions store (CONTRACT §2).
@@ -46,6 +61,16 @@ func runSessions(ctx context.Context, e *Env, args []string) error {
 		err = sessionsList(ctx, e, args[1:])
 	case "show":
 		err = sessionsShow(ctx, e, args[1:])
+	case "search":
+		err = sessionsSearch(ctx, e, args[1:])
+	case "rename":
+		err = sessionsRename(ctx, e, args[1:])
+	case "export":
+		err = sessionsExport(ctx, e, args[1:])
+	case "delete":
+		err = sessionsDelete(ctx, e, args[1:])
+	case "prune":
+		err = sessionsPrune(ctx, e, args[1:])
 	default:
 		return usageError("unknown sessions command %q (see hermes sessions help)", args[0])
 	}
@@ -87,12 +112,13 @@ func sessionsList(ctx context.Context, e *Env, args []string) error {
 	asJSON := fs.Bool("json", false, "print JSON")
 	active := fs.Bool("active", false, "only the active sessions")
 	n := fs.Int("n", 20, "at most `N` sessions (0: all)")
+	offset := fs.Int("offset", 0, "skip the `N` most recent first")
 	pos, _, err := parseSvcArgs(fs, args, false)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 0 || *n < 0 {
-		return usageError("usage: hermes sessions list [--json] [--active] [-n N]")
+	if len(pos) != 0 || *n < 0 || *offset < 0 {
+		return usageError("usage: hermes sessions list [--json] [--active] [-n N] [--offset N]")
 	}
 	st, profile, err := openSessions(e)
 	if err != nil {
@@ -104,7 +130,7 @@ func sessionsList(ctx context.Context, e *Env, args []string) error {
 	if limit > 0 {
 		limit++ // one more, to tell whether -n cut the list
 	}
-	list, err := st.List(ctx, sessions.ListOptions{Limit: limit, ActiveOnly: *active, Now: now})
+	list, err := st.List(ctx, sessions.ListOptions{Limit: limit, Offset: *offset, ActiveOnly: *active, Now: now})
 	if err != nil {
 		return err
 	}
@@ -113,10 +139,7 @@ func sessionsList(ctx context.Context, e *Env, args []string) error {
 		list = list[:*n]
 	}
 	if *asJSON {
-		if list == nil {
-			list = []sessions.Session{}
-		}
-		return printJSON(e.Stdout, list)
+		return printJSON(e.Stdout, items(list, now))
 	}
 	if len(list) == 0 {
 		what := "sessions"
@@ -133,6 +156,15 @@ func sessionsList(ctx context.Context, e *Env, args []string) error {
 	return nil
 }
 
+// items are the sessions as the API shows them (their --json).
+func items(list []sessions.Session, now time.Time) []sessions.Item {
+	out := []sessions.Item{}
+	for _, s := range list {
+		out = append(out, sessions.NewItem(s, now))
+	}
+	return out
+}
+
 // writeSessionList prints one line per session.
 func writeSessionList(w io.Writer, list []sessions.Session, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
@@ -145,15 +177,7 @@ func writeSessionList(w io.Writer, list []sessions.Session, now time.Time) {
 }
 
 // sessionState is "active", "ended" or "idle".
-func sessionState(s sessions.Session, now time.Time) string {
-	switch {
-	case s.EndedAt != nil:
-		return "ended"
-	case s.Active(now):
-		return "active"
-	}
-	return "idle"
-}
+func sessionState(s sessions.Session, now time.Time) string { return s.State(now) }
 
 // sessionTime prints a stored time: UTC, to the second.
 func sessionTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
@@ -163,12 +187,6 @@ func tokens(n int64) string {
 		return "-"
 	}
 	return fmt.Sprint(n)
-}
-
-// sessionDetail is hermes sessions show --json.
-type sessionDetail struct {
-	Session  sessions.Session   `json:"session"`
-	Messages []sessions.Message `json:"messages"`
 }
 
 func sessionsShow(ctx context.Context, e *Env, args []string) error {
@@ -181,30 +199,45 @@ func sessionsShow(ctx context.Context, e *Env, args []string) error {
 	if len(pos) != 1 {
 		return usageError("usage: hermes sessions show ID [--json]")
 	}
-	id := pos[0]
-	if err := sessions.ValidSessionID(id); err != nil {
-		return usageError("%s", strings.TrimPrefix(err.Error(), sessions.ErrInvalid.Error()+": "))
-	}
-	st, profile, err := openSessions(e)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	s, msgs, err := st.Get(ctx, id)
-	if errors.Is(err, sessions.ErrNotFound) {
-		return fmt.Errorf("profile %s has no session %s (see hermes sessions list)", profile, id)
-	}
+	d, err := showSession(ctx, e, pos[0])
 	if err != nil {
 		return err
 	}
 	if *asJSON {
-		if msgs == nil {
-			msgs = []sessions.Message{}
-		}
-		return printJSON(e.Stdout, sessionDetail{Session: s, Messages: msgs})
+		return printJSON(e.Stdout, d)
 	}
-	writeSession(e.Stdout, s, msgs, time.Now())
+	writeSession(e.Stdout, d.Session.Session, d.Messages, time.Now())
 	return nil
+}
+
+// checkSessionID refuses an id no session can have, as a usage error.
+func checkSessionID(id string) error {
+	if err := sessions.ValidSessionID(id); err != nil {
+		return usageError("%s", strings.TrimPrefix(err.Error(), sessions.ErrInvalid.Error()+": "))
+	}
+	return nil
+}
+
+// noSession is the error of an id the profile does not have.
+func noSession(profile, id string) error {
+	return fmt.Errorf("profile %s has no session %s (see hermes sessions list)", profile, id)
+}
+
+// showSession reads one session of the chosen profile, read-only.
+func showSession(ctx context.Context, e *Env, id string) (sessions.Detail, error) {
+	if err := checkSessionID(id); err != nil {
+		return sessions.Detail{}, err
+	}
+	st, profile, err := openSessions(e)
+	if err != nil {
+		return sessions.Detail{}, err
+	}
+	defer st.Close()
+	d, err := st.Show(ctx, id)
+	if errors.Is(err, sessions.ErrNotFound) {
+		return d, noSession(profile, id)
+	}
+	return d, err
 }
 
 // writeSession prints a session's summary, then its messages.
