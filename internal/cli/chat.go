@@ -11,13 +11,9 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/signal"
 	"strconv"
 	"strings"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/hermes-agent/hermes/internal/control"
 	"github.com/hermes-agent/hermes/internal/gateway"
@@ -38,13 +34,17 @@ func init() {
 // gateway.
 const sessionHeader = "X-Hermes-Session-Id"
 
-const chatUsage = `usage: hermes [-p PROFILE] chat [-q PROMPT]
+const chatUsage = `usage: hermes [-p PROFILE] chat [-q PROMPT] [--resume [ID]]
 
 Talks to the profile's agent through its gateway: interactive on a terminal
-(the reply streams as it arrives, Ctrl-C ends a reply, Ctrl-D leaves), one
-answer with -q or with the question on stdin. A gateway that is down is
-started through the supervisor first.
+(the reply streams as it arrives, Markdown rendered; Ctrl-C ends a reply, a
+second Ctrl-C at the prompt or Ctrl-D leaves; the arrow keys edit the line
+and recall earlier ones), one answer with -q or with the question on stdin
+(plain text when piped). --resume continues a session: ID, or the most
+recent one. A gateway that is down is started through the supervisor first.
 
+At the prompt, these never reach the model:
+` + chatCommandsHelp + `
 `
 
 // chatStartWait bounds how long chat waits for a gateway it started.
@@ -57,13 +57,19 @@ const chatStartWait = 30 * time.Second
 // across turns, Ctrl-C ends a reply and Ctrl-D leaves. A gateway that is
 // down is started through the supervisor first, with a one-line note.
 func runChat(ctx context.Context, e *Env, args []string) error {
+	args, resume, resumeID := cutResume(args)
 	flags := flag.NewFlagSet("chat", flag.ContinueOnError)
 	q := flags.String("q", "", "ask one `PROMPT`, print the answer and exit")
 	if help, err := e.parseFlags(flags, chatUsage, args); help || err != nil {
 		return err
 	}
 	if flags.NArg() > 0 {
-		return usageError("chat takes no arguments (use -q \"PROMPT\")")
+		return usageError("chat takes no arguments (use -q \"PROMPT\", or --resume ID)")
+	}
+	if resumeID != "" {
+		if err := checkSessionID(resumeID); err != nil {
+			return err
+		}
 	}
 	home, err := e.Host.Home()
 	if err != nil {
@@ -79,6 +85,11 @@ func runChat(ctx context.Context, e *Env, args []string) error {
 	}
 	if err := c.ensureGateway(ctx); err != nil {
 		return err
+	}
+	if resume {
+		if err := c.resume(ctx, resumeID); err != nil {
+			return err
+		}
 	}
 	switch {
 	case *q != "":
@@ -112,6 +123,10 @@ type chatClient struct {
 	session string
 	history []chatMessage
 	http    *http.Client
+	// model is the model name asked for (/model); "" is hermes-<profile>.
+	model string
+	// render formats a reply's Markdown for the terminal.
+	render bool
 }
 
 func newChatClient(e *Env, home, profile string) (*chatClient, error) {
@@ -140,8 +155,9 @@ func newChatClient(e *Env, home, profile string) (*chatClient, error) {
 	}
 	return &chatClient{
 		e: e, home: home, profile: profile, key: key,
-		base: "http://" + net.JoinHostPort(host, strconv.Itoa(port)),
-		http: &http.Client{},
+		base:   "http://" + net.JoinHostPort(host, strconv.Itoa(port)),
+		http:   &http.Client{},
+		render: terminalWriter(e.Stdout),
 	}, nil
 }
 
@@ -197,7 +213,9 @@ func (c *chatClient) ensureGateway(ctx context.Context) error {
 // once asks one question and prints the streamed answer.
 func (c *chatClient) once(ctx context.Context, prompt string) error {
 	c.history = append(c.history, chatMessage{Role: "user", Content: prompt})
-	_, err := c.ask(ctx, c.e.Stdout)
+	out := c.replyWriter()
+	_, err := c.ask(ctx, out)
+	out.Flush()
 	if err != nil {
 		return err
 	}
@@ -205,82 +223,11 @@ func (c *chatClient) once(ctx context.Context, prompt string) error {
 	return nil
 }
 
-// interactive is the conversation on a terminal.
-func (c *chatClient) interactive(ctx context.Context) error {
-	fmt.Fprintf(c.e.Stdout, "hermes chat with hermes-%s (Ctrl-C ends a reply, Ctrl-D leaves)\n", c.profile)
-	lines := make(chan string)
-	eof := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(c.e.Stdin)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(eof)
-	}()
-	interrupts := make(chan os.Signal, 1)
-	signal.Notify(interrupts, unix.SIGINT)
-	defer signal.Stop(interrupts)
-	for {
-		fmt.Fprint(c.e.Stdout, "› ")
-		select {
-		case <-ctx.Done():
-			fmt.Fprintln(c.e.Stdout)
-			return nil
-		case <-eof:
-			fmt.Fprintln(c.e.Stdout)
-			return nil
-		case <-interrupts:
-			fmt.Fprintln(c.e.Stdout)
-			continue
-		case line := <-lines:
-			if strings.TrimSpace(line) == "" {
-				continue
-			}
-			c.history = append(c.history, chatMessage{Role: "user", Content: line})
-			if err := c.turn(ctx, interrupts); err != nil {
-				fmt.Fprintf(c.e.Stdout, "\n✗ %s\n", oneLine(err.Error()))
-			}
-		}
-	}
-}
-
-// turn streams one reply; an interrupt ends it (what arrived is kept).
-func (c *chatClient) turn(ctx context.Context, interrupts <-chan os.Signal) error {
-	rctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	type result struct {
-		reply string
-		err   error
-	}
-	done := make(chan result, 1)
-	go func() {
-		r, err := c.ask(rctx, c.e.Stdout)
-		done <- result{r, err}
-	}()
-	var r result
-	select {
-	case r = <-done:
-	case <-interrupts:
-		cancel()
-		r = <-done
-		fmt.Fprint(c.e.Stdout, " [interrupted]")
-		r.err = nil
-	}
-	fmt.Fprintln(c.e.Stdout)
-	if r.err != nil {
-		c.history = c.history[:len(c.history)-1]
-		return r.err
-	}
-	c.history = append(c.history, chatMessage{Role: "assistant", Content: r.reply})
-	return nil
-}
-
 // ask sends the history, streams the reply's text to w as it arrives and
 // returns it whole.
 func (c *chatClient) ask(ctx context.Context, w io.Writer) (string, error) {
 	body, _ := json.Marshal(map[string]any{
-		"model":    "hermes-" + c.profile,
+		"model":    c.modelName(),
 		"messages": c.history,
 		"stream":   true,
 	})
