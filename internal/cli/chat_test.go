@@ -301,3 +301,30 @@ func TestMDWriter(t *testing.T) {
 		}
 	}
 }
+
+// FuzzMDWriter: however a reply is cut into chunks, piped it passes as it
+// is, and rendered it neither panics nor loses a line.
+func FuzzMDWriter(f *testing.F) {
+	f.Add("# a\n**b** `c`\n- d\n```\ne\n```\n", 3)
+	f.Add("*x* _y_ [z](w)\n> q\n---", 1)
+	f.Fuzz(func(t *testing.T, reply string, cut int) {
+		if cut <= 0 {
+			cut = 1
+		}
+		var plain, term strings.Builder
+		p, r := newMDWriter(&plain, false, 20), newMDWriter(&term, true, 20)
+		for i := 0; i < len(reply); i += cut {
+			chunk := reply[i:min(len(reply), i+cut)]
+			p.Write([]byte(chunk))
+			r.Write([]byte(chunk))
+		}
+		p.Flush()
+		r.Flush()
+		if plain.String() != reply {
+			t.Errorf("piped %q, want %q", plain.String(), reply)
+		}
+		if got, want := strings.Count(term.String(), "\n"), strings.Count(reply, "\n"); got != want {
+			t.Errorf("rendered %d lines, want %d", got, want)
+		}
+	})
+}

@@ -166,6 +166,8 @@ func (s *Store) Search(ctx context.Context, o SearchOptions) ([]Session, error) 
 		return nil, fmt.Errorf("%w: a search is at most %d bytes; this one has %d", ErrInvalid, MaxQueryBytes, len(q))
 	case !utf8.ValidString(q):
 		return nil, fmt.Errorf("%w: a search must be UTF-8 text", ErrInvalid)
+	case strings.ContainsRune(q, 0):
+		return nil, fmt.Errorf("%w: a search cannot hold a NUL character", ErrInvalid)
 	}
 	db, err := s.reader(ctx)
 	if db == nil || err != nil {

@@ -546,3 +546,36 @@ func TestExport(t *testing.T) {
 		t.Errorf("Export(pdf) = %v", err)
 	}
 }
+
+// FuzzMarkdown: whatever a message's raw JSON holds, the export is made
+// and shows the message's text.
+func FuzzMarkdown(f *testing.F) {
+	for _, m := range exportDetail().Messages {
+		f.Add(string(m.Raw), m.Content)
+	}
+	f.Add(`[{"type":"image_url","image_url":7}]`, "x")
+	f.Add(`{"tool_calls":[{"function":{"arguments":"not json"}}]}`, "")
+	f.Fuzz(func(t *testing.T, raw, content string) {
+		d := Detail{Session: Item{Session: Session{ID: "s"}}, Messages: []Message{{Role: RoleUser, Content: content, Raw: json.RawMessage(raw)}}}
+		out := string(Markdown(d))
+		if text := strings.TrimRight(content, "\n"); text != "" && !strings.Contains(out, text) {
+			t.Errorf("the export lacks the message's text %q:\n%s", text, out)
+		}
+	})
+}
+
+// FuzzSearch: any query is answered or refused as invalid, never an
+// SQL or FTS syntax error.
+func FuzzSearch(f *testing.F) {
+	s, _ := openStore(f, nil)
+	appendTurn(f, s, turn("a", `hello "world" 100% a_b \ 'x'`, "reply", nil))
+	for _, q := range []string{`"`, `""`, `*`, `NEAR(a b)`, `a OR b`, `'`, `%_\`, `^x`, "col:x", "a AND", "(", "-x", "é"} {
+		f.Add(q)
+	}
+	f.Fuzz(func(t *testing.T, q string) {
+		_, err := s.Search(context.Background(), SearchOptions{Query: q})
+		if err != nil && !errors.Is(err, ErrInvalid) {
+			t.Errorf("Search(%q) = %v", q, err)
+		}
+	})
+}
