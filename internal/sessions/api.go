@@ -2,6 +2,7 @@ package sessions
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -174,19 +175,50 @@ func (s *Store) Search(ctx context.Context, o SearchOptions) ([]Session, error) 
 		return nil, err
 	}
 	like := "%" + likeEscaper.Replace(q) + "%"
-	// Short queries walk the sessions newest first and stop at the
-	// page's end; longer ones ask the index.
-	inMessages := `EXISTS (SELECT 1 FROM messages m WHERE m.session_id = sessions.id AND m.content LIKE ?2 ESCAPE '\')`
-	arg2 := any(like)
-	if utf8.RuneCountInString(q) >= 3 {
-		inMessages = `id IN (SELECT m.session_id FROM messages m WHERE m.rowid IN (SELECT rowid FROM messages_text WHERE messages_text MATCH ?2))`
-		arg2 = ftsPhrase(q)
+	// A scan walks the sessions newest first, reading each one's messages,
+	// and stops at the page's end: quick when many sessions match. The
+	// index (3 characters or more) is quick when few do. A query of ASCII
+	// (where LIKE and the index agree on case) first scans the newest
+	// quickScan sessions, and asks the index only when they do not fill
+	// the page.
+	scan := `EXISTS (SELECT 1 FROM messages m WHERE m.session_id = sessions.id AND m.content LIKE ?2 ESCAPE '\')`
+	indexed := `id IN (SELECT m.session_id FROM messages m WHERE m.rowid IN (SELECT rowid FROM messages_text WHERE messages_text MATCH ?2))`
+	if utf8.RuneCountInString(q) < 3 {
+		return s.searchWith(ctx, db, scan, "", like, like, o)
+	}
+	if o.Limit > 0 && isASCII(q) {
+		first, err := s.searchWith(ctx, db, scan, fmt.Sprintf("(SELECT * FROM sessions ORDER BY last_activity_at DESC, started_at DESC, id LIMIT %d)", quickScan), like, like, o)
+		if err != nil || len(first) == o.Limit {
+			return first, err
+		}
+	}
+	return s.searchWith(ctx, db, indexed, "", like, ftsPhrase(q), o)
+}
+
+// quickScan is how many of the newest sessions a search scans before it
+// asks the index.
+const quickScan = 100
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// searchWith runs a search whose message condition is inMessages (?2 is
+// arg2), over from (the sessions table when "").
+func (s *Store) searchWith(ctx context.Context, db *sql.DB, inMessages, from, like string, arg2 any, o SearchOptions) ([]Session, error) {
+	if from == "" {
+		from = "sessions"
 	}
 	limit := int64(o.Limit)
 	if limit <= 0 {
 		limit = -1
 	}
-	rows, err := db.QueryContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE (title LIKE ?1 ESCAPE '\' OR `+inMessages+`)
+	rows, err := db.QueryContext(ctx, `SELECT `+sessionColumns+` FROM `+from+` AS sessions WHERE (title LIKE ?1 ESCAPE '\' OR `+inMessages+`)
 		AND (?5 = '' OR profile = ?5)
 		ORDER BY last_activity_at DESC, started_at DESC, id LIMIT ?3 OFFSET ?4`, like, arg2, limit, max(o.Offset, 0), o.Profile)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -578,4 +579,38 @@ func FuzzSearch(f *testing.F) {
 			t.Errorf("Search(%q) = %v", q, err)
 		}
 	})
+}
+
+// TestSearchPaths: the scan of the newest sessions and the index give the
+// same pages, in List's order.
+func TestSearchPaths(t *testing.T) {
+	clk := newClock()
+	s, _ := openStore(t, clk)
+	ctx := context.Background()
+	const n = quickScan + 20
+	for i := range n {
+		clk.Add(time.Minute)
+		text := fmt.Sprintf("common words, number %d", i)
+		if i == 0 || i == 1 || i == n-1 {
+			text += " and a rare needle"
+		}
+		appendTurn(t, s, turn(fmt.Sprintf("s%03d", i), "question", text, nil))
+	}
+	for _, tc := range []struct {
+		q             string
+		limit, offset int
+		want          []string
+	}{
+		{"rare needle", 2, 0, []string{"s119", "s001"}},
+		{"rare needle", 2, 1, []string{"s001", "s000"}},
+		{"rare needle", 0, 0, []string{"s119", "s001", "s000"}},
+		{"common words", 3, 0, []string{"s119", "s118", "s117"}},
+		{"common words", 2, 110, []string{"s009", "s008"}},
+		{"RARE NEEDLE", 5, 0, []string{"s119", "s001", "s000"}},
+	} {
+		got, err := s.Search(ctx, SearchOptions{Query: tc.q, Limit: tc.limit, Offset: tc.offset})
+		if err != nil || !slices.Equal(ids(got), tc.want) {
+			t.Errorf("Search(%q, limit %d, offset %d) = %q (%v), want %q", tc.q, tc.limit, tc.offset, ids(got), err, tc.want)
+		}
+	}
 }
