@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -15,28 +14,20 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/hermes-agent/hermes/internal/control"
 	"github.com/hermes-agent/hermes/internal/gateway"
 	"github.com/hermes-agent/hermes/internal/profiles"
 	"github.com/hermes-agent/hermes/internal/supervise"
 )
 
-func init() {
-	register(command{
-		name:          "chat",
-		summary:       "talk to the profile's agent: chat [-q PROMPT] (hermes alone on a terminal opens it)",
-		run:           runChat,
-		ownsInterrupt: true,
-	})
-}
-
-// sessionHeader carries a conversation's session id to and from the
-// gateway.
-const sessionHeader = "X-Hermes-Session-Id"
-
-const chatUsage = `usage: hermes [-p PROFILE] chat [-q PROMPT] [--resume [ID]]
-
-Talks to the profile's agent through its gateway: interactive on a terminal
+func newChatCmd(e *Env) *cobra.Command {
+	var o chatOptions
+	c := profiled(annotate(&cobra.Command{
+		Use:   "chat [-q PROMPT] [--resume [ID]]",
+		Short: "talk to the profile's agent (hermes alone on a terminal opens it)",
+		Long: `Talks to the profile's agent through its gateway: interactive on a terminal
 (the reply streams as it arrives, Markdown rendered; Ctrl-C ends a reply, a
 second Ctrl-C at the prompt or Ctrl-D leaves; the arrow keys edit the line
 and recall earlier ones), one answer with -q or with the question on stdin
@@ -44,8 +35,45 @@ and recall earlier ones), one answer with -q or with the question on stdin
 recent one. A gateway that is down is started through the supervisor first.
 
 At the prompt, these never reach the model:
-` + chatCommandsHelp + `
-`
+` + chatCommandsHelp,
+		Args: func(c *cobra.Command, args []string) error {
+			// --resume ID: pflag leaves the ID of an optional value to
+			// the arguments.
+			if len(args) == 1 && o.resume == resumeLast && c.Flags().Changed("resume") {
+				return nil
+			}
+			if len(args) > 0 {
+				return usageError("unexpected argument %q: chat takes the prompt with -q (hermes chat -q \"PROMPT\")", args[0])
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				o.resume = args[0]
+			}
+			o.resuming = c.Flags().Changed("resume")
+			return runChat(c.Context(), e, o)
+		},
+	}, annotOwnsInterrupt))
+	c.Flags().StringVarP(&o.q, "query", "q", "", "ask one `PROMPT`, print the answer and exit")
+	c.Flags().StringVar(&o.resume, "resume", "", "continue session `ID` (without one: the most recent session)")
+	c.Flags().Lookup("resume").NoOptDefVal = resumeLast
+	return c
+}
+
+// resumeLast is --resume without an id: the most recent session.
+const resumeLast = "(last)"
+
+// chatOptions are hermes chat's flags.
+type chatOptions struct {
+	q        string
+	resume   string // an id, or resumeLast
+	resuming bool
+}
+
+// sessionHeader carries a conversation's session id to and from the
+// gateway.
+const sessionHeader = "X-Hermes-Session-Id"
 
 // chatStartWait bounds how long chat waits for a gateway it started.
 const chatStartWait = 30 * time.Second
@@ -56,15 +84,11 @@ const chatStartWait = 30 * time.Second
 // interactive: the reply streams as it arrives, the session continues
 // across turns, Ctrl-C ends a reply and Ctrl-D leaves. A gateway that is
 // down is started through the supervisor first, with a one-line note.
-func runChat(ctx context.Context, e *Env, args []string) error {
-	args, resume, resumeID := cutResume(args)
-	flags := flag.NewFlagSet("chat", flag.ContinueOnError)
-	q := flags.String("q", "", "ask one `PROMPT`, print the answer and exit")
-	if help, err := e.parseFlags(flags, chatUsage, args); help || err != nil {
-		return err
-	}
-	if flags.NArg() > 0 {
-		return usageError("chat takes no arguments (use -q \"PROMPT\", or --resume ID)")
+func runChat(ctx context.Context, e *Env, o chatOptions) error {
+	q := o.q
+	resumeID := o.resume
+	if resumeID == resumeLast {
+		resumeID = ""
 	}
 	if resumeID != "" {
 		if err := checkSessionID(resumeID); err != nil {
@@ -86,14 +110,14 @@ func runChat(ctx context.Context, e *Env, args []string) error {
 	if err := c.ensureGateway(ctx); err != nil {
 		return err
 	}
-	if resume {
+	if o.resuming {
 		if err := c.resume(ctx, resumeID); err != nil {
 			return err
 		}
 	}
 	switch {
-	case *q != "":
-		return c.once(ctx, *q)
+	case q != "":
+		return c.once(ctx, q)
 	case !e.terminal():
 		b, err := io.ReadAll(e.Stdin)
 		if err != nil {

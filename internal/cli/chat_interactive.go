@@ -363,30 +363,6 @@ func (c *chatClient) resume(ctx context.Context, id string) error {
 	return nil
 }
 
-// cutResume takes --resume [ID] (or --resume=ID) out of chat's arguments:
-// an ID is the next argument when it is not a flag.
-func cutResume(args []string) (rest []string, resume bool, id string) {
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case a == "--":
-			return append(rest, args[i:]...), resume, id
-		case a == "--resume" || a == "-resume":
-			resume = true
-			if i+1 < len(args) && !strings.HasPrefix(args[i+1], "-") {
-				id = args[i+1]
-				i++
-			}
-		case strings.HasPrefix(a, "--resume=") || strings.HasPrefix(a, "-resume="):
-			resume = true
-			_, id, _ = strings.Cut(a, "=")
-		default:
-			rest = append(rest, a)
-		}
-	}
-	return rest, resume, id
-}
-
 // replyWriter is where a reply's text goes: Markdown rendered for a
 // terminal, or the text as it is.
 func (c *chatClient) replyWriter() *mdWriter {

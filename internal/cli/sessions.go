@@ -10,75 +10,114 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/hermes-agent/hermes/internal/gateway"
 	"github.com/hermes-agent/hermes/internal/profiles"
 	"github.com/hermes-agent/hermes/internal/sessions"
 )
 
-func init() {
-	register(command{name: "sessions", summary: "a profile's conversations: sessions list|show", run: runSessions})
+// newSessionsCmd is hermes [-p P] sessions list|show|search|rename|
+// export|delete|prune on the state.db of the profile chosen by -p, else
+// the active profile, else default.
+func newSessionsCmd(e *Env) *cobra.Command {
+	c := profiled(&cobra.Command{
+		Use:   "sessions",
+		Short: "a profile's conversations: list, search, export, prune them",
+		Long: `The sessions are read from the profile's state.db while its gateway writes; list, show,
+search and export only read it. A search matches its text literally and in any case (% _ ' "
+are themselves). A session in use (open, with a turn within sessions.idle_timeout) is never
+pruned.`,
+	})
+	var lo sessionsListOptions
+	list := &cobra.Command{
+		Use:   "list [--json] [--active] [-n N] [--offset N]",
+		Short: "the profile's sessions, most recent activity first",
+		RunE:  func(c *cobra.Command, _ []string) error { return sessionsList(c.Context(), e, lo) },
+	}
+	list.Flags().BoolVar(&lo.asJSON, "json", false, "print JSON")
+	list.Flags().BoolVar(&lo.active, "active", false, "only the sessions active in the last 5 minutes and not ended")
+	list.Flags().IntVarP(&lo.n, "limit", "n", 20, "at most `N` sessions (0: all)")
+	list.Flags().IntVar(&lo.offset, "offset", 0, "skip the `N` most recent first")
+	var showJSON bool
+	show := &cobra.Command{
+		Use:   "show ID [--json]",
+		Short: "a session and its messages",
+		RunE:  func(c *cobra.Command, args []string) error { return sessionsShow(c.Context(), e, args[0], showJSON) },
+	}
+	show.Flags().BoolVar(&showJSON, "json", false, "print JSON")
+	var so searchOptions
+	search := &cobra.Command{
+		Use:   "search TEXT... [--json] [-n N]",
+		Short: "the sessions whose title or messages hold TEXT, most recent first",
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageError("missing TEXT: usage: %s", usageLine(c))
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			so.query = strings.Join(args, " ")
+			return searchSessions(c.Context(), e, so)
+		},
+	}
+	search.Flags().BoolVar(&so.asJSON, "json", false, "print JSON")
+	search.Flags().IntVarP(&so.n, "limit", "n", 20, "at most `N` sessions (0: all)")
+	rename := &cobra.Command{
+		Use:   "rename ID TITLE...",
+		Short: "set a session's title (one line, 1-200 characters)",
+		RunE: func(c *cobra.Command, args []string) error {
+			if len(args) < 2 {
+				return usageError("missing TITLE: usage: %s", usageLine(c))
+			}
+			return renameSession(c.Context(), e, args[0], strings.Join(args[1:], " "))
+		},
+	}
+	var xo exportOptions
+	export := &cobra.Command{
+		Use:   "export ID [--format markdown|json] [-o FILE]",
+		Short: "a session as Markdown (the default) or JSON, on stdout or into FILE",
+		RunE: func(c *cobra.Command, args []string) error {
+			xo.id = args[0]
+			return exportSession(c.Context(), e, xo)
+		},
+	}
+	export.Flags().StringVar(&xo.format, "format", "markdown", "`markdown` or json")
+	export.Flags().StringVarP(&xo.out, "output", "o", "", "write into `FILE` (whole or not at all) instead of stdout")
+	var yes bool
+	del := &cobra.Command{
+		Use:   "delete ID... [--yes]",
+		Short: "delete sessions and their messages (asks first on a terminal)",
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageError("missing ID: usage: %s", usageLine(c))
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error { return deleteSessions(c.Context(), e, args, yes) },
+	}
+	del.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
+	var po pruneOptions
+	prune := &cobra.Command{
+		Use:   "prune [--older-than AGE] [--keep N] [--dry-run] [--json]",
+		Short: "delete the sessions older than AGE and/or all but the N most recent (--dry-run: say what would go)",
+		RunE:  func(c *cobra.Command, _ []string) error { return sessionsPrune(c.Context(), e, po) },
+	}
+	prune.Flags().StringVar(&po.olderThan, "older-than", "", "the sessions whose last activity is older than `AGE` (30d, 12h, 90m)")
+	prune.Flags().IntVar(&po.keep, "keep", 0, "all but the `N` most recent sessions")
+	prune.Flags().BoolVar(&po.dryRun, "dry-run", false, "say what would go, delete nothing")
+	prune.Flags().BoolVar(&po.asJSON, "json", false, "print JSON")
+	c.AddCommand(list, show, search, rename, export, del, prune)
+	return c
 }
-
-const sessionsUsage = `usage: hermes [-p PROFILE] sessions <command> [arguments]
-
-commands:
-  list [--json] [--active] [-n N] [--offset N]
-                                    the profile's sessions, most recent activity first
-                                    (-n: at most N, default 20, 0 for all; --active: the
-                                    sessions active in the last 5 minutes and not ended)
-  show ID [--json]                  a session and its messages
-  search TEXT [--json] [-n N]       the sessions whose title or messages hold TEXT
-                                    (matched literally, any case: % _ ' " are themselves)
-  rename ID TITLE                   set a session's title (one line, 1-200 characters)
-  export ID [--format markdown|json] [-o FILE]
-                                    a session as Markdown (the default) or JSON, on
-                                    stdout or into FILE
-  delete ID... [--yes]              delete sessions and their messages (asks first on a
-                                    terminal; --yes does not ask)
-  prune [--older-than AGE] [--keep N] [--dry-run] [--json]
-                                    delete the sessions older than AGE (30d, 12h, 90m)
-                                    and/or all but the N most recent; a session in use
-                                    (open, a turn within sessions.idle_timeout) is
-                                    skipped; --dry-run says what would go
-
-The sessions are read from the profile's state.db while its gateway writes; list, show,
-search and export only read it.
-`
 
 // sessionsFile is the name of a profile's sessions store (CONTRACT §2).
 const sessionsFile = profiles.FileSessions
 
-// runSessions is hermes [-p P] sessions list|show on the state.db of the
-// profile chosen by -p, else the active profile, else default.
-func runSessions(ctx context.Context, e *Env, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(e.Stdout, sessionsUsage)
-		return nil
-	}
-	var err error
-	switch args[0] {
-	case "list":
-		err = sessionsList(ctx, e, args[1:])
-	case "show":
-		err = sessionsShow(ctx, e, args[1:])
-	case "search":
-		err = sessionsSearch(ctx, e, args[1:])
-	case "rename":
-		err = sessionsRename(ctx, e, args[1:])
-	case "export":
-		err = sessionsExport(ctx, e, args[1:])
-	case "delete":
-		err = sessionsDelete(ctx, e, args[1:])
-	case "prune":
-		err = sessionsPrune(ctx, e, args[1:])
-	default:
-		return usageError("unknown sessions command %q (see hermes sessions help)", args[0])
-	}
-	if errors.Is(err, errSvcHelp) {
-		fmt.Fprint(e.Stdout, sessionsUsage)
-		return nil
-	}
-	return err
+// sessionsListOptions are hermes sessions list's flags.
+type sessionsListOptions struct {
+	asJSON, active bool
+	n, offset      int
 }
 
 // openSessions opens the sessions store of the chosen profile read-only; a
@@ -107,18 +146,12 @@ func openSessions(e *Env) (*sessions.Store, string, error) {
 	return st, name, nil
 }
 
-func sessionsList(ctx context.Context, e *Env, args []string) error {
-	fs := newCmdFlags("hermes sessions list")
-	asJSON := fs.Bool("json", false, "print JSON")
-	active := fs.Bool("active", false, "only the active sessions")
-	n := fs.Int("n", 20, "at most `N` sessions (0: all)")
-	offset := fs.Int("offset", 0, "skip the `N` most recent first")
-	pos, _, err := parseSvcArgs(fs, args, false)
-	if err != nil {
-		return err
+func sessionsList(ctx context.Context, e *Env, o sessionsListOptions) error {
+	if o.n < 0 {
+		return usageError("-n %d: want 0 (all) or more", o.n)
 	}
-	if len(pos) != 0 || *n < 0 || *offset < 0 {
-		return usageError("usage: hermes sessions list [--json] [--active] [-n N] [--offset N]")
+	if o.offset < 0 {
+		return usageError("--offset %d: want 0 or more", o.offset)
 	}
 	st, profile, err := openSessions(e)
 	if err != nil {
@@ -126,24 +159,24 @@ func sessionsList(ctx context.Context, e *Env, args []string) error {
 	}
 	defer st.Close()
 	now := time.Now()
-	limit := *n
+	limit := o.n
 	if limit > 0 {
 		limit++ // one more, to tell whether -n cut the list
 	}
-	list, err := st.List(ctx, sessions.ListOptions{Limit: limit, Offset: *offset, ActiveOnly: *active, Now: now})
+	list, err := st.List(ctx, sessions.ListOptions{Limit: limit, Offset: o.offset, ActiveOnly: o.active, Now: now})
 	if err != nil {
 		return err
 	}
-	more := *n > 0 && len(list) > *n
+	more := o.n > 0 && len(list) > o.n
 	if more {
-		list = list[:*n]
+		list = list[:o.n]
 	}
-	if *asJSON {
+	if o.asJSON {
 		return printJSON(e.Stdout, items(list, now))
 	}
 	if len(list) == 0 {
 		what := "sessions"
-		if *active {
+		if o.active {
 			what = "active sessions"
 		}
 		fmt.Fprintf(e.Stdout, "✓ profile %s has no %s\n", profile, what)
@@ -151,7 +184,7 @@ func sessionsList(ctx context.Context, e *Env, args []string) error {
 	}
 	writeSessionList(e.Stdout, list, now)
 	if more {
-		fmt.Fprintf(e.Stdout, "(the %d most recent; -n 0 lists them all)\n", *n)
+		fmt.Fprintf(e.Stdout, "(the %d most recent; -n 0 lists them all)\n", o.n)
 	}
 	return nil
 }
@@ -189,21 +222,12 @@ func tokens(n int64) string {
 	return fmt.Sprint(n)
 }
 
-func sessionsShow(ctx context.Context, e *Env, args []string) error {
-	fs := newCmdFlags("hermes sessions show")
-	asJSON := fs.Bool("json", false, "print JSON")
-	pos, _, err := parseSvcArgs(fs, args, false)
+func sessionsShow(ctx context.Context, e *Env, id string, asJSON bool) error {
+	d, err := showSession(ctx, e, id)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return usageError("usage: hermes sessions show ID [--json]")
-	}
-	d, err := showSession(ctx, e, pos[0])
-	if err != nil {
-		return err
-	}
-	if *asJSON {
+	if asJSON {
 		return printJSON(e.Stdout, d)
 	}
 	writeSession(e.Stdout, d.Session.Session, d.Messages, time.Now())

@@ -21,22 +21,18 @@ import (
 // The sessions commands that search, export or change the store: each
 // body is a function of its parsed options (sessionsSearchOpts, ...).
 
-// sessionsSearch is hermes sessions search TEXT [--json] [-n N].
-func sessionsSearch(ctx context.Context, e *Env, args []string) error {
-	fs := newCmdFlags("hermes sessions search")
-	asJSON := fs.Bool("json", false, "print JSON")
-	n := fs.Int("n", 20, "at most `N` sessions (0: all)")
-	pos, _, err := parseSvcArgs(fs, args, false)
-	if err != nil {
-		return err
-	}
-	if len(pos) == 0 || *n < 0 {
-		return usageError("usage: hermes sessions search TEXT [--json] [-n N]")
-	}
-	return searchSessions(ctx, e, strings.Join(pos, " "), *n, *asJSON)
+// searchOptions are hermes sessions search's arguments and flags.
+type searchOptions struct {
+	query  string
+	n      int
+	asJSON bool
 }
 
-func searchSessions(ctx context.Context, e *Env, query string, n int, asJSON bool) error {
+func searchSessions(ctx context.Context, e *Env, o searchOptions) error {
+	query, n, asJSON := o.query, o.n, o.asJSON
+	if n < 0 {
+		return usageError("-n %d: want 0 (all) or more", n)
+	}
 	st, profile, err := openSessions(e)
 	if err != nil {
 		return err
@@ -110,18 +106,6 @@ func openSessionsForWrite(e *Env) (st *sessions.Store, profile string, ok bool, 
 	return st, name, true, nil
 }
 
-// sessionsRename is hermes sessions rename ID TITLE.
-func sessionsRename(ctx context.Context, e *Env, args []string) error {
-	pos, _, err := parseSvcArgs(newCmdFlags("hermes sessions rename"), args, false)
-	if err != nil {
-		return err
-	}
-	if len(pos) < 2 {
-		return usageError("usage: hermes sessions rename ID TITLE")
-	}
-	return renameSession(ctx, e, pos[0], strings.Join(pos[1:], " "))
-}
-
 func renameSession(ctx context.Context, e *Env, id, title string) error {
 	if err := checkSessionID(id); err != nil {
 		return err
@@ -147,26 +131,17 @@ func renameSession(ctx context.Context, e *Env, id, title string) error {
 	return nil
 }
 
-// sessionsExport is hermes sessions export ID [--format F] [-o FILE].
-func sessionsExport(ctx context.Context, e *Env, args []string) error {
-	fs := newCmdFlags("hermes sessions export")
-	format := fs.String("format", "markdown", "`markdown` or json")
-	out := fs.String("o", "", "write into `FILE` instead of stdout")
-	pos, _, err := parseSvcArgs(fs, args, false)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usageError("usage: hermes sessions export ID [--format markdown|json] [-o FILE]")
-	}
-	f, err := sessions.ParseFormat(*format)
-	if err != nil {
-		return usageError("%s", strings.TrimPrefix(err.Error(), sessions.ErrInvalid.Error()+": "))
-	}
-	return exportSession(ctx, e, pos[0], f, *out)
+// exportOptions are hermes sessions export's argument and flags.
+type exportOptions struct {
+	id, format, out string
 }
 
-func exportSession(ctx context.Context, e *Env, id string, f sessions.Format, out string) error {
+func exportSession(ctx context.Context, e *Env, o exportOptions) error {
+	id, out := o.id, o.out
+	f, err := sessions.ParseFormat(o.format)
+	if err != nil {
+		return usageError("--format: %s", strings.TrimPrefix(err.Error(), sessions.ErrInvalid.Error()+": "))
+	}
 	d, err := showSession(ctx, e, id)
 	if err != nil {
 		return err
@@ -200,21 +175,6 @@ func exportSession(ctx context.Context, e *Env, id string, f sessions.Format, ou
 	}
 	fmt.Fprintf(e.Stderr, "✓ exported session %s to %s (%s, %s)\n", id, out, f, plural(len(d.Messages), "message"))
 	return nil
-}
-
-// sessionsDelete is hermes sessions delete ID... [--yes].
-func sessionsDelete(ctx context.Context, e *Env, args []string) error {
-	fs := newCmdFlags("hermes sessions delete")
-	yes := fs.Bool("y", false, "do not ask for confirmation")
-	fs.BoolVar(yes, "yes", false, "do not ask for confirmation")
-	pos, _, err := parseSvcArgs(fs, args, false)
-	if err != nil {
-		return err
-	}
-	if len(pos) == 0 {
-		return usageError("usage: hermes sessions delete ID... [--yes]")
-	}
-	return deleteSessions(ctx, e, pos, *yes)
 }
 
 func deleteSessions(ctx context.Context, e *Env, ids []string, yes bool) error {
@@ -288,28 +248,30 @@ func parseAge(s string) (time.Duration, error) {
 	return d, nil
 }
 
+// pruneOptions are hermes sessions prune's flags.
+type pruneOptions struct {
+	olderThan      string
+	keep           int
+	dryRun, asJSON bool
+}
+
 // sessionsPrune is hermes sessions prune [--older-than AGE] [--keep N]
 // [--dry-run] [--json].
-func sessionsPrune(ctx context.Context, e *Env, args []string) error {
-	fs := newCmdFlags("hermes sessions prune")
-	older := fs.String("older-than", "", "the sessions whose last activity is older than `AGE`")
-	keep := fs.Int("keep", 0, "all but the `N` most recent sessions")
-	dry := fs.Bool("dry-run", false, "say what would go, delete nothing")
-	asJSON := fs.Bool("json", false, "print JSON")
-	pos, _, err := parseSvcArgs(fs, args, false)
-	if err != nil {
-		return err
+func sessionsPrune(ctx context.Context, e *Env, po pruneOptions) error {
+	if po.keep < 0 {
+		return usageError("--keep %d: want 1 or more", po.keep)
 	}
-	if len(pos) != 0 || *keep < 0 || *older == "" && *keep == 0 {
-		return usageError("usage: hermes sessions prune [--older-than AGE] [--keep N] [--dry-run] [--json] (an age, a count or both)")
+	if po.olderThan == "" && po.keep == 0 {
+		return usageError("prune needs --older-than AGE, --keep N or both (hermes sessions prune --older-than 30d --dry-run)")
 	}
-	o := sessions.PruneOptions{Keep: *keep, DryRun: *dry}
-	if *older != "" {
-		if o.OlderThan, err = parseAge(*older); err != nil {
+	o := sessions.PruneOptions{Keep: po.keep, DryRun: po.dryRun}
+	if po.olderThan != "" {
+		var err error
+		if o.OlderThan, err = parseAge(po.olderThan); err != nil {
 			return usageError("%s", err)
 		}
 	}
-	return pruneSessions(ctx, e, o, *asJSON)
+	return pruneSessions(ctx, e, o, po.asJSON)
 }
 
 func pruneSessions(ctx context.Context, e *Env, o sessions.PruneOptions, asJSON bool) error {
