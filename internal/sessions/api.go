@@ -197,7 +197,7 @@ func (s *Store) Search(ctx context.Context, o SearchOptions) ([]Session, error) 
 
 // quickScan is how many of the newest sessions a search scans before it
 // asks the index.
-const quickScan = 100
+const quickScan = 400
 
 func isASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
