@@ -596,17 +596,19 @@ func TestSearchPaths(t *testing.T) {
 		}
 		appendTurn(t, s, turn(fmt.Sprintf("s%03d", i), "question", text, nil))
 	}
+	id := func(i int) string { return fmt.Sprintf("s%03d", i) }
+	last := n - 1
 	for _, tc := range []struct {
 		q             string
 		limit, offset int
 		want          []string
 	}{
-		{"rare needle", 2, 0, []string{"s119", "s001"}},
+		{"rare needle", 2, 0, []string{id(last), "s001"}},
 		{"rare needle", 2, 1, []string{"s001", "s000"}},
-		{"rare needle", 0, 0, []string{"s119", "s001", "s000"}},
-		{"common words", 3, 0, []string{"s119", "s118", "s117"}},
-		{"common words", 2, 110, []string{"s009", "s008"}},
-		{"RARE NEEDLE", 5, 0, []string{"s119", "s001", "s000"}},
+		{"rare needle", 0, 0, []string{id(last), "s001", "s000"}},
+		{"common words", 3, 0, []string{id(last), id(last - 1), id(last - 2)}},
+		{"common words", 2, last - 9, []string{id(9), id(8)}},
+		{"RARE NEEDLE", 5, 0, []string{id(last), "s001", "s000"}},
 	} {
 		got, err := s.Search(ctx, SearchOptions{Query: tc.q, Limit: tc.limit, Offset: tc.offset})
 		if err != nil || !slices.Equal(ids(got), tc.want) {
