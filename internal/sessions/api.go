@@ -187,7 +187,7 @@ func (s *Store) Search(ctx context.Context, o SearchOptions) ([]Session, error) 
 		return s.searchWith(ctx, db, scan, "", like, like, o)
 	}
 	if o.Limit > 0 && isASCII(q) {
-		first, err := s.searchWith(ctx, db, scan, fmt.Sprintf("(SELECT * FROM sessions ORDER BY last_activity_at DESC, started_at DESC, id LIMIT %d)", quickScan), like, like, o)
+		first, err := s.searchWith(ctx, db, scan, fmt.Sprintf("(SELECT * FROM sessions ORDER BY last_activity_at DESC, started_at DESC, id LIMIT %d)", s.scanFirst()), like, like, o)
 		if err != nil || len(first) == o.Limit {
 			return first, err
 		}
@@ -198,6 +198,14 @@ func (s *Store) Search(ctx context.Context, o SearchOptions) ([]Session, error) 
 // quickScan is how many of the newest sessions a search scans before it
 // asks the index.
 const quickScan = 400
+
+// scanFirst is quickScan, or the store's own (tests).
+func (s *Store) scanFirst() int {
+	if s.quickScan > 0 {
+		return s.quickScan
+	}
+	return quickScan
+}
 
 func isASCII(s string) bool {
 	for i := 0; i < len(s); i++ {

@@ -586,8 +586,9 @@ func FuzzSearch(f *testing.F) {
 func TestSearchPaths(t *testing.T) {
 	clk := newClock()
 	s, _ := openStore(t, clk)
+	s.quickScan = 20 // the paths' rule, on a store of a few sessions
 	ctx := context.Background()
-	const n = quickScan + 20
+	n := s.scanFirst() + 20
 	for i := range n {
 		clk.Add(time.Minute)
 		text := fmt.Sprintf("common words, number %d", i)

@@ -65,6 +65,8 @@ type Store struct {
 	idle  time.Duration
 	max   int64
 	stats stats
+	// quickScan replaces the constant of that name (tests); 0 keeps it.
+	quickScan int
 	// w is the writer's one connection; nil in a read-only store.
 	w *sql.DB
 
