@@ -148,7 +148,7 @@ func profileDelete(ctx context.Context, e *Env, home string, args []string) erro
 		return usageError("usage: hermes profile delete NAME [-y]")
 	}
 	name := pos[0]
-	if err := profiles.ValidateNamed(name); err != nil {
+	if err := profiles.ValidateDeletable(name); err != nil {
 		return err
 	}
 	if ok, err := profiles.Lookup(home, name); err != nil {

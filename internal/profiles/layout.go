@@ -30,6 +30,9 @@ const (
 	FileOwnerLock     = DirRun + "/owner.lock"
 	FileControlSocket = DirRun + "/control.sock"
 	FileBootLog       = DirLogs + "/container-boot.log"
+	// FileDescription is a profile's description (hermes profile create
+	// --description): one line of text, for people.
+	FileDescription = "description"
 
 	DirLogs        = "logs"
 	DirGatewayLogs = DirLogs + "/gateways"
@@ -176,6 +179,7 @@ var layout = [...]Entry{
 	{FileGatewayLock, false, 0, OwnerHermes, PerProfile, Managed},
 	{FileGatewayState, false, StateMode, OwnerHermes, PerProfile, Managed | Opened},
 	{FileProcesses, false, 0, OwnerHermes, PerProfile, Managed | Opened},
+	{FileDescription, false, SOULMode, OwnerHermes, PerProfile, Managed},
 	{FileActiveProfile, false, StateMode, OwnerHermes, RootOnly, Managed},
 	{FileProfilesLock, false, LockMode, OwnerHermes, RootOnly, 0},
 	{FileOwnerLock, false, LockMode, OwnerHome, RootOnly, 0},

@@ -28,7 +28,7 @@ func TestLayoutUses(t *testing.T) {
 		{"managed directories", paths(Managed, true), []string{"cron", "sessions", "logs", "hooks", "memories", "skills", "skins", "plans",
 			"workspace", "home", "profiles", "pairing", "platforms/pairing", "lazy-packages", "run"}},
 		{"managed files", paths(Managed, false), []string{"SOUL.md", "config.yaml", ".env", "auth.json", "auth.lock",
-			"state.db", "state.db-shm", "state.db-wal", "gateway.pid", "gateway.lock", "gateway_state.json", "processes.json", "active_profile"}},
+			"state.db", "state.db-shm", "state.db-wal", "gateway.pid", "gateway.lock", "gateway_state.json", "processes.json", "description", "active_profile"}},
 		{"seeded directories", sorted(paths(Seeded, true)), sorted([]string{"logs", "logs/gateways", "cron", "sessions", "hooks", "memories",
 			"skills", "skins", "plans", "workspace", "home", "pairing", "platforms/pairing", "profiles", "run"})},
 		{"a new profile's directories", sorted(Subdirs()), sorted([]string{"memories", "sessions", "skills", "skins", "plans", "workspace", "cron", "home", "logs"})},
