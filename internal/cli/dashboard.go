@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/hermes-agent/hermes/internal/authgate"
 	"github.com/hermes-agent/hermes/internal/dashboard"
 	"github.com/hermes-agent/hermes/internal/supervise"
@@ -123,6 +125,9 @@ func runDashboard(ctx context.Context, e *Env, args []string) error {
 	}
 	addr := net.JoinHostPort(f.host, strconv.Itoa(f.port))
 	ln, err := net.Listen("tcp", addr)
+	if errors.Is(err, unix.EADDRINUSE) {
+		return fmt.Errorf("dashboard: cannot bind %s: the port is in use: %s: %w", addr, bindHolder(e, f.port), err)
+	}
 	if err != nil {
 		return fmt.Errorf("dashboard: binding %s: %w", addr, err)
 	}

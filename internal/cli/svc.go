@@ -177,13 +177,38 @@ func orDash(s string) string {
 	return s
 }
 
+// firstLine is the first meaningful line of a failure's text: a reason
+// that carries the last lines of a log, or an error wrapped over several
+// lines, reads from its first line that says something (not blank, not a
+// bare "exit status", not a Go "goroutine" dump), folded onto one line.
+func firstLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	for _, l := range lines {
+		l = strings.TrimSpace(l)
+		if l == "" || strings.HasPrefix(l, "goroutine ") || strings.HasPrefix(l, "exit status") {
+			continue
+		}
+		if len(lines) > 1 {
+			return oneLine(l) + " …"
+		}
+		return oneLine(l)
+	}
+	return oneLine(s)
+}
+
 // describe says what state a service is in, for ✓/✗ lines.
 func describe(st supervise.Status) string {
 	switch {
 	case st.State == supervise.Running:
 		return fmt.Sprintf("running (pid %d)", st.PID)
 	case st.Reason != "":
-		return fmt.Sprintf("%s: %s", st.State, oneLine(st.Reason))
+		// A reason that starts with the state's word ("stopped (exited
+		// with status 0)") is not prefixed with it again.
+		r := firstLine(st.Reason)
+		if rest, ok := strings.CutPrefix(r, string(st.State)); ok && (rest == "" || rest[0] == ' ' || rest[0] == ':') {
+			return r
+		}
+		return fmt.Sprintf("%s: %s", st.State, r)
 	}
 	return string(st.State)
 }
