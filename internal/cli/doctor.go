@@ -23,6 +23,7 @@ import (
 
 	"github.com/hermes-agent/hermes/internal/authgate"
 	"github.com/hermes-agent/hermes/internal/control"
+	"github.com/hermes-agent/hermes/internal/dashboard"
 	"github.com/hermes-agent/hermes/internal/gateway"
 	"github.com/hermes-agent/hermes/internal/hostenv"
 	"github.com/hermes-agent/hermes/internal/privdrop"
@@ -73,13 +74,14 @@ func runDoctor(ctx context.Context, e *Env, args []string) error {
 	flags := flag.NewFlagSet("doctor", flag.ContinueOnError)
 	asJSON := flags.Bool("json", false, "print the report as JSON")
 	quiet := flags.Bool("quiet", false, "print only failures")
-	if help, err := e.parseFlags(flags, "usage: hermes doctor [--json] [--quiet]\n\nChecks the installation (supervisor, services, volume, credentials, ports,\ndashboard gate, logs, disk); exit 1 when a check fails.\n\n", args); help || err != nil {
+	online := flags.Bool("online", false, "also send each configured upstream one request (GET /models) and report its status and latency")
+	if help, err := e.parseFlags(flags, "usage: hermes doctor [--json] [--quiet] [--online]\n\nChecks the installation (supervisor, services, volume, credentials, ports,\neach profile's model and key, secrets in config.yaml, dashboard gate, logs, disk);\nexit 1 when a check fails. --online also asks each upstream (never in the HEALTHCHECK).\n\n", args); help || err != nil {
 		return err
 	}
 	if flags.NArg() > 0 {
 		return usageError("doctor takes no arguments")
 	}
-	d, checks := runChecks(ctx, e)
+	d, checks := runChecks(ctx, e, *online)
 	failed := false
 	for _, c := range checks {
 		failed = failed || c.Status == checkFail
@@ -115,7 +117,7 @@ func runDoctor(ctx context.Context, e *Env, args []string) error {
 
 // runChecks runs every check, in the order a person reads them, and
 // returns them with what they read.
-func runChecks(ctx context.Context, e *Env) (*doctor, []check) {
+func runChecks(ctx context.Context, e *Env, online bool) (*doctor, []check) {
 	d := &doctor{e: e}
 	home, err := e.Host.Home()
 	if err != nil {
@@ -139,17 +141,21 @@ func runChecks(ctx context.Context, e *Env) (*doctor, []check) {
 		d.health = &h
 		d.services, d.svcErr = d.client.List(probe)
 	}
-	return d, []check{
+	checks := []check{
 		d.supervisor(),
 		d.servicesUp(),
 		d.volume(),
 		d.authFiles(),
 		d.ports(),
+	}
+	checks = append(checks, d.models(ctx, online)...)
+	return d, append(checks,
+		d.configSecrets(),
 		d.gate(),
 		d.logLoss(),
 		d.refusals(),
 		d.disk(),
-	}
+	)
 }
 
 // refusals shows, on one line, what init has refused, skipped or limited
@@ -180,12 +186,26 @@ func (d *doctor) refusals() check {
 // with the very functions the dashboard decides with: a gated bind without
 // a usable provider fails (the dashboard would refuse to start), a public
 // bind opened with --insecure warns.
-func (d *doctor) gate() check {
-	c := check{Name: "dashboard gate"}
-	if !d.e.Host.Bool("HERMES_DASHBOARD") {
-		c.Status, c.Detail = checkOK, "dashboard disabled (HERMES_DASHBOARD is not true)"
+func (d *doctor) gate() (c check) {
+	c = check{Name: "dashboard gate"}
+	// Whether the dashboard runs is the supervisor's to say, as in
+	// hermes svc status (it may have been started by hand); the
+	// variable decides only when no supervisor answers.
+	svc, known := d.service(dashboard.ServiceName)
+	running := known && (svc.State == supervise.Running || svc.Want == supervise.WantUp)
+	switch {
+	case known && !running:
+		c.Status, c.Detail = checkOK, fmt.Sprintf("the supervised dashboard is %s, want %s (hermes svc status %s)", describe(svc), svc.Want, dashboard.ServiceName)
+		return c
+	case !known && !d.e.Host.Bool("HERMES_DASHBOARD"):
+		c.Status, c.Detail = checkOK, "dashboard not supervised (HERMES_DASHBOARD is not true)"
 		return c
 	}
+	defer func() {
+		if running {
+			c.Detail = fmt.Sprintf("the supervised dashboard is %s; %s", describe(svc), c.Detail)
+		}
+	}()
 	f, err := parseDashboardFlags(d.e, nil)
 	if err != nil {
 		c.Status, c.Detail, c.Fix = checkFail, err.Error(), "fix HERMES_DASHBOARD_HOST / HERMES_DASHBOARD_PORT"
@@ -218,6 +238,16 @@ func (d *doctor) gate() check {
 		c.Fix = "configure a login provider and drop HERMES_DASHBOARD_INSECURE"
 	}
 	return c
+}
+
+// service returns the supervisor's status of the service name.
+func (d *doctor) service(name string) (supervise.Status, bool) {
+	for _, s := range d.services {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return supervise.Status{}, false
 }
 
 func (d *doctor) supervisor() check {
@@ -253,10 +283,7 @@ func (d *doctor) servicesUp() check {
 		}
 		up++
 		if s.State != supervise.Running {
-			why := string(s.State)
-			if s.Reason != "" {
-				why += ": " + s.Reason
-			}
+			why := describe(s)
 			if p, ok := gateway.ProfileOf(s.Name); ok {
 				why += d.gatewayRecord(p, s)
 			}
@@ -278,7 +305,7 @@ func (d *doctor) gatewayRecord(profile string, st supervise.Status) string {
 	o := gateway.Observe(d.home, profile, &st)
 	s := "; the gateway is " + o.State
 	if r := o.File.ExitReason; r != "" {
-		s += " (" + shorten(oneLine(r), 120) + ")"
+		s += " (" + shorten(firstLine(r), 160) + ")"
 	}
 	return s
 }
