@@ -8,6 +8,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/hermes-agent/hermes/internal/gateway"
 	"github.com/hermes-agent/hermes/internal/profiles"
 )
 
@@ -18,8 +19,12 @@ func init() {
 const configUsageHead = `usage: hermes [-p PROFILE] config <command> [arguments]
 
 commands:
+  list [--json]       every key hermes reads: its value, its default, whether it is set
   get KEY [--json]    print the value of a dotted key, such as gateway.port
   set KEY VALUE       set a key hermes reads, keeping every other key and comment
+  unset KEY           return a key to its default
+
+Secrets (API keys, tokens) belong in the profile's .env: hermes env set NAME.
 
 `
 
@@ -69,6 +74,10 @@ func runConfig(ctx context.Context, e *Env, args []string) error {
 		err = configGet(e, args[1:])
 	case "set":
 		err = configSet(e, args[1:])
+	case "list", "ls":
+		err = configListArgs(e, args[1:])
+	case "unset":
+		err = configUnsetArgs(e, args[1:])
 	default:
 		return usageError("unknown config command %q (see hermes config help)", args[0])
 	}
@@ -234,8 +243,44 @@ func configSet(e *Env, args []string) error {
 		warnPortShared(e, home, name, c)
 	}
 	k, _ := profiles.LookupKey(key) // Set refuses any other
-	fmt.Fprintf(e.Stdout, "  %s\n", k.Effect.Say(name))
+	fmt.Fprintf(e.Stdout, "  %s\n", effectLine(home, name, k))
 	return nil
+}
+
+// effectLine says when the gateway of profile takes a change of k: from
+// its next request, or for a key read at start, after a restart, which is
+// named only when the gateway runs.
+func effectLine(home, profile string, k profiles.Key) string {
+	if k.Restart() && !gateway.Observe(home, profile, nil).Running {
+		return fmt.Sprintf("the gateway of profile %s is not running: it uses it when it starts (hermes %sgateway start)", profile, pflag(profile))
+	}
+	return k.Effect.Say(profile)
+}
+
+// configListArgs parses hermes config list [--json].
+func configListArgs(e *Env, args []string) error {
+	fs := newCmdFlags("hermes config list")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, _, err := parseSvcArgs(fs, args, false)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usageError("usage: hermes config list [--json]")
+	}
+	return configList(e, *asJSON)
+}
+
+// configUnsetArgs parses hermes config unset KEY.
+func configUnsetArgs(e *Env, args []string) error {
+	pos, _, err := parseSvcArgs(newCmdFlags("hermes config unset"), args, false)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageError("usage: hermes config unset KEY")
+	}
+	return configUnset(e, pos[0])
 }
 
 // warnPortShared warns when another profile has the gateway port just set.

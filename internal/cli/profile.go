@@ -28,7 +28,11 @@ func init() {
 const profileUsage = `usage: hermes profile <command> [arguments]
 
 commands:
-  create NAME              create a profile (its own directory, config.yaml, .env and gateway port)
+  create NAME [--clone | --clone-from SRC] [--clone-all] [--description TEXT]
+                           create a profile (its own directory, config.yaml, .env and gateway port);
+                           --clone copies config.yaml, SOUL.md and .env from the active profile,
+                           --clone-from SRC from SRC, --clone-all everything (sessions too);
+                           always with its own port and a fresh API_SERVER_KEY
   delete NAME [-y]         stop and remove its gateway, then delete the profile's directory
   list [--json]            list the profiles, the active one, their ports and gateways
   use NAME                 make NAME the active profile (use default to go back to the root profile)
@@ -83,16 +87,42 @@ func newCmdFlags(name string) *flag.FlagSet {
 	return fs
 }
 
+// createOpts are the options of hermes profile create.
+type createOpts struct {
+	clone       bool   // --clone: from the active profile
+	cloneFrom   string // --clone-from SRC
+	cloneAll    bool   // --clone-all: everything, sessions too
+	description string // --description TEXT
+}
+
 func profileCreate(ctx context.Context, e *Env, home string, args []string) error {
-	pos, _, err := parseSvcArgs(newCmdFlags("hermes profile create"), args, false)
+	fs := newCmdFlags("hermes profile create")
+	var o createOpts
+	fs.BoolVar(&o.clone, "clone", false, "copy config.yaml, SOUL.md and .env from the active profile")
+	fs.StringVar(&o.cloneFrom, "clone-from", "", "copy them from profile `SRC`")
+	fs.BoolVar(&o.cloneAll, "clone-all", false, "copy everything (sessions, memories, skills, ...) too")
+	fs.StringVar(&o.description, "description", "", "a line that says what the profile is for")
+	pos, _, err := parseSvcArgs(fs, args, false)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
-		return usageError("usage: hermes profile create NAME")
+		return usageError("usage: hermes profile create NAME [--clone | --clone-from SRC] [--clone-all] [--description TEXT]")
 	}
-	name := pos[0]
-	if err := profiles.Create(home, name); err != nil {
+	return profileCreateWith(ctx, e, home, pos[0], o)
+}
+
+// profileCreateWith is hermes profile create NAME with its options parsed.
+func profileCreateWith(ctx context.Context, e *Env, home, name string, o createOpts) error {
+	opts := profiles.CreateOptions{From: o.cloneFrom, All: o.cloneAll, Description: o.description}
+	if opts.From == "" && (o.clone || o.cloneAll) {
+		active, err := profiles.Resolve(home, e.Profile)
+		if err != nil {
+			return err
+		}
+		opts.From = active
+	}
+	if err := profiles.Clone(home, name, opts); err != nil {
 		return err
 	}
 	port, err := profiles.Port(home, name)
@@ -110,6 +140,12 @@ func profileCreate(ctx context.Context, e *Env, home string, args []string) erro
 		fmt.Fprintf(e.Stderr, "⚠ could not register the gateway of profile %s: %s\n", name, oneLine(err.Error()))
 	}
 	fmt.Fprintf(e.Stdout, "✓ created profile %s (gateway port %d)\n", name, port)
+	switch {
+	case opts.From != "" && opts.All:
+		fmt.Fprintf(e.Stdout, "  cloned from %s: everything (config.yaml, SOUL.md, .env, sessions, memories, skills, workspace), with its own port and a fresh %s\n", opts.From, profiles.APIKeyVar)
+	case opts.From != "":
+		fmt.Fprintf(e.Stdout, "  cloned from %s: config.yaml, SOUL.md and .env, with its own port and a fresh %s\n", opts.From, profiles.APIKeyVar)
+	}
 	fmt.Fprintf(e.Stdout, "  start it with: hermes -p %s gateway start\n", name)
 	return nil
 }
@@ -325,8 +361,15 @@ type profileInfo struct {
 		APIKeyEnv string `json:"api_key_env,omitempty"`
 		Provider  string `json:"provider,omitempty"`
 	} `json:"model"`
-	Gateway  *supervise.Status `json:"gateway"`
-	Problems []string          `json:"problems,omitempty"`
+	Description string `json:"description,omitempty"`
+	// KeyFingerprint identifies the gateway's API_SERVER_KEY
+	// (profiles.Fingerprint), never the key; KeyFrom says where it is.
+	KeyFingerprint string `json:"api_key_fingerprint,omitempty"`
+	KeyFrom        string `json:"api_key_from,omitempty"`
+	// GatewayState is the gateway's own state (gateway.Observe).
+	GatewayState string            `json:"gateway_state"`
+	Gateway      *supervise.Status `json:"gateway"`
+	Problems     []string          `json:"problems,omitempty"`
 }
 
 func profileShow(ctx context.Context, e *Env, home string, args []string) error {
@@ -379,6 +422,15 @@ func profileShow(ctx context.Context, e *Env, home string, args []string) error 
 	if st, ok := states[name]; ok {
 		info.Gateway = &st
 	}
+	info.GatewayState = gateway.Observe(home, name, info.Gateway).State
+	info.Description = profiles.Description(home, name)
+	if d, err := profiles.LoadEnvDoc(home, name); err != nil {
+		problem(err)
+	} else if k, ok := d.Get(profiles.APIKeyVar); ok && k != "" {
+		info.KeyFingerprint, info.KeyFrom = profiles.Fingerprint(k), profiles.FileEnv
+	} else if k, from, ok, _ := profiles.EnvAPIKey(e.Host.Getenv, home); ok {
+		info.KeyFingerprint, info.KeyFrom = profiles.Fingerprint(k), from
+	}
 	if *asJSON {
 		return printJSON(e.Stdout, info)
 	}
@@ -389,6 +441,9 @@ func profileShow(ctx context.Context, e *Env, home string, args []string) error 
 	}
 	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, orDash(v)) }
 	row("profile", name+active)
+	if info.Description != "" {
+		row("description", info.Description)
+	}
 	row("dir", info.Dir)
 	row("config", info.Config)
 	row("logs", info.LogDir)
@@ -402,13 +457,22 @@ func profileShow(ctx context.Context, e *Env, home string, args []string) error 
 	row("base_url", info.Model.BaseURL)
 	switch {
 	case info.Model.APIKeyEnv != "":
-		row("api key", "from $"+info.Model.APIKeyEnv)
+		row("upstream key", "from $"+info.Model.APIKeyEnv)
 	case info.Model.Provider != "":
-		row("api key", "from provider "+info.Model.Provider+" (auth.json)")
+		row("upstream key", "from provider "+info.Model.Provider+" (auth.json)")
 	default:
-		row("api key", "")
+		row("upstream key", "")
 	}
-	row("gateway", gatewayWord(states, answered, name))
+	gw := info.GatewayState
+	if w := gatewayWord(states, answered, name); w != "-" {
+		gw += "; service " + w
+	}
+	row("gateway", gw)
+	if info.KeyFingerprint != "" {
+		row("gateway key", fmt.Sprintf("%s %s (in %s)", profiles.APIKeyVar, info.KeyFingerprint, info.KeyFrom))
+	} else {
+		row("gateway key", "none: hermes "+pflag(name)+"env rotate "+profiles.APIKeyVar+" writes one")
+	}
 	tw.Flush()
 	for _, p := range info.Problems {
 		fmt.Fprintf(e.Stderr, "⚠ %s\n", p)

@@ -331,14 +331,18 @@ func writeEnvDoc(home string, d *EnvDoc) error {
 func EnvOwner() (hostenv.IDs, error) { return hostenv.OS().HermesIDs(os.Getgid) }
 
 // Mask shows enough of a secret to tell two apart and never enough to use
-// it: the first three and last four characters of a value of 16 or more,
-// else only stars. An empty value is "".
+// it: only stars for a value shorter than 16 bytes, its last four
+// characters below 32, its first three and last four from 32 on (a
+// provider's prefix, such as sk-, and the end people compare). An empty
+// value is "".
 func Mask(v string) string {
 	switch {
 	case v == "":
 		return ""
 	case len(v) < 16:
 		return "********"
+	case len(v) < 32:
+		return "…" + v[len(v)-4:]
 	}
 	return v[:3] + "…" + v[len(v)-4:]
 }

@@ -89,7 +89,7 @@ func TestCheckEnvName(t *testing.T) {
 
 func TestMaskAndFingerprint(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
-		{"", ""}, {"short", "********"}, {"sk-or-v1-0123456789abcdef", "sk-…cdef"},
+		{"", ""}, {"short", "********"}, {"sk-or-v1-0123456789abcdef", "…cdef"}, {"sk-or-v1-0123456789abcdef0123456789", "sk-…6789"},
 	} {
 		if got := Mask(tc.in); got != tc.want {
 			t.Errorf("Mask(%q) = %q, want %q", tc.in, got, tc.want)
