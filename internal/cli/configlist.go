@@ -73,7 +73,7 @@ func configList(e *Env, asJSON bool) error {
 	}
 	for _, k := range c.SecretKeys() {
 		fmt.Fprintf(e.Stderr, "⚠ %s holds %s, a secret: move it into .env with hermes %senv set NAME, then hermes %sconfig unset %s\n",
-			path, k, pflag(name), pflag(name), k)
+			path, k, profileFlag(name), profileFlag(name), k)
 	}
 	if bad > 0 {
 		return &ExitError{Code: 1}
@@ -89,9 +89,9 @@ func orNil(s string) any {
 	return s
 }
 
-// pflag is "-p NAME " for a named profile, for the commands a message
+// profileFlag is "-p NAME " for a named profile, for the commands a message
 // suggests.
-func pflag(profile string) string {
+func profileFlag(profile string) string {
 	if profile == "" || profile == profiles.Default {
 		return ""
 	}
@@ -117,7 +117,7 @@ func configUnset(e *Env, key string) error {
 	k, known := profiles.LookupKey(key)
 	def := "it has no default: the key is simply not set"
 	if !known {
-		def = fmt.Sprintf("nothing read it there; a secret belongs in .env: hermes %senv set %s", pflag(name), profiles.EnvNameFor(key))
+		def = fmt.Sprintf("nothing read it there; a secret belongs in .env: hermes %senv set %s", profileFlag(name), profiles.EnvNameFor(key))
 	}
 	if known && k.Default != nil {
 		def = "hermes uses its default, " + k.DefaultText()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -19,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
 	"github.com/hermes-agent/hermes/internal/authgate"
@@ -31,8 +31,22 @@ import (
 	"github.com/hermes-agent/hermes/internal/supervise"
 )
 
-func init() {
-	register(command{name: "doctor", summary: "check the installation: doctor [--json] [--quiet] (exit 1 when a check fails)", run: runDoctor})
+func newDoctorCmd(e *Env) *cobra.Command {
+	var asJSON, quiet, online bool
+	c := &cobra.Command{
+		Use:   "doctor [--json] [--quiet] [--online]",
+		Short: "check the installation (exit 1 when a check fails)",
+		Long: `Checks the installation (supervisor, services, volume, credentials, ports,
+each profile's model and key, secrets in config.yaml, dashboard gate, logs,
+disk); exit 1 when a check fails. --online also sends each configured upstream
+one request (GET /models) and reports its status and latency; the image's
+HEALTHCHECK, hermes doctor --quiet, never does.`,
+		RunE: func(c *cobra.Command, _ []string) error { return runDoctor(c.Context(), e, asJSON, quiet, online) },
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	c.Flags().BoolVar(&quiet, "quiet", false, "print only the failing checks (nothing when all is well)")
+	c.Flags().BoolVar(&online, "online", false, "also ask each configured upstream once (GET /models): its status and latency")
+	return c
 }
 
 // Outcome of a check.
@@ -70,24 +84,14 @@ type doctor struct {
 // HEALTHCHECK: every check of the installation, exit 1 when one fails.
 // --quiet prints nothing when all is well and only the failing checks
 // otherwise.
-func runDoctor(ctx context.Context, e *Env, args []string) error {
-	flags := flag.NewFlagSet("doctor", flag.ContinueOnError)
-	asJSON := flags.Bool("json", false, "print the report as JSON")
-	quiet := flags.Bool("quiet", false, "print only failures")
-	online := flags.Bool("online", false, "also send each configured upstream one request (GET /models) and report its status and latency")
-	if help, err := e.parseFlags(flags, "usage: hermes doctor [--json] [--quiet] [--online]\n\nChecks the installation (supervisor, services, volume, credentials, ports,\neach profile's model and key, secrets in config.yaml, dashboard gate, logs, disk);\nexit 1 when a check fails. --online also asks each upstream (never in the HEALTHCHECK).\n\n", args); help || err != nil {
-		return err
-	}
-	if flags.NArg() > 0 {
-		return usageError("doctor takes no arguments")
-	}
-	d, checks := runChecks(ctx, e, *online)
+func runDoctor(ctx context.Context, e *Env, asJSON, quiet, online bool) error {
+	d, checks := runChecks(ctx, e, online)
 	failed := false
 	for _, c := range checks {
 		failed = failed || c.Status == checkFail
 	}
 	switch {
-	case *asJSON:
+	case asJSON:
 		enc := json.NewEncoder(e.Stdout)
 		enc.SetIndent("", "  ")
 		counters := map[string]uint64{}
@@ -99,7 +103,7 @@ func runDoctor(ctx context.Context, e *Env, args []string) error {
 		}
 	default:
 		for _, c := range checks {
-			if *quiet && c.Status != checkFail {
+			if quiet && c.Status != checkFail {
 				continue
 			}
 			mark := map[string]string{checkOK: "✓", checkWarn: "⚠", checkFail: "✗"}[c.Status]
@@ -206,7 +210,7 @@ func (d *doctor) gate() (c check) {
 			c.Detail = fmt.Sprintf("the supervised dashboard is %s; %s", describe(svc), c.Detail)
 		}
 	}()
-	f, err := parseDashboardFlags(d.e, nil)
+	f, err := dashboardDefaults(d.e)
 	if err != nil {
 		c.Status, c.Detail, c.Fix = checkFail, err.Error(), "fix HERMES_DASHBOARD_HOST / HERMES_DASHBOARD_PORT"
 		return c

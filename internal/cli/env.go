@@ -9,99 +9,89 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
 	"github.com/hermes-agent/hermes/internal/profiles"
 )
 
-func init() {
-	register(command{name: "env", summary: "list, get, set, unset or rotate the secrets in a profile's .env", run: runEnv})
-}
-
-const envUsage = `usage: hermes [-p PROFILE] env <command> [arguments]
-
-commands:
-  list [--json]            the variables of the profile's .env, values masked
-  get NAME [--reveal]      print one value (only on a terminal, or with --reveal)
-  set NAME [VALUE]         set a variable; without VALUE it is read from stdin (paste it)
-  unset NAME               remove a variable
-  rotate API_SERVER_KEY    write a fresh gateway key and print it once
-
-The .env of a profile holds its secrets (mode 0600, owned by the hermes user):
+// newEnvCmd is hermes env on the .env of the profile chosen by -p, else
+// the active profile, else default.
+func newEnvCmd(e *Env) *cobra.Command {
+	c := profiled(&cobra.Command{
+		Use:   "env",
+		Short: "list, get, set, unset or rotate the secrets in a profile's .env",
+		Long: `The .env of a profile holds its secrets (mode 0600, owned by the hermes user):
 API_SERVER_KEY, the key clients call its gateway with, and the upstream's key
-that model.api_key_env names. Names: upper-case letters, digits and '_'.
-A running gateway reads .env again on its next request: no restart needed.
-`
-
-// runEnv is hermes env on the .env of the profile chosen by -p, else the
-// active profile, else default.
-func runEnv(ctx context.Context, e *Env, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(e.Stdout, envUsage)
-		return nil
+that model.api_key_env names. Names: upper-case letters, digits and '_', not
+starting with a digit. Comments and the order of the lines are kept; a line
+that is not NAME=VALUE is named and the file left alone. A running gateway
+reads .env again on its next request: no restart needed.`,
+	})
+	var listJSON bool
+	list := &cobra.Command{
+		Use:     "list [--json]",
+		Aliases: []string{"ls"},
+		Short:   "the variables of the profile's .env, values masked",
+		RunE:    func(_ *cobra.Command, _ []string) error { return envList(e, listJSON) },
 	}
-	if args[0] == "set" {
-		// VALUE is taken as it is, even when it starts with a dash; "--"
-		// before NAME is allowed.
-		rest := args[1:]
-		if len(rest) > 0 && (rest[0] == "-h" || rest[0] == "--help") {
-			fmt.Fprint(e.Stdout, envUsage)
-			return nil
-		}
-		if len(rest) > 0 && rest[0] == "--" {
-			rest = rest[1:]
-		}
-		switch {
-		case len(rest) == 1 && !strings.HasPrefix(rest[0], "-"):
-			return envSet(ctx, e, rest[0], nil)
-		case len(rest) == 2 && !strings.HasPrefix(rest[0], "-"):
-			return envSet(ctx, e, rest[0], &rest[1])
-		}
-		return usageError("usage: hermes env set NAME [VALUE] (without VALUE, it is read from stdin)")
+	list.Flags().BoolVar(&listJSON, "json", false, "print JSON: key, is_set, redacted_value, description, category, is_password")
+	var reveal bool
+	get := &cobra.Command{
+		Use:   "get NAME [--reveal]",
+		Short: "print one value (only on a terminal, or with --reveal)",
+		RunE:  func(_ *cobra.Command, args []string) error { return envGet(e, args[0], reveal) },
 	}
-	fs := newCmdFlags("hermes env " + args[0])
-	asJSON := fs.Bool("json", false, "print JSON")
-	reveal := fs.Bool("reveal", false, "print the value even when stdout is not a terminal")
-	pos, _, err := parseSvcArgs(fs, args[1:], false)
-	if errors.Is(err, errSvcHelp) {
-		fmt.Fprint(e.Stdout, envUsage)
-		return nil
+	get.Flags().BoolVar(&reveal, "reveal", false, "print the value even when stdout is not a terminal")
+	set := &cobra.Command{
+		Use:   "set NAME [VALUE]",
+		Short: "set a variable; without VALUE it is read from stdin (paste it)",
+		Long: `Sets a variable of the profile's .env, written atomically as the hermes user.
+Without VALUE (which would stay in the shell's history) it is read from stdin:
+typed or pasted without echo on a terminal, or piped in (its final newline
+dropped). VALUE is taken as it is, even when it starts with a dash.`,
+		// VALUE may start with a dash: only -p/--profile and -h/--help are
+		// flags here (configArgs).
+		DisableFlagParsing: true,
+		Args:               cobra.ArbitraryArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			args, err := configArgs(c, args)
+			if err != nil {
+				return err
+			}
+			if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+				return c.Help()
+			}
+			if len(args) > 0 && args[0] == "--" {
+				args = args[1:]
+			}
+			if err := argsFromUse(c.Use)(c, args); err != nil {
+				return err
+			}
+			if strings.HasPrefix(args[0], "-") {
+				return usageError("%q is not a variable name: usage: %s", args[0], usageLine(c))
+			}
+			if len(args) == 2 {
+				return envSet(c.Context(), e, args[0], &args[1])
+			}
+			return envSet(c.Context(), e, args[0], nil)
+		},
 	}
-	if err != nil {
-		return err
+	unset := &cobra.Command{
+		Use:     "unset NAME",
+		Aliases: []string{"rm"},
+		Short:   "remove a variable",
+		RunE:    func(_ *cobra.Command, args []string) error { return envUnset(e, args[0]) },
 	}
-	one := func(usage string) (string, error) {
-		if len(pos) != 1 {
-			return "", usageError("usage: hermes env %s", usage)
-		}
-		return pos[0], nil
+	rotate := &cobra.Command{
+		Use:   "rotate API_SERVER_KEY",
+		Short: "write a fresh gateway key and print it once",
+		Long: `Writes a fresh API_SERVER_KEY into the profile's .env and prints it once. The
+running gateway takes it from its next request: the old key stops working then.`,
+		RunE: func(_ *cobra.Command, args []string) error { return envRotate(e, args[0]) },
 	}
-	switch args[0] {
-	case "list", "ls":
-		if len(pos) != 0 {
-			return usageError("usage: hermes env list [--json]")
-		}
-		return envList(e, *asJSON)
-	case "get":
-		name, err := one("get NAME [--reveal]")
-		if err != nil {
-			return err
-		}
-		return envGet(e, name, *reveal)
-	case "unset", "rm":
-		name, err := one("unset NAME")
-		if err != nil {
-			return err
-		}
-		return envUnset(e, name)
-	case "rotate":
-		name, err := one("rotate API_SERVER_KEY")
-		if err != nil {
-			return err
-		}
-		return envRotate(e, name)
-	}
-	return usageError("unknown env command %q (see hermes env help)", args[0])
+	c.AddCommand(list, get, set, unset, rotate)
+	return c
 }
 
 // envProfile resolves HERMES_HOME and the profile; a named profile must
@@ -157,10 +147,10 @@ func envGet(e *Env, name string, reveal bool) error {
 	}
 	v, ok := d.Get(name)
 	if !ok {
-		return fmt.Errorf("%s is not set in %s (hermes %senv list shows what is; set it with hermes %senv set %s)", name, d.Path, pflag(profile), pflag(profile), name)
+		return fmt.Errorf("%s is not set in %s (hermes %senv list shows what is; set it with hermes %senv set %s)", name, d.Path, profileFlag(profile), profileFlag(profile), name)
 	}
 	if !reveal && !terminalWriter(e.Stdout) {
-		return fmt.Errorf("%s is set (%s); its value is printed only on a terminal or with --reveal: hermes %senv get %s --reveal", name, orDash(profiles.Mask(v)), pflag(profile), name)
+		return fmt.Errorf("%s is set (%s); its value is printed only on a terminal or with --reveal: hermes %senv get %s --reveal", name, orDash(profiles.Mask(v)), profileFlag(profile), name)
 	}
 	fmt.Fprintln(e.Stdout, v)
 	return nil
@@ -199,7 +189,7 @@ func envSet(ctx context.Context, e *Env, name string, value *string) error {
 	}
 	if name == profiles.APIKeyVar {
 		if err := profiles.CheckAPIKey(v); err != nil {
-			return fmt.Errorf("%s: %w (or let hermes write one: hermes %senv rotate %s)", name, err, pflag(profile), name)
+			return fmt.Errorf("%s: %w (or let hermes write one: hermes %senv rotate %s)", name, err, profileFlag(profile), name)
 		}
 	}
 	if err := profiles.EnvSet(home, profile, name, v); err != nil {
@@ -209,7 +199,7 @@ func envSet(ctx context.Context, e *Env, name string, value *string) error {
 	fmt.Fprintf(e.Stdout, "✓ %s set in %s (%s)\n", name, path, orDash(profiles.Mask(v)))
 	fmt.Fprintf(e.Stdout, "  %s\n", envEffect(name))
 	if m := modelOf(home, profile); name != profiles.APIKeyVar && profiles.IsSecretKey(name) && m.APIKeyEnv != name {
-		fmt.Fprintf(e.Stdout, "  the gateway sends it upstream once model.api_key_env names it: hermes %sconfig set %s %s\n", pflag(profile), profiles.KeyModelAPIKeyEnv, name)
+		fmt.Fprintf(e.Stdout, "  the gateway sends it upstream once model.api_key_env names it: hermes %sconfig set %s %s\n", profileFlag(profile), profiles.KeyModelAPIKeyEnv, name)
 	}
 	return nil
 }
@@ -272,7 +262,7 @@ func envUnset(e *Env, name string) error {
 	}
 	if err := profiles.EnvUnset(home, profile, name); err != nil {
 		if errors.Is(err, profiles.ErrEnvNotSet) {
-			return fmt.Errorf("%w (hermes %senv list shows what is set)", err, pflag(profile))
+			return fmt.Errorf("%w (hermes %senv list shows what is set)", err, profileFlag(profile))
 		}
 		return err
 	}
@@ -280,7 +270,7 @@ func envUnset(e *Env, name string) error {
 	switch name {
 	case profiles.APIKeyVar:
 		fmt.Fprintf(e.Stdout, "  from its next request the gateway takes the environment's %s, or refuses every request without one: hermes %senv rotate %s writes a fresh one\n",
-			profiles.APIKeyVar, pflag(profile), profiles.APIKeyVar)
+			profiles.APIKeyVar, profileFlag(profile), profiles.APIKeyVar)
 	default:
 		fmt.Fprintf(e.Stdout, "  %s\n", envEffect(name))
 	}
