@@ -68,6 +68,14 @@ func TestEnvDocBrokenLine(t *testing.T) {
 	if err == nil || !errors.Is(err, ErrEnvSyntax) || !strings.Contains(err.Error(), "/x/.env line 3") {
 		t.Errorf("err = %v, want ErrEnvSyntax naming /x/.env line 3", err)
 	}
+	// A pasted key on a line of its own (base64, ending in '=') is never
+	// quoted: the error goes to a terminal and to the gateway's log.
+	for _, line := range []string{"sk-or-v1-secretvalue", "c2VjcmV0dmFsdWUx=="} {
+		_, err := ParseEnvDoc(".env", []byte(line+"\n"))
+		if err == nil || strings.Contains(err.Error(), "secretvalue") || strings.Contains(err.Error(), "c2VjcmV0") {
+			t.Errorf("%q: %v", line, err)
+		}
+	}
 }
 
 func TestCheckEnvName(t *testing.T) {
