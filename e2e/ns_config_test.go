@@ -64,12 +64,6 @@ func (u *cfgUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (u *cfgUpstream) calls() int {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return len(u.keys)
-}
-
 // cli runs hermes as uid (10000: the hermes user, 0: root) with stdin.
 func (h nsHome) cli(t *testing.T, uid int, stdin string, args ...string) cmdResult {
 	t.Helper()
