@@ -102,6 +102,10 @@ func TestDoctorConfigSecrets(t *testing.T) {
 	if strings.Contains(c.Detail+c.Fix, "sk-or-test") {
 		t.Errorf("the check shows the secret: %+v", c)
 	}
+	// The doctor reads HERMES_HOME as every command does.
+	if v := checks["volume"]; !strings.Contains(v.Detail, f.home) {
+		t.Errorf("the volume check looked elsewhere than HERMES_HOME %s: %+v", f.home, v)
+	}
 }
 
 // TestDoctorDashboardAgrees: the dashboard line says what the supervisor
