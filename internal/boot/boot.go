@@ -179,6 +179,9 @@ type boot struct {
 
 	home, hooksDir, svcDir, shareDir, socket string
 
+	// static names the services of svcDir, which win over saved ones.
+	static map[string]bool
+
 	ids       hostenv.IDs
 	root      bool
 	container bool

@@ -29,9 +29,11 @@ commands:
   status [NAME] [--json]           show services (all, or one)
   start|stop|restart NAME [--json] change a service and wait for it
   add NAME [--restart always|on-failure|never] [--down] [--env K=V]...
-      [--user U] [--log-file F] [--json] -- CMD [ARGS...]
-                                   register (or replace) a service
-  rm NAME                          stop and remove a service
+      [--user U] [--log-file F] [--save] [--json] -- CMD [ARGS...]
+                                   register (or replace) a service; --save
+                                   keeps it in $HERMES_HOME/services.d so
+                                   that it survives a restart
+  rm NAME                          stop and remove a service (and its saved file)
   logs NAME [-n N] [-f] [--json]   print a service's log
   signal NAME SIG                  send a signal to a service
   ready [--timeout 30s] [--json]   wait until the supervisor has booted
@@ -239,7 +241,7 @@ func (f envFlags) Set(v string) error {
 }
 
 func svcAdd(ctx context.Context, e *Env, c *control.Client, args []string) error {
-	const usage = "usage: hermes svc add NAME [--restart always|on-failure|never] [--down] [--env K=V]... [--user U] [--log-file F] -- CMD [ARGS...]"
+	const usage = "usage: hermes svc add NAME [--restart always|on-failure|never] [--down] [--env K=V]... [--user U] [--log-file F] [--save] -- CMD [ARGS...]"
 	fs := newSvcFlags("add")
 	restart := fs.String("restart", "", "restart policy: always, on-failure (default) or never")
 	down := fs.Bool("down", false, "register without starting")
@@ -247,6 +249,7 @@ func svcAdd(ctx context.Context, e *Env, c *control.Client, args []string) error
 	fs.Var(env, "env", "K=V added to the service's environment (repeatable)")
 	user := fs.String("user", "", "user to run as (default: the hermes user)")
 	logFile := fs.String("log-file", "", "log file (default: $HERMES_HOME/logs/NAME/current)")
+	save := fs.Bool("save", false, "keep the service in $HERMES_HOME/services.d: it survives a restart")
 	asJSON := fs.Bool("json", false, "print the resulting status as JSON")
 	pos, argv, err := parseSvcArgs(fs, args, true)
 	if err != nil {
@@ -268,7 +271,11 @@ func svcAdd(ctx context.Context, e *Env, c *control.Client, args []string) error
 	if _, err := c.Status(ctx, spec.Name); err == nil {
 		verb = "replaced"
 	}
-	st, err := c.Register(ctx, spec, !*down)
+	register := c.Register
+	if *save {
+		register = c.Save
+	}
+	st, err := register(ctx, spec, !*down)
 	if err != nil {
 		return err
 	}
@@ -277,6 +284,9 @@ func svcAdd(ctx context.Context, e *Env, c *control.Client, args []string) error
 	}
 	if !*down && notUp(st) {
 		return fmt.Errorf("%s %s but %s", st.Name, verb, describe(st))
+	}
+	if st.Saved {
+		verb += " and saved"
 	}
 	fmt.Fprintf(e.Stdout, "✓ %s %s, %s\n", st.Name, verb, describe(st))
 	return nil
