@@ -114,6 +114,10 @@ type Paths struct {
 	// Share holds the image's first-boot seeds; "" is
 	// volume.DefaultShareDir.
 	Share string
+	// Etc holds passwd and group, whose hermes lines a container's init
+	// rewrites when the hermes uid or gid is remapped; "" is
+	// DefaultEtcDir.
+	Etc string
 }
 
 // Process is who the init process is.
@@ -236,6 +240,15 @@ func newBoot(in *Init) (*boot, error) {
 	b.home = home
 	if err := b.resolveIDs(); err != nil {
 		return b, err
+	}
+	if b.container {
+		etc := in.Paths.Etc
+		if etc == "" {
+			etc = DefaultEtcDir
+		}
+		if err := b.remapUser(etc); err != nil {
+			return b, err
+		}
 	}
 	b.groups = privdrop.Groups(hostenv.UserName(b.ids.UID), b.ids.GID, privdrop.CurrentGroups())
 	b.grace = initd.DefaultStopGrace
