@@ -430,3 +430,45 @@ func TestInitSavedServices(t *testing.T) {
 		}
 	}
 }
+
+// TestInitQuietBoot: on an existing home a boot prints nothing of its own
+// (the main command's output alone), unless HERMES_INIT_VERBOSE is true,
+// which adds the routine lines (the reconciler's action per profile); the
+// first boot's seeding prints either way.
+func TestInitQuietBoot(t *testing.T) {
+	f := newFixture(t)
+	boot := func(verbose string) (stdout, stderr string) {
+		t.Helper()
+		for _, p := range []*os.File{f.stdout, f.stderr} {
+			if err := p.Truncate(0); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.Seek(0, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		delete(f.vars, EnvVerbose)
+		if verbose != "" {
+			f.vars[EnvVerbose] = verbose
+		}
+		select {
+		case err := <-start(f.init(exe(t), "exit")):
+			if err != nil {
+				t.Fatalf("init: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("init did not end")
+		}
+		return f.output()
+	}
+	const routine = "reconcile: profile=default prior_state=none action=registered"
+	if out, errs := boot(""); !strings.Contains(out+errs, "seeded") || strings.Contains(out, routine) {
+		t.Errorf("first quiet boot: stdout %q, stderr %q; want the seeding and no routine line", out, errs)
+	}
+	if out, errs := boot(""); out != "" || errs != "" {
+		t.Errorf("quiet boot on an existing home printed stdout %q, stderr %q; want nothing", out, errs)
+	}
+	if out, errs := boot("1"); !strings.Contains(out, routine) || errs != "" {
+		t.Errorf("verbose boot: stdout %q, stderr %q; want the routine line %q on stdout", out, errs, routine)
+	}
+}

@@ -185,7 +185,7 @@ func (b *boot) dashboardMain() bool {
 func (b *boot) gateways(ctx context.Context) error {
 	rc := reconcile.Config{
 		Home: b.home, Slots: b.slots(), Owner: safefs.Owner{UID: b.ids.UID, GID: b.ids.GID},
-		Now: b.now, Log: b.stdout, Warn: b.stderr, Refused: b.refused, Locks: b.locks,
+		Now: b.now, Log: b.routine(), Notice: b.stdout, Warn: b.stderr, Refused: b.refused, Locks: b.locks,
 	}
 	if !b.root {
 		rc.Owner = safefs.Keep
@@ -265,7 +265,9 @@ func (b *boot) takeOver(ctx context.Context, rc reconcile.Config) error {
 // becomeOwner keeps the owner lock and publishes the control socket in the
 // home (a warning, not a failed boot, where sockets are not supported).
 func (b *boot) becomeOwner(own *volume.Owner) {
+	b.ownerMu.Lock()
 	b.ownerLock = own
+	b.ownerMu.Unlock()
 	b.owner.Store(true)
 	path := control.PublishedSocketPath(b.home)
 	ln, err := control.ListenPublished(b.home)
