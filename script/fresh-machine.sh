@@ -35,7 +35,7 @@ usage: $prog [--ref REF] [--image IMAGE] [--run REGEX] [--modcache] [--full] [--
   --full         run make test (the README's command, the whole suite) instead
   --keep         keep the container (named hermes-fresh-<pid>) for inspection
 
-Needs root and a Docker engine. Exit status: the container's.
+Needs root and a Docker engine. Exit status: the container's (125: docker could not start it).
 USAGE
 }
 
@@ -59,7 +59,7 @@ while (($# > 0)); do
 	esac
 done
 
-[ "$(id -u)" = 0 ] || die "must run as root (the tests need root; the container is privileged)"
+[ "$(id -u)" = 0 ] || die "must run as root (the tests need root, and so does the container)"
 export PATH=/usr/local/go/bin:$PATH
 [ -x /usr/local/go/bin/go ] || die "Go is missing at /usr/local/go (the fresh machine mounts it from there)"
 docker info >/dev/null 2>&1 || die "the Docker engine is not answering (docker info failed)"
@@ -105,7 +105,12 @@ fi
 
 echo "$prog: a fresh container of $image: $tests"
 set +e
-docker run --name "$name" --privileged --cgroupns=host -e HERMES_CI=1 -e CI=true -w /src "${mounts[@]}" "$image" \
+# Every capability but CAP_SYS_RESOURCE (which a nested engine may not have
+# to give, so --privileged can fail), and no seccomp or AppArmor filter: the
+# tests make PID, mount and network namespaces and switch uids, as root on a
+# machine does.
+docker run --name "$name" --cap-add ALL --cap-drop SYS_RESOURCE --security-opt seccomp=unconfined \
+	--security-opt apparmor=unconfined --shm-size 1g -e HERMES_CI=1 -e CI=true -w /src "${mounts[@]}" "$image" \
 	bash -c "set -euo pipefail; echo \"fresh machine: \$(. /etc/os-release; echo \$PRETTY_NAME), \$(dpkg-query -W -f='\${binary:Package}\n' | wc -l) packages\"; \
 		for p in chromium nginx debootstrap tmux sqlite3 podman; do command -v \$p >/dev/null && echo \"already there: \$p\"; done; \
 		apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq make >/dev/null; \
