@@ -182,6 +182,16 @@ func TestContainerRemappedUser(t *testing.T) {
 			t.Errorf("stderr = %q, want one line saying the bind-mounted /etc/passwd was not rewritten", r.Stderr)
 		}
 	})
+	t.Run("read-only /etc", func(t *testing.T) {
+		t.Parallel()
+		r := docker(t, dockerTimeout, "run", "--rm", "--read-only", "--tmpfs", "/run", "--tmpfs", "/tmp", "-e", "PUID=1000", "-e", "PGID=1000", testImage(t), "version")
+		if r.Code != 0 || !strings.Contains(r.Stdout, "hermes ") {
+			t.Fatalf("with a read-only /etc: %s; want the boot to go on", r)
+		}
+		if n := strings.Count(r.Stderr, "not rewritten"); n != 1 || !strings.Contains(r.Stderr, "/etc is read-only") {
+			t.Errorf("stderr = %q, want one line saying the read-only /etc was not rewritten", r.Stderr)
+		}
+	})
 	for _, bad := range []struct{ puid, want string }{
 		{"0", "PUID=\"0\": invalid user or group id"},
 		{"2147483647", "invalid user or group id"},
