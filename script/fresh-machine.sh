@@ -6,8 +6,8 @@
 # container of the local Debian base image (script/base-image.sh: debootstrap
 # minbase, so none of the packages the tests use) with the Docker socket, the
 # machine's Go (/usr/local/go), its docker client and kubectl (the two tools
-# this kind of machine comes with that are no Debian package of the base)
-# mounted read-only, and runs in it, from the clone, script/deps.sh (which must
+# this kind of machine comes with that are no Debian package of the base) and
+# its trusted certificates (SSL_CERT_FILE) mounted read-only, and runs in it, from the clone, script/deps.sh (which must
 # install every missing package and then find every program the tests run)
 # and a short subset of the tests that need what it installed: the chat on a
 # real terminal (tmux) and the dashboard's login in Chromium behind nginx.
@@ -90,6 +90,15 @@ mounts=(-v /var/run/docker.sock:/var/run/docker.sock -v /usr/local/go:/usr/local
 for tool in docker kubectl; do
 	p=$(command -v "$tool") || die "$tool is missing on this machine"
 	mounts+=(-v "$(readlink -f "$p"):/usr/local/bin/$tool:ro")
+done
+# The machine's trusted certificates (a workplace may reach the module proxy
+# through its own authority, which this machine trusts and a bare Debian does
+# not), beside the container's own bundle, which deps.sh installs.
+for ca in /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt; do
+	if [ -f "$ca" ]; then
+		mounts+=(-v "$ca:/run/host-ca.crt:ro" -e SSL_CERT_FILE=/run/host-ca.crt)
+		break
+	fi
 done
 if [ "$modcache" = 1 ]; then
 	mounts+=(-v "$(go env GOMODCACHE):/root/go/pkg/mod:ro" -e GOFLAGS=-mod=mod -e GOPROXY=off)
