@@ -99,3 +99,37 @@ func TestRemapUser(t *testing.T) {
 		})
 	}
 }
+
+// FuzzAccounts: an accounts file splits into lines that join back to it
+// byte for byte, and rewriting the hermes line changes that line alone.
+func FuzzAccounts(f *testing.F) {
+	f.Add([]byte(testPasswd))
+	f.Add([]byte(testGroup))
+	f.Add([]byte("hermes:x:1\n\nhermes"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		a := parseAccounts(data)
+		var joined []byte
+		for _, l := range a.lines {
+			joined = append(joined, l...)
+		}
+		if string(joined) != string(data) {
+			t.Fatalf("lines join to %q, want %q", joined, data)
+		}
+		i, _ := a.find(imageUser)
+		if i < 0 {
+			return
+		}
+		out := parseAccounts(a.set(i, map[int]string{2: "1000"}))
+		if len(out.lines) != len(a.lines) {
+			t.Fatalf("the rewrite made %d lines of %d", len(out.lines), len(a.lines))
+		}
+		for j := range a.lines {
+			if j != i && string(out.lines[j]) != string(a.lines[j]) {
+				t.Fatalf("line %d changed: %q → %q", j, a.lines[j], out.lines[j])
+			}
+		}
+		if _, f := out.find(imageUser); len(f) < 3 || f[2] != "1000" {
+			t.Fatalf("the hermes line after the rewrite: %q", f)
+		}
+	})
+}
