@@ -52,12 +52,12 @@ func (s *Server) putService(c *call) error {
 	spec := *c.spec
 	spec.Saved = save
 	if !save {
-		if err := s.pol.removeSaved(spec.Name); err != nil {
-			s.log.Warn("the saved file stays", "service", spec.Name, "err", err)
-		}
 		st, err := s.sup.Register(c.r.Context(), spec, start)
 		if err != nil {
 			return err
+		}
+		if err := s.pol.removeSaved(spec.Name); err != nil {
+			s.log.Warn("the saved file stays", "service", spec.Name, "err", err)
 		}
 		writeJSON(c.w, http.StatusOK, st)
 		return nil
