@@ -109,7 +109,7 @@ if [ "$full" = 1 ]; then
 else
 	# The README's test command, less its lint and the rest of the suite: what
 	# deps.sh installed, used by the tests that need it.
-	tests="script/deps.sh && export PATH=/usr/local/go/bin:\$PATH && go test -count=1 -run '$run' -v ./e2e/ 2>&1 | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)' ; exit \${PIPESTATUS[0]}"
+	tests="script/deps.sh && export PATH=/usr/local/go/bin:\$PATH && go test -count=1 -run '$run' -v ./e2e/ 2>&1 | grep --line-buffered -E '^(=== RUN|--- |PASS|FAIL|ok|panic)' ; exit \${PIPESTATUS[0]}"
 fi
 
 echo "$prog: a fresh container of $image: $tests"
