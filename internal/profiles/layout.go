@@ -38,6 +38,9 @@ const (
 	DirGatewayLogs = DirLogs + "/gateways"
 	DirProfiles    = "profiles"
 	DirRun         = "run"
+	// DirServices holds the services saved with hermes svc add --save,
+	// one NAME.yaml each, loaded at boot by the init that owns the home.
+	DirServices = "services.d"
 )
 
 // Modes of the layout's entries, set regardless of the umask.
@@ -166,6 +169,7 @@ var layout = [...]Entry{
 	{"platforms/pairing", true, DirMode, OwnerHermes, RootOnly, Managed | Seeded},
 	{"lazy-packages", true, DirMode, OwnerHermes, RootOnly, Managed},
 	{DirRun, true, RunMode, OwnerHermes, RootOnly, Managed | Seeded},
+	{DirServices, true, DirMode, OwnerHermes, RootOnly, Managed | Seeded},
 
 	{FileSOUL, false, SOULMode, OwnerHermes, PerProfile, Managed | Opened},
 	{FileConfig, false, ConfigMode, OwnerHermes, PerProfile, Managed | Guarded | Opened},
