@@ -369,19 +369,6 @@ func (c *chatClient) replyWriter() *mdWriter {
 	return newMDWriter(c.e.Stdout, c.render, terminalWidth(c.e.Stdout))
 }
 
-// terminalWriter reports whether w is a terminal (or says it is one).
-func terminalWriter(w io.Writer) bool {
-	if t, ok := w.(interface{ IsTerminal() bool }); ok {
-		return t.IsTerminal()
-	}
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
-}
-
 // terminalWidth is w's width in columns, 80 when unknown.
 func terminalWidth(w io.Writer) int {
 	if f, ok := w.(*os.File); ok {
