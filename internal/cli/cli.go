@@ -145,7 +145,7 @@ func (e *Env) exitCode(err error) int {
 	if os.Geteuid() == 0 && (errors.Is(err, safefs.ErrSymlink) || errors.Is(err, safefs.ErrHardLink) || errors.Is(err, safefs.ErrNotRegular)) {
 		msg += "; nothing was written: running as root, hermes never follows a symbolic link (nor writes a hard-linked or special file) below HERMES_HOME, which the hermes user can change; remove it, or run the command as the hermes user (without " + execAsRoot + ")"
 	}
-	fmt.Fprintf(e.Stdout, "✗ %s\n", oneLine(msg))
+	fmt.Fprintf(e.Stdout, "%s %s\n", paint(e.colour(e.Stdout), colourRed, "✗"), oneLine(msg))
 	if errors.Is(err, ErrNoSupervisor) {
 		return 3
 	}

@@ -304,3 +304,41 @@ func FuzzUseWords(f *testing.F) {
 		argsFromUse(use)(&cobra.Command{Use: use}, []string{"a"})
 	})
 }
+
+// TestComplete: the __complete requests the shells' scripts make list the
+// commands, the flags and the profile names of HERMES_HOME.
+func TestComplete(t *testing.T) {
+	home := t.TempDir()
+	for _, p := range []string{"coder", "writer"} {
+		if err := profiles.Create(home, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"-p", ""}, []string{"default", "coder", "writer"}},
+		{[]string{"-p", "c"}, []string{"coder"}},
+		{[]string{"gateway", "status", "--profile", "w"}, []string{"writer"}},
+		{[]string{"profile", "use", ""}, []string{"default", "coder", "writer"}},
+		{[]string{"profile", "show", "coder", ""}, nil},
+		{[]string{"gateway", "st"}, []string{"start", "stop", "status"}},
+		{[]string{"lo"}, []string{"login", "logs"}},
+		{[]string{"logs", "--f"}, []string{"--follow"}},
+		{[]string{"completion", ""}, []string{"bash", "zsh", "fish"}},
+		{[]string{"help", "gate"}, []string{"gateway"}},
+	}
+	for _, tt := range tests {
+		out, _, code := runCLI(home, append([]string{cobra.ShellCompNoDescRequestCmd}, tt.args...)...)
+		var got []string
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			if l != "" && !strings.HasPrefix(l, ":") {
+				got = append(got, l)
+			}
+		}
+		if code != 0 || strings.Join(got, " ") != strings.Join(tt.want, " ") {
+			t.Errorf("hermes __complete %q: exit %d, %q; want %q", tt.args, code, got, tt.want)
+		}
+	}
+}
