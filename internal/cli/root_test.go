@@ -1,13 +1,16 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/spf13/cobra"
 
+	"github.com/hermes-agent/hermes/internal/gateway"
 	"github.com/hermes-agent/hermes/internal/hostenv"
 	"github.com/hermes-agent/hermes/internal/profiles"
 	"github.com/hermes-agent/hermes/internal/testenv"
@@ -339,6 +342,50 @@ func TestComplete(t *testing.T) {
 		}
 		if code != 0 || strings.Join(got, " ") != strings.Join(tt.want, " ") {
 			t.Errorf("hermes __complete %q: exit %d, %q; want %q", tt.args, code, got, tt.want)
+		}
+	}
+}
+
+// TestEveryReadHasJSON: every command that reads has --json, and those
+// that need no supervisor print one JSON document (logs: one object per
+// line) with it.
+func TestEveryReadHasJSON(t *testing.T) {
+	root := newRoot(&Env{Host: hostenv.OS()})
+	for _, path := range []string{"dump", "version", "logs", "config get", "profile list", "profile show", "gateway status",
+		"sessions list", "sessions show", "svc status", "svc logs", "doctor"} {
+		c := root
+		for _, w := range strings.Fields(path) {
+			if c = findSub(c, w); c == nil {
+				t.Fatalf("no command hermes %s", path)
+			}
+		}
+		if f := c.Flags().Lookup("json"); f == nil || f.Value.Type() != "bool" {
+			t.Errorf("hermes %s has no --json", path)
+		}
+	}
+	home := t.TempDir()
+	os.WriteFile(filepath.Join(home, "SOUL.md"), []byte("default\n"), 0o644)
+	os.WriteFile(filepath.Join(home, "config.yaml"), []byte("gateway:\n  port: 8642\n"), 0o644)
+	logFile := gateway.LogFile(home, "gateway-default")
+	os.MkdirAll(filepath.Dir(logFile), 0o755)
+	os.WriteFile(logFile, []byte("2026-01-02T03:04:05.000006Z one\n2026-01-02T03:04:05.000007Z two\n"), 0o640)
+	for _, args := range [][]string{
+		{"dump", "--json"}, {"version", "--json"}, {"config", "get", "gateway.port", "--json"}, {"profile", "list", "--json"},
+		{"profile", "show", "--json"}, {"gateway", "status", "--json"}, {"sessions", "list", "--json"}, {"doctor", "--json"},
+		{"logs", "--json"},
+	} {
+		out, errs, code := runCLI(home, args...)
+		docs := []string{out}
+		if args[0] == "logs" {
+			docs = strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+		}
+		for _, d := range docs {
+			if !json.Valid([]byte(d)) {
+				t.Errorf("hermes %s: exit %d, not JSON: %q (%s)", strings.Join(args, " "), code, d, errs)
+			}
+		}
+		if code != 0 && args[0] != "doctor" {
+			t.Errorf("hermes %s: exit %d", strings.Join(args, " "), code)
 		}
 	}
 }
