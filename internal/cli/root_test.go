@@ -389,3 +389,13 @@ func TestEveryReadHasJSON(t *testing.T) {
 		}
 	}
 }
+
+func TestTakes(t *testing.T) {
+	root := newRoot(&Env{Host: hostenv.OS()})
+	if got, want := takes(root), "hermes takes -V/--version, -h/--help, -p/--profile"; got != want {
+		t.Errorf("takes(root) = %q, want %q", got, want)
+	}
+	if got, want := takes(findSub(findSub(root, "svc"), "ready")), "hermes svc ready takes --timeout, --json, -h/--help"; got != want {
+		t.Errorf("takes(svc ready) = %q, want %q", got, want)
+	}
+}
