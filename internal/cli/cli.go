@@ -64,9 +64,10 @@ func (e *Env) Main(args []string) int {
 // context derived from parent that ends on SIGTERM, and on SIGINT unless
 // the command owns it.
 func (e *Env) dispatch(parent context.Context, args []string) error {
-	if len(args) == 0 && e.terminal() {
-		// On a terminal, hermes alone opens the chat; otherwise, help.
-		args = []string{"chat"}
+	if onlyProfile(args) && e.terminal() {
+		// On a terminal, hermes alone (or hermes -p NAME) opens the chat;
+		// otherwise, help.
+		args = append(args, "chat")
 	}
 	root := newRoot(e)
 	root.SetArgs(args)
@@ -85,6 +86,20 @@ func (e *Env) dispatch(parent context.Context, args []string) error {
 	ctx, stop := signal.NotifyContext(parent, sigs...)
 	defer stop()
 	return root.ExecuteContext(ctx)
+}
+
+// onlyProfile reports whether args are nothing but -p/--profile NAME.
+func onlyProfile(args []string) bool {
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case (a == "-p" || a == "--profile") && i+1 < len(args):
+			i++
+		case strings.HasPrefix(a, "--profile=") || strings.HasPrefix(a, "-p") && len(a) > 2:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // firstWord is the first argument that is neither a global flag nor its

@@ -399,3 +399,18 @@ func TestTakes(t *testing.T) {
 		t.Errorf("takes(svc ready) = %q, want %q", got, want)
 	}
 }
+
+func TestOnlyProfile(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want bool
+	}{
+		{nil, true}, {[]string{"-p", "coder"}, true}, {[]string{"--profile", "x"}, true}, {[]string{"--profile=x"}, true},
+		{[]string{"-pcoder"}, true}, {[]string{"-p"}, false}, {[]string{"chat"}, false}, {[]string{"-p", "x", "version"}, false},
+		{[]string{"--help"}, false}, {[]string{"-V"}, false},
+	} {
+		if got := onlyProfile(tt.args); got != tt.want {
+			t.Errorf("onlyProfile(%q) = %v, want %v", tt.args, got, tt.want)
+		}
+	}
+}
