@@ -1,6 +1,8 @@
-// Package cli is the edge of hermes: it parses the command line, wires the
-// domain packages together for the chosen subcommand, and maps every error
-// to an exit code and a one-line message in exactly one place (exitCode).
+// Package cli is the edge of hermes: it parses the command line (the
+// cobra command tree newRoot builds, one file per command group), wires
+// the domain packages together for the chosen subcommand, and maps every
+// error to an exit code and a one-line message in exactly one place
+// (exitCode).
 // hermes init is boot's (boot.Init): cli hands it the process and maps its
 // *boot.ExitError, and imports none of the packages that only the boot
 // uses (initd, reconcile, volume).
