@@ -414,3 +414,25 @@ func TestOnlyProfile(t *testing.T) {
 		}
 	}
 }
+
+// TestInitArgsAreTheMainCommands: nothing after init is parsed as a flag
+// (not even -p or --help past the first word): init gets its arguments as
+// they are.
+func TestInitArgsAreTheMainCommands(t *testing.T) {
+	for _, args := range [][]string{
+		{"--", "sleep", "-f", "--x"},
+		{"sleep", "--help"},
+		{"gateway", "run", "--replace", "-p", "coder"},
+		{"-p", "coder", "chat"},
+		{"--", "--help"},
+	} {
+		e := &Env{Stdin: strings.NewReader(""), Stdout: &strings.Builder{}, Stderr: &strings.Builder{}, Host: hostenv.OS()}
+		root := newRoot(e)
+		var got []string
+		findSub(root, "init").RunE = func(_ *cobra.Command, a []string) error { got = a; return nil }
+		root.SetArgs(append([]string{"init"}, args...))
+		if err := root.Execute(); err != nil || strings.Join(got, "\x00") != strings.Join(args, "\x00") || e.Profile != "" {
+			t.Errorf("hermes init %q: init got %q (%v, profile %q), want the arguments as they are", args, got, err, e.Profile)
+		}
+	}
+}
