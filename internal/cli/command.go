@@ -39,6 +39,9 @@ const (
 	annotOwnsInterrupt = "hermes/owns-interrupt"
 	// annotRepeatable marks a flag that may be given more than once.
 	annotRepeatable = "hermes/repeatable"
+	// annotFooter is text the help prints after the commands and flags
+	// (config: the table of keys).
+	annotFooter = "hermes/footer"
 )
 
 func annotate(c *cobra.Command, key string) *cobra.Command {
@@ -462,6 +465,9 @@ func writeHelp(w io.Writer, c *cobra.Command) {
 	if inherited := c.InheritedFlags(); inherited.HasAvailableFlags() && isProfiled(c) {
 		fmt.Fprint(w, "\nglobal flags:\n")
 		writeFlags(w, inherited)
+	}
+	if footer := strings.TrimSpace(c.Annotations[annotFooter]); footer != "" {
+		fmt.Fprintf(w, "\n%s\n", footer)
 	}
 	if c.HasAvailableSubCommands() {
 		if !c.HasParent() {

@@ -16,9 +16,10 @@ import (
 // keys (configKeysHelp).
 func newConfigCmd(e *Env) *cobra.Command {
 	c := profiled(&cobra.Command{
-		Use:   "config",
-		Short: "get or set a key of a profile's config.yaml",
-		Long:  "Reads and writes the profile's config.yaml.\n\n" + configKeysHelp(),
+		Use:         "config",
+		Short:       "get or set a key of a profile's config.yaml",
+		Long:        "Reads and writes the profile's config.yaml (the keys below).",
+		Annotations: map[string]string{annotFooter: configKeysHelp()},
 	})
 	var asJSON bool
 	get := &cobra.Command{
@@ -34,6 +35,7 @@ func newConfigCmd(e *Env) *cobra.Command {
 and comment; the value is checked against the key's type and range. VALUE is
 taken as it is, even when it starts with a dash (a negative number is refused
 by the key's check, not as a flag).`,
+		Annotations: map[string]string{annotFooter: configKeysHelp()},
 		// VALUE may start with a dash: only -p/--profile and -h/--help are
 		// flags here (configArgs).
 		DisableFlagParsing: true,
