@@ -144,3 +144,33 @@ func FuzzParseSince(f *testing.F) {
 		}
 	})
 }
+
+// TestRecordWriter: --json turns records written in any pieces (as -f
+// copies them) into one object per whole line; a last line without a
+// newline comes out on Flush; a line without a timestamp keeps its text.
+func TestRecordWriter(t *testing.T) {
+	var b strings.Builder
+	w := &recordWriter{w: &b, service: "web", asJSON: true}
+	for _, piece := range []string{"2026-01-02T03:04:05.000006Z he", "llo\n2026-01-02T03:04:05.000007Z+more\nno stamp\n2026-01-", "02T03:04:05.000008Z last"} {
+		if _, err := w.Write([]byte(piece)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	want := `{"service":"web","time":"2026-01-02T03:04:05.000006Z","line":"hello"}
+{"service":"web","time":"2026-01-02T03:04:05.000007Z","line":"more","continued":true}
+{"service":"web","line":"no stamp"}
+{"service":"web","time":"2026-01-02T03:04:05.000008Z","line":"last"}
+`
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+	var plain strings.Builder
+	pw := &recordWriter{w: &plain, service: "web"}
+	pw.Write([]byte("2026-01-02T03:04:05.000006Z as it is"))
+	if pw.Flush() != nil || plain.String() != "2026-01-02T03:04:05.000006Z as it is" {
+		t.Errorf("without --json: %q", plain.String())
+	}
+}
