@@ -351,7 +351,7 @@ func TestComplete(t *testing.T) {
 // line) with it.
 func TestEveryReadHasJSON(t *testing.T) {
 	root := newRoot(&Env{Host: hostenv.OS()})
-	for _, path := range []string{"dump", "version", "logs", "config get", "profile list", "profile show", "gateway status",
+	for _, path := range []string{"dump", "version", "logs", "config get", "config list", "profile list", "profile show", "gateway status",
 		"sessions list", "sessions show", "svc status", "svc logs", "doctor"} {
 		c := root
 		for _, w := range strings.Fields(path) {
