@@ -70,6 +70,8 @@ func TestImportGraph(t *testing.T) {
 		"testenv":             {},
 		"sessions":            {},
 		"netcap":              {},
+		"procstat":            {},
+		"metrics":             {"hostenv", "procstat"},
 		"logpipe":             {"safefs"},
 		"profiles":            {"hostenv", "safefs"},
 		"supervise":           {"logpipe", "profiles", "safefs"},
@@ -84,7 +86,7 @@ func TestImportGraph(t *testing.T) {
 		"boot":                {"buildinfo", "control", "dashboard", "gateway", "hostenv", "initd", "logpipe", "privdrop", "procmem", "reconcile", "safefs", "supervise", "volume"},
 		"cli":                 nil, // the edge: anything but bootOnly (TestBootOnly)
 	}
-	noHTTP := []string{"initd", "supervise", "logpipe", "safefs", "privdrop", "hostenv", "profiles", "volume", "reconcile", "sessions", "netcap", "procmem", "boot"}
+	noHTTP := []string{"initd", "supervise", "logpipe", "safefs", "privdrop", "hostenv", "profiles", "volume", "reconcile", "sessions", "netcap", "procmem", "boot", "procstat"}
 	for _, p := range listPackages(t, module+"/internal/...") {
 		name := strings.TrimPrefix(p.ImportPath, module+"/internal/")
 		allow, known := allowed[name]
