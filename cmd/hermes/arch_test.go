@@ -76,7 +76,7 @@ func TestImportGraph(t *testing.T) {
 		"profiles":            {"hostenv", "safefs"},
 		"supervise":           {"logpipe", "procstat", "profiles", "safefs"},
 		"control":             {"hostenv", "logpipe", "metrics", "netcap", "procstat", "profiles", "safefs", "supervise"},
-		"control/controltest": {"control", "logpipe", "supervise"},
+		"control/controltest": {"control", "logpipe", "procstat", "supervise"},
 		"gateway":             {"agent", "hostenv", "netcap", "profiles", "safefs", "sessions", "supervise"},
 		"agent":               {"profiles", "safefs", "sessions"},
 		"volume":              {"gateway", "hostenv", "privdrop", "profiles", "safefs"},

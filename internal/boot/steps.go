@@ -43,6 +43,7 @@ func (b *boot) boot(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	b.booted.Store(int64(max(time.Since(b.started), time.Nanosecond)))
 	b.state.Store(control.BootReady)
 	// PID 1 lives as long as the container: the pages of its executable
 	// that only start-up touched are given back (they stay in the page
@@ -144,6 +145,8 @@ func (b *boot) serve(ln net.Listener) {
 			HermesGID: b.ids.GID,
 			Health:    b.health,
 			Logger:    b.log.With("component", "control"),
+
+			BootDuration: b.bootDuration,
 		})
 	})
 	srv := b.ctl

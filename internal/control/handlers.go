@@ -15,7 +15,7 @@ import (
 )
 
 func (s *Server) listServices(c *call) error {
-	list := slices.Clone(s.sup.List())
+	list := s.withResources(slices.Clone(s.sup.List()))
 	if list == nil {
 		list = []supervise.Status{}
 	}
@@ -29,7 +29,7 @@ func (s *Server) getService(c *call) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(c.w, http.StatusOK, st)
+	writeJSON(c.w, http.StatusOK, s.withResources([]supervise.Status{st})[0])
 	return nil
 }
 
