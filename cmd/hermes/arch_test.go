@@ -77,7 +77,7 @@ func TestImportGraph(t *testing.T) {
 		"supervise":           {"logpipe", "procstat", "profiles", "safefs"},
 		"control":             {"hostenv", "logpipe", "metrics", "netcap", "procstat", "profiles", "safefs", "supervise"},
 		"control/controltest": {"control", "logpipe", "procstat", "supervise"},
-		"gateway":             {"agent", "hostenv", "netcap", "profiles", "safefs", "sessions", "supervise"},
+		"gateway":             {"agent", "hostenv", "metrics", "netcap", "profiles", "safefs", "sessions", "supervise"},
 		"agent":               {"profiles", "safefs", "sessions"},
 		"volume":              {"gateway", "hostenv", "privdrop", "profiles", "safefs"},
 		"reconcile":           {"gateway", "profiles", "safefs", "supervise"},
