@@ -32,7 +32,7 @@ func TestExchangeMetricsFields(t *testing.T) {
 		t.Errorf("completion: tokens %d/%d, upstream error %q; want 7/3, none", ex.PromptTokens, ex.CompletionTokens, ex.UpstreamError)
 	}
 	if ex := seen[1]; ex.PromptTokens != 7 || ex.CompletionTokens != 4 {
-		t.Errorf("stream: tokens %d/%d; want the usage chunk's 7/4 (one a word of "echo: one two three")", ex.PromptTokens, ex.CompletionTokens)
+		t.Errorf("stream: tokens %d/%d; want the usage chunk's 7/4 (one a word of the echo)", ex.PromptTokens, ex.CompletionTokens)
 	}
 	if ex := seen[2]; ex.UpstreamError != "upstream_unreachable" || ex.PromptTokens != 0 {
 		t.Errorf("unreachable upstream: upstream error %q, tokens %d; want upstream_unreachable, 0", ex.UpstreamError, ex.PromptTokens)
