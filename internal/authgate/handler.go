@@ -273,7 +273,7 @@ func ownAllow(method, raw string) string {
 // audit writes one audit line: the event, the fixed reason, the client
 // address, the method and the path (never the query, a cookie or a token).
 func (g *Gate) audit(r *http.Request, event string, why reason, attrs ...any) {
-	g.countEvent(event, why)
+	g.countEvent(event, why, attrs)
 	base := []any{"reason", string(why), "ip", infoOf(r).ip.String(), "method", r.Method, "path", logPath(r)}
 	g.log.Info(event, append(base, attrs...)...)
 }
