@@ -196,6 +196,10 @@ func (g *Gate) serveGate(w http.ResponseWriter, r *http.Request, app http.Handle
 		refuseJSON(w, reasonMethod, "")
 		return
 	}
+	if g.admitsBearer(r, raw) {
+		app.ServeHTTP(w, r)
+		return
+	}
 	api := isAPIPath(r.URL.Path, raw)
 	switch g.mode {
 	case OpenLocal:
@@ -218,7 +222,7 @@ func (g *Gate) serveGate(w http.ResponseWriter, r *http.Request, app http.Handle
 	case Gated:
 		ident, why := g.sessionFromRequest(r)
 		if why != "" {
-			g.denySession(w, r, why, api)
+			g.denySession(w, r, why, api || g.bearerPath(raw))
 			return
 		}
 		r = r.WithContext(context.WithValue(r.Context(), identityKey, ident))
