@@ -10,6 +10,7 @@ import (
 	"github.com/hermes-agent/hermes/internal/control"
 	"github.com/hermes-agent/hermes/internal/dashboard"
 	"github.com/hermes-agent/hermes/internal/gateway"
+	"github.com/hermes-agent/hermes/internal/hostenv"
 	"github.com/hermes-agent/hermes/internal/initd"
 	"github.com/hermes-agent/hermes/internal/procmem"
 	"github.com/hermes-agent/hermes/internal/reconcile"
@@ -164,7 +165,7 @@ func runtimeService(name string) bool {
 }
 
 func (b *boot) slots() gateway.Slots {
-	return gateway.Slots{Sup: b.sup, Home: b.home, Exe: b.in.Exe}
+	return gateway.Slots{Sup: b.sup, Home: b.home, Exe: b.in.Exe, Env: hostenv.MetricsTokenEnv(b.in.Env)}
 }
 
 // dashboardMain reports whether the main command is the dashboard (a

@@ -36,11 +36,11 @@ func TestLoadToken(t *testing.T) {
 	}{
 		{"none", nil, false, ""},
 		{"value", map[string]string{hostenv.EnvMetricsToken: "s3cret"}, true, ""},
-		{"file", map[string]string{EnvTokenFile: good}, true, ""},
-		{"both", map[string]string{hostenv.EnvMetricsToken: "a", EnvTokenFile: good}, false, "not both"},
+		{"file", map[string]string{hostenv.EnvMetricsTokenFile: good}, true, ""},
+		{"both", map[string]string{hostenv.EnvMetricsToken: "a", hostenv.EnvMetricsTokenFile: good}, false, "not both"},
 		{"empty value", map[string]string{hostenv.EnvMetricsToken: " "}, false, "is empty"},
-		{"empty file", map[string]string{EnvTokenFile: empty}, false, "is empty"},
-		{"missing file", map[string]string{EnvTokenFile: filepath.Join(dir, "none")}, false, "no such file"},
+		{"empty file", map[string]string{hostenv.EnvMetricsTokenFile: empty}, false, "is empty"},
+		{"missing file", map[string]string{hostenv.EnvMetricsTokenFile: filepath.Join(dir, "none")}, false, "no such file"},
 		{"two words", map[string]string{hostenv.EnvMetricsToken: "a b"}, false, "white space"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

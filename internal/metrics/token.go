@@ -12,10 +12,6 @@ import (
 	"github.com/hermes-agent/hermes/internal/hostenv"
 )
 
-// EnvTokenFile names a file holding the metrics token, for a secret
-// mounted as a file (Docker and Kubernetes secrets).
-const EnvTokenFile = hostenv.EnvMetricsToken + "_FILE"
-
 // maxTokenFile bounds the token file: a token is a line.
 const maxTokenFile = 4096
 
@@ -36,14 +32,14 @@ var ErrToken = errors.New("metrics token")
 // configuration never silently stops working.
 func LoadToken(getenv func(string) (string, bool)) (Token, error) {
 	v, hasValue := getenv(hostenv.EnvMetricsToken)
-	f, hasFile := getenv(EnvTokenFile)
+	f, hasFile := getenv(hostenv.EnvMetricsTokenFile)
 	switch {
 	case hasValue && hasFile:
-		return Token{}, fmt.Errorf("%w: set %s or %s, not both", ErrToken, hostenv.EnvMetricsToken, EnvTokenFile)
+		return Token{}, fmt.Errorf("%w: set %s or %s, not both", ErrToken, hostenv.EnvMetricsToken, hostenv.EnvMetricsTokenFile)
 	case hasFile:
 		b, err := readBounded(f)
 		if err != nil {
-			return Token{}, fmt.Errorf("%w: %s: %w", ErrToken, EnvTokenFile, err)
+			return Token{}, fmt.Errorf("%w: %s: %w", ErrToken, hostenv.EnvMetricsTokenFile, err)
 		}
 		v = string(b)
 	case !hasValue:
@@ -53,7 +49,7 @@ func LoadToken(getenv func(string) (string, bool)) (Token, error) {
 	if v == "" {
 		name := hostenv.EnvMetricsToken
 		if hasFile {
-			name = EnvTokenFile + " (" + f + ")"
+			name = hostenv.EnvMetricsTokenFile + " (" + f + ")"
 		}
 		return Token{}, fmt.Errorf("%w: %s is empty; unset it or give it a token", ErrToken, name)
 	}
