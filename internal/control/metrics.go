@@ -22,7 +22,7 @@ func (s *Server) initMetrics(cfg Config) {
 	reg := metrics.NewRegistry(metrics.ComponentInit)
 	reg.MustRegister(metrics.NewServices(s.serviceSamples, cfg.BootDuration))
 	s.reqs = metrics.NewControlRequests(reg)
-	s.metrics = metrics.Handler(reg)
+	s.metrics = metrics.LocalHandler(reg)
 }
 
 // serviceSamples is one snapshot of the services for a scrape.

@@ -30,8 +30,15 @@ func NewRegistry(component string) *prometheus.Registry {
 }
 
 // Handler serves what g gathers in the Prometheus text format (or what the
-// scraper negotiates). A collector that fails is left out and the rest is
-// served. Authorisation is the caller's (Token.Allows and its own key).
+// scraper negotiates), gzipped when the scraper accepts it. A collector
+// that fails is left out and the rest is served. Authorisation is the
+// caller's (Token.Allows and its own key).
 func Handler(g prometheus.Gatherer) http.Handler {
 	return promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+}
+
+// LocalHandler is Handler without compression, for a Unix socket (init's
+// GET /v1/metrics): nothing to save on the wire, only CPU to spend.
+func LocalHandler(g prometheus.Gatherer) http.Handler {
+	return promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError, DisableCompression: true})
 }
