@@ -142,6 +142,8 @@ func runChecks(ctx context.Context, e *Env) (*doctor, []check) {
 	return d, []check{
 		d.supervisor(),
 		d.servicesUp(),
+		d.mainGateway(ctx),
+		d.rootServices(),
 		d.volume(),
 		d.authFiles(),
 		d.ports(),
