@@ -11,8 +11,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"runtime"
 	"strconv"
+	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // Proc is where the process tables are read.
@@ -63,6 +68,8 @@ func groups(proc string, pgids []int) (map[int]Usage, error) {
 		return nil, fmt.Errorf("procstat: reading %s: %w", proc, err)
 	}
 	page := uint64(os.Getpagesize())
+	root := os.Geteuid() == 0
+	var denied []refused
 	buf := make([]byte, 0, 1024)
 	for _, name := range names {
 		if name == "" || name[0] < '0' || name[0] > '9' {
@@ -78,15 +85,72 @@ func groups(proc string, pgids []int) (map[int]Usage, error) {
 		u.CPUSeconds += float64(st.utime+st.stime) / userHZ
 		u.RSSBytes += st.rss * page
 		u.Threads += st.threads
-		if pss, err := readPSS(dir + "/smaps_rollup"); err == nil {
-			u.PSSBytes += pss
-		}
-		if n, err := countDir(dir + "/fd"); err == nil {
-			u.OpenFDs += n
-		}
+		pss, pssErr := readPSS(dir + "/smaps_rollup")
+		fds, fdsErr := countDir(dir + "/fd")
+		u.PSSBytes += pss
+		u.OpenFDs += fds
 		out[st.pgrp] = u
+		r := refused{dir: dir, pgrp: st.pgrp, pss: errors.Is(pssErr, fs.ErrPermission), fds: errors.Is(fdsErr, fs.ErrPermission)}
+		if root && (r.pss || r.fds) {
+			denied = append(denied, r)
+		}
 	}
+	asOwners(denied, func(r refused, pss uint64, fds int) {
+		u := out[r.pgrp]
+		u.PSSBytes += pss
+		u.OpenFDs += fds
+		out[r.pgrp] = u
+	})
 	return out, nil
+}
+
+// refused is a process whose private figures (PSS, fds) root was refused.
+type refused struct {
+	dir      string
+	pgrp     int
+	pss, fds bool // which of them to read again
+}
+
+// asOwners reads again the private figures of the processes root was
+// refused (a container's root lacks CAP_SYS_PTRACE, which /proc asks of a
+// reader of another user's smaps_rollup and fd table), with the fs
+// credentials of each process's owner: /proc checks those, and root may
+// take any fsuid and fsgid. It runs on a thread of its own, locked and
+// never unlocked, so that the changed credentials die with the thread and
+// never reach other code; add gets what was read.
+func asOwners(rs []refused, add func(r refused, pss uint64, fds int)) {
+	if len(rs) == 0 {
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runtime.LockOSThread() // never unlocked: the thread exits with this goroutine
+		for _, r := range rs {
+			fi, err := os.Stat(r.dir)
+			if err != nil {
+				continue
+			}
+			st, ok := fi.Sys().(*syscall.Stat_t)
+			if !ok {
+				continue
+			}
+			unix.Setfsgid(int(st.Gid))
+			unix.Setfsuid(int(st.Uid))
+			var pss uint64
+			var fds int
+			if r.pss {
+				pss, _ = readPSS(r.dir + "/smaps_rollup")
+			}
+			if r.fds {
+				fds, _ = countDir(r.dir + "/fd")
+			}
+			unix.Setfsuid(0)
+			unix.Setfsgid(0)
+			add(r, pss, fds)
+		}
+	}()
+	<-done
 }
 
 // stat is what /proc/<pid>/stat gives of a process.
