@@ -284,3 +284,46 @@ echo $n $rss $thr $fds`
 		t.Errorf("pss_bytes %d, want in (0, rss %d]", u.PSSBytes, u.RSSBytes)
 	}
 }
+
+// TestContainerHealthcheck: the image's HEALTHCHECK (hermes doctor
+// --quiet) turns the container unhealthy, naming the cause in docker
+// inspect's health log, when a service that runs as root has failed, and
+// when the main command's gateway is down.
+func TestContainerHealthcheck(t *testing.T) {
+	c := startContainer(t, containerOpts{
+		Flags: []string{"--health-interval", "1s", "--health-start-period", "0s", "--health-retries", "1", "--health-timeout", "10s"},
+		Files: []containerFile{{Path: "/etc/hermes/services.d/rootjob.yaml", Content: "argv: [sh, -c, 'exit 3']\nuser: root\nrestart: never\nno_restart_exit_codes: [3]\n"}},
+	})
+	waitReady(t, c, 60*time.Second)
+	health := func() (string, string) {
+		var h struct {
+			Status string
+			Log    []struct{ Output string }
+		}
+		json.Unmarshal([]byte(mustDocker(t, "inspect", "--format", "{{json .State.Health}}", c.Name)), &h)
+		if len(h.Log) == 0 {
+			return h.Status, ""
+		}
+		return h.Status, h.Log[len(h.Log)-1].Output
+	}
+	waitFor(t, 60*time.Second, func() error {
+		if st, out := health(); st != "unhealthy" || !strings.Contains(out, "rootjob (root) failed") {
+			return fmt.Errorf("health %s, last output %q; want unhealthy naming rootjob", st, out)
+		}
+		return nil
+	})
+	mustExec(t, c, "root", "env", "HERMES_DOCKER_EXEC_AS_ROOT=1", hermesInContainer, "svc", "rm", "rootjob")
+	waitFor(t, 60*time.Second, func() error {
+		if st, out := health(); st != "healthy" {
+			return fmt.Errorf("health %s, last output %q; want healthy once rootjob is gone", st, out)
+		}
+		return nil
+	})
+	mustExec(t, c, "", hermesInContainer, "svc", "stop", "gateway-default")
+	waitFor(t, 60*time.Second, func() error {
+		if st, out := health(); st != "unhealthy" || !strings.Contains(out, "gateway-default (the main command's gateway) is down") {
+			return fmt.Errorf("health %s, last output %q; want unhealthy naming gateway-default", st, out)
+		}
+		return nil
+	})
+}
