@@ -217,6 +217,19 @@ scrape_configs:
 	})
 }
 
+// TestContainerLimitsRefused: a services file naming memory_max stops the
+// boot (as any invalid spec does) with one line saying limits are not
+// supported yet: never run without its limit.
+func TestContainerLimitsRefused(t *testing.T) {
+	_, r := runContainer(t, containerOpts{
+		Args:  []string{"sleep", "infinity"},
+		Files: []containerFile{{Path: "/etc/hermes/services.d/limited.yaml", Content: "argv: [sleep, infinity]\nmemory_max: 256M\n"}},
+	}, 60*time.Second)
+	if r.Code != 1 || !strings.Contains(r.Stderr, "service limited: memory_max is not supported yet") {
+		t.Errorf("a boot with memory_max: %s; want exit 1 saying memory_max is not supported yet", r)
+	}
+}
+
 // TestContainerServiceResources: the resources svc status --json gives a
 // service of three processes are what /proc says of its process group,
 // read inside the container.

@@ -122,3 +122,28 @@ func TestStatusResources(t *testing.T) {
 		t.Errorf("Status(web) = %+v, %v; want resources", st.Resources, err)
 	}
 }
+
+// TestRegisterLimitsRefused: PUT /v1/services/{name} with memory_max or
+// cpu_max is a 400 saying they are not supported yet, and registers
+// nothing.
+func TestRegisterLimitsRefused(t *testing.T) {
+	sup, c := newFixture(t, controltest.Options{})
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", c.Path())
+	}}}
+	for _, body := range []string{`{"argv":["/bin/true"],"memory_max":"512M"}`, `{"argv":["/bin/true"],"cpu_max":0.5}`} {
+		req, _ := http.NewRequest("PUT", "http://hermes/v1/services/limited", strings.NewReader(body))
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), "is not supported yet") {
+			t.Errorf("PUT %s = %d %s, want 400 saying not supported yet", body, resp.StatusCode, b)
+		}
+	}
+	if _, ok := sup.Spec("limited"); ok {
+		t.Error("a spec with a limit was registered")
+	}
+}
