@@ -20,9 +20,8 @@ const MetricsPath = "/v1/metrics"
 // initMetrics builds the registry of GET /v1/metrics.
 func (s *Server) initMetrics(cfg Config) {
 	reg := metrics.NewRegistry(metrics.ComponentInit)
-	reg.MustRegister(metrics.NewServices(s.serviceSamples, cfg.BootDuration))
 	s.reqs = metrics.NewControlRequests(reg)
-	s.metrics = metrics.LocalHandler(reg)
+	s.metrics = metrics.InitHandler(reg, metrics.NewServices(s.serviceSamples, cfg.BootDuration))
 }
 
 // serviceSamples is one snapshot of the services for a scrape.

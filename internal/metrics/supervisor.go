@@ -21,19 +21,36 @@ type Service struct {
 	Usage *procstat.Usage
 }
 
+// descHelp is the help of each series of init's services, for the
+// descriptors and for the text written straight (InitHandler).
+var descHelp = map[string]string{
+	ServiceUp:             "Whether the service's process runs (1) or not (0).",
+	ServiceWantedUp:       "Whether the service is wanted up (1) or down (0).",
+	ServiceRestarts:       "Restarts of the service by its restart policy.",
+	ServiceLogLines:       "Lines the service wrote, by stream.",
+	ServiceLogDropped:     "Log lines a sink (file, console, ring) could not take, counted once per sink.",
+	ServiceLogWriteErrors: "Failed operations of the service's log file (write, open, rotate).",
+	ServiceCPU:            "User and system CPU time of the service's live process group.",
+	ServiceMemory:         "Memory of the service's process group: resident (rss) and proportional (pss).",
+	ServiceOpenFDs:        "Open file descriptors of the service's process group.",
+	ServiceThreads:        "Threads of the service's process group.",
+	ServiceProcesses:      "Processes in the service's process group.",
+	BootDuration:          "Time from init's start to the end of its boot (step 5); absent while it boots.",
+}
+
 var (
-	descUp          = prometheus.NewDesc(ServiceUp, "Whether the service's process runs (1) or not (0).", []string{"service"}, nil)
-	descWanted      = prometheus.NewDesc(ServiceWantedUp, "Whether the service is wanted up (1) or down (0).", []string{"service"}, nil)
-	descRestarts    = prometheus.NewDesc(ServiceRestarts, "Restarts of the service by its restart policy.", []string{"service"}, nil)
-	descLogLines    = prometheus.NewDesc(ServiceLogLines, "Lines the service wrote, by stream.", []string{"service", "stream"}, nil)
-	descLogDropped  = prometheus.NewDesc(ServiceLogDropped, "Log lines a sink (file, console, ring) could not take, counted once per sink.", []string{"service"}, nil)
-	descLogWriteErr = prometheus.NewDesc(ServiceLogWriteErrors, "Failed operations of the service's log file (write, open, rotate).", []string{"service"}, nil)
-	descCPU         = prometheus.NewDesc(ServiceCPU, "User and system CPU time of the service's live process group.", []string{"service"}, nil)
-	descMemory      = prometheus.NewDesc(ServiceMemory, "Memory of the service's process group: resident (rss) and proportional (pss).", []string{"service", "kind"}, nil)
-	descFDs         = prometheus.NewDesc(ServiceOpenFDs, "Open file descriptors of the service's process group.", []string{"service"}, nil)
-	descThreads     = prometheus.NewDesc(ServiceThreads, "Threads of the service's process group.", []string{"service"}, nil)
-	descProcesses   = prometheus.NewDesc(ServiceProcesses, "Processes in the service's process group.", []string{"service"}, nil)
-	descBoot        = prometheus.NewDesc(BootDuration, "Time from init's start to the end of its boot (step 5); absent while it boots.", nil, nil)
+	descUp          = prometheus.NewDesc(ServiceUp, descHelp[ServiceUp], []string{"service"}, nil)
+	descWanted      = prometheus.NewDesc(ServiceWantedUp, descHelp[ServiceWantedUp], []string{"service"}, nil)
+	descRestarts    = prometheus.NewDesc(ServiceRestarts, descHelp[ServiceRestarts], []string{"service"}, nil)
+	descLogLines    = prometheus.NewDesc(ServiceLogLines, descHelp[ServiceLogLines], []string{"service", "stream"}, nil)
+	descLogDropped  = prometheus.NewDesc(ServiceLogDropped, descHelp[ServiceLogDropped], []string{"service"}, nil)
+	descLogWriteErr = prometheus.NewDesc(ServiceLogWriteErrors, descHelp[ServiceLogWriteErrors], []string{"service"}, nil)
+	descCPU         = prometheus.NewDesc(ServiceCPU, descHelp[ServiceCPU], []string{"service"}, nil)
+	descMemory      = prometheus.NewDesc(ServiceMemory, descHelp[ServiceMemory], []string{"service", "kind"}, nil)
+	descFDs         = prometheus.NewDesc(ServiceOpenFDs, descHelp[ServiceOpenFDs], []string{"service"}, nil)
+	descThreads     = prometheus.NewDesc(ServiceThreads, descHelp[ServiceThreads], []string{"service"}, nil)
+	descProcesses   = prometheus.NewDesc(ServiceProcesses, descHelp[ServiceProcesses], []string{"service"}, nil)
+	descBoot        = prometheus.NewDesc(BootDuration, descHelp[BootDuration], nil, nil)
 )
 
 // Services is the collector of init's services: each scrape asks list
