@@ -36,9 +36,3 @@ func NewRegistry(component string) *prometheus.Registry {
 func Handler(g prometheus.Gatherer) http.Handler {
 	return promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }
-
-// LocalHandler is Handler without compression, for a Unix socket (init's
-// GET /v1/metrics): nothing to save on the wire, only CPU to spend.
-func LocalHandler(g prometheus.Gatherer) http.Handler {
-	return promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError, DisableCompression: true})
-}
