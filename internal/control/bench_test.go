@@ -48,16 +48,18 @@ func BenchmarkScrapeVsStatus(b *testing.B) {
 	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", path)
 	}}}
-	get := func(p string) {
+	get := func(p string) int64 {
 		resp, err := hc.Get("http://hermes" + p)
 		if err != nil || resp.StatusCode != http.StatusOK {
 			b.Fatalf("GET %s: %v %v", p, resp, err)
 		}
-		io.Copy(io.Discard, resp.Body)
+		n, _ := io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
+		return n
 	}
-	status := func() { get("/v1/services") }
-	scrape := func() { get(control.MetricsPath) }
+	var statusBytes, scrapeBytes int64
+	status := func() { statusBytes = get("/v1/services") }
+	scrape := func() { scrapeBytes = get(control.MetricsPath) }
 	status()
 	scrape()
 	var tStatus, tScrape time.Duration
@@ -74,6 +76,8 @@ func BenchmarkScrapeVsStatus(b *testing.B) {
 	b.ReportMetric(float64(tStatus.Nanoseconds())/float64(b.N), "status-cpu-ns/op")
 	b.ReportMetric(float64(tScrape.Nanoseconds())/float64(b.N), "scrape-cpu-ns/op")
 	b.ReportMetric(float64(tScrape)/float64(tStatus), "scrape/status")
+	b.ReportMetric(float64(statusBytes), "status-bytes")
+	b.ReportMetric(float64(scrapeBytes), "scrape-bytes")
 }
 
 // cpuTime is the CPU time of this process so far.
