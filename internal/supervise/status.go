@@ -58,6 +58,9 @@ type Status struct {
 	// /proc), filled by the control API's reads; nil when no process runs
 	// and in the supervisor's own answers.
 	Resources *procstat.Usage `json:"resources,omitempty"`
+	// Saved is true for a service whose spec is kept in HERMES_HOME's
+	// services.d and so survives a restart (Spec.Saved).
+	Saved bool `json:"saved,omitempty"`
 }
 
 // Errors of the supervisor; the control API maps them to HTTP statuses.
