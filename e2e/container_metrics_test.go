@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"os"
@@ -275,27 +276,36 @@ for d in /proc/[0-9]*; do
   f=$(ls $d/fd | wc -l); fds=$((fds+f))
 done
 echo $n $rss $thr $fds`
-	out := strings.Fields(mustExec(t, c, "", "bash", "-c", script, "procsum", strconv.Itoa(got.PID)))
-	if len(out) != 4 {
-		t.Fatalf("the /proc sums: %q", out)
-	}
-	n, _ := strconv.Atoi(out[0])
-	rss, _ := strconv.ParseUint(out[1], 10, 64)
-	thr, _ := strconv.Atoi(out[2])
-	fds, _ := strconv.Atoi(out[3])
-	u := got.Resources
-	if u.Processes != n || u.Threads != thr || u.OpenFDs != fds {
-		t.Errorf("resources %+v; /proc says %d processes, %d threads, %d fds", u, n, thr, fds)
-	}
-	if diff := float64(u.RSSBytes) - float64(rss); diff > 0.1*float64(rss) || -diff > 0.1*float64(rss) {
-		t.Errorf("rss_bytes %d; /proc says %d", u.RSSBytes, rss)
-	}
-	if fds < 3*3 {
-		t.Errorf("/proc shows %d fds for three processes: the script could not list them", fds)
-	}
-	if u.PSSBytes == 0 || u.PSSBytes > u.RSSBytes {
-		t.Errorf("pss_bytes %d, want in (0, rss %d]", u.PSSBytes, u.RSSBytes)
-	}
+	// The group's processes settle (the sleeps exec'd) within a moment:
+	// the status and /proc, read one after the other, must then agree.
+	waitFor(t, 30*time.Second, func() error {
+		out := mustExec(t, c, "", hermesInContainer, "svc", "status", "worker", "--json")
+		if err := json.Unmarshal([]byte(out), &got); err != nil || got.Resources == nil {
+			return fmt.Errorf("worker's status: %v %s", err, out)
+		}
+		sums := strings.Fields(mustExec(t, c, "", "bash", "-c", script, "procsum", strconv.Itoa(got.PID)))
+		if len(sums) != 4 {
+			return fmt.Errorf("the /proc sums: %q", sums)
+		}
+		n, _ := strconv.Atoi(sums[0])
+		rss, _ := strconv.ParseUint(sums[1], 10, 64)
+		thr, _ := strconv.Atoi(sums[2])
+		fds, _ := strconv.Atoi(sums[3])
+		u := got.Resources
+		switch {
+		case u.Processes != n || u.Threads != thr || u.OpenFDs != fds:
+			return fmt.Errorf("resources %+v; /proc says %d processes, %d threads, %d fds", u, n, thr, fds)
+		// stat's rss and status's VmRSS are the kernel's approximate
+		// counters, read apart: they differ by some pages per process.
+		case math.Abs(float64(u.RSSBytes)-float64(rss)) > 0.1*float64(rss)+1<<20:
+			return fmt.Errorf("rss_bytes %d; /proc says %d", u.RSSBytes, rss)
+		case fds < 3*3:
+			return fmt.Errorf("/proc shows %d fds for three processes: the script could not list them", fds)
+		case u.PSSBytes == 0 || u.PSSBytes > u.RSSBytes:
+			return fmt.Errorf("pss_bytes %d, want in (0, rss %d]", u.PSSBytes, u.RSSBytes)
+		}
+		return nil
+	})
 }
 
 // TestContainerHealthcheck: the image's HEALTHCHECK (hermes doctor
