@@ -25,7 +25,7 @@ func InitHandler(reg *prometheus.Registry, svc *Services) http.Handler {
 	full.MustRegister(svc)
 	slow := promhttp.HandlerFor(prometheus.Gatherers{reg, full}, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError, DisableCompression: true})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		format := expfmt.Negotiate(r.Header)
+		format := expfmt.NegotiateAccept(r.Header, expfmt.DefaultAcceptedFormats()...)
 		if format.FormatType() != expfmt.TypeTextPlain {
 			slow.ServeHTTP(w, r)
 			return
