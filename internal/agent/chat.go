@@ -771,6 +771,7 @@ const storeTimeout = 10 * time.Second
 // SOUL.md prompt is the profile's, not the conversation's, and is not
 // stored. A failure is logged: the client has its answer.
 func (a *Agent) storeChatTurn(ctx context.Context, sid string, given bool, model string, in []chatMessage, reply sessions.Message, usage *sessions.Usage) {
+	exchangeOf(ctx).noteUsage(usage)
 	if a.store == nil {
 		return
 	}

@@ -72,6 +72,7 @@ type Server struct {
 	report  *control.Client
 	extra   func() map[string]uint64
 	caps    *netcap.Limiter // the connection bounds of every Run
+	metrics http.Handler    // GET /metrics (metrics.go)
 
 	mu       sync.Mutex        // guards reported
 	reported map[string]string // what could not be read → the error last logged (note)
@@ -107,6 +108,7 @@ func (s *Server) routes() []route {
 		{"POST /api/services/{name}/restart", false, s.apiServiceAction("restart")},
 		{"GET /api/profiles", false, s.apiProfiles},
 		{"GET /api/logs/{service}/stream", false, s.apiLogStream},
+		{"GET " + MetricsPath, false, s.serveMetrics},
 
 		// Behind the gate: the pages.
 		{"GET /{$}", false, s.pageOverview},
@@ -158,6 +160,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	if s.pages, err = parsePages(s.gate.URL); err != nil {
+		return nil, err
+	}
+	if err = s.initMetrics(); err != nil {
 		return nil, err
 	}
 	s.table = s.routes()
