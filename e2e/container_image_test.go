@@ -128,7 +128,7 @@ func TestImageLogDirs(t *testing.T) {
 		owner string
 	}{
 		{name: "image default", user: hermesUser, owner: "10000:10000 hermes:hermes"},
-		{name: "HERMES_UID remapped", env: map[string]string{"HERMES_UID": "12345", "HERMES_GID": "12346"}, user: "12345:12346", owner: "12345:12346 UNKNOWN:UNKNOWN"},
+		{name: "HERMES_UID remapped", env: map[string]string{"HERMES_UID": "12345", "HERMES_GID": "12346"}, user: "12345:12346", owner: "12345:12346 hermes:hermes"}, // the boot rewrites the hermes lines of /etc/passwd and /etc/group
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hermes-agent/hermes/internal/hostenv"
 	"github.com/hermes-agent/hermes/internal/testenv"
 )
 
@@ -34,7 +35,9 @@ func TestInitWithholdsSecrets(t *testing.T) {
 		"HERMES_METRICS_TOKEN":                      "secret-metrics-6",
 	}
 	// What the dashboard needs: the gate's own secrets.
-	dashboardGets := []string{"HERMES_DASHBOARD_BASIC_AUTH_PASSWORD", "HERMES_DASHBOARD_OIDC_CLIENT_SECRET"}
+	// The dashboard gets its gate's secrets and the metrics token (its
+	// /metrics accepts it, issue 16); ordinary services get none of them.
+	dashboardGets := []string{"HERMES_DASHBOARD_BASIC_AUTH_PASSWORD", "HERMES_DASHBOARD_OIDC_CLIENT_SECRET", hostenv.EnvMetricsToken}
 	port := freePort(t)
 	env := []string{"HERMES_DASHBOARD=1", "HERMES_DASHBOARD_HOST=127.0.0.1", fmt.Sprintf("HERMES_DASHBOARD_PORT=%d", port),
 		"HERMES_DASHBOARD_BASIC_AUTH_USERNAME=admin", "PLAIN_MARKER=kept"}

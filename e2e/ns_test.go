@@ -242,11 +242,18 @@ func TestInitForwardsTERM(t *testing.T) {
 func TestInitKillsMainAfterBudget(t *testing.T) {
 	h := newNSHome(t)
 	h.service(t, "stubborn", `argv: ["sh", "-c", "trap '' TERM; while :; do sleep 0.05; done"]`+"\nstop_grace: 30s\n")
-	cmd := h.initCmd(pidNS, []string{"HERMES_STOP_GRACE=1s"}, "sh", "-c", `trap '' TERM; while :; do sleep 0.05; done`)
+	// The main command says when it ignores SIGTERM: a TERM sent before
+	// its trap would end it with 143.
+	trapped := filepath.Join(h.home, "trapped") // the main command runs as the hermes uid
+	cmd := h.initCmd(pidNS, []string{"HERMES_STOP_GRACE=1s"}, "sh", "-c", `trap '' TERM; : > "$0"; while :; do sleep 0.05; done`, trapped)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	h.waitReady(t)
+	testenv.EventuallyNil(t, 10*time.Second, "the main command to ignore SIGTERM", func() error {
+		_, err := os.Stat(trapped)
+		return err
+	})
 	pid := initPID(t, pidNS, cmd)
 	start := time.Now()
 	syscall.Kill(pid, syscall.SIGTERM)
