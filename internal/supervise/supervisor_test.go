@@ -507,3 +507,34 @@ func TestExpectUID(t *testing.T) {
 		t.Errorf("state = %s, want running", st.State)
 	}
 }
+
+// TestExitKillsTheGroup: a process that dies leaving a child in its group
+// takes the child with it, stop or crash alike (the fault suite's kill
+// storm found such leftovers holding init's pipes for ever).
+func TestExitKillsTheGroup(t *testing.T) {
+	s := newTestSupervisor(t, nil)
+	sp := spec(t, "orphaner", "orphan")
+	sp.Restart = RestartNever
+	if _, err := s.Register(context.Background(), sp, true); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, s, "orphaner", "left ")
+	l, err := s.Log("orphaner")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	for _, e := range l.Tail(10) {
+		fmt.Sscanf(e.Line, "left %d", &pid)
+	}
+	if pid == 0 {
+		t.Fatal("the child's pid is not in the log")
+	}
+	testenv.EventuallyNil(t, 10*time.Second, "the left child to be gone", func() error {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil || strings.Contains(string(b), ") Z ") {
+			return nil
+		}
+		return fmt.Errorf("%d is alive: %s", pid, b)
+	})
+}
