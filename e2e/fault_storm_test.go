@@ -259,6 +259,7 @@ func TestFaultSoak(t *testing.T) {
 	f := newFaultRig(t)
 	r := f.boot(nil)
 	gws := []faultGW{f.gateway("default"), f.gateway("alpha")}
+	f.statuses() // the test's one control connection, kept alive, is part of the baseline
 	base, _ := readProcStats(r.pid)
 	baseKinds := fdKinds(r.pid)
 
