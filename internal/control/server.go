@@ -37,6 +37,11 @@ type Config struct {
 	Gateways Gateways
 	// Health answers GET /v1/health. Required.
 	Health func() Health
+	// Recorded, when set, is called after a start, stop or restart and a
+	// gateway's registration succeeded and before the answer, so that
+	// what the change records (a gateway's desired_state) is on disk when
+	// the operator is told it is done (gateway.DesiredQueue.Flush).
+	Recorded func(ctx context.Context) error
 	// Logger receives refused and failed requests and refused
 	// connections, at most RefusalsLogged refusals a minute; nil discards.
 	Logger *slog.Logger
@@ -56,6 +61,7 @@ type Server struct {
 	gateways  Gateways
 	pol       policy
 	health    func() Health
+	recorded  func(ctx context.Context) error
 	log       *slog.Logger
 	heartbeat time.Duration
 	grace     time.Duration
@@ -78,6 +84,7 @@ func NewServer(cfg Config) *Server {
 		gateways:  cfg.Gateways,
 		pol:       policy{home: filepath.Clean(cfg.Home), hermesUID: cfg.HermesUID, hermesGID: cfg.HermesGID},
 		health:    cfg.Health,
+		recorded:  cfg.Recorded,
 		log:       cfg.Logger,
 		heartbeat: cfg.Heartbeat,
 		grace:     cfg.ShutdownGrace,
