@@ -24,6 +24,7 @@ import (
 	"github.com/hermes-agent/hermes/internal/agent"
 	"github.com/hermes-agent/hermes/internal/gateway"
 	"github.com/hermes-agent/hermes/internal/profiles"
+	"github.com/hermes-agent/hermes/internal/safefs"
 	"github.com/hermes-agent/hermes/internal/testenv"
 )
 
@@ -101,11 +102,6 @@ func checkManagedFiles(t *testing.T, home, helper string) []string {
 			out, err := cmd.CombinedOutput()
 			if err != nil || strings.TrimSpace(string(out)) != "ok" {
 				bad = append(bad, fmt.Sprintf("%s: state.db integrity_check: %v %s", name, err, out))
-			}
-		}
-		for _, tmp := range []string{profiles.FileConfig, profiles.FileEnv, gateway.StateFile} {
-			if m, _ := filepath.Glob(filepath.Join(dir, "."+tmp+"*")); len(m) > 0 {
-				t.Logf("%s: temporary files left: %v", name, m)
 			}
 		}
 	}
@@ -230,6 +226,9 @@ func TestFaultAbruptStop(t *testing.T) {
 		}
 
 		r = f.boot(nil)
+		if n := leftTemps(f.h.home)[gateway.StateFile]; n > 0 {
+			t.Errorf("boot %d: %d temporary files of %s left by interrupted writes, not swept by the boot", boot, n, gateway.StateFile)
+		}
 		out := r.out.String()
 		if strings.Contains(out, "panic") || strings.Contains(out, "goroutine ") {
 			t.Fatalf("boot %d: init's output has a stack trace:\n%s", boot, out)
@@ -257,7 +256,7 @@ func TestFaultAbruptStop(t *testing.T) {
 			}
 		}
 		for p, want := range m.profiles {
-			_, err := os.Stat(profiles.ConfigPath(f.h.home, p))
+			_, err := os.Stat(profiles.SOULPath(f.h.home, p))
 			if got := err == nil; got != want && !strings.Contains(maybe, " "+p) {
 				t.Errorf("boot %d: profile %s exists=%v, acknowledged %v (in flight: %q)", boot, p, got, want, maybe)
 			}
@@ -277,7 +276,7 @@ func TestFaultAbruptStop(t *testing.T) {
 				m.modelName[p] = strings.TrimSpace(f.must("-p", p, "config", "get", "model.name"))
 			}
 			for p := range m.profiles {
-				_, err := os.Stat(profiles.ConfigPath(f.h.home, p))
+				_, err := os.Stat(profiles.SOULPath(f.h.home, p))
 				if m.profiles[p] = err == nil; !m.profiles[p] {
 					// A create cut short may have left a partial tree that
 					// delete must be able to take away.
@@ -316,8 +315,26 @@ func TestFaultAbruptStop(t *testing.T) {
 	if haveEnvSet {
 		envNote = "env set exercised"
 	}
-	figure(t, "%d kills of PID 1 and boots, %d acknowledged operator changes (%d in flight at a kill), %d acknowledged session turns, %d lost; every managed file parsed and state.db passed integrity_check after every kill; %s; repairs explained by the boots: %v",
-		kills, ops, inFlight, len(acked), lost, envNote, repairSummary(repairs))
+	figure(t, "%d kills of PID 1 and boots, %d acknowledged operator changes (%d in flight at a kill), %d acknowledged session turns, %d lost; every managed file parsed and state.db passed integrity_check after every kill; %s; repairs explained by the boots: %v; temporary files of interrupted writes left at the end: %v",
+		kills, ops, inFlight, len(acked), lost, envNote, repairSummary(repairs), leftTemps(f.h.home))
+}
+
+// leftTemps counts, by managed file, the temporary files that interrupted
+// atomic writes left in home's profile directories.
+func leftTemps(home string) map[string]int {
+	m := map[string]int{}
+	dirs := []string{home}
+	ents, _ := os.ReadDir(filepath.Join(home, profiles.DirProfiles))
+	for _, e := range ents {
+		dirs = append(dirs, filepath.Join(home, profiles.DirProfiles, e.Name()))
+	}
+	for _, dir := range dirs {
+		for _, name := range []string{profiles.FileConfig, profiles.FileEnv, gateway.StateFile, profiles.FileAuth} {
+			got, _ := filepath.Glob(filepath.Join(dir, safefs.TempPrefix(name)+"*"))
+			m[name] += len(got)
+		}
+	}
+	return m
 }
 
 // repairSummary is the number of boot lines of each kind of repair.

@@ -339,8 +339,32 @@ func SweepStale(home, profile string) ([]string, error) {
 		}
 		removed = append(removed, filepath.Join(d.Path(), name))
 	}
+	// The state file's temporaries that an interrupted write left (a kill
+	// between the write and its rename): older than this process, so that
+	// no writer of this boot owns them, and no gateway holds the lock.
+	names, err := d.Names()
+	if err != nil {
+		return removed, fmt.Errorf("sweeping the stale files of %s: %w", profile, err)
+	}
+	for _, name := range names {
+		if !strings.HasPrefix(name, safefs.TempPrefix(StateFile)) {
+			continue
+		}
+		st, err := d.Lstat(name)
+		if err != nil || !time.Unix(st.Mtim.Unix()).Before(processStart) {
+			continue
+		}
+		if err := d.Remove(name); err != nil {
+			return removed, fmt.Errorf("sweeping the stale files of %s: %w", profile, err)
+		}
+		removed = append(removed, filepath.Join(d.Path(), name))
+	}
 	return removed, nil
 }
+
+// processStart is when this process began: a temporary file older than it
+// belongs to no writer of this process.
+var processStart = time.Now()
 
 // CheckFiles is for a gateway (or a reader of its sessions) that runs as
 // root (HERMES_DOCKER_EXEC_AS_ROOT): those open the profile's files by

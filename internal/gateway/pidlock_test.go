@@ -3,6 +3,7 @@ package gateway
 import (
 	"encoding/json"
 	"errors"
+	"github.com/hermes-agent/hermes/internal/safefs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -225,6 +226,29 @@ func TestSweepStale(t *testing.T) {
 		got, err := SweepStale(home, "coder")
 		if err != nil || len(got) != 1 || got[0] != filepath.Join(dir, ProcessesFile) {
 			t.Errorf("SweepStale = %v, %v; want processes.json removed", got, err)
+		}
+	})
+	t.Run("temporaries of an interrupted write", func(t *testing.T) {
+		// The fault suite's abrupt stop: every kill of init during a
+		// write of gateway_state.json left a temporary file behind.
+		home := t.TempDir()
+		old := filepath.Join(home, safefs.TempPrefix(StateFile)+"1.0758a139")
+		fresh := filepath.Join(home, safefs.TempPrefix(StateFile)+"1.3f00eab5")
+		writeFile(t, old, `{"gateway_state":"run`)
+		writeFile(t, fresh, `{}`)
+		before := processStart.Add(-time.Minute)
+		if err := os.Chtimes(old, before, before); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(fresh, time.Now().Add(time.Minute), time.Now().Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		got, err := SweepStale(home, "default")
+		if err != nil || len(got) != 1 || got[0] != old {
+			t.Errorf("SweepStale = %v, %v; want only %s removed", got, err, old)
+		}
+		if _, err := os.Lstat(fresh); err != nil {
+			t.Errorf("the temporary file of a writer of this process was removed: %v", err)
 		}
 	})
 	t.Run("nothing to sweep", func(t *testing.T) {
