@@ -81,6 +81,12 @@ func (c *consoleTap) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+func (c *consoleTap) total() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lines
+}
+
 func (c *consoleTap) count(marker string) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -139,7 +145,7 @@ func TestFaultFullDisk(t *testing.T) {
 	start := time.Now()
 	testenv.EventuallyNil(t, 120*time.Second, "the writer to have written its 100 MB", func() error {
 		if tap.count("done-writing") == 0 {
-			return fmt.Errorf("%d console lines so far", tap.lines)
+			return fmt.Errorf("%d console lines so far", tap.total())
 		}
 		return nil
 	})
