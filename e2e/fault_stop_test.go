@@ -168,6 +168,9 @@ func TestFaultAbruptStop(t *testing.T) {
 		}
 	}
 	for boot := 0; boot < boots; boot++ {
+		// The kill's moment is drawn here: the operator's goroutine owns rng
+		// until it ends.
+		killAfter := time.Duration(100+rng.IntN(1500)) * time.Millisecond
 		ctx, cancel := context.WithCancel(context.Background())
 		var wg sync.WaitGroup
 		var pending *stopOp // the operator's change in flight at the kill
@@ -209,7 +212,7 @@ func TestFaultAbruptStop(t *testing.T) {
 				mu.Unlock()
 			}
 		}()
-		time.Sleep(time.Duration(100+rng.IntN(1500)) * time.Millisecond)
+		time.Sleep(killAfter)
 		dying.Store(true)
 		r.kill(t)
 		kills++
