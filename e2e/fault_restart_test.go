@@ -60,7 +60,7 @@ func TestFaultRestartLoop(t *testing.T) {
 	var gws []faultGW
 	for _, p := range []string{"alpha", "beta", "gamma"} {
 		mustExec(t, c, "", hermesInContainer, "profile", "create", p)
-		port := freePort(t)
+		port := quietPort(t)
 		for _, kv := range [][2]string{
 			{"gateway.port", fmt.Sprint(port)}, {"model.base_url", srv.URL + "/v1"},
 			{"model.name", "fake-model"}, {"model.api_key_env", "FAKE_UPSTREAM_KEY"},

@@ -20,6 +20,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -180,7 +182,7 @@ func (f *faultRig) gateway(profile string, extra ...[2]string) faultGW {
 	if profile != "default" {
 		f.must("profile", "create", profile)
 	}
-	port := freePort(t)
+	port := quietPort(t)
 	sets := append([][2]string{
 		{"gateway.port", fmt.Sprint(port)}, {"model.base_url", f.srv.URL + "/v1"},
 		{"model.name", "fake-model"}, {"model.api_key_env", "FAKE_UPSTREAM_KEY"},
@@ -450,4 +452,22 @@ func fdKinds(pid int) map[string]int {
 		m[l]++
 	}
 	return m
+}
+
+// quietPort is a free TCP port below the kernel's ephemeral range
+// (32768-60999), so that no outgoing connection of the suite's heavy
+// traffic can take it between this call and the gateway's bind (freePort's
+// ports are ephemeral ones).
+func quietPort(t *testing.T) int {
+	t.Helper()
+	for range 1000 {
+		p := 20000 + mrand.IntN(12000)
+		ln, err := net.Listen("tcp", fmt.Sprintf("0.0.0.0:%d", p))
+		if err == nil {
+			ln.Close()
+			return p
+		}
+	}
+	t.Fatal("no free port in 20000-32000")
+	return 0
 }
