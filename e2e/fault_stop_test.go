@@ -326,7 +326,9 @@ func TestFaultAbruptStop(t *testing.T) {
 
 // leftTemps counts, by managed file, the temporary files that interrupted
 // atomic writes left in home's profile directories.
-func leftTemps(home string) map[string]int { return leftTempsBefore(home, time.Now().Add(time.Hour), nil) }
+func leftTemps(home string) map[string]int {
+	return leftTempsBefore(home, time.Now().Add(time.Hour), nil)
+}
 
 // leftTempsBefore is leftTemps counting only files older than before (a
 // write in flight has its own); their paths are appended to paths.
