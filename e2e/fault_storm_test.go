@@ -69,7 +69,7 @@ func TestFaultKillStorm(t *testing.T) {
 	gws := []faultGW{f.gateway("default"), f.gateway("alpha")}
 	// beta's gateway runs, then the operator stops it: it must stay
 	// stopped through the storm.
-	beta := f.gateway("beta")
+	f.gateway("beta")
 	f.must("-p", "beta", "gateway", "stop")
 	f.h.waitState(t, f.h.socket, gateway.ServiceName("beta"), "down/stopped")
 	targets := []string{"ticker", "forker", gateway.ServiceName("default"), gateway.ServiceName("alpha")}
@@ -192,7 +192,6 @@ func TestFaultKillStorm(t *testing.T) {
 			t.Errorf("%s: desired_state %q (%v), want %q", p, gs.DesiredState, err, want)
 		}
 	}
-	_ = beta
 	for _, g := range gws {
 		if err := g.chat(context.Background(), &http.Client{Timeout: 10 * time.Second}, "after"); err != nil {
 			t.Errorf("gateway %s after the storm: %v", g.profile, err)

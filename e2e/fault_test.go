@@ -26,7 +26,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -387,30 +386,6 @@ func percentile(ds []time.Duration, q float64) time.Duration {
 	return ds[i]
 }
 
-// dirFiles lists the regular files under dir (relative path → size),
-// except those under the directories skip names.
-func dirFiles(t *testing.T, dir string, skip ...string) map[string]int64 {
-	t.Helper()
-	m := map[string]int64{}
-	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return nil
-		}
-		rel, _ := filepath.Rel(dir, p)
-		for _, s := range skip {
-			if rel == s {
-				return filepath.SkipDir
-			}
-		}
-		if d.Type().IsRegular() {
-			if fi, err := d.Info(); err == nil {
-				m[rel] = fi.Size()
-			}
-		}
-		return nil
-	})
-	return m
-}
 
 // hostPID is the host's pid of the process that the PID namespace of init
 // (host pid initPID, PID 1 inside) calls nsPID, or 0 when there is none:
