@@ -386,7 +386,6 @@ func percentile(ds []time.Duration, q float64) time.Duration {
 	return ds[i]
 }
 
-
 // hostPID is the host's pid of the process that the PID namespace of init
 // (host pid initPID, PID 1 inside) calls nsPID, or 0 when there is none:
 // the supervisor's pids are the namespace's, and signalling them as host
