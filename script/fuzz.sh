@@ -16,7 +16,7 @@ for pkg in $(go list ${FUZZPKGS:-./...}); do
     for fz in $targets; do
         echo "-- $pkg $fz ($fuzztime)"
         if ! go test -run '^$' -fuzz "^${fz}\$" -fuzztime "$fuzztime" "$pkg"; then
-            echo "!! $pkg $fz found a failure: its input is in $(go list -f '{{.Dir}}' "$pkg")/testdata/fuzz/$fz/" >&2
+            echo "!! $pkg $fz failed (a finding leaves its input in $(go list -f '{{.Dir}}' "$pkg")/testdata/fuzz/$fz/)" >&2
             failed=1
         fi
     done
