@@ -14,6 +14,8 @@ help:
 	@echo '  base-image  the local Debian base image $(BASE_IMAGE) (debootstrap; cached)'
 	@echo '  clean       remove build/'
 	@echo '  test        the whole suite (root and Docker): gofmt, vet, race tests, fuzz smoke'
+	@echo '  faults      the fault suite, long form (root and Docker; hours): see RELIABILITY.md'
+	@echo '  fuzz        every fuzz target for FUZZTIME (default 10m) each'
 
 build:
 	script/build.sh -o $(BINARY)
@@ -30,3 +32,14 @@ clean:
 .PHONY: test
 test:
 	script/test.sh
+
+# The fault suite's long form (RELIABILITY.md); the short form runs in
+# `make test`. FAULTS_MINUTES=N caps the storm and the soak at N minutes.
+.PHONY: faults
+faults:
+	mkdir -p build && HERMES_FAULTS=long HERMES_FAULTS_MINUTES=$(FAULTS_MINUTES) HERMES_FAULTS_FIGURES=$(CURDIR)/build/faults-figures.txt \
+		go test ./e2e/ -run '^TestFault' -count=1 -v -timeout 6h
+
+.PHONY: fuzz
+fuzz:
+	script/fuzz.sh

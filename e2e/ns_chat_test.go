@@ -29,6 +29,7 @@ type fakeUpstream struct {
 	mu    sync.Mutex
 	calls [][]map[string]any // the messages of every call
 	gone  chan struct{}      // closed when a slow call's client left
+	once  sync.Once          // closes gone once (many slow calls may end)
 }
 
 func (u *fakeUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -71,7 +72,7 @@ func (u *fakeUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.Contains(last, "slow") {
 		chunk("Thinking slowly")
 		<-r.Context().Done()
-		close(u.gone)
+		u.once.Do(func() { close(u.gone) })
 		return
 	}
 	for _, s := range words {

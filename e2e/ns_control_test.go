@@ -43,6 +43,10 @@ func runHelper() (code int, ok bool) {
 		return floodHelper(os.Getenv(helperSockEnv), n), true
 	case "request":
 		return requestHelper(os.Getenv(helperSockEnv)), true
+	case "load": // fault_load_test.go
+		return loadHelper(os.Getenv(helperSockEnv)), true
+	case "integrity": // fault_stop_test.go
+		return integrityHelper(os.Getenv(helperDBEnv)), true
 	}
 	return 0, false
 }

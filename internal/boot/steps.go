@@ -157,6 +157,7 @@ func (b *boot) serve(ln net.Listener) {
 			HermesUID: b.ids.UID,
 			HermesGID: b.ids.GID,
 			Health:    b.health,
+			Recorded:  b.desired.Flush,
 			Logger:    b.log.With("component", "control"),
 			Served:    b.trim.Touch,
 

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -135,6 +136,13 @@ func foregroundGateway(ctx context.Context, e *Env, home, profile string, replac
 		// EX_CONFIG: the supervisor marks the service failed rather than
 		// restarting it in a loop.
 		fmt.Fprintf(e.Stdout, "✗ %s\n", oneLine(err.Error()))
+		return &ExitError{Code: gateway.ExitConfig}
+	}
+	if errors.Is(err, syscall.ENOSPC) {
+		// A full volume at start: every restart would fail the same way,
+		// so it is explained once and the service marked failed, never a
+		// crash loop.
+		fmt.Fprintf(e.Stdout, "✗ the volume of %s is full: %s. Free space on it, then: hermes -p %s gateway start\n", home, oneLine(err.Error()), profile)
 		return &ExitError{Code: gateway.ExitConfig}
 	}
 	return err

@@ -103,8 +103,19 @@ func (s *Server) change(c *call, do func(ctx context.Context, name string) (supe
 	if err != nil {
 		return err
 	}
+	if err := s.record(c.r.Context()); err != nil {
+		return err
+	}
 	writeJSON(c.w, http.StatusOK, st)
 	return nil
+}
+
+// record waits until what a change records is written (Config.Recorded).
+func (s *Server) record(ctx context.Context) error {
+	if s.recorded == nil {
+		return nil
+	}
+	return s.recorded(ctx)
 }
 
 func (s *Server) signalService(c *call) error {
@@ -297,6 +308,9 @@ func (s *Server) putGateway(c *call) error {
 	}
 	st, err := g.RegisterGateway(c.r.Context(), c.profile, start)
 	if err != nil {
+		return err
+	}
+	if err := s.record(c.r.Context()); err != nil {
 		return err
 	}
 	writeJSON(c.w, http.StatusOK, st)

@@ -45,6 +45,11 @@ type Config struct {
 	// BootDuration, when set, is how long init took to boot (0 while it
 	// boots), for hermes_boot_duration_seconds.
 	BootDuration func() time.Duration
+	// Recorded, when set, is called after a start, stop or restart and a
+	// gateway's registration succeeded and before the answer, so that
+	// what the change records (a gateway's desired_state) is on disk when
+	// the operator is told it is done (gateway.DesiredQueue.Flush).
+	Recorded func(ctx context.Context) error
 	// Logger receives refused and failed requests and refused
 	// connections, at most RefusalsLogged refusals a minute; nil discards.
 	Logger *slog.Logger
@@ -69,6 +74,7 @@ type Server struct {
 	gateways  Gateways
 	pol       policy
 	health    func() Health
+	recorded  func(ctx context.Context) error
 	log       *slog.Logger
 	heartbeat time.Duration
 	grace     time.Duration
@@ -96,6 +102,7 @@ func NewServer(cfg Config) *Server {
 		gateways:  cfg.Gateways,
 		pol:       policy{home: filepath.Clean(cfg.Home), hermesUID: cfg.HermesUID, hermesGID: cfg.HermesGID},
 		health:    cfg.Health,
+		recorded:  cfg.Recorded,
 		log:       cfg.Logger,
 		heartbeat: cfg.Heartbeat,
 		grace:     cfg.ShutdownGrace,

@@ -41,6 +41,12 @@ type DesiredQueue struct {
 	mu      sync.Mutex
 	pending []desiredChange
 	wake    chan struct{}
+	// queued and done count the changes queued and those written (or
+	// given up on); progress is closed and replaced whenever done grows,
+	// and closed is set once Run has returned (Flush then waits no more).
+	queued, done uint64
+	progress     chan struct{}
+	closed       bool
 }
 
 // desiredChange is one queued desired_state record.
@@ -57,7 +63,7 @@ func NewDesiredQueue(cfg DesiredConfig) *DesiredQueue {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &DesiredQueue{cfg: cfg, wake: make(chan struct{}, 1)}
+	return &DesiredQueue{cfg: cfg, wake: make(chan struct{}, 1), progress: make(chan struct{})}
 }
 
 // OnOperator is the supervisor's OnOperator hook (supervise.Config): a
@@ -74,6 +80,7 @@ func (q *DesiredQueue) OnOperator(name string, want supervise.Want) {
 	}
 	q.mu.Lock()
 	q.pending = append(q.pending, desiredChange{profile: p, state: desired, at: q.cfg.Now()})
+	q.queued++
 	q.mu.Unlock()
 	select {
 	case q.wake <- struct{}{}:
@@ -92,9 +99,37 @@ func (q *DesiredQueue) Run(ctx context.Context) error {
 		case <-q.wake:
 		case <-ctx.Done():
 			q.writePending(ctx)
+			q.mu.Lock()
+			q.closed = true
+			close(q.progress)
+			q.progress = make(chan struct{})
+			q.mu.Unlock()
 			return nil
 		}
 	}
+}
+
+// Flush returns once every change queued before the call has been written
+// (or its write has failed, which the queue reports as usual), so that an
+// operator told that a start or stop is done is told so only once its
+// desired_state is on disk: a kill of init right after the answer keeps it.
+// It returns ctx's error if ctx ends first, and nil at once after Run has
+// returned.
+func (q *DesiredQueue) Flush(ctx context.Context) error {
+	q.mu.Lock()
+	target := q.queued
+	for q.done < target && !q.closed {
+		wait := q.progress
+		q.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		q.mu.Lock()
+	}
+	q.mu.Unlock()
+	return nil
 }
 
 // writePending writes and forgets what is queued.
@@ -105,6 +140,13 @@ func (q *DesiredQueue) writePending(ctx context.Context) {
 	q.mu.Unlock()
 	for _, c := range batch {
 		q.write(ctx, c)
+	}
+	if len(batch) > 0 {
+		q.mu.Lock()
+		q.done += uint64(len(batch))
+		close(q.progress)
+		q.progress = make(chan struct{})
+		q.mu.Unlock()
 	}
 }
 

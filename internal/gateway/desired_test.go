@@ -43,3 +43,33 @@ func TestDesiredQueue(t *testing.T) {
 		t.Errorf("refused %v", refused)
 	}
 }
+
+// TestDesiredQueueFlush: Flush returns only once the changes queued
+// before it are on disk (the fault suite's abrupt stop found an
+// acknowledged gateway stop lost to a kill of init: the answer went out
+// before the queue wrote it), and at once after Run has returned.
+func TestDesiredQueueFlush(t *testing.T) {
+	home := t.TempDir()
+	q := NewDesiredQueue(DesiredConfig{Home: home, Owner: safefs.Keep})
+	q.OnOperator("gateway-default", supervise.WantDown)
+	short, cancelShort := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancelShort()
+	if err := q.Flush(short); err == nil {
+		t.Fatal("Flush returned before anything was written (Run is not running)")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { defer close(ran); q.Run(ctx) }()
+	if err := q.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := ReadProfileState(home, profiles.Default); err != nil || st.DesiredState != DesiredStopped {
+		t.Errorf("after Flush: desired_state %q (%v), want %q on disk", st.DesiredState, err, DesiredStopped)
+	}
+	cancel()
+	<-ran
+	q.OnOperator("gateway-default", supervise.WantUp)
+	if err := q.Flush(context.Background()); err != nil {
+		t.Errorf("Flush after Run returned: %v, want nil at once", err)
+	}
+}

@@ -299,7 +299,9 @@ func isGatewayCmdline(pid int) bool {
 }
 
 // SweepStale removes dir/gateway.pid and dir/processes.json when no live
-// process holds gateway.pid's lock, and returns the paths it removed. It
+// process holds gateway.pid's lock, and the temporary files that killed
+// writers of gateway_state.json, config.yaml, .env and auth.json left
+// behind (older than this process), and returns the paths it removed. It
 // is the boot reconciler's, which runs as root: every operation goes
 // through safefs from home (no symlink below it is followed; a symlink at
 // either name is removed, never its target), and the lock is taken (and
@@ -339,8 +341,37 @@ func SweepStale(home, profile string) ([]string, error) {
 		}
 		removed = append(removed, filepath.Join(d.Path(), name))
 	}
+	// The temporaries that an interrupted write of the profile's managed
+	// files left (a kill between the write and its rename): older than
+	// this process, so that no writer of this boot owns them, and no
+	// gateway holds the lock.
+	names, err := d.Names()
+	if err != nil {
+		return removed, fmt.Errorf("sweeping the stale files of %s: %w", profile, err)
+	}
+	for _, name := range names {
+		if !slices.ContainsFunc(sweptTemps, func(f string) bool { return strings.HasPrefix(name, safefs.TempPrefix(f)) }) {
+			continue
+		}
+		st, err := d.Lstat(name)
+		if err != nil || !time.Unix(st.Mtim.Unix()).Before(processStart) {
+			continue
+		}
+		if err := d.Remove(name); err != nil {
+			return removed, fmt.Errorf("sweeping the stale files of %s: %w", profile, err)
+		}
+		removed = append(removed, filepath.Join(d.Path(), name))
+	}
 	return removed, nil
 }
+
+// sweptTemps are the files of a profile whose interrupted writes' temporaries
+// the boot removes.
+var sweptTemps = []string{StateFile, profiles.FileConfig, profiles.FileEnv, profiles.FileAuth}
+
+// processStart is when this process began: a temporary file older than it
+// belongs to no writer of this process.
+var processStart = time.Now()
 
 // CheckFiles is for a gateway (or a reader of its sessions) that runs as
 // root (HERMES_DOCKER_EXEC_AS_ROOT): those open the profile's files by

@@ -3,9 +3,12 @@ package gateway
 import (
 	"encoding/json"
 	"errors"
+	"github.com/hermes-agent/hermes/internal/profiles"
+	"github.com/hermes-agent/hermes/internal/safefs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -225,6 +228,34 @@ func TestSweepStale(t *testing.T) {
 		got, err := SweepStale(home, "coder")
 		if err != nil || len(got) != 1 || got[0] != filepath.Join(dir, ProcessesFile) {
 			t.Errorf("SweepStale = %v, %v; want processes.json removed", got, err)
+		}
+	})
+	t.Run("temporaries of an interrupted write", func(t *testing.T) {
+		// The fault suite's abrupt stop: every kill of init during a
+		// write of gateway_state.json left a temporary file behind.
+		home := t.TempDir()
+		old := filepath.Join(home, safefs.TempPrefix(StateFile)+"1.0758a139")
+		oldConfig := filepath.Join(home, safefs.TempPrefix(profiles.FileConfig)+"77.5ec4505e")
+		fresh := filepath.Join(home, safefs.TempPrefix(StateFile)+"1.3f00eab5")
+		writeFile(t, old, `{"gateway_state":"run`)
+		writeFile(t, fresh, `{}`)
+		writeFile(t, oldConfig, "model:\n")
+		before := processStart.Add(-time.Minute)
+		for _, p := range []string{old, oldConfig} {
+			if err := os.Chtimes(p, before, before); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.Chtimes(fresh, time.Now().Add(time.Minute), time.Now().Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		got, err := SweepStale(home, "default")
+		slices.Sort(got)
+		if want := []string{oldConfig, old}; err != nil || !slices.Equal(got, want) {
+			t.Errorf("SweepStale = %v, %v; want only %v removed", got, err, want)
+		}
+		if _, err := os.Lstat(fresh); err != nil {
+			t.Errorf("the temporary file of a writer of this process was removed: %v", err)
 		}
 	})
 	t.Run("nothing to sweep", func(t *testing.T) {

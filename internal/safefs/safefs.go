@@ -295,6 +295,11 @@ func (d *Dir) WriteFileAtomic(name string, data []byte, perm os.FileMode, own Ow
 	return werr
 }
 
+// TempPrefix is how the names of WriteFileAtomic's temporary files for
+// name begin: a write interrupted by a kill leaves one behind, which only
+// its file's owner can tell stale (gateway.SweepStale).
+func TempPrefix(name string) string { return "." + name + ".tmp." }
+
 // createTemp creates a new file beside name, ".<name>.tmp.<pid>.<random>"
 // (O_EXCL, so that two writers never share one), with perm and own.
 func (d *Dir) createTemp(name string, perm os.FileMode, own Owner) (*os.File, string, error) {
@@ -303,7 +308,7 @@ func (d *Dir) createTemp(name string, perm os.FileMode, own Owner) (*os.File, st
 		if _, err := rand.Read(r[:]); err != nil {
 			return nil, "", err
 		}
-		tmp := fmt.Sprintf(".%s.tmp.%d.%s", name, os.Getpid(), hex.EncodeToString(r[:]))
+		tmp := fmt.Sprintf("%s%d.%s", TempPrefix(name), os.Getpid(), hex.EncodeToString(r[:]))
 		f, err := d.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm, own)
 		if errors.Is(err, unix.EEXIST) && try < 10 {
 			continue

@@ -220,7 +220,10 @@ func (s *Supervisor) Stop(ctx context.Context, name string) (Status, error) {
 		s.setWant(svc, WantDown, true)
 		svc.restartNow = false
 		s.stop(svc)
-		svc.await(stopSettled, func(v *service) { reply(s.status(v), nil) })
+		// Settled once stopped, or once a later Start has begun another
+		// run (this stop took effect; the newer request won).
+		gen := svc.gen
+		svc.await(func(v *service) bool { return stopSettled(v) || v.gen != gen }, func(v *service) { reply(s.status(v), nil) })
 		s.changed(svc)
 	})
 }

@@ -3,6 +3,7 @@ package supervise
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"strconv"
 	"strings"
@@ -81,6 +82,14 @@ func child(role string, args []string) {
 		for {
 			time.Sleep(time.Hour)
 		}
+	case "orphan": // leave a sleep behind in the group, then exit 1
+		c := exec.Command("sleep", "100000")
+		if err := c.Start(); err != nil {
+			fmt.Println("start:", err)
+			os.Exit(2)
+		}
+		fmt.Println("left", c.Process.Pid)
+		os.Exit(1)
 	default:
 		fmt.Fprintln(os.Stderr, "unknown child role", role)
 		os.Exit(2)

@@ -135,10 +135,11 @@ func (s *Supervisor) exited(name string, gen uint64, ws unix.WaitStatus) {
 	if svc == nil || svc.gen != gen || svc.pid == 0 {
 		return
 	}
-	if svc.want == WantDown || svc.removing || svc.restartNow {
-		// A stop: take the rest of the group with it.
-		_ = unix.Kill(-svc.pid, unix.SIGKILL)
-	}
+	// A run is its process group: whatever its leader left behind (a stop,
+	// or a crash before a restart) is killed with it, so that no leftover
+	// of an old run keeps working beside the next one, holding its pipes
+	// (and init's descriptors and pumps) until it ends by itself.
+	_ = unix.Kill(-svc.pid, unix.SIGKILL)
 	svc.exited = &ws
 	if svc.pumps == 0 {
 		s.finishExit(svc)

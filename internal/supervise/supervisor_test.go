@@ -539,3 +539,64 @@ func TestRegisterSaved(t *testing.T) {
 		}
 	}
 }
+
+// TestExitKillsTheGroup: a process that dies leaving a child in its group
+// takes the child with it, stop or crash alike (the fault suite's kill
+// storm found such leftovers holding init's pipes for ever).
+func TestExitKillsTheGroup(t *testing.T) {
+	s := newTestSupervisor(t, nil)
+	sp := spec(t, "orphaner", "orphan")
+	sp.Restart = RestartNever
+	if _, err := s.Register(context.Background(), sp, true); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, s, "orphaner", "left ")
+	l, err := s.Log("orphaner")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	for _, e := range l.Tail(10) {
+		fmt.Sscanf(e.Line, "left %d", &pid)
+	}
+	if pid == 0 {
+		t.Fatal("the child's pid is not in the log")
+	}
+	testenv.EventuallyNil(t, 10*time.Second, "the left child to be gone", func() error {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil || strings.Contains(string(b), ") Z ") {
+			return nil
+		}
+		return fmt.Errorf("%d is alive: %s", pid, b)
+	})
+}
+
+// TestStopSupersededByStart: a Start while a Stop is under way restarts
+// the service, and the Stop returns once its stop took effect instead of
+// waiting for a stopped state that a later request has replaced (the
+// fault suite's load found Stop calls hanging while others started the
+// service).
+func TestStopSupersededByStart(t *testing.T) {
+	s := newTestSupervisor(t, nil)
+	sp := spec(t, "contested", "ignore-term")
+	sp.StopGrace = Duration(300 * time.Millisecond)
+	if _, err := s.Register(context.Background(), sp, true); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, s, "contested", "ignoring SIGTERM")
+	stopped := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err := s.Stop(ctx, "contested")
+		stopped <- err
+	}()
+	waitStatus(t, s, "contested", "stopping", func(st Status) bool { return st.State == Stopping })
+	st, err := s.Start(context.Background(), "contested")
+	if err != nil || st.State != Running {
+		t.Fatalf("Start during the stop: %+v %v, want running", st, err)
+	}
+	if err := <-stopped; err != nil {
+		t.Errorf("the Stop a Start superseded: %v, want it answered once its process was gone", err)
+	}
+}
