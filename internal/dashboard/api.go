@@ -285,7 +285,8 @@ func (s *Server) apiServiceAction(verb string) http.HandlerFunc {
 			return
 		}
 		s.log.Info("service action", "service", name, "action", verb, "state", string(st.State), "by", s.who(r))
-		writeJSON(w, http.StatusOK, st)
+		s.hub.poke()
+		writeJSON(w, http.StatusOK, s.view(st))
 	}
 }
 

@@ -35,6 +35,9 @@ func assetList() []asset {
 	return []asset{
 		{name: "app.css", contentType: "text/css; charset=utf-8"},
 		{name: "app.js", contentType: "text/javascript; charset=utf-8"},
+		{name: "api.js", contentType: "text/javascript; charset=utf-8"},
+		{name: "overview.js", contentType: "text/javascript; charset=utf-8"},
+		{name: "logs.js", contentType: "text/javascript; charset=utf-8"},
 		{name: faviconAsset, contentType: "image/svg+xml"},
 		{name: "theme.css", contentType: "text/css; charset=utf-8", generate: themeCSS},
 	}

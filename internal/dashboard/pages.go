@@ -35,6 +35,14 @@ func parsePages(urlOf func(string) string) (map[string]*template.Template, error
 		"url":  urlOf,
 		"path": pathOf,
 		"ago":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"exact": func(t time.Time) string {
+			if t.IsZero() {
+				return ""
+			}
+			return t.UTC().Format("2006-01-02 15:04:05 UTC")
+		},
+		"bytes":      humanBytes,
+		"statusText": http.StatusText,
 	}
 	out := map[string]*template.Template{}
 	for _, name := range []string{pageOverview, pageSessions, pageSession, pageLogs, pageError} {
@@ -64,6 +72,7 @@ type page struct {
 	Nav     string
 	Mode    string
 	Version string
+	Commit  string
 	// Token is the per-process token of open-local mode, which the page's
 	// script sends as X-Hermes-Session-Token; "" in the other modes.
 	Token string
@@ -79,7 +88,7 @@ type page struct {
 // through the gate (so that a path prefix is kept), never cached, framed
 // by nobody, with only the dashboard's own scripts and styles allowed.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, code int, name, title string, body any) {
-	p := page{Title: title, Nav: name, Mode: string(s.gate.Mode()), Version: buildinfo.Version(), Body: body}
+	p := page{Title: title, Nav: name, Mode: string(s.gate.Mode()), Version: buildinfo.Version(), Commit: buildinfo.Short(), Body: body}
 	switch s.gate.Mode() {
 	case authgate.OpenLocal:
 		p.Token = s.gate.LocalToken()
@@ -98,17 +107,77 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, code int, name, 
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Security-Policy", contentSecurityPolicy)
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "same-origin")
+	securityHeaders(h)
 	w.WriteHeader(code)
 	w.Write(buf.Bytes())
 }
 
 // contentSecurityPolicy allows the pages nothing but the dashboard's own
-// scripts, styles, images and API.
-const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+// scripts, styles, images and API: no inline script or style (the pages
+// have none: every script and stylesheet is an embedded file), no plugin,
+// no framing, forms only to the dashboard.
+const contentSecurityPolicy = "default-src 'self'; object-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+// securityHeaders sets the headers every answer of the dashboard carries.
+func securityHeaders(h http.Header) {
+	h.Set("Content-Security-Policy", contentSecurityPolicy)
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
+}
+
+// noRoute answers a request no route takes: 404 (405 with Allow when the
+// path has routes for other methods), as JSON under /api/, else as the
+// error page.
+func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
+	rec := &statusOnly{header: http.Header{}}
+	s.mux.ServeHTTP(rec, r) // the mux's own verdict: 404, or 405 and Allow
+	code := rec.code
+	if code == 0 || code < 400 {
+		code = http.StatusNotFound
+	}
+	if allow := rec.header.Get("Allow"); allow != "" {
+		w.Header().Set("Allow", allow)
+	}
+	if strings.HasPrefix(r.URL.Path, "/api/") {
+		writeError(w, code, strings.ToLower(strings.ReplaceAll(http.StatusText(code), " ", "_")), r.Method+" "+r.URL.Path+": "+http.StatusText(code))
+		return
+	}
+	msg := "There is no page at " + r.URL.Path + "."
+	if code == http.StatusMethodNotAllowed {
+		msg = r.URL.Path + " does not take " + r.Method + "."
+	}
+	s.renderError(w, r, code, msg)
+}
+
+// statusOnly records the status and headers of the mux's fallback answer
+// and drops its body.
+type statusOnly struct {
+	header http.Header
+	code   int
+}
+
+func (s *statusOnly) Header() http.Header         { return s.header }
+func (s *statusOnly) Write(b []byte) (int, error) { return len(b), nil }
+func (s *statusOnly) WriteHeader(code int) {
+	if s.code == 0 {
+		s.code = code
+	}
+}
+
+// humanBytes is a size for a person: 512 B, 3.4 MiB.
+func humanBytes(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
 
 // identityName is how a signed-in person is named on the pages and in the
 // log.
@@ -131,28 +200,11 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, code int, m
 	s.render(w, r, code, pageError, http.StatusText(code), errorPage{Code: code, Message: msg})
 }
 
-// overview is the body of the overview page.
-type overview struct {
-	Profiles       []profileBody
-	Services       []supervise.Status
-	ServicesError  string
-	ActiveSessions int
-	Running        int
-	Now            time.Time
-}
-
 // pageOverview is GET /: the gateways of every profile, the services with
-// their buttons, and the active sessions.
+// their buttons, and the active sessions, as /api/events pushes them (the
+// page's script keeps it up to date from there).
 func (s *Server) pageOverview(w http.ResponseWriter, r *http.Request) {
-	ov := overview{Profiles: s.readProfiles(r.Context()), Now: s.now()}
-	for _, p := range ov.Profiles {
-		ov.ActiveSessions += p.ActiveSessions
-		if p.Gateway.Running {
-			ov.Running++
-		}
-	}
-	ov.Services, ov.ServicesError = s.listServices(r.Context())
-	s.render(w, r, http.StatusOK, pageOverview, "Overview", ov)
+	s.render(w, r, http.StatusOK, pageOverview, "Overview", s.snapshot(r.Context()))
 }
 
 // listServices lists the supervisor's services for a page; the error is a
