@@ -38,6 +38,7 @@ func assetList() []asset {
 		{name: "api.js", contentType: "text/javascript; charset=utf-8"},
 		{name: "overview.js", contentType: "text/javascript; charset=utf-8"},
 		{name: "logs.js", contentType: "text/javascript; charset=utf-8"},
+		{name: "config.js", contentType: "text/javascript; charset=utf-8"},
 		{name: faviconAsset, contentType: "image/svg+xml"},
 		{name: "theme.css", contentType: "text/css; charset=utf-8", generate: themeCSS},
 	}

@@ -26,6 +26,8 @@ const (
 	pageSession  = "session"
 	pageLogs     = "logs"
 	pageError    = "error"
+	// pageConfigName is the config page.
+	pageConfigName = "config"
 )
 
 // parsePages parses the layout with each page's template; urlOf is the
@@ -45,7 +47,7 @@ func parsePages(urlOf func(string) string) (map[string]*template.Template, error
 		"statusText": http.StatusText,
 	}
 	out := map[string]*template.Template{}
-	for _, name := range []string{pageOverview, pageSessions, pageSession, pageLogs, pageError} {
+	for _, name := range []string{pageOverview, pageSessions, pageSession, pageLogs, pageError, pageConfigName} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(webFS, "web/templates/layout.html", "web/templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("dashboard: page %s: %w", name, err)

@@ -116,12 +116,15 @@ func (s *Server) routes() []route {
 		{"GET /api/logs/{service}/download", false, s.apiLogDownload},
 		{"GET /api/logs/boot", false, s.apiBootLog},
 		{"GET /api/events", false, s.apiEvents},
+		{"GET /api/config", false, s.apiConfigGet},
+		{"PUT /api/config", false, s.apiConfigPut},
 
 		// Behind the gate: the pages.
 		{"GET /{$}", false, s.pageOverview},
 		{"GET /sessions", false, s.pageSessions},
 		{"GET /sessions/{profile}/{id}", false, s.pageSession},
 		{"GET /logs", false, s.pageLogs},
+		{"GET /config", false, s.pageConfig},
 
 		// Static assets (public): the files of assetList, and nothing else.
 		{"GET " + AssetsPath + "{file}", true, s.serveAsset},

@@ -7,6 +7,7 @@ const page = document.body.dataset.page;
 const modules = {
   overview: "./overview.js",
   logs: "./logs.js",
+  config: "./config.js",
 };
 
 refreshTimes();
