@@ -39,6 +39,7 @@ func assetList() []asset {
 		{name: "overview.js", contentType: "text/javascript; charset=utf-8"},
 		{name: "logs.js", contentType: "text/javascript; charset=utf-8"},
 		{name: "config.js", contentType: "text/javascript; charset=utf-8"},
+		{name: "profiles.js", contentType: "text/javascript; charset=utf-8"},
 		{name: faviconAsset, contentType: "image/svg+xml"},
 		{name: "theme.css", contentType: "text/css; charset=utf-8", generate: themeCSS},
 	}

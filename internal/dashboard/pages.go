@@ -28,6 +28,8 @@ const (
 	pageError    = "error"
 	// pageConfigName is the config page.
 	pageConfigName = "config"
+	// pageProfilesName is the profiles page.
+	pageProfilesName = "profiles"
 )
 
 // parsePages parses the layout with each page's template; urlOf is the
@@ -47,7 +49,7 @@ func parsePages(urlOf func(string) string) (map[string]*template.Template, error
 		"statusText": http.StatusText,
 	}
 	out := map[string]*template.Template{}
-	for _, name := range []string{pageOverview, pageSessions, pageSession, pageLogs, pageError, pageConfigName} {
+	for _, name := range []string{pageOverview, pageSessions, pageSession, pageLogs, pageError, pageConfigName, pageProfilesName} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(webFS, "web/templates/layout.html", "web/templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("dashboard: page %s: %w", name, err)

@@ -118,6 +118,8 @@ func (s *Server) routes() []route {
 		{"GET /api/events", false, s.apiEvents},
 		{"GET /api/config", false, s.apiConfigGet},
 		{"PUT /api/config", false, s.apiConfigPut},
+		{"POST /api/profiles", false, s.apiProfileCreate},
+		{"DELETE /api/profiles/{name}", false, s.apiProfileDelete},
 
 		// Behind the gate: the pages.
 		{"GET /{$}", false, s.pageOverview},
@@ -125,6 +127,7 @@ func (s *Server) routes() []route {
 		{"GET /sessions/{profile}/{id}", false, s.pageSession},
 		{"GET /logs", false, s.pageLogs},
 		{"GET /config", false, s.pageConfig},
+		{"GET /profiles", false, s.pageProfiles},
 
 		// Static assets (public): the files of assetList, and nothing else.
 		{"GET " + AssetsPath + "{file}", true, s.serveAsset},

@@ -8,6 +8,7 @@ const modules = {
   overview: "./overview.js",
   logs: "./logs.js",
   config: "./config.js",
+  profiles: "./profiles.js",
 };
 
 refreshTimes();
