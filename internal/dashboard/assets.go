@@ -7,7 +7,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
+
+	"github.com/hermes-agent/hermes/internal/authgate"
 )
 
 // AssetsPath is the path under which the static assets are served
@@ -42,6 +45,8 @@ func assetList() []asset {
 		{name: "profiles.js", contentType: "text/javascript; charset=utf-8"},
 		{name: faviconAsset, contentType: "image/svg+xml"},
 		{name: "theme.css", contentType: "text/css; charset=utf-8", generate: themeCSS},
+		// The login gate's pages link their stylesheet here.
+		{name: strings.TrimPrefix(authgate.StylesheetPath, AssetsPath), contentType: "text/css; charset=utf-8", generate: authgate.Style},
 	}
 }
 

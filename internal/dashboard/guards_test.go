@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -87,3 +88,40 @@ func TestNoCommandLineFromTheBrowser(t *testing.T) {
 		t.Errorf("services before %d, after %d: a command line was registered", before, after)
 	}
 }
+
+// TestEveryPageCSP: every page, the gate's login page included, sends
+// Content-Security-Policy default-src 'self' and carries no inline script
+// or style (the login page's style is the asset it links).
+func TestEveryPageCSP(t *testing.T) {
+	f := newFixture(t, authgate.Gated, nil)
+	user := httptest.NewServer(f.handler())
+	defer user.Close()
+	c := signIn(t, user.URL)
+	anon := client(t)
+	for _, tc := range []struct {
+		cl   *http.Client
+		path string
+	}{{anon, "/login"}, {c, "/"}, {c, "/profiles"}, {c, "/config"}, {c, "/logs"}, {c, "/sessions"}, {c, "/no/such/page"}} {
+		resp, err := tc.cl.Get(user.URL + tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		csp := resp.Header.Get("Content-Security-Policy")
+		page := string(b)
+		if !strings.HasPrefix(csp, "default-src 'self';") || strings.Contains(csp, "unsafe-inline") {
+			t.Errorf("%s: Content-Security-Policy %q", tc.path, csp)
+		}
+		if strings.Contains(page, "<style") || strings.Contains(page, " style=") || regexpInlineScript.MatchString(page) {
+			t.Errorf("%s has an inline style or script:\n%s", tc.path, page)
+		}
+	}
+	resp, err := anon.Get(user.URL + authgate.StylesheetPath)
+	if err != nil || resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/css; charset=utf-8" {
+		t.Errorf("GET %s = %v %v", authgate.StylesheetPath, resp.Status, err)
+	}
+}
+
+// regexpInlineScript matches a script element without a src.
+var regexpInlineScript = regexp.MustCompile(`<script(?:\s+type="[^"]*")?>`)
