@@ -47,6 +47,7 @@ func parsePages(urlOf func(string) string) (map[string]*template.Template, error
 		},
 		"bytes":      humanBytes,
 		"statusText": http.StatusText,
+		"sentence":   sentence,
 	}
 	out := map[string]*template.Template{}
 	for _, name := range []string{pageOverview, pageSessions, pageSession, pageLogs, pageError, pageConfigName, pageProfilesName} {
@@ -167,6 +168,20 @@ func (s *statusOnly) WriteHeader(code int) {
 	if s.code == 0 {
 		s.code = code
 	}
+}
+
+// sentence makes a summary of the table of keys a sentence: a capital
+// first letter and a full stop.
+func sentence(s string) string {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return ""
+	}
+	s = strings.ToUpper(s[:1]) + s[1:]
+	if !strings.HasSuffix(s, ".") {
+		s += "."
+	}
+	return s
 }
 
 // humanBytes is a size for a person: 512 B, 3.4 MiB.

@@ -111,7 +111,7 @@ export function el(tag, attrs) {
   });
   for (let i = 2; i < arguments.length; i++) {
     const c = arguments[i];
-    if (c === null || c === undefined || c === false) continue;
+    if (c === null || c === undefined || c === false || c === "") continue;
     e.appendChild(typeof c === "string" || typeof c === "number" ? document.createTextNode(String(c)) : c);
   }
   return e;
