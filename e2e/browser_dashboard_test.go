@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -25,6 +26,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/hermes-agent/hermes/internal/profiles"
+	"github.com/hermes-agent/hermes/internal/sessions"
 	"github.com/hermes-agent/hermes/internal/testenv"
 )
 
@@ -42,6 +44,7 @@ func TestBrowserDashboard(t *testing.T) {
 	ns := newBrowserNetns(t)
 	h := newNSHome(t)
 	h.service(t, "ticker", tickerService)
+	sessionID := writeHostileSession(t, h.home)
 	const port, user, password = 9119, "admin", "correct horse battery staple"
 	base := "http://127.0.0.1:" + strconv.Itoa(port)
 	env := []string{"HERMES_DASHBOARD=1", "HERMES_DASHBOARD_HOST=127.0.0.1", "HERMES_DASHBOARD_PORT=" + strconv.Itoa(port),
@@ -242,9 +245,34 @@ func TestBrowserDashboard(t *testing.T) {
 	}
 	checkPage(t, b, eval, "profiles")
 
-	open("/sessions", "main h1")
+	// 5. Sessions: the list, and a transcript as Markdown in which no
+	// markup of a message is live.
+	open("/sessions", `#sessions-list tr[data-session="`+sessionID+`"]`)
 	checkPage(t, b, eval, "sessions")
 	b.screenshot("sessions-1280")
+	b.run("finding the session", step, chromedp.SendKeys(chromedp.CSS("#session-filter"), "hostile"))
+	if got := eval(`String(Array.from(document.querySelectorAll("#sessions-list tr[data-session]")).filter(r => !r.hidden).length)`); got != "1" {
+		t.Errorf("the filter shows %s sessions, want 1", got)
+	}
+	open("/sessions/default/"+sessionID, ".msg-body.md")
+	if got := eval(`String(window.hermesXSS)`); got != "undefined" {
+		t.Errorf("markup of a message ran: window.hermesXSS = %s", got)
+	}
+	for _, sel := range []string{".messages script", ".messages img", `a[href^="javascript:"]`, ".messages [onerror]", ".messages b"} {
+		if n := eval(`String(document.querySelectorAll(` + strconv.Quote(sel) + `).length)`); n != "0" {
+			t.Errorf("the transcript has %s live %s", n, sel)
+		}
+	}
+	if got := eval(`(document.querySelector(".messages pre.code code") || {}).textContent || ""`); got != hostileCode {
+		t.Errorf("the code block reads %q, want %q kept as it was", got, hostileCode)
+	}
+	if got := eval(`(document.querySelector('.messages a[href="https://example.com/docs"]') || {}).rel || ""`); !strings.Contains(got, "noopener") {
+		t.Errorf("the https link is missing or opens with the opener: rel %q", got)
+	}
+	if got := b.text(".messages"); !strings.Contains(got, "<script>") || !strings.Contains(got, "onerror") {
+		t.Errorf("the hostile text is not shown as text:\n%s", got)
+	}
+	b.screenshot("session-markdown")
 	open("/no/such/page", ".error-page")
 	if got := b.text(".error-code"); got != "404" {
 		t.Errorf("an unknown page shows %q, want the 404 page", got)
@@ -287,6 +315,7 @@ func TestBrowserDashboard(t *testing.T) {
 		{"/config", "#config-form", "config"},
 		{"/profiles", "#create-form", "profiles"},
 		{"/sessions", "main h1", "sessions"},
+		{"/sessions/default/" + sessionID, ".msg-body.md", "session"},
 		{"/no/such/page", ".error-page", "not-found"},
 	} {
 		open(p.path, p.ready)
@@ -401,4 +430,45 @@ func checkPage(t *testing.T, b *browserTab, eval func(string) string, page strin
 	if missing := eval(`(() => { const m = []; document.querySelectorAll("[aria-labelledby],[aria-describedby]").forEach(e => ["aria-labelledby","aria-describedby"].forEach(a => (e.getAttribute(a) || "").split(/\s+/).filter(Boolean).forEach(id => { if (!document.getElementById(id)) m.push(a + "=" + id); }))); return m.join(","); })()`); missing != "" {
 		t.Errorf("%s: rule labels-resolve: %s", page, missing)
 	}
+}
+
+// hostileCode is the code block of the hostile session, with markup in it.
+const hostileCode = `fmt.Println("<b>not bold</b>")`
+
+// writeHostileSession stores, in the default profile's state.db, a session
+// whose messages carry a script, an image with onerror, a javascript:
+// link, a code block and a plain link, written through internal/sessions
+// as the gateway writes them, and returns its id. The files are the
+// hermes uid's, as the gateway's are.
+func writeHostileSession(t *testing.T, home string) string {
+	t.Helper()
+	path := filepath.Join(profiles.Dir(home, profiles.Default), profiles.FileSessions)
+	st, err := sessions.Open(path, sessions.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := sessions.NewSessionID()
+	answer := "Here is the hostile test's code:\n\n```go\n" + hostileCode + "\n```\n\n" +
+		"<script>window.hermesXSS = \"script\"</script>\n\n" +
+		"<img src=x onerror=\"window.hermesXSS = 'img'\">\n\n" +
+		"[click me](javascript:window.hermesXSS='link') and [the docs](https://example.com/docs), **bold** and `inline`."
+	err = st.AppendTurn(context.Background(), sessions.Turn{
+		SessionID: id, Profile: profiles.Default, Model: "test/browser-model",
+		Messages: []sessions.Message{
+			{Role: sessions.RoleUser, Content: "A hostile session <script>window.hermesXSS = 1</script>"},
+			{Role: sessions.RoleAssistant, Content: answer},
+		},
+		At: time.Now(),
+	})
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	matches, _ := filepath.Glob(path + "*")
+	for _, m := range matches {
+		if err := os.Chown(m, 10000, 10000); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return id
 }

@@ -9,6 +9,8 @@ const modules = {
   logs: "./logs.js",
   config: "./config.js",
   profiles: "./profiles.js",
+  sessions: "./sessions.js",
+  session: "./sessions.js",
 };
 
 refreshTimes();

@@ -53,7 +53,8 @@ export function init() {
     const lv = level(text);
     const div = el("div", { class: "line" + (lv ? " lv-" + lv : ""), "data-level": lv });
     div.dataset.text = text.toLowerCase();
-    if (time) div.appendChild(el("span", { class: "ts" }, time + (continued ? "+" : " ")));
+    // The time of day to the millisecond; the whole UTC stamp on hover.
+    if (time) div.appendChild(el("span", { class: "ts", title: time }, time.slice(11, 23) + (continued ? "+" : " ")));
     if (lv) div.appendChild(el("span", { class: "lv" }, lv.toUpperCase() + " "));
     div.appendChild(document.createTextNode(text));
     div.hidden = !visible(div);
