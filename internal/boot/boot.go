@@ -48,6 +48,7 @@ import (
 	"github.com/hermes-agent/hermes/internal/initd"
 	"github.com/hermes-agent/hermes/internal/logpipe"
 	"github.com/hermes-agent/hermes/internal/privdrop"
+	"github.com/hermes-agent/hermes/internal/procmem"
 	"github.com/hermes-agent/hermes/internal/safefs"
 	"github.com/hermes-agent/hermes/internal/supervise"
 	"github.com/hermes-agent/hermes/internal/volume"
@@ -192,9 +193,10 @@ type boot struct {
 	consoles [2]*logpipe.Console // stdout, stderr
 
 	ctlOnce sync.Once
-	ctl     *control.Server // serves every socket of this init
-	state   atomic.Value    // control.BootStarting, BootReady or BootStopping
-	owner   atomic.Bool     // this init owns HERMES_HOME (its gateways)
+	trim    *procmem.Trimmer // gives back what bursts of work left behind; set with ctl
+	ctl     *control.Server  // serves every socket of this init
+	state   atomic.Value     // control.BootStarting, BootReady or BootStopping
+	owner   atomic.Bool      // this init owns HERMES_HOME (its gateways)
 	// ownerLock is held for init's whole life once taken.
 	ownerLock *volume.Owner
 	// locks bounds root's lock waits on hermes-writable files during the

@@ -50,6 +50,11 @@ func (b *boot) boot(ctx context.Context) error {
 	if _, err := procmem.ReleaseStartupPages(); err != nil {
 		b.log.Warn("cannot release start-up pages", "err", err)
 	}
+	// The supervisor is still starting the services: what that touches
+	// goes back once it has been quiet for a while.
+	if b.trim != nil {
+		b.trim.Touch()
+	}
 	return nil
 }
 
@@ -136,6 +141,11 @@ func (b *boot) services(ctx context.Context) error {
 // one), so that its connection bounds and counters are the process's.
 func (b *boot) serve(ln net.Listener) {
 	b.ctlOnce.Do(func() {
+		// What a burst of requests faulted in (code) and allocated (heap)
+		// is given back once it is over: PID 1 idles for hours between
+		// bursts.
+		b.trim = procmem.NewTrimmer(0)
+		b.parts.start(b.trim.Run, "memory trimmer")
 		b.ctl = control.NewServer(control.Config{
 			Sup:       b.sup,
 			Gateways:  b.slots(),
@@ -144,6 +154,7 @@ func (b *boot) serve(ln net.Listener) {
 			HermesGID: b.ids.GID,
 			Health:    b.health,
 			Logger:    b.log.With("component", "control"),
+			Served:    b.trim.Touch,
 		})
 	})
 	srv := b.ctl

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -17,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
 	"github.com/hermes-agent/hermes/internal/control"
@@ -25,27 +25,30 @@ import (
 	"github.com/hermes-agent/hermes/internal/supervise"
 )
 
-func init() {
-	register(command{
-		name:          "chat",
-		summary:       "talk to the profile's agent: chat [-q PROMPT] (hermes alone on a terminal opens it)",
-		run:           runChat,
-		ownsInterrupt: true,
-	})
+func newChatCmd(e *Env) *cobra.Command {
+	var q string
+	c := profiled(annotate(&cobra.Command{
+		Use:   "chat [-q PROMPT]",
+		Short: "talk to the profile's agent (hermes alone on a terminal opens it)",
+		Long: `Talks to the profile's agent through its gateway: interactive on a terminal
+(the reply streams as it arrives, Ctrl-C ends a reply, Ctrl-D leaves), one
+answer with -q or with the question on stdin. A gateway that is down is
+started through the supervisor first.`,
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageError("unexpected argument %q: chat takes the prompt with -q (hermes chat -q \"PROMPT\")", args[0])
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, _ []string) error { return runChat(c.Context(), e, q) },
+	}, annotOwnsInterrupt))
+	c.Flags().StringVarP(&q, "query", "q", "", "ask one `PROMPT`, print the answer and exit")
+	return c
 }
 
 // sessionHeader carries a conversation's session id to and from the
 // gateway.
 const sessionHeader = "X-Hermes-Session-Id"
-
-const chatUsage = `usage: hermes [-p PROFILE] chat [-q PROMPT]
-
-Talks to the profile's agent through its gateway: interactive on a terminal
-(the reply streams as it arrives, Ctrl-C ends a reply, Ctrl-D leaves), one
-answer with -q or with the question on stdin. A gateway that is down is
-started through the supervisor first.
-
-`
 
 // chatStartWait bounds how long chat waits for a gateway it started.
 const chatStartWait = 30 * time.Second
@@ -56,15 +59,7 @@ const chatStartWait = 30 * time.Second
 // interactive: the reply streams as it arrives, the session continues
 // across turns, Ctrl-C ends a reply and Ctrl-D leaves. A gateway that is
 // down is started through the supervisor first, with a one-line note.
-func runChat(ctx context.Context, e *Env, args []string) error {
-	flags := flag.NewFlagSet("chat", flag.ContinueOnError)
-	q := flags.String("q", "", "ask one `PROMPT`, print the answer and exit")
-	if help, err := e.parseFlags(flags, chatUsage, args); help || err != nil {
-		return err
-	}
-	if flags.NArg() > 0 {
-		return usageError("chat takes no arguments (use -q \"PROMPT\")")
-	}
+func runChat(ctx context.Context, e *Env, q string) error {
 	home, err := e.Host.Home()
 	if err != nil {
 		return err
@@ -81,8 +76,8 @@ func runChat(ctx context.Context, e *Env, args []string) error {
 		return err
 	}
 	switch {
-	case *q != "":
-		return c.once(ctx, *q)
+	case q != "":
+		return c.once(ctx, q)
 	case !e.terminal():
 		b, err := io.ReadAll(e.Stdin)
 		if err != nil {

@@ -14,14 +14,13 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"sort"
 	"strings"
 
+	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
 	"github.com/hermes-agent/hermes/internal/boot"
@@ -40,36 +39,6 @@ type Env struct {
 	Profile string
 	// Exe is the path of the running hermes binary.
 	Exe string
-}
-
-// command is one subcommand.
-type command struct {
-	name    string
-	summary string
-	run     func(ctx context.Context, e *Env, args []string) error
-	// hidden commands are not listed in help.
-	hidden bool
-	// ownsInterrupt: the command handles SIGINT itself (chat: Ctrl-C ends a
-	// reply, not the program); its context ends on SIGTERM only.
-	ownsInterrupt bool
-}
-
-// commands is the table of subcommands, filled by the init functions of the
-// files that implement them (one file per subcommand).
-var commands = map[string]command{}
-
-func register(c command) {
-	if _, dup := commands[c.name]; dup {
-		panic("cli: duplicate command " + c.name)
-	}
-	commands[c.name] = c
-}
-
-// IsSubcommand reports whether name is a hermes subcommand. hermes init uses
-// it to route the main command (CONTRACT §3 step 6).
-func IsSubcommand(name string) bool {
-	_, ok := commands[name]
-	return ok
 }
 
 // Main runs hermes with args (without the program name) and returns the
@@ -91,71 +60,52 @@ func (e *Env) Main(args []string) int {
 	return e.exitCode(e.dispatch(context.Background(), args))
 }
 
-// dispatch parses the global flags and runs the subcommand with a context
-// derived from parent that ends on SIGTERM, and on SIGINT unless the
-// command owns it.
+// dispatch parses the command line (newRoot) and runs the command with a
+// context derived from parent that ends on SIGTERM, and on SIGINT unless
+// the command owns it.
 func (e *Env) dispatch(parent context.Context, args []string) error {
-	// Global flags come before the subcommand.
-	for len(args) > 0 {
-		a := args[0]
-		switch {
-		case a == "-p" || a == "--profile":
-			if len(args) < 2 {
-				return usageError("%s needs a profile name", a)
-			}
-			e.Profile, args = args[1], args[2:]
-		case strings.HasPrefix(a, "--profile="):
-			e.Profile, args = strings.TrimPrefix(a, "--profile="), args[1:]
-		case a == "-h" || a == "--help" || a == "help":
-			e.help()
-			return nil
-		case a == "--version" || a == "-V":
-			args = []string{"version"}
-		default:
-			goto dispatch
-		}
-	}
-dispatch:
-	if len(args) == 0 {
+	if len(args) == 0 && e.terminal() {
 		// On a terminal, hermes alone opens the chat; otherwise, help.
-		if e.terminal() {
-			args = []string{"chat"}
-		} else {
-			e.help()
-			return nil
-		}
+		args = []string{"chat"}
 	}
-	c, ok := commands[args[0]]
-	if !ok {
-		return usageError("unknown command %q (see hermes help)", args[0])
+	root := newRoot(e)
+	root.SetArgs(args)
+	c, rest, err := root.Find(args)
+	if err == nil && c == root && len(args) > 0 && args[0] != cobra.ShellCompRequestCmd && args[0] != cobra.ShellCompNoDescRequestCmd {
+		// A word that is no command, said before any flag after it is
+		// taken for one of hermes' own.
+		if w := firstWord(rest); w != "" {
+			return unknownCommand(root, w)
+		}
 	}
 	sigs := []os.Signal{unix.SIGTERM}
-	if !c.ownsInterrupt {
+	if err != nil || !ownsInterrupt(c) {
 		sigs = append(sigs, unix.SIGINT)
 	}
 	ctx, stop := signal.NotifyContext(parent, sigs...)
 	defer stop()
-	return c.run(ctx, e, args[1:])
+	return root.ExecuteContext(ctx)
+}
+
+// firstWord is the first argument that is neither a global flag nor its
+// value, before any "--".
+func firstWord(args []string) string {
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case a == "--":
+			return ""
+		case a == "-p" || a == "--profile":
+			i++
+		case strings.HasPrefix(a, "-"):
+		default:
+			return a
+		}
+	}
+	return ""
 }
 
 // terminal reports whether stdin is a terminal: a person is typing.
 func (e *Env) terminal() bool { return terminal(e.Stdin) }
-
-func (e *Env) help() {
-	fmt.Fprintln(e.Stdout, "usage: hermes [-p PROFILE] <command> [arguments]")
-	fmt.Fprintln(e.Stdout)
-	fmt.Fprintln(e.Stdout, "commands:")
-	names := make([]string, 0, len(commands))
-	for n, c := range commands {
-		if !c.hidden {
-			names = append(names, n)
-		}
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(e.Stdout, "  %-10s %s\n", n, commands[n].summary)
-	}
-}
 
 // ExitError ends the process with Code after printing nothing more: the
 // command has already said what it had to say.
@@ -205,21 +155,4 @@ func (e *Env) exitCode(err error) int {
 // oneLine folds a message onto one line.
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
-}
-
-// parseFlags parses a subcommand's flags. -h or --help prints usage and the
-// flags on stdout and returns help=true (the command then exits 0); any
-// other problem is a usage error on the ✗ line.
-func (e *Env) parseFlags(fs *flag.FlagSet, usage string, args []string) (help bool, err error) {
-	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(e.Stdout, usage)
-			fs.SetOutput(e.Stdout)
-			fs.PrintDefaults()
-			return true, nil
-		}
-		return false, usageError("%s: %v (see hermes %s --help)", fs.Name(), err, fs.Name())
-	}
-	return false, nil
 }

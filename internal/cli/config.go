@@ -1,30 +1,103 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
 
+	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/hermes-agent/hermes/internal/profiles"
 )
 
-func init() {
-	register(command{name: "config", summary: "get or set a key of a profile's config.yaml", run: runConfig})
+// newConfigCmd is hermes config get|set on the config.yaml of the profile
+// chosen by -p, else the active profile, else default. Its help lists the
+// keys (configKeysHelp).
+func newConfigCmd(e *Env) *cobra.Command {
+	c := profiled(&cobra.Command{
+		Use:   "config",
+		Short: "get or set a key of a profile's config.yaml",
+		Long:  "Reads and writes the profile's config.yaml.\n\n" + configKeysHelp(),
+	})
+	var asJSON bool
+	get := &cobra.Command{
+		Use:   "get KEY [--json]",
+		Short: "print the value of a dotted key, such as gateway.port",
+		RunE:  func(_ *cobra.Command, args []string) error { return configGet(e, args[0], asJSON) },
+	}
+	get.Flags().BoolVar(&asJSON, "json", false, "print the profile, the key, its value and the file as JSON")
+	set := &cobra.Command{
+		Use:   "set KEY VALUE",
+		Short: "set a key hermes reads, keeping every other key and comment",
+		Long: `Sets a key hermes reads in the profile's config.yaml, keeping every other key
+and comment; the value is checked against the key's type and range. VALUE is
+taken as it is, even when it starts with a dash (a negative number is refused
+by the key's check, not as a flag).`,
+		// VALUE may start with a dash: only -p/--profile and -h/--help are
+		// flags here (configArgs).
+		DisableFlagParsing: true,
+		Args:               cobra.ArbitraryArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			args, err := configArgs(c, args)
+			if err != nil {
+				return err
+			}
+			if help := len(args) > 0 && (args[0] == "-h" || args[0] == "--help"); !help {
+				pos := args
+				if len(pos) > 0 && pos[0] == "--" {
+					pos = pos[1:]
+				}
+				if err := argsFromUse(c.Use)(c, pos); err != nil {
+					return err
+				}
+			}
+			err = configSet(e, args)
+			if errors.Is(err, errHelp) {
+				return c.Help()
+			}
+			return err
+		},
+	}
+	c.AddCommand(get, set)
+	return c
 }
 
-const configUsageHead = `usage: hermes [-p PROFILE] config <command> [arguments]
+// errHelp is configSet's answer to -h or --help.
+var errHelp = errors.New("help requested")
 
-commands:
-  get KEY [--json]    print the value of a dotted key, such as gateway.port
-  set KEY VALUE       set a key hermes reads, keeping every other key and comment
-
-`
-
-// configUsage is the help of hermes config: its commands, and the keys.
-func configUsage() string { return configUsageHead + configKeysHelp() }
+// configArgs takes the global -p/--profile out of config set's arguments
+// (before any "--"), leaving the rest, dashes and all, to configSet.
+func configArgs(c *cobra.Command, args []string) ([]string, error) {
+	profile := c.InheritedFlags().Lookup("profile")
+	var rest []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		value, isProfile := "", true
+		switch {
+		case a == "--":
+			return append(rest, args[i:]...), nil
+		case a == "-p" || a == "--profile":
+			if i+1 >= len(args) {
+				return nil, usageError("%s needs a value: usage: %s", flagName(profile), usageLine(c))
+			}
+			i++
+			value = args[i]
+		case strings.HasPrefix(a, "--profile="):
+			value = strings.TrimPrefix(a, "--profile=")
+		default:
+			isProfile = false
+		}
+		if !isProfile {
+			rest = append(rest, a)
+			continue
+		}
+		if err := profile.Value.Set(value); err != nil {
+			return nil, flagError(c, err)
+		}
+	}
+	return rest, nil
+}
 
 // configKeysHelp lists the table of keys (profiles.Keys) with their
 // summaries and defaults, and when a running gateway takes a change (one
@@ -56,29 +129,6 @@ func configKeysHelp() string {
 	return b.String()
 }
 
-// runConfig is hermes config get|set on the config.yaml of the profile
-// chosen by -p, else the active profile, else default.
-func runConfig(ctx context.Context, e *Env, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(e.Stdout, configUsage())
-		return nil
-	}
-	var err error
-	switch args[0] {
-	case "get":
-		err = configGet(e, args[1:])
-	case "set":
-		err = configSet(e, args[1:])
-	default:
-		return usageError("unknown config command %q (see hermes config help)", args[0])
-	}
-	if errors.Is(err, errSvcHelp) {
-		fmt.Fprint(e.Stdout, configUsage())
-		return nil
-	}
-	return err
-}
-
 // configProfile resolves HERMES_HOME, the profile and the path of its
 // config.yaml; a named profile must exist.
 func configProfile(e *Env) (home, name, path string, err error) {
@@ -104,17 +154,7 @@ type configValue struct {
 	File    string `json:"file"`
 }
 
-func configGet(e *Env, args []string) error {
-	fs := newCmdFlags("hermes config get")
-	asJSON := fs.Bool("json", false, "print JSON")
-	pos, _, err := parseSvcArgs(fs, args, false)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usageError("usage: hermes config get KEY [--json]")
-	}
-	key := pos[0]
+func configGet(e *Env, key string, asJSON bool) error {
 	home, name, path, err := configProfile(e)
 	if err != nil {
 		return err
@@ -134,7 +174,7 @@ func configGet(e *Env, args []string) error {
 		}
 		return fmt.Errorf("%s is not set in %s", key, path)
 	}
-	if *asJSON {
+	if asJSON {
 		return printJSON(e.Stdout, configValue{Profile: name, Key: key, Value: jsonable(v), File: path})
 	}
 	fmt.Fprint(e.Stdout, formatValue(v))
@@ -202,7 +242,7 @@ func configSet(e *Env, args []string) error {
 	// negative number is refused by the key's check, not by the flag
 	// parser); "--" before KEY is allowed.
 	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-		return errSvcHelp
+		return errHelp
 	}
 	if len(args) > 0 && args[0] == "--" {
 		args = args[1:]

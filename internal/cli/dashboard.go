@@ -10,30 +10,55 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
 	"github.com/hermes-agent/hermes/internal/authgate"
 	"github.com/hermes-agent/hermes/internal/dashboard"
 	"github.com/hermes-agent/hermes/internal/supervise"
 )
 
-func init() {
-	register(command{name: "dashboard", summary: "serve the web dashboard: status, services, sessions, logs", run: runDashboard})
-}
-
-const dashboardUsage = `usage: hermes dashboard [--host H] [--port P] [--insecure] [--no-open]
-
-Serves the dashboard on H:P (default: HERMES_DASHBOARD_HOST, else 127.0.0.1;
+func newDashboardCmd(e *Env) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "dashboard [--host H] [--port P] [--insecure] [--no-open]",
+		Short: "serve the web dashboard: status, services, sessions, logs",
+		Long: `Serves the dashboard on H:P (default: HERMES_DASHBOARD_HOST, else 127.0.0.1;
 HERMES_DASHBOARD_PORT, else 9119). On a loopback bind without
 HERMES_DASHBOARD_PUBLIC_URL it is open to this machine (open-local: a per-process
 token guards the API); on any other bind a login is required (gated), and with no
 login provider configured the dashboard refuses to start (exit 78).
 
-  --insecure   no login on a non-loopback bind (also HERMES_DASHBOARD_INSECURE=1):
-               anyone who reaches the port controls the services
-  --no-open    do not open a browser (the supervised dashboard always passes it)
-
 Without --no-open, on a desktop session ($DISPLAY or $WAYLAND_DISPLAY, outside a
-container) the dashboard's URL is opened with xdg-open; it is always printed.
-`
+container) the dashboard's URL is opened with xdg-open; it is always printed.`,
+	}
+	raw := defineDashboardFlags(e, c.Flags())
+	c.RunE = func(c *cobra.Command, _ []string) error {
+		f, err := raw.check()
+		if err != nil {
+			return configExit(e, err)
+		}
+		return runDashboard(c.Context(), e, f)
+	}
+	return c
+}
+
+// dashboardArgs are hermes dashboard's flags as given.
+type dashboardArgs struct {
+	host, port       string
+	insecure, noOpen bool
+}
+
+// defineDashboardFlags defines the dashboard's flags on fs, defaulting to
+// HERMES_DASHBOARD_HOST, _PORT and _INSECURE: flags win.
+func defineDashboardFlags(e *Env, fs *pflag.FlagSet) *dashboardArgs {
+	defHost, defPort := dashboard.Bind(e.Host)
+	a := &dashboardArgs{}
+	fs.StringVar(&a.host, "host", defHost, "bind address `H` (HERMES_DASHBOARD_HOST)")
+	fs.StringVar(&a.port, "port", defPort, "bind port `P` (HERMES_DASHBOARD_PORT)")
+	fs.BoolVar(&a.insecure, "insecure", e.Host.Bool("HERMES_DASHBOARD_INSECURE"), "no login on a non-loopback bind (also HERMES_DASHBOARD_INSECURE=1):\nanyone who reaches the port controls the services")
+	fs.BoolVar(&a.noOpen, "no-open", false, "do not open a browser (the supervised dashboard always passes it)")
+	return a
+}
 
 // dashboardFlags are the values hermes dashboard runs with: the flags,
 // defaulting to HERMES_DASHBOARD_HOST, _PORT and _INSECURE.
@@ -44,31 +69,23 @@ type dashboardFlags struct {
 	noOpen   bool
 }
 
-// parseDashboardFlags reads the command line over the environment's
-// defaults; flags win.
-func parseDashboardFlags(e *Env, args []string) (dashboardFlags, error) {
-	defHost, defPort := dashboard.Bind(e.Host)
-	fs := newCmdFlags("hermes dashboard")
-	host := fs.String("host", defHost, "bind address")
-	port := fs.String("port", defPort, "bind port")
-	insecure := fs.Bool("insecure", e.Host.Bool("HERMES_DASHBOARD_INSECURE"), "no login on a non-loopback bind")
-	noOpen := fs.Bool("no-open", false, "do not open a browser")
-	pos, _, err := parseSvcArgs(fs, args, false)
-	if err != nil {
-		return dashboardFlags{}, err
-	}
-	if len(pos) != 0 {
-		return dashboardFlags{}, usageError("usage: hermes dashboard [--host H] [--port P] [--insecure] [--no-open]")
-	}
-	p, err := strconv.Atoi(strings.TrimSpace(*port))
+// dashboardDefaults are the values hermes dashboard runs with when given
+// no flag (the environment's), as hermes doctor checks them.
+func dashboardDefaults(e *Env) (dashboardFlags, error) {
+	return defineDashboardFlags(e, pflag.NewFlagSet("dashboard", pflag.ContinueOnError)).check()
+}
+
+// check validates the flags' values.
+func (a *dashboardArgs) check() (dashboardFlags, error) {
+	p, err := strconv.Atoi(strings.TrimSpace(a.port))
 	if err != nil || p < 0 || p > 65535 {
-		return dashboardFlags{}, fmt.Errorf("dashboard port %q: want a port number from 1 to 65535 (HERMES_DASHBOARD_PORT or --port)", *port)
+		return dashboardFlags{}, fmt.Errorf("dashboard port %q: want a port number from 1 to 65535 (HERMES_DASHBOARD_PORT or --port)", a.port)
 	}
-	h := strings.TrimSpace(*host)
+	h := strings.TrimSpace(a.host)
 	if h == "" {
 		return dashboardFlags{}, errors.New("dashboard host is empty: set HERMES_DASHBOARD_HOST or --host (0.0.0.0 for every interface)")
 	}
-	return dashboardFlags{host: h, port: p, insecure: *insecure, noOpen: *noOpen}, nil
+	return dashboardFlags{host: h, port: p, insecure: a.insecure, noOpen: a.noOpen}, nil
 }
 
 // runDashboard is hermes dashboard: it decides the gate's mode once, logs
@@ -79,18 +96,7 @@ func parseDashboardFlags(e *Env, args []string) (dashboardFlags, error) {
 // 78 having bound nothing: the supervisor then shows the service failed
 // with that reason instead of restarting it. A bind that fails (the port
 // is taken) exits 1 and is retried with backoff.
-func runDashboard(ctx context.Context, e *Env, args []string) error {
-	f, err := parseDashboardFlags(e, args)
-	if errors.Is(err, errSvcHelp) {
-		fmt.Fprint(e.Stdout, dashboardUsage)
-		return nil
-	}
-	if err != nil && !errors.Is(err, errUsage) {
-		return configExit(e, err)
-	}
-	if err != nil {
-		return err
-	}
+func runDashboard(ctx context.Context, e *Env, f dashboardFlags) error {
 	home, err := e.Host.Home()
 	if err != nil {
 		return configExit(e, err)

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"github.com/spf13/pflag"
 	"io"
 	"net"
 	"net/http"
@@ -55,7 +56,12 @@ func TestDashboardFlags(t *testing.T) {
 	}
 	for _, tt := range tests {
 		e, _, _ := dashEnv(t, tt.vars)
-		got, err := parseDashboardFlags(e, tt.args)
+		fs := pflag.NewFlagSet("dashboard", pflag.ContinueOnError)
+		raw := defineDashboardFlags(e, fs)
+		if err := fs.Parse(tt.args); err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		got, err := raw.check()
 		if err != nil || got != tt.want {
 			t.Errorf("%s: flags = %+v, %v; want %+v", tt.name, got, err, tt.want)
 		}

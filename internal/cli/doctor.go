@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -19,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
 	"github.com/hermes-agent/hermes/internal/authgate"
@@ -30,8 +30,19 @@ import (
 	"github.com/hermes-agent/hermes/internal/supervise"
 )
 
-func init() {
-	register(command{name: "doctor", summary: "check the installation: doctor [--json] [--quiet] (exit 1 when a check fails)", run: runDoctor})
+func newDoctorCmd(e *Env) *cobra.Command {
+	var asJSON, quiet bool
+	c := &cobra.Command{
+		Use:   "doctor [--json] [--quiet]",
+		Short: "check the installation (exit 1 when a check fails)",
+		Long: `Checks the installation (supervisor, services, volume, credentials, ports,
+dashboard gate, logs, disk); exit 1 when a check fails. The image's
+HEALTHCHECK is hermes doctor --quiet.`,
+		RunE: func(c *cobra.Command, _ []string) error { return runDoctor(c.Context(), e, asJSON, quiet) },
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	c.Flags().BoolVar(&quiet, "quiet", false, "print only the failing checks (nothing when all is well)")
+	return c
 }
 
 // Outcome of a check.
@@ -69,23 +80,14 @@ type doctor struct {
 // HEALTHCHECK: every check of the installation, exit 1 when one fails.
 // --quiet prints nothing when all is well and only the failing checks
 // otherwise.
-func runDoctor(ctx context.Context, e *Env, args []string) error {
-	flags := flag.NewFlagSet("doctor", flag.ContinueOnError)
-	asJSON := flags.Bool("json", false, "print the report as JSON")
-	quiet := flags.Bool("quiet", false, "print only failures")
-	if help, err := e.parseFlags(flags, "usage: hermes doctor [--json] [--quiet]\n\nChecks the installation (supervisor, services, volume, credentials, ports,\ndashboard gate, logs, disk); exit 1 when a check fails.\n\n", args); help || err != nil {
-		return err
-	}
-	if flags.NArg() > 0 {
-		return usageError("doctor takes no arguments")
-	}
+func runDoctor(ctx context.Context, e *Env, asJSON, quiet bool) error {
 	d, checks := runChecks(ctx, e)
 	failed := false
 	for _, c := range checks {
 		failed = failed || c.Status == checkFail
 	}
 	switch {
-	case *asJSON:
+	case asJSON:
 		enc := json.NewEncoder(e.Stdout)
 		enc.SetIndent("", "  ")
 		counters := map[string]uint64{}
@@ -97,7 +99,7 @@ func runDoctor(ctx context.Context, e *Env, args []string) error {
 		}
 	default:
 		for _, c := range checks {
-			if *quiet && c.Status != checkFail {
+			if quiet && c.Status != checkFail {
 				continue
 			}
 			mark := map[string]string{checkOK: "✓", checkWarn: "⚠", checkFail: "✗"}[c.Status]
@@ -186,7 +188,7 @@ func (d *doctor) gate() check {
 		c.Status, c.Detail = checkOK, "dashboard disabled (HERMES_DASHBOARD is not true)"
 		return c
 	}
-	f, err := parseDashboardFlags(d.e, nil)
+	f, err := dashboardDefaults(d.e)
 	if err != nil {
 		c.Status, c.Detail, c.Fix = checkFail, err.Error(), "fix HERMES_DASHBOARD_HOST / HERMES_DASHBOARD_PORT"
 		return c

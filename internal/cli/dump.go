@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
 	"github.com/hermes-agent/hermes/internal/buildinfo"
@@ -17,20 +17,19 @@ import (
 	"github.com/hermes-agent/hermes/internal/profiles"
 )
 
-func init() {
-	register(command{name: "dump", summary: "print a support summary (no secrets)", run: runDump})
+func newDumpCmd(e *Env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "dump",
+		Short: "print a support summary (no secrets)",
+		Long:  "A support summary to paste into a support request (no secrets); its version:\nline ends with the commit in brackets.",
+		RunE:  func(c *cobra.Command, _ []string) error { return runDump(c.Context(), e) },
+	}
 }
 
 // runDump is `hermes dump` (CONTRACT §8): what a person filing a support
 // request pastes. Its "version:" line ends with the commit in brackets,
 // "[<8-hex sha>]" or "[(unknown)]". Nothing secret is printed.
-func runDump(ctx context.Context, e *Env, args []string) error {
-	if help, err := e.parseFlags(flag.NewFlagSet("dump", flag.ContinueOnError), "usage: hermes dump\n\nA support summary (no secrets); its version: line ends with the commit.\n\n", args); help || err != nil {
-		return err
-	}
-	if len(args) > 0 {
-		return usageError("dump takes no arguments")
-	}
+func runDump(ctx context.Context, e *Env) error {
 	w := e.Stdout
 	sha, source := buildinfo.Commit()
 	fmt.Fprintf(w, "version: hermes %s [%s]\n", buildinfo.Version(), buildinfo.Short())

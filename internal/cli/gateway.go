@@ -11,6 +11,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/hermes-agent/hermes/internal/control"
 	"github.com/hermes-agent/hermes/internal/gateway"
 	"github.com/hermes-agent/hermes/internal/hostenv"
@@ -19,48 +21,77 @@ import (
 	"github.com/hermes-agent/hermes/internal/supervise"
 )
 
-func init() {
-	register(command{name: "gateway", summary: "run, start, stop, restart and show a profile's gateway", run: runGateway})
-}
-
-const gatewayUsage = `usage: hermes [-p PROFILE] gateway <command> [arguments]
-
-commands:
-  run [--no-supervise] [--replace]  run the gateway: under the supervisor when one answers,
-                                    else in the foreground
-  start                             start the profile's gateway (it stays up across restarts)
-  stop [--all]                      stop it (it stays stopped across restarts); --all: every gateway
-  restart [--all]                   restart it; --all: every gateway that is up
-  status [--json]                   the gateway's state, its service and its gateway_state.json
-  install | uninstall               how gateways are installed and removed
-
-The profile is -p PROFILE, else the active profile (hermes profile use), else default.
-`
-
-// runGateway is hermes gateway.
-func runGateway(ctx context.Context, e *Env, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(e.Stdout, gatewayUsage)
-		return nil
+// newGatewayCmd is hermes gateway: a profile's gateway (the profile is -p,
+// else the active profile, else default).
+func newGatewayCmd(e *Env) *cobra.Command {
+	c := profiled(&cobra.Command{
+		Use:   "gateway",
+		Short: "run, start, stop, restart and show a profile's gateway",
+		Long:  "The profile is -p PROFILE, else the active profile (hermes profile use), else default.",
+	})
+	var noSupervise, replace bool
+	run := &cobra.Command{
+		Use:   "run [--no-supervise] [--replace]",
+		Short: "run the gateway: under the supervisor when one answers, else in the foreground",
+		RunE: func(c *cobra.Command, _ []string) error {
+			return gatewayRun(c.Context(), e, noSupervise, replace)
+		},
 	}
-	var err error
-	switch sub, rest := args[0], args[1:]; sub {
-	case "run":
-		err = gatewayRun(ctx, e, rest)
-	case "start", "stop", "restart":
-		err = gatewayChange(ctx, e, sub, rest)
-	case "status":
-		err = gatewayStatus(ctx, e, rest)
-	case "install", "uninstall":
-		err = gatewayGuidance(e, sub, rest)
-	default:
-		return usageError("unknown gateway command %q (see hermes gateway help)", sub)
+	run.Flags().BoolVar(&noSupervise, "no-supervise", false, "run in the foreground even under a supervisor")
+	run.Flags().BoolVar(&replace, "replace", false, "take over from a running gateway of this profile")
+	var force, startAll bool
+	start := &cobra.Command{
+		Use:   "start [--force]",
+		Short: "start the profile's gateway (it stays up across restarts)",
+		Long: `Starts the profile's gateway under the supervisor, registering its slot first
+when the profile has none; it stays up across container restarts. A gateway
+whose slot is failed is started again (--force, the reference's spelling, is
+accepted and means the same).`,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if startAll {
+				return usageError("gateway start --all is not supported: a stopped gateway stays stopped until started on purpose; start one with hermes -p NAME gateway start")
+			}
+			return gatewayChange(c.Context(), e, "start", false)
+		},
 	}
-	if errors.Is(err, errSvcHelp) {
-		fmt.Fprint(e.Stdout, gatewayUsage)
-		return nil
+	start.Flags().BoolVar(&force, "force", false, "start even if the slot is failed (as start always does)")
+	start.Flags().BoolVar(&startAll, "all", false, "refused: start gateways one by one")
+	_ = start.Flags().MarkHidden("all")
+	var stopAll bool
+	stop := &cobra.Command{
+		Use:   "stop [--all]",
+		Short: "stop it (it stays stopped across restarts); --all: every gateway",
+		Long:  "Stops the profile's gateway; it stays stopped across container restarts until\nstarted again. With --all, every profile's gateway.",
+		RunE:  func(c *cobra.Command, _ []string) error { return gatewayChange(c.Context(), e, "stop", stopAll) },
 	}
-	return err
+	stop.Flags().BoolVar(&stopAll, "all", false, "every profile's gateway")
+	var restartAll bool
+	restart := &cobra.Command{
+		Use:   "restart [--all]",
+		Short: "restart it; --all: every gateway that is up",
+		Long:  "Restarts the profile's gateway (a config.yaml change of gateway.* takes effect).\nWith --all, every profile's gateway that is up; a stopped one stays stopped.",
+		RunE:  func(c *cobra.Command, _ []string) error { return gatewayChange(c.Context(), e, "restart", restartAll) },
+	}
+	restart.Flags().BoolVar(&restartAll, "all", false, "every profile's gateway that is up")
+	var asJSON bool
+	status := &cobra.Command{
+		Use:   "status [--json]",
+		Short: "the gateway's state, its service and its gateway_state.json",
+		RunE:  func(c *cobra.Command, _ []string) error { return gatewayStatus(c.Context(), e, asJSON) },
+	}
+	status.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	install := &cobra.Command{
+		Use:   "install",
+		Short: "how gateways are installed (nothing to do under hermes init)",
+		RunE:  func(*cobra.Command, []string) error { return gatewayGuidance(e, "install") },
+	}
+	uninstall := &cobra.Command{
+		Use:   "uninstall",
+		Short: "how gateways are removed",
+		RunE:  func(*cobra.Command, []string) error { return gatewayGuidance(e, "uninstall") },
+	}
+	c.AddCommand(run, start, stop, restart, status, install, uninstall)
+	return c
 }
 
 // gatewayProfile returns HERMES_HOME and the profile the command acts on.
@@ -79,28 +110,18 @@ func gatewayProfile(e *Env) (home, profile string, err error) {
 // marker set to anything → foreground (we are the supervised gateway: no
 // supervisor is even consulted, so it can never recurse); a supervisor
 // that answers → redirect; none → foreground.
-func gatewayRun(ctx context.Context, e *Env, args []string) error {
-	fs := newCmdFlags("hermes gateway run")
-	noSupervise := fs.Bool("no-supervise", false, "run in the foreground even under a supervisor")
-	replace := fs.Bool("replace", false, "take over from a running gateway of this profile")
-	pos, _, err := parseSvcArgs(fs, args, false)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 0 {
-		return usageError("usage: hermes [-p PROFILE] gateway run [--no-supervise] [--replace]")
-	}
+func gatewayRun(ctx context.Context, e *Env, noSupervise, replace bool) error {
 	home, profile, err := gatewayProfile(e)
 	if err != nil {
 		return err
 	}
-	if !*noSupervise && gateway.MayRedirect(e.Host) {
+	if !noSupervise && gateway.MayRedirect(e.Host) {
 		done, err := redirectRun(ctx, e, home, profile)
 		if done || err != nil {
 			return err
 		}
 	}
-	return foregroundGateway(ctx, e, home, profile, *replace)
+	return foregroundGateway(ctx, e, home, profile, replace)
 }
 
 // foregroundGateway runs the gateway in this process until ctx is done.
@@ -194,21 +215,10 @@ func needsSupervisor(err error) error {
 }
 
 // gatewayChange is hermes gateway start|stop|restart [--all].
-func gatewayChange(ctx context.Context, e *Env, verb string, args []string) error {
-	fs := newCmdFlags("hermes gateway " + verb)
-	all := fs.Bool("all", false, "every profile's gateway (stop and restart)")
-	pos, _, err := parseSvcArgs(fs, args, false)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 0 {
-		return usageError("usage: hermes [-p PROFILE] gateway %s [--all]", verb)
-	}
-	if *all && verb == "start" {
-		return usageError("gateway start --all is not supported: a stopped gateway stays stopped until started on purpose; start one with hermes -p NAME gateway start")
-	}
+func gatewayChange(ctx context.Context, e *Env, verb string, all bool) error {
 	home, profile := "", ""
-	if !*all {
+	var err error
+	if !all {
 		if home, profile, err = gatewayProfile(e); err != nil {
 			return err
 		}
@@ -216,7 +226,7 @@ func gatewayChange(ctx context.Context, e *Env, verb string, args []string) erro
 	ctx, cancel := context.WithTimeout(ctx, supervisorTimeout)
 	defer cancel()
 	c := e.gatewayClient(ctx)
-	if *all {
+	if all {
 		return needsSupervisor(gatewayAll(ctx, e, c, verb))
 	}
 	name := gateway.ServiceName(profile)
@@ -340,16 +350,7 @@ type gatewayStateJSON struct {
 // (gateway.Observe, as the dashboard shows it), the service as the
 // supervisor has it, and what the gateway recorded in the profile's own
 // files.
-func gatewayStatus(ctx context.Context, e *Env, args []string) error {
-	fs := newCmdFlags("hermes gateway status")
-	asJSON := fs.Bool("json", false, "print JSON")
-	pos, _, err := parseSvcArgs(fs, args, false)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 0 {
-		return usageError("usage: hermes [-p PROFILE] gateway status [--json]")
-	}
+func gatewayStatus(ctx context.Context, e *Env, asJSON bool) error {
 	home, profile, err := gatewayProfile(e)
 	if err != nil {
 		return err
@@ -384,7 +385,7 @@ func gatewayStatus(ctx context.Context, e *Env, args []string) error {
 	if out.Service == nil && out.State == nil && out.StateError == "" && !profiles.Exists(home, profile) && profile != profiles.Default {
 		return noSuchGateway(profile)
 	}
-	if *asJSON {
+	if asJSON {
 		return printJSON(e.Stdout, out)
 	}
 	writeGatewayStatus(e.Stdout, out, time.Now())
@@ -437,10 +438,7 @@ func writeGatewayStatus(w io.Writer, s gatewayStatusJSON, now time.Time) {
 
 // gatewayGuidance is hermes gateway install|uninstall: under hermes init
 // there is nothing to install, so they say how gateways come and go.
-func gatewayGuidance(e *Env, verb string, args []string) error {
-	if _, _, err := parseSvcArgs(newCmdFlags("hermes gateway "+verb), args, false); err != nil {
-		return err
-	}
+func gatewayGuidance(e *Env, verb string) error {
 	if verb == "install" {
 		fmt.Fprintln(e.Stdout, "Gateways run under hermes init's supervisor; there is nothing to install.")
 		fmt.Fprintln(e.Stdout, "  hermes profile create <name>       registers the gateway of a new profile (stopped)")

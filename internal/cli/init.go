@@ -5,11 +5,33 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/spf13/cobra"
+
 	"github.com/hermes-agent/hermes/internal/boot"
 )
 
-func init() {
-	register(command{name: "init", summary: "run as the container's init: hermes init [--] CMD...", run: runInit, hidden: true})
+// newInitCmd is hermes init. Its arguments are the main command's, never
+// its own flags: only a first -h or --help asks for its help (hermes init
+// -- --help runs the main command --help).
+func newInitCmd(e *Env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "init [--] [CMD [ARGS...]]",
+		Short: "run as the container's init (PID 1): supervisor, then the main command",
+		Long: `Runs as the container's init (the image's ENTRYPOINT is hermes init --): it
+prepares HERMES_HOME, starts the supervisor (gateways, dashboard, services) and
+then the main command CMD: a hermes subcommand (hermes gateway run) or a
+program on PATH, as the hermes user; without one, hermes alone. Signals are
+forwarded to it and its exit code is the container's. Nothing after init is
+read as init's flag: hermes init -- --help runs the main command with --help.`,
+		DisableFlagParsing: true,
+		Args:               cobra.ArbitraryArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+				return c.Help()
+			}
+			return runInit(c.Context(), e, args)
+		},
+	}
 }
 
 // runInit is `hermes init [--] CMD...` (CONTRACT §3): boot.Init with this

@@ -10,19 +10,19 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
 	"github.com/hermes-agent/hermes/internal/agent"
 	"github.com/hermes-agent/hermes/internal/profiles"
 )
 
-func init() {
-	register(command{name: "login", summary: "store a provider's API key (read from stdin) in the profile's auth.json", run: runLogin})
-}
-
-const loginUsage = `usage: hermes [-p PROFILE] login --provider NAME
-
-Reads the provider's API key from standard input (without echo on a
+func newLoginCmd(e *Env) *cobra.Command {
+	var provider string
+	c := profiled(&cobra.Command{
+		Use:   "login --provider NAME",
+		Short: "store a provider's API key (read from stdin) in the profile's auth.json",
+		Long: `Reads the provider's API key from standard input (without echo on a
 terminal; a trailing newline is dropped) and stores it in the profile's
 auth.json (mode 0600), keeping every other key and provider. The gateway
 uses it when config.yaml names the provider:
@@ -31,28 +31,24 @@ uses it when config.yaml names the provider:
 
 Examples:
   hermes login --provider openrouter
-  hermes -p coder login --provider openrouter < ~/openrouter.key
-`
+  hermes -p coder login --provider openrouter < ~/openrouter.key`,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if provider == "" {
+				return usageError("missing --provider NAME: usage: %s (the key is read from standard input)", usageLine(c))
+			}
+			return runLogin(c.Context(), e, provider)
+		},
+	})
+	c.Flags().StringVar(&provider, "provider", "", "the provider `NAME` whose key is read from standard input")
+	return c
+}
 
 // maxKeyBytes bounds the key read from standard input.
 const maxKeyBytes = 16 << 10
 
 // runLogin is hermes login --provider NAME.
-func runLogin(ctx context.Context, e *Env, args []string) error {
-	fs := newCmdFlags("hermes login")
-	provider := fs.String("provider", "", "the provider whose key is read from standard input")
-	pos, _, err := parseSvcArgs(fs, args, false)
-	if errors.Is(err, errSvcHelp) {
-		fmt.Fprint(e.Stdout, loginUsage)
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if len(pos) != 0 || *provider == "" {
-		return usageError("usage: hermes [-p PROFILE] login --provider NAME (the key is read from standard input)")
-	}
-	if err := checkProvider(*provider); err != nil {
+func runLogin(ctx context.Context, e *Env, provider string) error {
+	if err := checkProvider(provider); err != nil {
 		return err
 	}
 	home, name, _, err := configProfile(e)
@@ -64,21 +60,21 @@ func runLogin(ctx context.Context, e *Env, args []string) error {
 	if err := agent.CheckAuthFile(home, path); err != nil {
 		return err
 	}
-	key, err := readKey(ctx, e, *provider)
+	key, err := readKey(ctx, e, provider)
 	if err != nil {
 		return err
 	}
-	if err := agent.StoreProviderKey(home, path, *provider, key, time.Now()); err != nil {
+	if err := agent.StoreProviderKey(home, path, provider, key, time.Now()); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.Stdout, "✓ stored the key for provider '%s' in %s\n", *provider, path)
+	fmt.Fprintf(e.Stdout, "✓ stored the key for provider '%s' in %s\n", provider, path)
 	if c, err := profiles.LoadProfileConfig(home, name); err == nil {
-		if m, err := c.Model(); err == nil && m.Provider != *provider {
+		if m, err := c.Model(); err == nil && m.Provider != provider {
 			flag := ""
 			if name != profiles.Default {
 				flag = "-p " + name + " "
 			}
-			fmt.Fprintf(e.Stdout, "  use it with: hermes %sconfig set model.provider %s\n", flag, *provider)
+			fmt.Fprintf(e.Stdout, "  use it with: hermes %sconfig set model.provider %s\n", flag, provider)
 		}
 	}
 	return nil

@@ -43,7 +43,7 @@ func TestLogin(t *testing.T) {
 		{name: "empty", args: []string{"login", "--provider", "groq"}, stdin: strings.NewReader(""), code: 1, out: []string{"✗ no key"}},
 		{name: "only a newline", args: []string{"login", "--provider", "groq"}, stdin: strings.NewReader("\n"), code: 1, out: []string{"✗ no key"}},
 		{name: "two lines", args: []string{"login", "--provider", "groq"}, stdin: strings.NewReader("a\nb\n"), code: 1, out: []string{"✗ the key must be one line"}},
-		{name: "no provider", args: []string{"login"}, stdin: strings.NewReader("k\n"), code: 1, out: []string{"✗ usage: hermes [-p PROFILE] login --provider NAME"}},
+		{name: "no provider", args: []string{"login"}, stdin: strings.NewReader("k\n"), code: 1, out: []string{"✗ missing --provider NAME: usage: hermes [-p PROFILE] login --provider NAME"}},
 		{name: "bad provider", args: []string{"login", "--provider", "Open Router"}, stdin: strings.NewReader("k\n"), code: 1, out: []string{"is not a provider name"}},
 		{name: "missing profile", args: []string{"-p", "ghost", "login", "--provider", "groq"}, stdin: strings.NewReader("k\n"), code: 1, out: []string{"profile ghost does not exist"}},
 		{name: "corrupt file kept", args: []string{"login", "--provider", "groq"}, stdin: strings.NewReader("k\n"), seed: `{"providers":`, code: 1,

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -13,46 +12,50 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/hermes-agent/hermes/internal/gateway"
 	"github.com/hermes-agent/hermes/internal/logpipe"
 	"github.com/hermes-agent/hermes/internal/profiles"
 	"github.com/hermes-agent/hermes/internal/supervise"
 )
 
-func init() {
-	register(command{name: "logs", summary: "a service's log file across its archives: logs [SERVICE] [-n N] [-f]", run: runLogs})
+func newLogsCmd(e *Env) *cobra.Command {
+	var o logsOptions
+	c := profiled(&cobra.Command{
+		Use:   "logs [SERVICE] [-n N] [-f]",
+		Short: "a service's log file across its archives (default: the profile's gateway)",
+		Long: `Prints the timestamped log file of a service (default gateway-<profile>)
+across its archives, oldest first; -f follows it across rotations.`,
+		RunE: func(c *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				o.service = args[0]
+			}
+			return runLogs(c.Context(), e, o)
+		},
+	})
+	c.Flags().IntVarP(&o.n, "lines", "n", 100, "print the last `N` lines (0: all)")
+	c.Flags().BoolVarP(&o.follow, "follow", "f", false, "follow the log as it grows")
+	return c
+}
+
+// logsOptions are hermes logs' arguments.
+type logsOptions struct {
+	service string
+	n       int
+	follow  bool
 }
 
 // runLogs is `hermes [-p P] logs [SERVICE] [-n N] [-f]` (CONTRACT §8): the
 // timestamped log file of a service (default gateway-<P>) across its
 // archives, oldest first; -f follows current across rotations.
-func runLogs(ctx context.Context, e *Env, args []string) error {
-	flags := flag.NewFlagSet("logs", flag.ContinueOnError)
-	n := flags.Int("n", 100, "print the last `N` lines (0: all)")
-	follow := flags.Bool("f", false, "follow the log as it grows")
-	var positional []string
-	for {
-		if help, err := e.parseFlags(flags, "usage: hermes [-p PROFILE] logs [SERVICE] [-n N] [-f]\n\nA service's log file across its archives (default gateway-<profile>).\n\n", args); help || err != nil {
-			return err
-		}
-		args = flags.Args()
-		if len(args) == 0 {
-			break
-		}
-		positional = append(positional, args[0])
-		args = args[1:]
-	}
-	if len(positional) > 1 {
-		return usageError("logs takes at most one service name, got %q", positional)
-	}
+func runLogs(ctx context.Context, e *Env, o logsOptions) error {
 	home, err := e.Host.Home()
 	if err != nil {
 		return err
 	}
-	service := ""
-	if len(positional) == 1 {
-		service = positional[0]
-	} else {
+	service := o.service
+	if service == "" {
 		p, err := profiles.Resolve(home, e.Profile)
 		if err != nil {
 			return err
@@ -67,13 +70,13 @@ func runLogs(ctx context.Context, e *Env, args []string) error {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("reading the logs of %s: %w", service, err)
 	}
-	if len(files) == 0 && !*follow {
+	if len(files) == 0 && !o.follow {
 		return fmt.Errorf("%s has no log yet (looked for %s)", service, current)
 	}
-	if err := printLast(e.Stdout, files, *n); err != nil {
+	if err := printLast(e.Stdout, files, o.n); err != nil {
 		return err
 	}
-	if !*follow {
+	if !o.follow {
 		return nil
 	}
 	return followFile(ctx, e.Stdout, current)

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -13,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
 	"github.com/hermes-agent/hermes/internal/control"
@@ -21,77 +21,79 @@ import (
 	"github.com/hermes-agent/hermes/internal/supervise"
 )
 
-func init() {
-	register(command{name: "profile", summary: "create, delete, list, select and show profiles", run: runProfile})
+func newProfileCmd(e *Env) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "profile",
+		Short: "create, delete, list, select and show profiles",
+		Long: `Profiles are agents of their own: a directory with its config.yaml, .env,
+sessions and gateway port. Profile names: lower-case letters, digits, '-' and
+'_', starting with a letter or a digit, at most 64 characters; "default" is
+the root profile ($HERMES_HOME).`,
+	}
+	// home runs fn with HERMES_HOME.
+	home := func(fn func(home string) error) error {
+		h, err := e.Host.Home()
+		if err != nil {
+			return err
+		}
+		return fn(h)
+	}
+	create := &cobra.Command{
+		Use:   "create NAME",
+		Short: "create a profile (its own directory, config.yaml, .env and gateway port)",
+		RunE: func(c *cobra.Command, args []string) error {
+			return home(func(h string) error { return profileCreate(c.Context(), e, h, args[0]) })
+		},
+	}
+	var yes bool
+	del := &cobra.Command{
+		Use:     "delete NAME [-y]",
+		Aliases: []string{"rm"},
+		Short:   "stop and remove its gateway, then delete the profile's directory",
+		RunE: func(c *cobra.Command, args []string) error {
+			return home(func(h string) error { return profileDelete(c.Context(), e, h, args[0], yes) })
+		},
+	}
+	del.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
+	var listJSON bool
+	list := &cobra.Command{
+		Use:     "list [--json]",
+		Aliases: []string{"ls"},
+		Short:   "list the profiles, the active one, their ports and gateways",
+		RunE: func(c *cobra.Command, _ []string) error {
+			return home(func(h string) error { return profileList(c.Context(), e, h, listJSON) })
+		},
+	}
+	list.Flags().BoolVar(&listJSON, "json", false, "print JSON")
+	use := &cobra.Command{
+		Use:   "use NAME",
+		Short: "make NAME the active profile (use default to go back to the root profile)",
+		RunE: func(_ *cobra.Command, args []string) error {
+			return home(func(h string) error { return profileUse(e, h, args[0]) })
+		},
+	}
+	var showJSON bool
+	show := profiled(&cobra.Command{
+		Use:   "show [NAME] [--json]",
+		Short: "show a profile (default: -p, else the active profile)",
+		RunE: func(c *cobra.Command, args []string) error {
+			name := ""
+			if len(args) == 1 {
+				name = args[0]
+			}
+			return home(func(h string) error { return profileShow(c.Context(), e, h, name, showJSON) })
+		},
+	})
+	show.Flags().BoolVar(&showJSON, "json", false, "print JSON")
+	c.AddCommand(create, del, list, use, show)
+	return c
 }
-
-const profileUsage = `usage: hermes profile <command> [arguments]
-
-commands:
-  create NAME              create a profile (its own directory, config.yaml, .env and gateway port)
-  delete NAME [-y]         stop and remove its gateway, then delete the profile's directory
-  list [--json]            list the profiles, the active one, their ports and gateways
-  use NAME                 make NAME the active profile (use default to go back to the root profile)
-  show [NAME] [--json]     show a profile (default: -p, else the active profile)
-
-Profile names: lower-case letters, digits, '-' and '_', starting with a letter or a digit,
-at most 64 characters; "default" is the root profile ($HERMES_HOME).
-`
 
 // supervisorTimeout bounds every request the profile and config commands
 // make to a supervisor: they must not hang on one that does not answer.
 const supervisorTimeout = 15 * time.Second
 
-// runProfile is hermes profile.
-func runProfile(ctx context.Context, e *Env, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(e.Stdout, profileUsage)
-		return nil
-	}
-	home, err := e.Host.Home()
-	if err != nil {
-		return err
-	}
-	var run func(context.Context, *Env, string, []string) error
-	switch args[0] {
-	case "create":
-		run = profileCreate
-	case "delete", "rm":
-		run = profileDelete
-	case "list", "ls":
-		run = profileList
-	case "use":
-		run = profileUse
-	case "show":
-		run = profileShow
-	default:
-		return usageError("unknown profile command %q (see hermes profile help)", args[0])
-	}
-	err = run(ctx, e, home, args[1:])
-	if errors.Is(err, errSvcHelp) {
-		fmt.Fprint(e.Stdout, profileUsage)
-		return nil
-	}
-	return err
-}
-
-// newCmdFlags returns a quiet flag set named after the command line it
-// parses ("hermes profile create"), for parseSvcArgs.
-func newCmdFlags(name string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	return fs
-}
-
-func profileCreate(ctx context.Context, e *Env, home string, args []string) error {
-	pos, _, err := parseSvcArgs(newCmdFlags("hermes profile create"), args, false)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usageError("usage: hermes profile create NAME")
-	}
-	name := pos[0]
+func profileCreate(ctx context.Context, e *Env, home, name string) error {
 	if err := profiles.Create(home, name); err != nil {
 		return err
 	}
@@ -136,18 +138,7 @@ func terminal(r io.Reader) bool {
 	return err == nil
 }
 
-func profileDelete(ctx context.Context, e *Env, home string, args []string) error {
-	fs := newCmdFlags("hermes profile delete")
-	yes := fs.Bool("y", false, "do not ask for confirmation")
-	fs.BoolVar(yes, "yes", false, "do not ask for confirmation")
-	pos, _, err := parseSvcArgs(fs, args, false)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usageError("usage: hermes profile delete NAME [-y]")
-	}
-	name := pos[0]
+func profileDelete(ctx context.Context, e *Env, home, name string, yes bool) error {
 	if err := profiles.ValidateNamed(name); err != nil {
 		return err
 	}
@@ -156,7 +147,7 @@ func profileDelete(ctx context.Context, e *Env, home string, args []string) erro
 	} else if !ok {
 		return fmt.Errorf("profile %s does not exist (no %s); see hermes profile list", name, profiles.SOULPath(home, name))
 	}
-	if !*yes {
+	if !yes {
 		if !terminal(e.Stdin) {
 			return fmt.Errorf("refusing to delete profile %s without a confirmation: pass -y (hermes profile delete %s -y)", name, name)
 		}
@@ -167,7 +158,7 @@ func profileDelete(ctx context.Context, e *Env, home string, args []string) erro
 			return fmt.Errorf("profile %s not deleted: the name typed did not match", name)
 		}
 	}
-	err = withSupervisor(ctx, e, func(ctx context.Context, c *control.Client) error {
+	err := withSupervisor(ctx, e, func(ctx context.Context, c *control.Client) error {
 		return c.RemoveGateway(ctx, name)
 	})
 	if err != nil && !errors.Is(err, control.ErrUnavailable) {
@@ -241,16 +232,7 @@ type profileEntry struct {
 	Gateway   *supervise.Status `json:"gateway"`
 }
 
-func profileList(ctx context.Context, e *Env, home string, args []string) error {
-	fs := newCmdFlags("hermes profile list")
-	asJSON := fs.Bool("json", false, "print JSON")
-	pos, _, err := parseSvcArgs(fs, args, false)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 0 {
-		return usageError("usage: hermes profile list [--json]")
-	}
+func profileList(ctx context.Context, e *Env, home string, asJSON bool) error {
 	names, err := profiles.List(home)
 	if err != nil {
 		return err
@@ -270,7 +252,7 @@ func profileList(ctx context.Context, e *Env, home string, args []string) error 
 		}
 		entries = append(entries, ent)
 	}
-	if *asJSON {
+	if asJSON {
 		return printJSON(e.Stdout, entries)
 	}
 	tw := tabwriter.NewWriter(e.Stdout, 0, 8, 2, ' ', 0)
@@ -294,18 +276,11 @@ func profileList(ctx context.Context, e *Env, home string, args []string) error 
 	return nil
 }
 
-func profileUse(ctx context.Context, e *Env, home string, args []string) error {
-	pos, _, err := parseSvcArgs(newCmdFlags("hermes profile use"), args, false)
-	if err != nil {
+func profileUse(e *Env, home, name string) error {
+	if err := profiles.SetActive(home, name); err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return usageError("usage: hermes profile use NAME")
-	}
-	if err := profiles.SetActive(home, pos[0]); err != nil {
-		return err
-	}
-	fmt.Fprintf(e.Stdout, "✓ active profile is now %s\n", pos[0])
+	fmt.Fprintf(e.Stdout, "✓ active profile is now %s\n", name)
 	return nil
 }
 
@@ -329,26 +304,14 @@ type profileInfo struct {
 	Problems []string          `json:"problems,omitempty"`
 }
 
-func profileShow(ctx context.Context, e *Env, home string, args []string) error {
-	fs := newCmdFlags("hermes profile show")
-	asJSON := fs.Bool("json", false, "print JSON")
-	pos, _, err := parseSvcArgs(fs, args, false)
-	if err != nil {
-		return err
-	}
-	var name string
-	switch len(pos) {
-	case 0:
+func profileShow(ctx context.Context, e *Env, home, name string, asJSON bool) error {
+	if name == "" {
+		var err error
 		if name, err = profiles.Resolve(home, e.Profile); err != nil {
 			return err
 		}
-	case 1:
-		name = pos[0]
-		if err := profiles.Validate(name); err != nil {
-			return err
-		}
-	default:
-		return usageError("usage: hermes profile show [NAME] [--json]")
+	} else if err := profiles.Validate(name); err != nil {
+		return err
 	}
 	if name != profiles.Default && !profiles.Exists(home, name) {
 		return fmt.Errorf("profile %s does not exist: create it with hermes profile create %s", name, name)
@@ -379,7 +342,7 @@ func profileShow(ctx context.Context, e *Env, home string, args []string) error 
 	if st, ok := states[name]; ok {
 		info.Gateway = &st
 	}
-	if *asJSON {
+	if asJSON {
 		return printJSON(e.Stdout, info)
 	}
 	tw := tabwriter.NewWriter(e.Stdout, 0, 8, 2, ' ', 0)

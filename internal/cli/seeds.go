@@ -1,18 +1,33 @@
 package cli
 
 import (
-	"context"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/spf13/cobra"
 
 	"github.com/hermes-agent/hermes/internal/profiles"
 	"github.com/hermes-agent/hermes/internal/safefs"
 )
 
-func init() {
-	register(command{name: "seeds", summary: "write the built-in first-boot seeds: seeds --dir DIR (image builds)", run: runSeeds, hidden: true})
+func newSeedsCmd(e *Env) *cobra.Command {
+	var dir string
+	c := &cobra.Command{
+		Use:   "seeds --dir DIR",
+		Short: "write the built-in first-boot seeds into DIR (for image builds)",
+		Long: `Writes the built-in first-boot seeds (SOUL.md, config.yaml, env.example) into
+DIR, so that an image ships them under /opt/hermes/share from the very binary
+it runs, and a derived image can replace them.`,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if dir == "" {
+				return usageError("missing --dir DIR: usage: %s", usageLine(c))
+			}
+			return runSeeds(e, dir)
+		},
+	}
+	c.Flags().StringVar(&dir, "dir", "", "the `DIR` to write the seeds into")
+	return c
 }
 
 // runSeeds is `hermes seeds --dir DIR`: it writes the built-in seeds of a
@@ -20,16 +35,8 @@ func init() {
 // ships them under /opt/hermes/share/ from the very binary it runs, and a
 // derived image can replace them. env.example carries no key: the first
 // boot appends a fresh API_SERVER_KEY to the .env it makes from it.
-func runSeeds(_ context.Context, e *Env, args []string) error {
-	flags := flag.NewFlagSet("seeds", flag.ContinueOnError)
-	dir := flags.String("dir", "", "the `DIR` to write the seeds into")
-	if help, err := e.parseFlags(flags, "usage: hermes seeds --dir DIR\n\nWrites the built-in first-boot seeds (for an image's /opt/hermes/share).\n\n", args); help || err != nil {
-		return err
-	}
-	if *dir == "" || flags.NArg() > 0 {
-		return usageError("usage: hermes seeds --dir DIR")
-	}
-	d, err := seedsDir(e, *dir)
+func runSeeds(e *Env, dir string) error {
+	d, err := seedsDir(e, dir)
 	if err != nil {
 		return err
 	}
@@ -48,7 +55,7 @@ func runSeeds(_ context.Context, e *Env, args []string) error {
 		if err := d.WriteFileAtomic(f.name, f.data, 0o644, safefs.Keep); err != nil {
 			return err
 		}
-		fmt.Fprintf(e.Stdout, "✓ %s\n", filepath.Join(*dir, f.name))
+		fmt.Fprintf(e.Stdout, "✓ %s\n", filepath.Join(dir, f.name))
 	}
 	return nil
 }

@@ -10,50 +10,48 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/hermes-agent/hermes/internal/gateway"
 	"github.com/hermes-agent/hermes/internal/profiles"
 	"github.com/hermes-agent/hermes/internal/sessions"
 )
 
-func init() {
-	register(command{name: "sessions", summary: "a profile's conversations: sessions list|show", run: runSessions})
+// newSessionsCmd is hermes [-p P] sessions list|show on the state.db of
+// the profile chosen by -p, else the active profile, else default.
+func newSessionsCmd(e *Env) *cobra.Command {
+	c := profiled(&cobra.Command{
+		Use:   "sessions",
+		Short: "a profile's conversations: list and show them",
+		Long:  "The sessions are read from the profile's state.db, read-only, while its gateway writes.",
+	})
+	var lo sessionsListOptions
+	list := &cobra.Command{
+		Use:   "list [--json] [--active] [-n N]",
+		Short: "the profile's sessions, most recent activity first",
+		RunE:  func(c *cobra.Command, _ []string) error { return sessionsList(c.Context(), e, lo) },
+	}
+	list.Flags().BoolVar(&lo.asJSON, "json", false, "print JSON")
+	list.Flags().BoolVar(&lo.active, "active", false, "only the sessions active in the last 5 minutes and not ended")
+	list.Flags().IntVarP(&lo.n, "limit", "n", 20, "at most `N` sessions (0: all)")
+	var showJSON bool
+	show := &cobra.Command{
+		Use:   "show ID [--json]",
+		Short: "a session and its messages",
+		RunE:  func(c *cobra.Command, args []string) error { return sessionsShow(c.Context(), e, args[0], showJSON) },
+	}
+	show.Flags().BoolVar(&showJSON, "json", false, "print JSON")
+	c.AddCommand(list, show)
+	return c
 }
-
-const sessionsUsage = `usage: hermes [-p PROFILE] sessions <command> [arguments]
-
-commands:
-  list [--json] [--active] [-n N]   the profile's sessions, most recent activity first
-                                    (-n: at most N, default 20, 0 for all; --active: the
-                                    sessions active in the last 5 minutes and not ended)
-  show ID [--json]                  a session and its messages
-
-The sessions are read from the profile's state.db, read-only, while its gateway writes.
-`
 
 // sessionsFile is the name of a profile's sessions store (CONTRACT §2).
 const sessionsFile = profiles.FileSessions
 
-// runSessions is hermes [-p P] sessions list|show on the state.db of the
-// profile chosen by -p, else the active profile, else default.
-func runSessions(ctx context.Context, e *Env, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(e.Stdout, sessionsUsage)
-		return nil
-	}
-	var err error
-	switch args[0] {
-	case "list":
-		err = sessionsList(ctx, e, args[1:])
-	case "show":
-		err = sessionsShow(ctx, e, args[1:])
-	default:
-		return usageError("unknown sessions command %q (see hermes sessions help)", args[0])
-	}
-	if errors.Is(err, errSvcHelp) {
-		fmt.Fprint(e.Stdout, sessionsUsage)
-		return nil
-	}
-	return err
+// sessionsListOptions are hermes sessions list's flags.
+type sessionsListOptions struct {
+	asJSON, active bool
+	n              int
 }
 
 // openSessions opens the sessions store of the chosen profile read-only; a
@@ -82,17 +80,9 @@ func openSessions(e *Env) (*sessions.Store, string, error) {
 	return st, name, nil
 }
 
-func sessionsList(ctx context.Context, e *Env, args []string) error {
-	fs := newCmdFlags("hermes sessions list")
-	asJSON := fs.Bool("json", false, "print JSON")
-	active := fs.Bool("active", false, "only the active sessions")
-	n := fs.Int("n", 20, "at most `N` sessions (0: all)")
-	pos, _, err := parseSvcArgs(fs, args, false)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 0 || *n < 0 {
-		return usageError("usage: hermes sessions list [--json] [--active] [-n N]")
+func sessionsList(ctx context.Context, e *Env, o sessionsListOptions) error {
+	if o.n < 0 {
+		return usageError("-n %d: want 0 (all) or more", o.n)
 	}
 	st, profile, err := openSessions(e)
 	if err != nil {
@@ -100,19 +90,19 @@ func sessionsList(ctx context.Context, e *Env, args []string) error {
 	}
 	defer st.Close()
 	now := time.Now()
-	limit := *n
+	limit := o.n
 	if limit > 0 {
 		limit++ // one more, to tell whether -n cut the list
 	}
-	list, err := st.List(ctx, sessions.ListOptions{Limit: limit, ActiveOnly: *active, Now: now})
+	list, err := st.List(ctx, sessions.ListOptions{Limit: limit, ActiveOnly: o.active, Now: now})
 	if err != nil {
 		return err
 	}
-	more := *n > 0 && len(list) > *n
+	more := o.n > 0 && len(list) > o.n
 	if more {
-		list = list[:*n]
+		list = list[:o.n]
 	}
-	if *asJSON {
+	if o.asJSON {
 		if list == nil {
 			list = []sessions.Session{}
 		}
@@ -120,7 +110,7 @@ func sessionsList(ctx context.Context, e *Env, args []string) error {
 	}
 	if len(list) == 0 {
 		what := "sessions"
-		if *active {
+		if o.active {
 			what = "active sessions"
 		}
 		fmt.Fprintf(e.Stdout, "✓ profile %s has no %s\n", profile, what)
@@ -128,7 +118,7 @@ func sessionsList(ctx context.Context, e *Env, args []string) error {
 	}
 	writeSessionList(e.Stdout, list, now)
 	if more {
-		fmt.Fprintf(e.Stdout, "(the %d most recent; -n 0 lists them all)\n", *n)
+		fmt.Fprintf(e.Stdout, "(the %d most recent; -n 0 lists them all)\n", o.n)
 	}
 	return nil
 }
@@ -171,17 +161,7 @@ type sessionDetail struct {
 	Messages []sessions.Message `json:"messages"`
 }
 
-func sessionsShow(ctx context.Context, e *Env, args []string) error {
-	fs := newCmdFlags("hermes sessions show")
-	asJSON := fs.Bool("json", false, "print JSON")
-	pos, _, err := parseSvcArgs(fs, args, false)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usageError("usage: hermes sessions show ID [--json]")
-	}
-	id := pos[0]
+func sessionsShow(ctx context.Context, e *Env, id string, asJSON bool) error {
 	if err := sessions.ValidSessionID(id); err != nil {
 		return usageError("%s", strings.TrimPrefix(err.Error(), sessions.ErrInvalid.Error()+": "))
 	}
@@ -197,7 +177,7 @@ func sessionsShow(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if asJSON {
 		if msgs == nil {
 			msgs = []sessions.Message{}
 		}

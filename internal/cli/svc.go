@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strconv"
@@ -13,95 +12,148 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
 	"github.com/hermes-agent/hermes/internal/control"
 	"github.com/hermes-agent/hermes/internal/supervise"
 )
 
-func init() {
-	register(command{name: "svc", summary: "list, start, stop, add and remove supervised services", run: runSvc})
+// newSvcCmd is hermes svc: the control API's client for a person.
+func newSvcCmd(e *Env) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "svc",
+		Short: "list, start, stop, add and remove supervised services",
+		Long:  "The services of the supervisor this process belongs to (hermes init's control socket).",
+	}
+	var statusJSON bool
+	status := &cobra.Command{
+		Use:   "status [NAME] [--json]",
+		Short: "show services (all, or one)",
+		RunE: func(c *cobra.Command, args []string) error {
+			return svcStatus(c.Context(), e, e.localClient(), args, statusJSON)
+		},
+	}
+	status.Flags().BoolVar(&statusJSON, "json", false, "print JSON")
+	c.AddCommand(status)
+	for _, verb := range []string{"start", "stop", "restart"} {
+		var asJSON bool
+		change := &cobra.Command{
+			Use:   verb + " NAME [--json]",
+			Short: verb + " a service and wait for it",
+			RunE: func(c *cobra.Command, args []string) error {
+				return svcChange(c.Context(), e, e.localClient(), verb, args[0], asJSON)
+			},
+		}
+		change.Flags().BoolVar(&asJSON, "json", false, "print the resulting status as JSON")
+		c.AddCommand(change)
+	}
+	var o svcAddOptions
+	o.env = envFlags{}
+	add := &cobra.Command{
+		Use:   "add NAME [flags] -- CMD [ARGS...]",
+		Short: "register (or replace) a service",
+		Long: `Registers a service with the supervisor (or replaces the one of that name) and
+starts it unless --down. Everything after -- is the service's command, as it is:
+never a flag of hermes.`,
+		Args: func(c *cobra.Command, args []string) error {
+			dash := c.ArgsLenAtDash()
+			switch {
+			case len(args) == 0 || dash == 0:
+				return usageError("missing NAME: usage: %s", usageLine(c))
+			case dash < 0:
+				return usageError("missing -- CMD: the service's command follows --: usage: %s", usageLine(c))
+			case dash > 1:
+				return usageError("unexpected argument %q before --: usage: %s", args[1], usageLine(c))
+			case len(args) == dash:
+				return usageError("missing CMD after --: usage: %s", usageLine(c))
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			return svcAdd(c.Context(), e, e.localClient(), args[0], args[1:], o)
+		},
+	}
+	add.Flags().StringVar(&o.restart, "restart", "", "when to restart it (`POLICY`): always, on-failure (default) or never")
+	add.Flags().BoolVar(&o.down, "down", false, "register without starting")
+	add.Flags().Var(o.env, "env", "`K=V` added to the service's environment (repeatable)")
+	repeatable(add, "env")
+	add.Flags().StringVar(&o.user, "user", "", "user `U` to run as (default: the hermes user)")
+	add.Flags().StringVar(&o.logFile, "log-file", "", "log file `F` (default: $HERMES_HOME/logs/NAME/current)")
+	add.Flags().BoolVar(&o.asJSON, "json", false, "print the resulting status as JSON")
+	rm := &cobra.Command{
+		Use:   "rm NAME",
+		Short: "stop and remove a service",
+		RunE: func(c *cobra.Command, args []string) error {
+			return svcRemove(c.Context(), e, e.localClient(), args[0])
+		},
+	}
+	var lo svcLogsOptions
+	logs := &cobra.Command{
+		Use:   "logs NAME [-n N] [-f] [--json]",
+		Short: "print a service's log",
+		RunE: func(c *cobra.Command, args []string) error {
+			return svcLogs(c.Context(), e, e.localClient(), args[0], lo)
+		},
+	}
+	logs.Flags().IntVarP(&lo.n, "lines", "n", control.DefaultTail, "print the last `N` lines of history")
+	logs.Flags().BoolVarP(&lo.follow, "follow", "f", false, "follow: keep printing new lines")
+	logs.Flags().BoolVar(&lo.asJSON, "json", false, "print one JSON object per line ({time, stream, line})")
+	signal := &cobra.Command{
+		Use:   "signal NAME SIG",
+		Short: "send a signal to a service",
+		RunE: func(c *cobra.Command, args []string) error {
+			return svcSignal(c.Context(), e, e.localClient(), args[0], args[1])
+		},
+	}
+	var timeout time.Duration
+	var readyJSON bool
+	ready := &cobra.Command{
+		Use:   "ready [--timeout DURATION] [--json]",
+		Short: "wait until the supervisor has booted",
+		RunE: func(c *cobra.Command, _ []string) error {
+			return svcReady(c.Context(), e, e.localClient(), timeout, readyJSON)
+		},
+	}
+	ready.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "wait at most `DURATION`")
+	ready.Flags().BoolVar(&readyJSON, "json", false, "print the health as JSON")
+	c.AddCommand(add, rm, logs, signal, ready)
+	return c
 }
 
-const svcUsage = `usage: hermes svc <command> [arguments]
-
-commands:
-  status [NAME] [--json]           show services (all, or one)
-  start|stop|restart NAME [--json] change a service and wait for it
-  add NAME [--restart always|on-failure|never] [--down] [--env K=V]...
-      [--user U] [--log-file F] [--json] -- CMD [ARGS...]
-                                   register (or replace) a service
-  rm NAME                          stop and remove a service
-  logs NAME [-n N] [-f] [--json]   print a service's log
-  signal NAME SIG                  send a signal to a service
-  ready [--timeout 30s] [--json]   wait until the supervisor has booted
-`
-
-// runSvc is hermes svc: the control API's client for a person.
-func runSvc(ctx context.Context, e *Env, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(e.Stdout, svcUsage)
-		return nil
-	}
-	c := e.localClient()
-	err := runSvcCommand(ctx, e, c, args[0], args[1:])
-	if errors.Is(err, errSvcHelp) {
-		fmt.Fprint(e.Stdout, svcUsage)
-		return nil
-	}
-	return err
+// svcAddOptions are hermes svc add's flags.
+type svcAddOptions struct {
+	restart, user, logFile string
+	down, asJSON           bool
+	env                    envFlags
 }
 
-// errSvcHelp is returned by parseSvcArgs for -h and --help.
-var errSvcHelp = errors.New("help requested")
-
-func runSvcCommand(ctx context.Context, e *Env, c *control.Client, sub string, args []string) error {
-	switch sub {
-	case "status":
-		return svcStatus(ctx, e, c, args)
-	case "start", "stop", "restart":
-		return svcChange(ctx, e, c, sub, args)
-	case "add":
-		return svcAdd(ctx, e, c, args)
-	case "rm":
-		return svcRemove(ctx, e, c, args)
-	case "logs":
-		return svcLogs(ctx, e, c, args)
-	case "signal":
-		return svcSignal(ctx, e, c, args)
-	case "ready":
-		return svcReady(ctx, e, c, args)
-	}
-	return usageError("unknown svc command %q (see hermes svc help)", sub)
+// svcLogsOptions are hermes svc logs' flags.
+type svcLogsOptions struct {
+	n              int
+	follow, asJSON bool
 }
 
-func svcStatus(ctx context.Context, e *Env, c *control.Client, args []string) error {
-	fs := newSvcFlags("status")
-	asJSON := fs.Bool("json", false, "print JSON")
-	pos, _, err := parseSvcArgs(fs, args, false)
-	if err != nil {
-		return err
-	}
+func svcStatus(ctx context.Context, e *Env, c *control.Client, args []string, asJSON bool) error {
 	var list []supervise.Status
-	switch len(pos) {
+	var err error
+	switch len(args) {
 	case 0:
 		if list, err = c.List(ctx); err != nil {
 			return err
 		}
-		if *asJSON {
+		if asJSON {
 			return printJSON(e.Stdout, list)
 		}
-	case 1:
-		st, err := c.Status(ctx, pos[0])
+	default:
+		st, err := c.Status(ctx, args[0])
 		if err != nil {
 			return err
 		}
-		if *asJSON {
+		if asJSON {
 			return printJSON(e.Stdout, st)
 		}
 		list = []supervise.Status{st}
-	default:
-		return usageError("usage: hermes svc status [NAME] [--json]")
 	}
 	writeStatusTable(e.Stdout, list, time.Now())
 	return nil
@@ -197,24 +249,15 @@ func notUp(st supervise.Status) bool {
 	return false
 }
 
-func svcChange(ctx context.Context, e *Env, c *control.Client, verb string, args []string) error {
-	fs := newSvcFlags(verb)
-	asJSON := fs.Bool("json", false, "print the resulting status as JSON")
-	pos, _, err := parseSvcArgs(fs, args, false)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usageError("usage: hermes svc %s NAME", verb)
-	}
+func svcChange(ctx context.Context, e *Env, c *control.Client, verb, name string, asJSON bool) error {
 	do := map[string]func(context.Context, string) (supervise.Status, error){
 		"start": c.Start, "stop": c.Stop, "restart": c.Restart,
 	}[verb]
-	st, err := do(ctx, pos[0])
+	st, err := do(ctx, name)
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if asJSON {
 		return printJSON(e.Stdout, st)
 	}
 	if verb != "stop" && notUp(st) {
@@ -229,37 +272,24 @@ type envFlags map[string]string
 
 func (f envFlags) String() string { return "" }
 
+func (f envFlags) Type() string { return "K=V" }
+
 func (f envFlags) Set(v string) error {
 	k, val, ok := strings.Cut(v, "=")
 	if !ok || k == "" {
-		return fmt.Errorf("want K=V, got %q", v)
+		return errors.New("want K=V")
 	}
 	f[k] = val
 	return nil
 }
 
-func svcAdd(ctx context.Context, e *Env, c *control.Client, args []string) error {
-	const usage = "usage: hermes svc add NAME [--restart always|on-failure|never] [--down] [--env K=V]... [--user U] [--log-file F] -- CMD [ARGS...]"
-	fs := newSvcFlags("add")
-	restart := fs.String("restart", "", "restart policy: always, on-failure (default) or never")
-	down := fs.Bool("down", false, "register without starting")
-	env := envFlags{}
-	fs.Var(env, "env", "K=V added to the service's environment (repeatable)")
-	user := fs.String("user", "", "user to run as (default: the hermes user)")
-	logFile := fs.String("log-file", "", "log file (default: $HERMES_HOME/logs/NAME/current)")
-	asJSON := fs.Bool("json", false, "print the resulting status as JSON")
-	pos, argv, err := parseSvcArgs(fs, args, true)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 || len(argv) == 0 {
-		return usageError("%s", usage)
-	}
+func svcAdd(ctx context.Context, e *Env, c *control.Client, name string, argv []string, o svcAddOptions) error {
+	env := o.env
 	// Dir stays empty: the supervisor runs the service in HERMES_HOME, never
 	// in the CLI's working directory.
 	spec := supervise.Spec{
-		Name: pos[0], Argv: argv, Env: env, User: *user,
-		Restart: supervise.Restart(*restart), LogFile: *logFile,
+		Name: name, Argv: argv, Env: env, User: o.user,
+		Restart: supervise.Restart(o.restart), LogFile: o.logFile,
 	}
 	if len(env) == 0 {
 		spec.Env = nil
@@ -268,100 +298,71 @@ func svcAdd(ctx context.Context, e *Env, c *control.Client, args []string) error
 	if _, err := c.Status(ctx, spec.Name); err == nil {
 		verb = "replaced"
 	}
-	st, err := c.Register(ctx, spec, !*down)
+	st, err := c.Register(ctx, spec, !o.down)
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if o.asJSON {
 		return printJSON(e.Stdout, st)
 	}
-	if !*down && notUp(st) {
+	if !o.down && notUp(st) {
 		return fmt.Errorf("%s %s but %s", st.Name, verb, describe(st))
 	}
 	fmt.Fprintf(e.Stdout, "✓ %s %s, %s\n", st.Name, verb, describe(st))
 	return nil
 }
 
-func svcRemove(ctx context.Context, e *Env, c *control.Client, args []string) error {
-	pos, _, err := parseSvcArgs(newSvcFlags("rm"), args, false)
-	if err != nil {
+func svcRemove(ctx context.Context, e *Env, c *control.Client, name string) error {
+	if err := c.Remove(ctx, name); err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return usageError("usage: hermes svc rm NAME")
-	}
-	if err := c.Remove(ctx, pos[0]); err != nil {
-		return err
-	}
-	fmt.Fprintf(e.Stdout, "✓ %s removed\n", pos[0])
+	fmt.Fprintf(e.Stdout, "✓ %s removed\n", name)
 	return nil
 }
 
-func svcLogs(ctx context.Context, e *Env, c *control.Client, args []string) error {
-	fs := newSvcFlags("logs")
-	n := fs.Int("n", control.DefaultTail, "number of lines of history")
-	follow := fs.Bool("f", false, "follow: keep printing new lines")
-	asJSON := fs.Bool("json", false, "print NDJSON ({time, stream, line})")
-	pos, _, err := parseSvcArgs(fs, args, false)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 || *n < 0 {
-		return usageError("usage: hermes svc logs NAME [-n N] [-f] [--json]")
+func svcLogs(ctx context.Context, e *Env, c *control.Client, name string, o svcLogsOptions) error {
+	if o.n < 0 {
+		return usageError("-n %d: want 0 or more lines", o.n)
 	}
 	enc := json.NewEncoder(e.Stdout)
 	enc.SetEscapeHTML(false)
-	err = c.Logs(ctx, pos[0], *n, *follow, func(l control.LogLine) error {
-		if *asJSON {
+	err := c.Logs(ctx, name, o.n, o.follow, func(l control.LogLine) error {
+		if o.asJSON {
 			return enc.Encode(l)
 		}
 		_, err := fmt.Fprintln(e.Stdout, l.Line)
 		return err
 	})
-	if *follow && ctx.Err() != nil {
+	if o.follow && ctx.Err() != nil {
 		return nil // interrupted: the normal end of -f
 	}
 	return err
 }
 
-func svcSignal(ctx context.Context, e *Env, c *control.Client, args []string) error {
-	pos, _, err := parseSvcArgs(newSvcFlags("signal"), args, false)
-	if err != nil {
+func svcSignal(ctx context.Context, e *Env, c *control.Client, name, sigName string) error {
+	sig, err := supervise.ParseSignal(sigName)
+	if err != nil || sigName == "" {
+		return usageError("%q is not a signal (try HUP, TERM, USR1 or a number)", sigName)
+	}
+	signame := unix.SignalName(sig)
+	if signame == "" {
+		signame = strconv.Itoa(int(sig))
+	}
+	if err := c.Signal(ctx, name, signame); err != nil {
 		return err
 	}
-	if len(pos) != 2 {
-		return usageError("usage: hermes svc signal NAME SIG")
-	}
-	sig, err := supervise.ParseSignal(pos[1])
-	if err != nil || pos[1] == "" {
-		return usageError("%q is not a signal (try HUP, TERM, USR1 or a number)", pos[1])
-	}
-	name := unix.SignalName(sig)
-	if name == "" {
-		name = strconv.Itoa(int(sig))
-	}
-	if err := c.Signal(ctx, pos[0], name); err != nil {
-		return err
-	}
-	fmt.Fprintf(e.Stdout, "✓ sent %s to %s\n", name, pos[0])
+	fmt.Fprintf(e.Stdout, "✓ sent %s to %s\n", signame, name)
 	return nil
 }
 
 // readyPoll is how often svc ready asks.
 const readyPoll = 25 * time.Millisecond
 
-func svcReady(ctx context.Context, e *Env, c *control.Client, args []string) error {
-	fs := newSvcFlags("ready")
-	timeout := fs.Duration("timeout", 30*time.Second, "how long to wait")
-	asJSON := fs.Bool("json", false, "print the health as JSON")
-	pos, _, err := parseSvcArgs(fs, args, false)
-	if err != nil {
-		return err
+func svcReady(ctx context.Context, e *Env, c *control.Client, timeout time.Duration, asJSON bool) error {
+	if timeout <= 0 {
+		return usageError("--timeout %s: want a duration above zero, such as 30s", timeout)
 	}
-	if len(pos) != 0 || *timeout <= 0 {
-		return usageError("usage: hermes svc ready [--timeout 30s] [--json]")
-	}
-	wctx, cancel := context.WithTimeout(ctx, *timeout)
+	wctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var last *control.Health
 	var lastErr error
@@ -373,7 +374,7 @@ poll:
 		case err == nil:
 			last = &h
 			if h.Boot == control.BootReady {
-				if *asJSON {
+				if asJSON {
 					return printJSON(e.Stdout, h)
 				}
 				fmt.Fprintln(e.Stdout, "✓ supervisor ready")
@@ -395,11 +396,11 @@ poll:
 	}
 	if last == nil {
 		if lastErr != nil && !errors.Is(lastErr, control.ErrUnavailable) {
-			return fmt.Errorf("%w after %s (last error: %v)", ErrNoSupervisor, *timeout, lastErr)
+			return fmt.Errorf("%w after %s (last error: %v)", ErrNoSupervisor, timeout, lastErr)
 		}
-		return fmt.Errorf("%w on %s after %s", ErrNoSupervisor, c.Path(), *timeout)
+		return fmt.Errorf("%w on %s after %s", ErrNoSupervisor, c.Path(), timeout)
 	}
-	return fmt.Errorf("supervisor not ready after %s (boot: %s)", *timeout, last.Boot)
+	return fmt.Errorf("supervisor not ready after %s (boot: %s)", timeout, last.Boot)
 }
 
 func printJSON(w io.Writer, v any) error {
@@ -409,35 +410,4 @@ func printJSON(w io.Writer, v any) error {
 	}
 	_, err = fmt.Fprintf(w, "%s\n", b)
 	return err
-}
-
-func newSvcFlags(name string) *flag.FlagSet {
-	fs := flag.NewFlagSet("hermes svc "+name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	return fs
-}
-
-// parseSvcArgs parses flags anywhere among the positional arguments (so
-// "status web --json" works). With dashdash, the arguments after "--" are
-// returned as cmd and never parsed.
-func parseSvcArgs(fs *flag.FlagSet, args []string, dashdash bool) (pos, cmd []string, err error) {
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, nil, errSvcHelp
-			}
-			return nil, nil, usageError("%s: %v", fs.Name(), err)
-		}
-		rest := fs.Args()
-		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
-			if !dashdash {
-				return append(pos, rest...), nil, nil
-			}
-			return pos, rest, nil
-		}
-		if len(rest) == 0 {
-			return pos, nil, nil
-		}
-		pos, args = append(pos, rest[0]), rest[1:]
-	}
 }

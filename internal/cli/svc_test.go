@@ -201,7 +201,7 @@ func TestSvcLogsFollow(t *testing.T) {
 	}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- runSvc(ctx, e, []string{"logs", "web", "-f", "-n", "1"}) }()
+	go func() { done <- e.dispatch(ctx, []string{"svc", "logs", "web", "-f", "-n", "1"}) }()
 	testenv.Eventually(t, 10*time.Second, "the followed line", func() bool { return out.String() == "GET / 200\n" })
 	sup.AppendLog("web", logpipe.Entry{Time: controltest.Epoch(), Stream: logpipe.Stdout, Line: "new line"})
 	testenv.Eventually(t, 10*time.Second, "the appended line", func() bool { return out.String() == "GET / 200\nnew line\n" })

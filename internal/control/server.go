@@ -46,6 +46,11 @@ type Config struct {
 	// ShutdownGrace bounds how long Run waits for synchronous requests
 	// once its context is done, before cancelling them; 0 means 5 s.
 	ShutdownGrace time.Duration
+	// Served, when set, is called after each request has been answered
+	// (an event stream: once it ends). It must not block: init gives
+	// back the memory of a burst of requests once they stop
+	// (procmem.Trimmer.Touch).
+	Served func()
 }
 
 // Server serves the control API. Create it with NewServer; it has no state
@@ -61,6 +66,7 @@ type Server struct {
 	grace     time.Duration
 	mux       *http.ServeMux
 	cfgErr    error // reported by Run
+	served    func()
 
 	requests, refused, failed atomic.Uint64
 
@@ -81,6 +87,7 @@ func NewServer(cfg Config) *Server {
 		log:       cfg.Logger,
 		heartbeat: cfg.Heartbeat,
 		grace:     cfg.ShutdownGrace,
+		served:    cfg.Served,
 		mux:       http.NewServeMux(),
 		quota:     netcap.NewQuota(RefusalsLogged, nil),
 	}
@@ -284,6 +291,9 @@ func (w *responseWriter) flush() error {
 // bounded, a caller who may use the API at all) and routes it.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	s.requests.Add(1)
+	if s.served != nil {
+		defer s.served()
+	}
 	markServed(r.Context())
 	rw := &responseWriter{ResponseWriter: w}
 	if who := peerFrom(r.Context()); !s.pol.privileged(who) {
