@@ -27,13 +27,23 @@ function gatewayRow(p) {
 }
 
 // resources are the service's CPU and memory when the supervisor reports
-// them (per-service /proc figures); nothing is shown otherwise.
+// them (per-service /proc figures, summed over its process group): the CPU
+// time with its share of one core since the last event, the resident
+// memory (the proportional one on hover). Nothing is shown otherwise.
+const lastCPU = {}; // service → {pid, cpu, at}
+
 function resources(st) {
   const r = st.resources;
-  if (!r) return { cpu: "—", mem: "—" };
-  const cpu = r.cpu_percent !== undefined ? r.cpu_percent.toFixed(1) + " %" :
-    r.cpu_seconds !== undefined ? r.cpu_seconds.toFixed(1) + " s" : "—";
-  const mem = r.rss_bytes !== undefined ? bytes(r.rss_bytes) : "—";
+  if (!r) { delete lastCPU[st.name]; return { cpu: "—", mem: "—" }; }
+  const now = Date.now();
+  let cpu = r.cpu_seconds.toFixed(1) + " s";
+  const prev = lastCPU[st.name];
+  if (prev && prev.pid === st.pid && now > prev.at) {
+    const pct = Math.max(0, (r.cpu_seconds - prev.cpu) / ((now - prev.at) / 1000) * 100);
+    cpu += " (" + pct.toFixed(pct < 10 ? 1 : 0) + " %)";
+  }
+  lastCPU[st.name] = { pid: st.pid, cpu: r.cpu_seconds, at: now };
+  const mem = el("span", { title: r.pss_bytes ? "proportional: " + bytes(r.pss_bytes) : "resident memory" }, bytes(r.rss_bytes));
   return { cpu: cpu, mem: mem };
 }
 
