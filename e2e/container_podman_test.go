@@ -424,7 +424,9 @@ func TestPodman(t *testing.T) {
 				}
 			})
 
-			c := p.start(t, net)
+			// HERMES_INIT_VERBOSE: the logs subtest reads the reconciler's
+			// routine line.
+			c := p.start(t, append([]string{"-e", "HERMES_INIT_VERBOSE=1"}, net...))
 			c.waitReady(t)
 			c.waitGateway(t, "default", gatewayPort)
 

@@ -177,7 +177,8 @@ func TestTermEndsLockWait(t *testing.T) {
 	os.MkdirAll(logs, 0o755)
 	os.Chown(logs, 10000, 10000)
 	holdLocks(t, filepath.Join(logs, "container-boot.log"))
-	cmd := h.initCmd(subreaper, nil, "sleep", "100000")
+	// HERMES_INIT_VERBOSE: the test waits for the reconciler's routine line.
+	cmd := h.initCmd(subreaper, []string{"HERMES_INIT_VERBOSE=1"}, "sleep", "100000")
 	out := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {

@@ -343,7 +343,52 @@ func loadSOUL(path string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return strings.TrimSpace(strings.TrimPrefix(string(b), "\ufeff")), nil
+	return SystemPrompt(string(b)), nil
+}
+
+// SystemPrompt is what of a SOUL.md's text the model gets: the text
+// without its HTML comment blocks (<!-- ... -->, the notes for people; an
+// unclosed one runs to the end), a leading byte order mark and the blank
+// space around it. A block inside a fenced code block (```) is kept: it
+// is part of an example, not a note.
+func SystemPrompt(soul string) string {
+	soul = strings.TrimPrefix(soul, "\ufeff")
+	var b strings.Builder
+	fenced := false
+	lines := strings.SplitAfter(soul, "\n")
+	for i := 0; i < len(lines); i++ {
+		line := lines[i]
+		if strings.HasPrefix(strings.TrimLeft(line, " "), "```") {
+			fenced = !fenced
+		}
+		if fenced {
+			b.WriteString(line)
+			continue
+		}
+		for {
+			open := strings.Index(line, "<!--")
+			if open < 0 {
+				b.WriteString(line)
+				break
+			}
+			b.WriteString(line[:open])
+			rest := line[open+4:]
+			for !strings.Contains(rest, "-->") && i+1 < len(lines) {
+				i++
+				rest = lines[i]
+			}
+			end := strings.Index(rest, "-->")
+			if end < 0 {
+				line = ""
+				break
+			}
+			line = rest[end+3:]
+			if strings.TrimSpace(line) == "" {
+				break // the line of the closing marker adds nothing
+			}
+		}
+	}
+	return strings.TrimSpace(b.String())
 }
 
 // systemPrompt is SOUL.md, as it is on disk now.

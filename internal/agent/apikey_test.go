@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hermes-agent/hermes/internal/profiles"
 )
 
 // TestOrchestratorKey: the key clients must present is the .env's; a
@@ -58,5 +60,26 @@ func TestOrchestratorKey(t *testing.T) {
 				t.Errorf("an error reveals a key: %s", body)
 			}
 		})
+	}
+}
+
+// TestRotatedKey: hermes env rotate API_SERVER_KEY (profiles.EnvRotateAPIKey)
+// takes effect from the gateway's next request: the old key is refused,
+// the new one served, without a restart.
+func TestRotatedKey(t *testing.T) {
+	p := newProfile(t, profileOpts{})
+	if resp, body := p.call(t, "GET", "/v1/models", ""); resp.StatusCode != 200 {
+		t.Fatalf("before: %d %s", resp.StatusCode, body)
+	}
+	// The profile directory is a home whose default profile it is.
+	fresh, err := profiles.EnvRotateAPIKey(p.dir, profiles.Default)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := p.call(t, "GET", "/v1/models", "", "Authorization", "Bearer "+testKey); resp.StatusCode != 401 {
+		t.Errorf("the old key after the rotation: %d, want 401", resp.StatusCode)
+	}
+	if resp, body := p.call(t, "GET", "/v1/models", "", "Authorization", "Bearer "+fresh); resp.StatusCode != 200 {
+		t.Errorf("the new key: %d %s", resp.StatusCode, body)
 	}
 }

@@ -31,6 +31,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strconv"
@@ -56,6 +57,12 @@ import (
 
 // DefaultServicesDir holds the static services of an image.
 const DefaultServicesDir = "/etc/hermes/services.d"
+
+// EnvVerbose, when true, prints the boot's routine lines (the
+// reconciler's action for each profile); without it a boot on an existing
+// volume prints nothing of its own, while seeding, repairs, refusals,
+// warnings and errors always print.
+const EnvVerbose = "HERMES_INIT_VERBOSE"
 
 // Init is one hermes init: what it is given of its process. Exe and Env
 // are required; every other field has a default (see each).
@@ -115,6 +122,10 @@ type Paths struct {
 	// Share holds the image's first-boot seeds; "" is
 	// volume.DefaultShareDir.
 	Share string
+	// Etc holds passwd and group, whose hermes lines a container's init
+	// rewrites when the hermes uid or gid is remapped; "" is
+	// DefaultEtcDir.
+	Etc string
 }
 
 // Process is who the init process is.
@@ -180,6 +191,12 @@ type boot struct {
 
 	home, hooksDir, svcDir, shareDir, socket string
 
+	// verbose is HERMES_INIT_VERBOSE: the boot's routine lines print (see
+	// routine).
+	verbose bool
+	// static names the services of svcDir, which win over saved ones.
+	static map[string]bool
+
 	ids       hostenv.IDs
 	root      bool
 	container bool
@@ -197,7 +214,9 @@ type boot struct {
 	ctl     *control.Server  // serves every socket of this init
 	state   atomic.Value     // control.BootStarting, BootReady or BootStopping
 	owner   atomic.Bool      // this init owns HERMES_HOME (its gateways)
-	// ownerLock is held for init's whole life once taken.
+	// ownerLock is held for init's whole life once taken (ownerMu: the
+	// take-over part sets it).
+	ownerMu   sync.Mutex
 	ownerLock *volume.Owner
 	// locks bounds root's lock waits on hermes-writable files during the
 	// boot (safefs.BootLockBudget in all); lockedSkipped counts the writes
@@ -225,6 +244,7 @@ func newBoot(in *Init) (*boot, error) {
 	}
 	h := in.Env
 	b.root, b.container = b.proc.EUID == 0, h.InContainer()
+	b.verbose = h.Bool(EnvVerbose)
 	home := in.Paths.Home
 	if home == "" {
 		var err error
@@ -235,6 +255,15 @@ func newBoot(in *Init) (*boot, error) {
 	b.home = home
 	if err := b.resolveIDs(); err != nil {
 		return b, err
+	}
+	if b.container {
+		etc := in.Paths.Etc
+		if etc == "" {
+			etc = DefaultEtcDir
+		}
+		if err := b.remapUser(etc); err != nil {
+			return b, err
+		}
 	}
 	b.groups = privdrop.Groups(hostenv.UserName(b.ids.UID), b.ids.GID, privdrop.CurrentGroups())
 	b.grace = initd.DefaultStopGrace
@@ -378,6 +407,14 @@ func (b *boot) run(ctx context.Context) error {
 	err := in.Run(ctx)
 	partsErr := b.parts.stop()
 	reapErr := reaping.stop()
+	// The owner lock goes with the init (a process's exit would drop it;
+	// an init run in a process that lives on must too).
+	b.ownerMu.Lock()
+	if b.ownerLock != nil {
+		b.ownerLock.Release()
+		b.ownerLock = nil
+	}
+	b.ownerMu.Unlock()
 	code := 0
 	var x *initd.ExitError
 	if errors.As(err, &x) {
@@ -422,6 +459,16 @@ func (b *boot) refused(r safefs.Refusal) {
 		b.refusals.Add(1)
 	}
 	fmt.Fprintf(b.stderr, "hermes init: %s\n", oneLine(r.String()))
+}
+
+// routine is where the boot's routine lines go: stdout with
+// HERMES_INIT_VERBOSE, else nowhere. The one decision of what is routine
+// is the callers' choice of this writer over stdout or stderr.
+func (b *boot) routine() io.Writer {
+	if b.verbose {
+		return b.stdout
+	}
+	return io.Discard
 }
 
 // oneLine folds a message onto one line.

@@ -351,3 +351,124 @@ func TestRuntimeService(t *testing.T) {
 		}
 	}
 }
+
+// TestInitSavedServices: the init that owns the home registers the
+// services saved in its services.d after the static ones, up and marked
+// saved; a static service of the same name wins and a bad file is one
+// refusing line, the boot going on; an init that does not own the home
+// loads none.
+func TestInitSavedServices(t *testing.T) {
+	f := newFixture(t)
+	svc := "argv: [" + exe(t) + ", serve]\nenv: {HERMES_TEST_CHILD: \"1\"}\n"
+	f.write(filepath.Join(f.services, "dup.yaml"), svc, 0o644)
+	saved := filepath.Join(f.home, "services.d")
+	if err := os.Mkdir(saved, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f.write(filepath.Join(saved, "kept.yaml"), svc, 0o644)
+	f.write(filepath.Join(saved, "dup.yaml"), svc, 0o644)
+	f.write(filepath.Join(saved, "rooty.yaml"), svc+"user: root\n", 0o644)
+
+	statuses := func(c *control.Client) map[string]supervise.Status {
+		list, err := c.List(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]supervise.Status{}
+		for _, st := range list {
+			m[st.Name] = st
+		}
+		return m
+	}
+	done := start(f.init(exe(t), "main", "0"))
+	c := control.NewClient(f.socket)
+	f.until(done, "a ready boot", func() bool {
+		h, err := c.Health(context.Background())
+		return err == nil && h.Boot == control.BootReady
+	})
+	got := statuses(c)
+	if st := got["kept"]; !st.Saved || st.Want != supervise.WantUp {
+		t.Errorf("saved service kept = %+v, want it registered up and saved", st)
+	}
+	if st, ok := got["dup"]; !ok || st.Saved {
+		t.Errorf("dup = %+v, want the static service (not saved)", st)
+	}
+	if _, ok := got["rooty"]; ok {
+		t.Errorf("a saved file asking for user root was registered")
+	}
+	_, stderr := f.output()
+	for _, want := range []string{
+		"refusing " + filepath.Join(saved, "rooty.yaml") + ": service rooty would run as 0:0",
+		"refusing " + filepath.Join(saved, "dup.yaml") + ": a static service named dup exists",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+
+	// A second init on the same home does not own it: no saved service.
+	g := newFixture(t)
+	g.home = f.home
+	done2 := start(g.init(exe(t), "main", "0"))
+	c2 := control.NewClient(g.socket)
+	g.until(done2, "the second init's ready boot", func() bool {
+		h, err := c2.Health(context.Background())
+		return err == nil && h.Boot == control.BootReady
+	})
+	if _, ok := statuses(c2)["kept"]; ok {
+		t.Errorf("an init that does not own the home loaded its saved services")
+	}
+	for _, x := range []struct {
+		sigs chan os.Signal
+		done <-chan error
+	}{{g.sigs, done2}, {f.sigs, done}} {
+		x.sigs <- unix.SIGTERM
+		select {
+		case <-x.done:
+		case <-time.After(30 * time.Second):
+			t.Fatal("init did not end after SIGTERM")
+		}
+	}
+}
+
+// TestInitQuietBoot: on an existing home a boot prints nothing of its own
+// (the main command's output alone), unless HERMES_INIT_VERBOSE is true,
+// which adds the routine lines (the reconciler's action per profile); the
+// first boot's seeding prints either way.
+func TestInitQuietBoot(t *testing.T) {
+	f := newFixture(t)
+	boot := func(verbose string) (stdout, stderr string) {
+		t.Helper()
+		for _, p := range []*os.File{f.stdout, f.stderr} {
+			if err := p.Truncate(0); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.Seek(0, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		delete(f.vars, EnvVerbose)
+		if verbose != "" {
+			f.vars[EnvVerbose] = verbose
+		}
+		select {
+		case err := <-start(f.init(exe(t), "exit")):
+			if err != nil {
+				t.Fatalf("init: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("init did not end")
+		}
+		return f.output()
+	}
+	const routine = "reconcile: profile=default prior_state=none action=registered"
+	if out, errs := boot(""); !strings.Contains(out+errs, "seeded") || strings.Contains(out, routine) {
+		t.Errorf("first quiet boot: stdout %q, stderr %q; want the seeding and no routine line", out, errs)
+	}
+	if out, errs := boot(""); out != "" || errs != "" {
+		t.Errorf("quiet boot on an existing home printed stdout %q, stderr %q; want nothing", out, errs)
+	}
+	if out, errs := boot("1"); !strings.Contains(out, routine) || errs != "" {
+		t.Errorf("verbose boot: stdout %q, stderr %q; want the routine line %q on stdout", out, errs, routine)
+	}
+}

@@ -121,10 +121,12 @@ func (b *boot) services(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("services in %s: %w", b.svcDir, err)
 	}
+	b.static = map[string]bool{}
 	for _, sp := range specs {
 		if _, err := b.sup.Register(ctx, sp, true); err != nil {
 			return fmt.Errorf("service %s (%s): %w", sp.Name, b.svcDir, err)
 		}
+		b.static[sp.Name] = true
 	}
 	// The dashboard slot always exists, so that a disabled dashboard shows
 	// as down (never as up); it is wanted up iff HERMES_DASHBOARD is true
@@ -194,7 +196,7 @@ func (b *boot) dashboardMain() bool {
 func (b *boot) gateways(ctx context.Context) error {
 	rc := reconcile.Config{
 		Home: b.home, Slots: b.slots(), Owner: safefs.Owner{UID: b.ids.UID, GID: b.ids.GID},
-		Now: b.now, Log: b.stdout, Warn: b.stderr, Refused: b.refused, Locks: b.locks,
+		Now: b.now, Log: b.routine(), Notice: b.stdout, Warn: b.stderr, Refused: b.refused, Locks: b.locks,
 	}
 	if !b.root {
 		rc.Owner = safefs.Keep
@@ -222,8 +224,29 @@ func (b *boot) gateways(ctx context.Context) error {
 	default:
 		return fmt.Errorf("owner lock: %w", err)
 	}
+	b.savedServices(ctx)
 	_, err = reconcile.Run(ctx, rc)
 	return err
+}
+
+// savedServices registers, up, the services saved in the home
+// (control.LoadSaved: the hermes uid's rights and nothing more, a static
+// service of the same name winning); only the init that owns the home
+// does, after the static services. A refused file is one refusing line,
+// and the boot goes on.
+func (b *boot) savedServices(ctx context.Context) {
+	specs, refused := control.LoadSaved(control.SavedConfig{
+		Home: b.home, HermesUID: b.ids.UID, HermesGID: b.ids.GID,
+		Reserved: runtimeService, Static: func(name string) bool { return b.static[name] },
+	})
+	for _, r := range refused {
+		b.refused(r)
+	}
+	for _, sp := range specs {
+		if _, err := b.sup.Register(ctx, sp, true); err != nil {
+			b.refused(safefs.Refusal{Path: control.SavedFile(b.home, sp.Name), Why: oneLine(err.Error()), Skipped: "that saved service is not loaded"})
+		}
+	}
 }
 
 // takeOver waits for the owner lock of the home while another init holds
@@ -239,6 +262,7 @@ func (b *boot) takeOver(ctx context.Context, rc reconcile.Config) error {
 	}
 	fmt.Fprintf(b.stderr, "hermes init: the previous owner of %s is gone: taking over its gateways\n", b.home)
 	b.becomeOwner(own)
+	b.savedServices(ctx)
 	rc.SkipReason = ""
 	// Taking over is a boot of the gateways: a budget of its own.
 	rc.Locks = safefs.NewBudget(safefs.BootLockBudget)
@@ -252,7 +276,9 @@ func (b *boot) takeOver(ctx context.Context, rc reconcile.Config) error {
 // becomeOwner keeps the owner lock and publishes the control socket in the
 // home (a warning, not a failed boot, where sockets are not supported).
 func (b *boot) becomeOwner(own *volume.Owner) {
+	b.ownerMu.Lock()
 	b.ownerLock = own
+	b.ownerMu.Unlock()
 	b.owner.Store(true)
 	path := control.PublishedSocketPath(b.home)
 	ln, err := control.ListenPublished(b.home)

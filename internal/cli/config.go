@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/hermes-agent/hermes/internal/gateway"
 	"github.com/hermes-agent/hermes/internal/profiles"
 )
 
@@ -17,8 +18,9 @@ import (
 func newConfigCmd(e *Env) *cobra.Command {
 	c := profiled(&cobra.Command{
 		Use:   "config",
-		Short: "get or set a key of a profile's config.yaml",
-		Long:  "Reads and writes the profile's config.yaml.\n\n" + configKeysHelp(),
+		Short: "list, get, set or unset the keys of a profile's config.yaml",
+		Long: "Reads and writes the profile's config.yaml. Secrets (API keys, tokens) belong in\n" +
+			"the profile's .env: hermes env set NAME.\n\n" + configKeysHelp(),
 	})
 	var asJSON bool
 	get := &cobra.Command{
@@ -59,7 +61,27 @@ by the key's check, not as a flag).`,
 			return err
 		},
 	}
-	c.AddCommand(get, set)
+	var listJSON bool
+	list := &cobra.Command{
+		Use:     "list [--json]",
+		Aliases: []string{"ls"},
+		Short:   "every key hermes reads: its value, its default, whether it is set",
+		Long: `Lists every key hermes reads with the value in use, its default, whether
+config.yaml sets it, and when a running gateway takes a change. A value in the
+file that cannot work is shown as invalid (exit 1); a secret in config.yaml is
+named with the command that moves it into .env.`,
+		RunE: func(_ *cobra.Command, _ []string) error { return configList(e, listJSON) },
+	}
+	list.Flags().BoolVar(&listJSON, "json", false, "print the profile, the file and every key as JSON")
+	unset := &cobra.Command{
+		Use:   "unset KEY",
+		Short: "return a key to its default",
+		Long: `Removes a key from the profile's config.yaml, so that hermes uses its default
+again; every other key and comment is kept. A secret that does not belong in
+config.yaml (such as OPENROUTER_API_KEY) may be removed too.`,
+		RunE: func(_ *cobra.Command, args []string) error { return configUnset(e, args[0]) },
+	}
+	c.AddCommand(list, get, set, unset)
 	return c
 }
 
@@ -274,8 +296,18 @@ func configSet(e *Env, args []string) error {
 		warnPortShared(e, home, name, c)
 	}
 	k, _ := profiles.LookupKey(key) // Set refuses any other
-	fmt.Fprintf(e.Stdout, "  %s\n", k.Effect.Say(name))
+	fmt.Fprintf(e.Stdout, "  %s\n", effectLine(home, name, k))
 	return nil
+}
+
+// effectLine says when the gateway of profile takes a change of k: from
+// its next request, or for a key read at start, after a restart, which is
+// named only when the gateway runs.
+func effectLine(home, profile string, k profiles.Key) string {
+	if k.Restart() && !gateway.Observe(home, profile, nil).Running {
+		return fmt.Sprintf("the gateway of profile %s is not running: it uses it when it starts (hermes %sgateway start)", profile, profileFlag(profile))
+	}
+	return k.Effect.Say(profile)
 }
 
 // warnPortShared warns when another profile has the gateway port just set.

@@ -63,6 +63,18 @@ func TestConfigTranscript(t *testing.T) {
 		{args: []string{"config", "set", "gateway", "x"}, code: 1},
 		{args: []string{"config", "set", "gateway.port.x", "1"}, code: 1},
 		{args: []string{"config", "get", "telegram.token_file"}},
+		{args: []string{"config", "list"}},
+		{args: []string{"config", "unset", "gateway.drain_timeout"}},
+		{args: []string{"config", "unset", "gateway.drain_timeout"}},
+		{args: []string{"config", "unset", "model.temprature"}, code: 1},
+		{args: []string{"config", "unset"}, code: 1},
+		{args: []string{"config", "list"}, code: 1,
+			before: func() {
+				b, _ := os.ReadFile(cfg)
+				os.WriteFile(cfg, append(b, []byte("OPENROUTER_API_KEY: sk-or-test\nsessions:\n  idle_timeout: forever\n")...), 0o644)
+			}},
+		{args: []string{"config", "unset", "OPENROUTER_API_KEY"}},
+		{args: []string{"config", "unset", "sessions.idle_timeout"}},
 		{args: []string{"profile", "create", "coder"}, before: show(cfg)},
 		{args: []string{"-p", "coder", "config", "get", "gateway.port"}},
 		{args: []string{"-p", "coder", "config", "set", "gateway.port", "8642"}},
@@ -145,5 +157,25 @@ func TestConfigSetFile(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(target); string(b) != "a: 1\n" {
 		t.Errorf("config set wrote through a symlink: %q", b)
+	}
+}
+
+// TestConfigRefusedSetLeavesFile: every refused set leaves config.yaml
+// byte for byte as it was.
+func TestConfigRefusedSetLeavesFile(t *testing.T) {
+	home := t.TempDir()
+	p := newProfileCLI(home, filepath.Join(t.TempDir(), "control.sock"))
+	cfg := filepath.Join(home, "config.yaml")
+	os.WriteFile(cfg, []byte(seedConfig), 0o640)
+	for _, args := range [][]string{
+		{"model.base_url", "http://:9998/v1"}, {"OPENROUTER_API_KEY", "sk-or-test"}, {"model.temperature", "0.3"},
+		{"gateway.port", "0"}, {"model.api_key_env", "API_SERVER_KEY"}, {"telegram.bot_token", "x"}, {"gateway", "x"},
+	} {
+		if _, _, code := p.run(nil, append([]string{"config", "set"}, args...)...); code != 1 {
+			t.Errorf("config set %q: exit %d, want 1", args, code)
+		}
+		if b, _ := os.ReadFile(cfg); string(b) != seedConfig {
+			t.Errorf("config set %q changed the file:\n%s", args, b)
+		}
 	}
 }

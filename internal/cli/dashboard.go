@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
 
 	"github.com/hermes-agent/hermes/internal/authgate"
 	"github.com/hermes-agent/hermes/internal/dashboard"
@@ -129,6 +130,9 @@ func runDashboard(ctx context.Context, e *Env, f dashboardFlags) error {
 	}
 	addr := net.JoinHostPort(f.host, strconv.Itoa(f.port))
 	ln, err := net.Listen("tcp", addr)
+	if errors.Is(err, unix.EADDRINUSE) {
+		return fmt.Errorf("dashboard: cannot bind %s: the port is in use: %s: %w", addr, bindHolder(e, f.port), err)
+	}
 	if err != nil {
 		return fmt.Errorf("dashboard: binding %s: %w", addr, err)
 	}

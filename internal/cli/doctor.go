@@ -23,6 +23,7 @@ import (
 
 	"github.com/hermes-agent/hermes/internal/authgate"
 	"github.com/hermes-agent/hermes/internal/control"
+	"github.com/hermes-agent/hermes/internal/dashboard"
 	"github.com/hermes-agent/hermes/internal/gateway"
 	"github.com/hermes-agent/hermes/internal/hostenv"
 	"github.com/hermes-agent/hermes/internal/privdrop"
@@ -31,17 +32,20 @@ import (
 )
 
 func newDoctorCmd(e *Env) *cobra.Command {
-	var asJSON, quiet bool
+	var asJSON, quiet, online bool
 	c := &cobra.Command{
-		Use:   "doctor [--json] [--quiet]",
+		Use:   "doctor [--json] [--quiet] [--online]",
 		Short: "check the installation (exit 1 when a check fails)",
 		Long: `Checks the installation (supervisor, services, volume, credentials, ports,
-dashboard gate, logs, disk); exit 1 when a check fails. The image's
-HEALTHCHECK is hermes doctor --quiet.`,
-		RunE: func(c *cobra.Command, _ []string) error { return runDoctor(c.Context(), e, asJSON, quiet) },
+each profile's model and key, secrets in config.yaml, dashboard gate, logs,
+disk); exit 1 when a check fails. --online also sends each configured upstream
+one request (GET /models) and reports its status and latency; the image's
+HEALTHCHECK, hermes doctor --quiet, never does.`,
+		RunE: func(c *cobra.Command, _ []string) error { return runDoctor(c.Context(), e, asJSON, quiet, online) },
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
 	c.Flags().BoolVar(&quiet, "quiet", false, "print only the failing checks (nothing when all is well)")
+	c.Flags().BoolVar(&online, "online", false, "also ask each configured upstream once (GET /models): its status and latency")
 	return c
 }
 
@@ -80,8 +84,8 @@ type doctor struct {
 // HEALTHCHECK: every check of the installation, exit 1 when one fails.
 // --quiet prints nothing when all is well and only the failing checks
 // otherwise.
-func runDoctor(ctx context.Context, e *Env, asJSON, quiet bool) error {
-	d, checks := runChecks(ctx, e)
+func runDoctor(ctx context.Context, e *Env, asJSON, quiet, online bool) error {
+	d, checks := runChecks(ctx, e, online)
 	failed := false
 	for _, c := range checks {
 		failed = failed || c.Status == checkFail
@@ -117,7 +121,7 @@ func runDoctor(ctx context.Context, e *Env, asJSON, quiet bool) error {
 
 // runChecks runs every check, in the order a person reads them, and
 // returns them with what they read.
-func runChecks(ctx context.Context, e *Env) (*doctor, []check) {
+func runChecks(ctx context.Context, e *Env, online bool) (*doctor, []check) {
 	d := &doctor{e: e}
 	home, err := e.Host.Home()
 	if err != nil {
@@ -141,17 +145,21 @@ func runChecks(ctx context.Context, e *Env) (*doctor, []check) {
 		d.health = &h
 		d.services, d.svcErr = d.client.List(probe)
 	}
-	return d, []check{
+	checks := []check{
 		d.supervisor(),
 		d.servicesUp(),
 		d.volume(),
 		d.authFiles(),
 		d.ports(),
+	}
+	checks = append(checks, d.models(ctx, online)...)
+	return d, append(checks,
+		d.configSecrets(),
 		d.gate(),
 		d.logLoss(),
 		d.refusals(),
 		d.disk(),
-	}
+	)
 }
 
 // refusals shows, on one line, what init has refused, skipped or limited
@@ -182,12 +190,26 @@ func (d *doctor) refusals() check {
 // with the very functions the dashboard decides with: a gated bind without
 // a usable provider fails (the dashboard would refuse to start), a public
 // bind opened with --insecure warns.
-func (d *doctor) gate() check {
-	c := check{Name: "dashboard gate"}
-	if !d.e.Host.Bool("HERMES_DASHBOARD") {
-		c.Status, c.Detail = checkOK, "dashboard disabled (HERMES_DASHBOARD is not true)"
+func (d *doctor) gate() (c check) {
+	c = check{Name: "dashboard gate"}
+	// Whether the dashboard runs is the supervisor's to say, as in
+	// hermes svc status (it may have been started by hand); the
+	// variable decides only when no supervisor answers.
+	svc, known := d.service(dashboard.ServiceName)
+	running := known && (svc.State == supervise.Running || svc.Want == supervise.WantUp)
+	switch {
+	case known && !running:
+		c.Status, c.Detail = checkOK, fmt.Sprintf("the supervised dashboard is %s, want %s (hermes svc status %s)", describe(svc), svc.Want, dashboard.ServiceName)
+		return c
+	case !known && !d.e.Host.Bool("HERMES_DASHBOARD"):
+		c.Status, c.Detail = checkOK, "dashboard not supervised (HERMES_DASHBOARD is not true)"
 		return c
 	}
+	defer func() {
+		if running {
+			c.Detail = fmt.Sprintf("the supervised dashboard is %s; %s", describe(svc), c.Detail)
+		}
+	}()
 	f, err := dashboardDefaults(d.e)
 	if err != nil {
 		c.Status, c.Detail, c.Fix = checkFail, err.Error(), "fix HERMES_DASHBOARD_HOST / HERMES_DASHBOARD_PORT"
@@ -220,6 +242,16 @@ func (d *doctor) gate() check {
 		c.Fix = "configure a login provider and drop HERMES_DASHBOARD_INSECURE"
 	}
 	return c
+}
+
+// service returns the supervisor's status of the service name.
+func (d *doctor) service(name string) (supervise.Status, bool) {
+	for _, s := range d.services {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return supervise.Status{}, false
 }
 
 func (d *doctor) supervisor() check {
@@ -255,10 +287,7 @@ func (d *doctor) servicesUp() check {
 		}
 		up++
 		if s.State != supervise.Running {
-			why := string(s.State)
-			if s.Reason != "" {
-				why += ": " + s.Reason
-			}
+			why := describe(s)
 			if p, ok := gateway.ProfileOf(s.Name); ok {
 				why += d.gatewayRecord(p, s)
 			}
@@ -280,7 +309,7 @@ func (d *doctor) gatewayRecord(profile string, st supervise.Status) string {
 	o := gateway.Observe(d.home, profile, &st)
 	s := "; the gateway is " + o.State
 	if r := o.File.ExitReason; r != "" {
-		s += " (" + shorten(oneLine(r), 120) + ")"
+		s += " (" + shorten(firstLine(r), 160) + ")"
 	}
 	return s
 }

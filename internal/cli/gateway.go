@@ -258,8 +258,45 @@ func gatewayChange(ctx context.Context, e *Env, verb string, all bool) error {
 	if notUp(st) {
 		return fmt.Errorf("%s %s (see hermes -p %s logs)", name, describe(st), profile)
 	}
-	fmt.Fprintf(e.Stdout, "✓ %s %s\n", name, describe(st))
-	return nil
+	return awaitServing(ctx, e, c, home, profile, st)
+}
+
+// servingWait bounds how long gateway start and restart wait for the
+// gateway to say it serves, after its process runs (a variable: the tests
+// of a fake supervisor, whose processes are no gateways, shorten it).
+var servingWait = 10 * time.Second
+
+// awaitServing waits until the gateway whose process st is records that it
+// serves (gateway.Observe says running with st's pid), so that "✓ running"
+// is never followed by a status that says "starting"; it fails when the
+// gateway ends first, and says so when it is still starting after
+// servingWait.
+func awaitServing(ctx context.Context, e *Env, c *control.Client, home, profile string, st supervise.Status) error {
+	name := gateway.ServiceName(profile)
+	deadline := time.Now().Add(servingWait)
+	for {
+		o := gateway.Observe(home, profile, &st)
+		switch {
+		case o.State == gateway.StateRunning && (o.File.PID == 0 || o.File.PID == st.PID):
+			fmt.Fprintf(e.Stdout, "✓ %s %s, serving\n", name, describe(st))
+			return nil
+		case o.State == gateway.StateStartupFailed && o.File.PID == st.PID:
+			return fmt.Errorf("%s failed to start: %s (see hermes -p %s logs)", name, firstLine(o.File.ExitReason), profile)
+		case notUp(st):
+			return fmt.Errorf("%s %s (see hermes -p %s logs)", name, describe(st), profile)
+		case time.Now().After(deadline):
+			fmt.Fprintf(e.Stdout, "✓ %s %s; the gateway is still %s after %s: hermes -p %s gateway status\n", name, describe(st), o.State, servingWait, profile)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		if cur, err := c.Status(ctx, name); err == nil {
+			st = cur
+		}
+	}
 }
 
 // gatewayAll stops or restarts every gateway the supervisor has, in name

@@ -139,6 +139,10 @@ func (f *gwFixture) status(name string) supervise.Status {
 // the dispatch of start/stop/restart to gateway-<profile>, the friendly
 // errors, --all with a partial failure, status, install and uninstall.
 func TestGatewayTranscript(t *testing.T) {
+	// The fake supervisor's processes are no gateways: none will say it
+	// serves (the real wait is e2e's TestConfigEndToEnd).
+	defer func(w time.Duration) { servingWait = w }(servingWait)
+	servingWait = 0
 	f := newGwFixture(t, true)
 	ctx := context.Background()
 	slots := gateway.Slots{Sup: f.sup, Home: f.home, Exe: "/opt/hermes/bin/hermes"}

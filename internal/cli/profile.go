@@ -38,13 +38,24 @@ the root profile ($HERMES_HOME).`,
 		}
 		return fn(h)
 	}
-	create := &cobra.Command{
-		Use:   "create NAME",
+	var o createOpts
+	create := profiled(&cobra.Command{
+		Use:   "create NAME [--clone | --clone-from SRC] [--clone-all] [--description TEXT]",
 		Short: "create a profile (its own directory, config.yaml, .env and gateway port)",
+		Long: `Creates a profile: its directory, a config.yaml with a gateway port no other
+profile has, a .env with a fresh API_SERVER_KEY, and SOUL.md. --clone copies
+config.yaml, SOUL.md and .env from the active profile (or -p PROFILE),
+--clone-from SRC from SRC, and --clone-all everything else too (sessions,
+memories, skills, workspace); a clone always gets its own port and a fresh
+API_SERVER_KEY.`,
 		RunE: func(c *cobra.Command, args []string) error {
-			return home(func(h string) error { return profileCreate(c.Context(), e, h, args[0]) })
+			return home(func(h string) error { return profileCreate(c.Context(), e, h, args[0], o) })
 		},
-	}
+	})
+	create.Flags().BoolVar(&o.clone, "clone", false, "copy config.yaml, SOUL.md and .env from the active profile")
+	create.Flags().StringVar(&o.cloneFrom, "clone-from", "", "copy them from profile `SRC`")
+	create.Flags().BoolVar(&o.cloneAll, "clone-all", false, "copy everything too: sessions, memories, skills, workspace")
+	create.Flags().StringVar(&o.description, "description", "", "one line that says what the profile is for")
 	var yes bool
 	del := &cobra.Command{
 		Use:     "delete NAME [-y]",
@@ -93,8 +104,24 @@ the root profile ($HERMES_HOME).`,
 // make to a supervisor: they must not hang on one that does not answer.
 const supervisorTimeout = 15 * time.Second
 
-func profileCreate(ctx context.Context, e *Env, home, name string) error {
-	if err := profiles.Create(home, name); err != nil {
+// createOpts are the options of hermes profile create.
+type createOpts struct {
+	clone       bool   // --clone: from the active profile
+	cloneFrom   string // --clone-from SRC
+	cloneAll    bool   // --clone-all: everything, sessions too
+	description string // --description TEXT
+}
+
+func profileCreate(ctx context.Context, e *Env, home, name string, o createOpts) error {
+	opts := profiles.CreateOptions{From: o.cloneFrom, All: o.cloneAll, Description: o.description}
+	if opts.From == "" && (o.clone || o.cloneAll) {
+		active, err := profiles.Resolve(home, e.Profile)
+		if err != nil {
+			return err
+		}
+		opts.From = active
+	}
+	if err := profiles.Clone(home, name, opts); err != nil {
 		return err
 	}
 	port, err := profiles.Port(home, name)
@@ -112,6 +139,12 @@ func profileCreate(ctx context.Context, e *Env, home, name string) error {
 		fmt.Fprintf(e.Stderr, "⚠ could not register the gateway of profile %s: %s\n", name, oneLine(err.Error()))
 	}
 	fmt.Fprintf(e.Stdout, "✓ created profile %s (gateway port %d)\n", name, port)
+	switch {
+	case opts.From != "" && opts.All:
+		fmt.Fprintf(e.Stdout, "  cloned from %s: everything (config.yaml, SOUL.md, .env, sessions, memories, skills, workspace), with its own port and a fresh %s\n", opts.From, profiles.APIKeyVar)
+	case opts.From != "":
+		fmt.Fprintf(e.Stdout, "  cloned from %s: config.yaml, SOUL.md and .env, with its own port and a fresh %s\n", opts.From, profiles.APIKeyVar)
+	}
 	fmt.Fprintf(e.Stdout, "  start it with: hermes -p %s gateway start\n", name)
 	return nil
 }
@@ -139,7 +172,7 @@ func terminal(r io.Reader) bool {
 }
 
 func profileDelete(ctx context.Context, e *Env, home, name string, yes bool) error {
-	if err := profiles.ValidateNamed(name); err != nil {
+	if err := profiles.ValidateDeletable(name); err != nil {
 		return err
 	}
 	if ok, err := profiles.Lookup(home, name); err != nil {
@@ -300,8 +333,15 @@ type profileInfo struct {
 		APIKeyEnv string `json:"api_key_env,omitempty"`
 		Provider  string `json:"provider,omitempty"`
 	} `json:"model"`
-	Gateway  *supervise.Status `json:"gateway"`
-	Problems []string          `json:"problems,omitempty"`
+	Description string `json:"description,omitempty"`
+	// KeyFingerprint identifies the gateway's API_SERVER_KEY
+	// (profiles.Fingerprint), never the key; KeyFrom says where it is.
+	KeyFingerprint string `json:"api_key_fingerprint,omitempty"`
+	KeyFrom        string `json:"api_key_from,omitempty"`
+	// GatewayState is the gateway's own state (gateway.Observe).
+	GatewayState string            `json:"gateway_state"`
+	Gateway      *supervise.Status `json:"gateway"`
+	Problems     []string          `json:"problems,omitempty"`
 }
 
 func profileShow(ctx context.Context, e *Env, home, name string, asJSON bool) error {
@@ -342,6 +382,15 @@ func profileShow(ctx context.Context, e *Env, home, name string, asJSON bool) er
 	if st, ok := states[name]; ok {
 		info.Gateway = &st
 	}
+	info.GatewayState = gateway.Observe(home, name, info.Gateway).State
+	info.Description = profiles.Description(home, name)
+	if d, err := profiles.LoadEnvDoc(home, name); err != nil {
+		problem(err)
+	} else if k, ok := d.Get(profiles.APIKeyVar); ok && k != "" {
+		info.KeyFingerprint, info.KeyFrom = profiles.Fingerprint(k), profiles.FileEnv
+	} else if k, from, ok, _ := profiles.EnvAPIKey(e.Host.Getenv, home); ok {
+		info.KeyFingerprint, info.KeyFrom = profiles.Fingerprint(k), from
+	}
 	if asJSON {
 		return printJSON(e.Stdout, info)
 	}
@@ -352,6 +401,9 @@ func profileShow(ctx context.Context, e *Env, home, name string, asJSON bool) er
 	}
 	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, orDash(v)) }
 	row("profile", name+active)
+	if info.Description != "" {
+		row("description", info.Description)
+	}
 	row("dir", info.Dir)
 	row("config", info.Config)
 	row("logs", info.LogDir)
@@ -365,13 +417,22 @@ func profileShow(ctx context.Context, e *Env, home, name string, asJSON bool) er
 	row("base_url", info.Model.BaseURL)
 	switch {
 	case info.Model.APIKeyEnv != "":
-		row("api key", "from $"+info.Model.APIKeyEnv)
+		row("upstream key", "from $"+info.Model.APIKeyEnv)
 	case info.Model.Provider != "":
-		row("api key", "from provider "+info.Model.Provider+" (auth.json)")
+		row("upstream key", "from provider "+info.Model.Provider+" (auth.json)")
 	default:
-		row("api key", "")
+		row("upstream key", "")
 	}
-	row("gateway", gatewayWord(states, answered, name))
+	gw := info.GatewayState
+	if w := gatewayWord(states, answered, name); w != "-" {
+		gw += "; service " + w
+	}
+	row("gateway", gw)
+	if info.KeyFingerprint != "" {
+		row("gateway key", fmt.Sprintf("%s %s (in %s)", profiles.APIKeyVar, info.KeyFingerprint, info.KeyFrom))
+	} else {
+		row("gateway key", "none: hermes "+profileFlag(name)+"env rotate "+profiles.APIKeyVar+" writes one")
+	}
 	tw.Flush()
 	for _, p := range info.Problems {
 		fmt.Fprintf(e.Stderr, "⚠ %s\n", p)

@@ -172,6 +172,7 @@ func (p *profileCLI) normalise(s string) string {
 		}
 		return m
 	})
+	s = regexp.MustCompile(`sha256:[0-9a-f]{12}`).ReplaceAllString(s, "sha256:FINGERPRINT")
 	return regexp.MustCompile(`"uid": \d+`).ReplaceAllString(s, `"uid": HERMES_UID`)
 }
 
@@ -308,4 +309,40 @@ func TestTerminal(t *testing.T) {
 	if terminal(f) {
 		t.Error("/dev/null is a terminal")
 	}
+}
+
+// TestProfileCloneTranscript: profiles that start ready, and what profile
+// show says of them (the key's fingerprint, never the key).
+func TestProfileCloneTranscript(t *testing.T) {
+	home := t.TempDir()
+	_, _, socket := withFakeSupervisor(t, home)
+	p := newProfileCLI(home, socket)
+	os.WriteFile(profiles.SOULPath(home, "default"), []byte("You are a pirate.\n"), 0o644)
+	os.WriteFile(profiles.ConfigPath(home, "default"), []byte("model:\n  name: openai/gpt-4o-mini\n  base_url: https://openrouter.ai/api/v1\n  api_key_env: OPENROUTER_API_KEY\n"), 0o640)
+	os.WriteFile(profiles.EnvPath(home, "default"), []byte("# mine\nAPI_SERVER_KEY=0123456789abcdef0123456789abcdef\nOPENROUTER_API_KEY=sk-or-test\n"), 0o600)
+	os.WriteFile(filepath.Join(home, profiles.FileSessions), []byte("sessions"), 0o600)
+	steps := []cliStep{
+		{args: []string{"profile", "create", "coder", "--clone", "--description", "writes code"}},
+		{args: []string{"profile", "show", "coder"}},
+		{args: []string{"profile", "create", "full", "--clone-from", "coder", "--clone-all"}},
+		{args: []string{"profile", "create", "all", "--clone-all"}},
+		{args: []string{"profile", "create", "x", "--clone-from", "ghost"}, code: 1},
+		{args: []string{"profile", "create", "x", "--clone-from", "Bad"}, code: 1},
+		{args: []string{"profile", "create", "x", "--description", "two\nlines"}, code: 1},
+		{args: []string{"profile", "create", "x", "--clone-from"}, code: 1},
+	}
+	got := p.transcript(t, steps)
+	for _, n := range []string{"coder", "full", "all"} {
+		env, _ := profiles.ReadEnv(profiles.EnvPath(home, n))
+		if env["OPENROUTER_API_KEY"] != "sk-or-test" || env[profiles.APIKeyVar] == "0123456789abcdef0123456789abcdef" {
+			t.Errorf("%s: .env %v", n, env)
+		}
+		if strings.Contains(got, env[profiles.APIKeyVar]) {
+			t.Errorf("the transcript shows the key of %s", n)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(profiles.Dir(home, "all"), profiles.FileSessions)); err != nil {
+		t.Errorf("--clone-all did not copy the sessions: %v", err)
+	}
+	testenv.Golden(t, "profile_clone.golden", got)
 }

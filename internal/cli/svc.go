@@ -55,7 +55,9 @@ func newSvcCmd(e *Env) *cobra.Command {
 		Short: "register (or replace) a service",
 		Long: `Registers a service with the supervisor (or replaces the one of that name) and
 starts it unless --down. Everything after -- is the service's command, as it is:
-never a flag of hermes.`,
+never a flag of hermes. A service added without --save is gone after a restart;
+--save keeps it in $HERMES_HOME/services.d/NAME.yaml, which the boot loads with
+the hermes user's rights (hermes svc rm removes it).`,
 		Args: func(c *cobra.Command, args []string) error {
 			dash := c.ArgsLenAtDash()
 			switch {
@@ -80,10 +82,11 @@ never a flag of hermes.`,
 	repeatable(add, "env")
 	add.Flags().StringVar(&o.user, "user", "", "user `U` to run as (default: the hermes user)")
 	add.Flags().StringVar(&o.logFile, "log-file", "", "log file `F` (default: $HERMES_HOME/logs/NAME/current)")
+	add.Flags().BoolVar(&o.save, "save", false, "keep it in $HERMES_HOME/services.d: it survives a restart")
 	add.Flags().BoolVar(&o.asJSON, "json", false, "print the resulting status as JSON")
 	rm := &cobra.Command{
 		Use:   "rm NAME",
-		Short: "stop and remove a service",
+		Short: "stop and remove a service (and its saved file)",
 		RunE: func(c *cobra.Command, args []string) error {
 			return svcRemove(c.Context(), e, e.localClient(), args[0])
 		},
@@ -124,7 +127,7 @@ never a flag of hermes.`,
 // svcAddOptions are hermes svc add's flags.
 type svcAddOptions struct {
 	restart, user, logFile string
-	down, asJSON           bool
+	down, save, asJSON     bool
 	env                    envFlags
 }
 
@@ -229,13 +232,38 @@ func orDash(s string) string {
 	return s
 }
 
+// firstLine is the first meaningful line of a failure's text: a reason
+// that carries the last lines of a log, or an error wrapped over several
+// lines, reads from its first line that says something (not blank, not a
+// bare "exit status", not a Go "goroutine" dump), folded onto one line.
+func firstLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	for _, l := range lines {
+		l = strings.TrimSpace(l)
+		if l == "" || strings.HasPrefix(l, "goroutine ") || strings.HasPrefix(l, "exit status") {
+			continue
+		}
+		if len(lines) > 1 {
+			return oneLine(l) + " …"
+		}
+		return oneLine(l)
+	}
+	return oneLine(s)
+}
+
 // describe says what state a service is in, for ✓/✗ lines.
 func describe(st supervise.Status) string {
 	switch {
 	case st.State == supervise.Running:
 		return fmt.Sprintf("running (pid %d)", st.PID)
 	case st.Reason != "":
-		return fmt.Sprintf("%s: %s", st.State, oneLine(st.Reason))
+		// A reason that starts with the state's word ("stopped (exited
+		// with status 0)") is not prefixed with it again.
+		r := firstLine(st.Reason)
+		if rest, ok := strings.CutPrefix(r, string(st.State)); ok && (rest == "" || rest[0] == ' ' || rest[0] == ':') {
+			return r
+		}
+		return fmt.Sprintf("%s: %s", st.State, r)
 	}
 	return string(st.State)
 }
@@ -298,12 +326,19 @@ func svcAdd(ctx context.Context, e *Env, c *control.Client, name string, argv []
 	if _, err := c.Status(ctx, spec.Name); err == nil {
 		verb = "replaced"
 	}
-	st, err := c.Register(ctx, spec, !o.down)
+	register := c.Register
+	if o.save {
+		register = c.Save
+	}
+	st, err := register(ctx, spec, !o.down)
 	if err != nil {
 		return err
 	}
 	if o.asJSON {
 		return printJSON(e.Stdout, st)
+	}
+	if st.Saved {
+		verb += " and saved"
 	}
 	if !o.down && notUp(st) {
 		return fmt.Errorf("%s %s but %s", st.Name, verb, describe(st))

@@ -70,6 +70,19 @@ func (c *Client) Register(ctx context.Context, spec supervise.Spec, start bool) 
 	return out, err
 }
 
+// Save is Register that also keeps the spec in HERMES_HOME/services.d
+// (SavedFile), so that the service survives a restart; the spec must fit
+// the hermes uid's rights, whoever asks.
+func (c *Client) Save(ctx context.Context, spec supervise.Spec, start bool) (supervise.Status, error) {
+	var out supervise.Status
+	if spec.Name == "" {
+		return out, fmt.Errorf("%w: the spec has no name", supervise.ErrInvalid)
+	}
+	q := url.Values{"start": {strconv.FormatBool(start)}, "save": {"true"}}
+	err := c.call(ctx, http.MethodPut, servicePath(spec.Name, ""), q, spec, &out)
+	return out, err
+}
+
 // Remove stops and removes a service; removing an absent one succeeds.
 func (c *Client) Remove(ctx context.Context, name string) error {
 	return c.call(ctx, http.MethodDelete, servicePath(name, ""), nil, nil, nil)

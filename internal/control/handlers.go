@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -33,21 +34,58 @@ func (s *Server) getService(c *call) error {
 	return nil
 }
 
+// putService registers a spec; with ?save=true it also keeps it in
+// HERMES_HOME/services.d (SavedFile), which the spec must fit: the hermes
+// uid's rights, whoever asks, since the boot loads it with those alone.
+// Registered without save, a service that was saved is no longer: its
+// file goes, so that no older spec comes back at the next boot.
 func (s *Server) putService(c *call) error {
-	start, err := parseBool(c.r.URL.Query(), "start", true)
+	q := c.r.URL.Query()
+	start, err := parseBool(q, "start", true)
 	if err != nil {
 		return err
 	}
-	st, err := s.sup.Register(c.r.Context(), *c.spec, start)
+	save, err := parseBool(q, "save", false)
 	if err != nil {
+		return err
+	}
+	spec := *c.spec
+	spec.Saved = save
+	if !save {
+		st, err := s.sup.Register(c.r.Context(), spec, start)
+		if err != nil {
+			return err
+		}
+		if err := s.pol.removeSaved(spec.Name); err != nil {
+			s.log.Warn("the saved file stays", "service", spec.Name, "err", err)
+		}
+		writeJSON(c.w, http.StatusOK, st)
+		return nil
+	}
+	if err := s.pol.hermesRights(spec); err != nil {
+		return fmt.Errorf("%w (a saved service is loaded at boot with the hermes user's rights: it runs as the hermes user, with dir and log_file inside %s)", err, s.pol.home)
+	}
+	_, statErr := os.Lstat(SavedFile(s.pol.home, spec.Name))
+	if err := s.pol.saveService(spec); err != nil {
+		return err
+	}
+	st, err := s.sup.Register(c.r.Context(), spec, start)
+	if err != nil {
+		if errors.Is(statErr, os.ErrNotExist) {
+			_ = s.pol.removeSaved(spec.Name) // not registered: not saved either
+		}
 		return err
 	}
 	writeJSON(c.w, http.StatusOK, st)
 	return nil
 }
 
+// deleteService stops and removes a service, and its saved file.
 func (s *Server) deleteService(c *call) error {
 	if err := s.sup.Remove(c.r.Context(), c.name); err != nil && !errors.Is(err, supervise.ErrNotFound) {
+		return err
+	}
+	if err := s.pol.removeSaved(c.name); err != nil {
 		return err
 	}
 	c.w.WriteHeader(http.StatusNoContent)

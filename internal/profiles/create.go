@@ -63,7 +63,17 @@ func (e kindError) Unwrap() error { return e.kind }
 // create does Create's work under the lock and removes what it made when
 // it fails. fail, when not nil, is asked after each step ("dirs",
 // "config", "env", "soul") and may fail it (tests use it).
-func create(home, name string, fail func(step string) error) (err error) {
+func create(home, name string, fail func(step string) error) error {
+	return build(home, name, nil, CreateOptions{}, fail)
+}
+
+// createWith is create from src (nil for the seeds), with o's description.
+func createWith(home, name string, src *source, o CreateOptions) error {
+	return build(home, name, src, o, nil)
+}
+
+// build does the work of create and createWith.
+func build(home, name string, src *source, o CreateOptions, fail func(step string) error) (err error) {
 	t := treeOf(home)
 	dir := Dir(home, name)
 	step := func(s string) error {
@@ -75,6 +85,10 @@ func create(home, name string, fail func(step string) error) (err error) {
 	var made []string // paths created, in order
 	defer func() {
 		if err == nil {
+			return
+		}
+		if len(made) > 0 && made[0] == dir {
+			t.removeAll(dir) // all of it was made here
 			return
 		}
 		for i := len(made) - 1; i >= 0; i-- {
@@ -105,14 +119,34 @@ func create(home, name string, fail func(step string) error) (err error) {
 	if err := step("dirs"); err != nil {
 		return err
 	}
+	if src != nil && o.All {
+		if err := t.copyTree(Dir(home, src.name), dir, func(rel string) bool { return cloneSkipped(rel, src.name == Default) }); err != nil {
+			return fmt.Errorf("copying profile %s into %s: %w", src.name, dir, err)
+		}
+	}
 
 	// config.yaml with a port of its own.
 	cfgPath := filepath.Join(dir, FileConfig)
-	port, err := configuredPort(home, name)
-	if err != nil {
-		return err
+	port := 0
+	if src == nil {
+		if port, err = configuredPort(home, name); err != nil {
+			return err
+		}
 	}
-	if port == 0 {
+	switch {
+	case src != nil:
+		if port, err = AllocatePort(home); err != nil {
+			return err
+		}
+		data, err := src.cloneConfig(port)
+		if err != nil {
+			return err
+		}
+		if err := t.writeNew(cfgPath, data, ConfigMode); err != nil {
+			return err
+		}
+		made = append(made, cfgPath)
+	case port == 0:
 		if port, err = AllocatePort(home); err != nil {
 			return err
 		}
@@ -139,6 +173,11 @@ func create(home, name string, fail func(step string) error) (err error) {
 		return err
 	}
 	switch existing, rerr := t.readFile(envPath); {
+	case src != nil:
+		if err := t.writeNew(envPath, src.cloneEnv(key), EnvMode); err != nil {
+			return err
+		}
+		made = append(made, envPath)
 	case errors.Is(rerr, fs.ErrNotExist):
 		if err := t.writeNew(envPath, EnvFile(key), EnvMode); err != nil {
 			return err
@@ -158,9 +197,21 @@ func create(home, name string, fail func(step string) error) (err error) {
 		return err
 	}
 
+	if o.Description != "" {
+		p := filepath.Join(dir, FileDescription)
+		if err := t.writeNew(p, []byte(o.Description+"\n"), SOULMode); err != nil {
+			return err
+		}
+		made = append(made, p)
+	}
+
 	// SOUL.md last: the marker.
 	soul := filepath.Join(dir, FileSOUL)
-	if err := t.writeNew(soul, DefaultSOUL(name), SOULMode); err != nil {
+	soulData := DefaultSOUL(name)
+	if src != nil {
+		soulData = src.soul
+	}
+	if err := t.writeNew(soul, soulData, SOULMode); err != nil {
 		return err
 	}
 	made = append(made, soul)
@@ -187,7 +238,7 @@ func appendEnv(home, path string, existing []byte, line string) error {
 // symlinked profiles/ or profiles/<name> is refused, and nothing outside
 // home is ever removed.
 func Delete(home, name string) error {
-	if err := ValidateNamed(name); err != nil {
+	if err := ValidateDeletable(name); err != nil {
 		return err
 	}
 	missing := func() error {

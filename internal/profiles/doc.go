@@ -38,6 +38,17 @@
 // seeds of a profile; Create uses them, and so does the boot seeding of the
 // root profile.
 //
+// One writer of .env. EnvDoc is a .env as lines, comments and order kept;
+// EnvEdit (and EnvSet, EnvUnset, EnvRotateAPIKey on it) changes one under
+// the profiles lock and replaces it atomically, mode 0600, as the hermes
+// uid also when root runs it; a broken line is named and the file left
+// alone. The CLI's hermes env and the dashboard's /api/env both use them;
+// EnvVars lists a .env masked (Mask), Fingerprint identifies a key.
+//
+// One cloner. Clone makes a profile from another (config.yaml with its own
+// port, SOUL.md, .env with a fresh key; with All, the rest of its
+// directory) and keeps its description (FileDescription).
+//
 // One reader of the orchestrator's key. EnvAPIKey is API_SERVER_KEY or the
 // file API_SERVER_KEY_FILE names, checked by CheckAPIKey: the first boot
 // seeds it into the root's .env and a gateway whose .env has none uses it.

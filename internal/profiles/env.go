@@ -67,10 +67,12 @@ func parseEnvLine(line string) (key, value string, ok bool, err error) {
 	k, v, found := strings.Cut(s, "=")
 	k = strings.TrimSpace(k)
 	if !found {
-		return "", "", false, fmt.Errorf("no '=' in %q", shortName(s))
+		// The line is not quoted: it may be a pasted secret.
+		return "", "", false, errors.New("no '=': a line is NAME=VALUE, a # comment or blank")
 	}
 	if !isEnvName(k) {
-		return "", "", false, fmt.Errorf("%q is not a variable name", shortName(k))
+		// Not quoted either: a pasted base64 key ends in '='.
+		return "", "", false, errors.New("the text before '=' is not a variable name (letters, digits and '_')")
 	}
 	v = strings.TrimSpace(v)
 	switch {

@@ -26,7 +26,7 @@ func TestParseEnv(t *testing.T) {
 		{"CRLF and BOM", "\ufeffA=1\r\nB=2\r\n", map[string]string{"A": "1", "B": "2"}, ""},
 		{"no newline at end", "API_SERVER_KEY=abc", map[string]string{"API_SERVER_KEY": "abc"}, ""},
 		{"bad lines kept out", "A=1\nnot a pair\n2X=1\nB=2\n", map[string]string{"A": "1", "B": "2"}, "line 2"},
-		{"bad name", "A-B=1\n", map[string]string{}, `"A-B" is not a variable name`},
+		{"bad name", "A-B=1\n", map[string]string{}, "is not a variable name"},
 		{"unterminated", "A=\"x\n", map[string]string{}, "unterminated double quote"},
 		{"unterminated single", "A='x\n", map[string]string{}, "unterminated single quote"},
 		{"text after quote", "A=\"x\" y\n", map[string]string{}, "after the closing quote"},

@@ -435,9 +435,9 @@ func IsSecretKey(name string) bool {
 	return false
 }
 
-// envNameFor is the .env variable a secret's key suggests:
+// EnvNameFor is the .env variable a secret's key suggests:
 // telegram.bot_token → TELEGRAM_BOT_TOKEN; "NAME" when there is none.
-func envNameFor(key string) string {
+func EnvNameFor(key string) string {
 	n := strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(key))
 	if !isUpperEnvName(n) {
 		return "NAME"
@@ -453,7 +453,7 @@ func (c *Config) knownKey(key string, parts []string) (Key, error) {
 		return k, nil
 	}
 	if IsSecretKey(key) {
-		env := envNameFor(key)
+		env := EnvNameFor(key)
 		then := ""
 		if strings.HasSuffix(strings.ToLower(parts[len(parts)-1]), "api_key") && env != "NAME" {
 			then = fmt.Sprintf(", then point the gateway at it: hermes %sconfig set %s %s", c.profileFlag(), KeyModelAPIKeyEnv, env)

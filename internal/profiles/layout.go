@@ -30,11 +30,17 @@ const (
 	FileOwnerLock     = DirRun + "/owner.lock"
 	FileControlSocket = DirRun + "/control.sock"
 	FileBootLog       = DirLogs + "/container-boot.log"
+	// FileDescription is a profile's description (hermes profile create
+	// --description): one line of text, for people.
+	FileDescription = "description"
 
 	DirLogs        = "logs"
 	DirGatewayLogs = DirLogs + "/gateways"
 	DirProfiles    = "profiles"
 	DirRun         = "run"
+	// DirServices holds the services saved with hermes svc add --save,
+	// one NAME.yaml each, loaded at boot by the init that owns the home.
+	DirServices = "services.d"
 )
 
 // Modes of the layout's entries, set regardless of the umask.
@@ -163,6 +169,7 @@ var layout = [...]Entry{
 	{"platforms/pairing", true, DirMode, OwnerHermes, RootOnly, Managed | Seeded},
 	{"lazy-packages", true, DirMode, OwnerHermes, RootOnly, Managed},
 	{DirRun, true, RunMode, OwnerHermes, RootOnly, Managed | Seeded},
+	{DirServices, true, DirMode, OwnerHermes, RootOnly, Managed | Seeded},
 
 	{FileSOUL, false, SOULMode, OwnerHermes, PerProfile, Managed | Opened},
 	{FileConfig, false, ConfigMode, OwnerHermes, PerProfile, Managed | Guarded | Opened},
@@ -176,6 +183,7 @@ var layout = [...]Entry{
 	{FileGatewayLock, false, 0, OwnerHermes, PerProfile, Managed},
 	{FileGatewayState, false, StateMode, OwnerHermes, PerProfile, Managed | Opened},
 	{FileProcesses, false, 0, OwnerHermes, PerProfile, Managed | Opened},
+	{FileDescription, false, SOULMode, OwnerHermes, PerProfile, Managed},
 	{FileActiveProfile, false, StateMode, OwnerHermes, RootOnly, Managed},
 	{FileProfilesLock, false, LockMode, OwnerHermes, RootOnly, 0},
 	{FileOwnerLock, false, LockMode, OwnerHome, RootOnly, 0},

@@ -26,11 +26,11 @@ func TestLayoutUses(t *testing.T) {
 		want []string
 	}{
 		{"managed directories", paths(Managed, true), []string{"cron", "sessions", "logs", "hooks", "memories", "skills", "skins", "plans",
-			"workspace", "home", "profiles", "pairing", "platforms/pairing", "lazy-packages", "run"}},
+			"workspace", "home", "profiles", "pairing", "platforms/pairing", "lazy-packages", "run", "services.d"}},
 		{"managed files", paths(Managed, false), []string{"SOUL.md", "config.yaml", ".env", "auth.json", "auth.lock",
-			"state.db", "state.db-shm", "state.db-wal", "gateway.pid", "gateway.lock", "gateway_state.json", "processes.json", "active_profile"}},
+			"state.db", "state.db-shm", "state.db-wal", "gateway.pid", "gateway.lock", "gateway_state.json", "processes.json", "description", "active_profile"}},
 		{"seeded directories", sorted(paths(Seeded, true)), sorted([]string{"logs", "logs/gateways", "cron", "sessions", "hooks", "memories",
-			"skills", "skins", "plans", "workspace", "home", "pairing", "platforms/pairing", "profiles", "run"})},
+			"skills", "skins", "plans", "workspace", "home", "pairing", "platforms/pairing", "profiles", "run", "services.d"})},
 		{"a new profile's directories", sorted(Subdirs()), sorted([]string{"memories", "sessions", "skills", "skins", "plans", "workspace", "cron", "home", "logs"})},
 		{"files opened by path", sorted(paths(Opened, false)), sorted([]string{"gateway.pid", "gateway_state.json", "processes.json", "state.db",
 			"state.db-wal", "state.db-shm", "auth.json", "auth.lock", ".env", "config.yaml", "SOUL.md"})},

@@ -70,7 +70,17 @@ func Validate(name string) error {
 // HERMES_HOME itself and can be neither created nor deleted.
 func ValidateNamed(name string) error {
 	if name == Default {
-		return nameErr(name, "it is the root profile (HERMES_HOME itself), which is neither created nor deleted; choose another name")
+		return nameErr(name, "it is the root profile (HERMES_HOME itself), which always exists; choose another name for a new profile")
+	}
+	return Validate(name)
+}
+
+// ValidateDeletable is ValidateNamed for a profile to delete: "default"
+// is refused with what to do instead.
+func ValidateDeletable(name string) error {
+	if name == Default {
+		return fmt.Errorf("%w: default is the root profile (HERMES_HOME itself) and cannot be deleted; "+
+			"to start it afresh, stop its gateway (hermes gateway stop) and remove what you no longer want from HERMES_HOME", ErrInvalidName)
 	}
 	return Validate(name)
 }

@@ -20,12 +20,18 @@ func SOULPath(home, name string) string { return filepath.Join(Dir(home, name), 
 
 // DefaultSOUL is the SOUL.md of a new profile: the marker that makes the
 // directory a profile, and the agent's persona, for the person to edit.
+// Its note for people is an HTML comment block, which the agent strips
+// (agent.SystemPrompt) before SOUL.md becomes the system prompt.
 func DefaultSOUL(name string) []byte {
-	return []byte(fmt.Sprintf(`# SOUL — profile %s
+	return []byte(fmt.Sprintf(`<!--
+SOUL.md of hermes profile %s.
 
 This file makes this directory a hermes profile and holds the agent's persona:
 who it is, how it speaks, what it cares about. Edit it freely; deleting it
-makes hermes forget the profile.
+makes hermes forget the profile. Everything outside comment blocks like this
+one is sent to the model as its system prompt; the blocks are not, so keep
+notes for people in them.
+-->
 
 You are Hermes, a capable and candid assistant. You think before you act,
 say plainly what you know and what you do not, and you ask when a request

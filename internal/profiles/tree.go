@@ -251,10 +251,16 @@ func (t tree) writeNew(path string, data []byte, mode os.FileMode) error {
 // plain otherwise), then an fsync of that directory. A permission error
 // names the directory's owner and mode (dirError).
 func (t tree) writeAtomic(path string, data []byte, mode os.FileMode) error {
+	return t.writeAtomicAs(path, data, mode, safefs.Keep)
+}
+
+// writeAtomicAs is writeAtomic with the new file given to own (root only:
+// a plain Dir never chowns; safefs.Keep keeps the writer's ownership).
+func (t tree) writeAtomicAs(path string, data []byte, mode os.FileMode, own safefs.Owner) error {
 	d, name, err := t.parent(path)
 	if err == nil {
 		defer d.Close()
-		err = d.WriteFileAtomic(name, data, mode, safefs.Keep)
+		err = d.WriteFileAtomic(name, data, mode, own)
 	}
 	if err != nil {
 		return dirError(path, filepath.Dir(path), err)

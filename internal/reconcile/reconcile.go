@@ -145,6 +145,11 @@ type Config struct {
 	Log io.Writer
 	// Warn receives the warnings (stderr); nil sends them to Log.
 	Warn io.Writer
+	// Notice receives the lines of Log's stream that always print, where
+	// Log may be quieted (the boot's routine lines need
+	// HERMES_INIT_VERBOSE): a repair (a stale pid file removed) and an
+	// action that failed. nil sends them to Log.
+	Notice io.Writer
 	// Locks is the boot's budget of lock waits: each lock on a
 	// hermes-writable file (gateway_state.json, the boot log) waits at most
 	// safefs.RootLockWait and all of them together no more than what is
@@ -182,6 +187,10 @@ func Run(ctx context.Context, cfg Config) ([]Action, error) {
 	if warn == nil {
 		warn = log
 	}
+	notice := cfg.Notice
+	if notice == nil {
+		notice = log
+	}
 	now := time.Now
 	if cfg.Now != nil {
 		now = cfg.Now
@@ -217,7 +226,7 @@ func Run(ctx context.Context, cfg Config) ([]Action, error) {
 			a.Action = Started
 		}
 		if skip == "" && !cfg.DryRun {
-			sweep(cfg.Home, p, log, warn)
+			sweep(cfg.Home, p, notice, warn)
 			if _, err := cfg.Slots.RegisterGateway(ctx, p, start); err != nil {
 				a.Err = err
 			} else if start && st.DesiredState != gateway.DesiredRunning {
@@ -233,7 +242,11 @@ func Run(ctx context.Context, cfg Config) ([]Action, error) {
 			}
 		}
 		actions = append(actions, a)
-		fmt.Fprintf(log, "reconcile: %s\n", fields(a))
+		if a.Err != nil {
+			fmt.Fprintf(notice, "reconcile: %s\n", fields(a))
+		} else {
+			fmt.Fprintf(log, "reconcile: %s\n", fields(a))
+		}
 	}
 	if cfg.DryRun {
 		return actions, nil

@@ -212,7 +212,14 @@ func TestStalePIDFilesAreSwept(t *testing.T) {
 	}
 	stop := holdFlock(t, filepath.Join(live, "gateway.pid"))
 	defer stop()
-	_, _, log := run(t, Config{Home: home})
+	// A repair prints on Notice, even where the routine lines of Log are
+	// quieted (a boot without HERMES_INIT_VERBOSE).
+	var notice bytes.Buffer
+	_, _, routine := run(t, Config{Home: home, Notice: &notice})
+	log := notice.String()
+	if strings.Contains(routine, "removed the stale") {
+		t.Errorf("a repair went to Log, which a quiet boot discards:\n%s", routine)
+	}
 	for _, d := range []string{home, coder} {
 		for _, f := range []string{"gateway.pid", "processes.json"} {
 			if _, err := os.Lstat(filepath.Join(d, f)); !errors.Is(err, fs.ErrNotExist) {

@@ -156,6 +156,12 @@ func (s *Supervisor) Register(ctx context.Context, spec Spec, start bool) (Statu
 			}
 			svc.uid, svc.gid = uid, gid
 		}
+		// Whether the spec is saved is no part of its equality: a spec
+		// saved again, or no longer, changes only the flag.
+		svc.spec.Saved = norm.Saved
+		if svc.pending != nil {
+			svc.pending.Saved = norm.Saved
+		}
 		if svc.removing {
 			reply(Status{}, fmt.Errorf("%w: %s is being removed", ErrInvalid, norm.Name))
 			return

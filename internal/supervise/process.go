@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 
@@ -236,22 +237,31 @@ func (s *Supervisor) armRestart(svc *service, wait time.Duration) {
 	})
 }
 
-// lastLines quotes the end of a service's output for a failure reason.
+// lastLines quotes the end of a service's output for a failure reason:
+// its last three lines that are not blank, each cut to its first 160
+// bytes (a long line is read from its start, where an error says what
+// failed, never from the middle of its tail).
 func lastLines(l *logpipe.Log) string {
+	const maxLine = 160
 	var parts []string
 	for _, e := range l.Tail(3) {
-		if t := strings.TrimSpace(e.Line); t != "" {
-			parts = append(parts, t)
+		t := strings.TrimSpace(e.Line)
+		if t == "" {
+			continue
 		}
+		if len(t) > maxLine {
+			cut := maxLine
+			for cut > 0 && !utf8.RuneStart(t[cut]) {
+				cut--
+			}
+			t = t[:cut] + "…"
+		}
+		parts = append(parts, t)
 	}
 	if len(parts) == 0 {
 		return ""
 	}
-	r := strings.Join(parts, " | ")
-	if len(r) > 500 {
-		r = r[len(r)-500:]
-	}
-	return ": " + r
+	return ": " + strings.Join(parts, " | ")
 }
 
 // stop sends the stop signal and arms the kill timer; a service with no

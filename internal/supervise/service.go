@@ -105,6 +105,7 @@ func (s *Supervisor) status(svc *service) Status {
 		Reason:   svc.reason,
 		Logs:     svc.log.Counters(),
 		UID:      svc.uid,
+		Saved:    svc.spec.Saved,
 	}
 	if svc.state == Backoff {
 		t := svc.next

@@ -62,6 +62,11 @@ type Spec struct {
 	LogFile     string `json:"log_file,omitempty" yaml:"log_file,omitempty"`
 	LogMaxBytes int64  `json:"log_max_bytes,omitempty" yaml:"log_max_bytes,omitempty"`
 	LogKeep     int    `json:"log_keep,omitempty" yaml:"log_keep,omitempty"`
+	// Saved marks a service whose spec is kept in HERMES_HOME's services.d
+	// (hermes svc add --save), shown as "saved" in its Status. It is no
+	// key of the wire spec nor of a service file: the control API sets it
+	// when it has written the file, the boot when it has loaded one.
+	Saved bool `json:"-" yaml:"-"`
 }
 
 // Duration is a time.Duration that travels as a Go duration string ("5s").

@@ -16,6 +16,9 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
+// SpecFileExts are the extensions of a service file.
+var SpecFileExts = []string{".yaml", ".yml", ".json"}
+
 // maxSpecFile bounds a service file; a spec is a few hundred bytes.
 const maxSpecFile = 1 << 20
 
@@ -67,7 +70,7 @@ func LoadDir(dir string) ([]Spec, error) {
 	seen := map[string]string{}
 	for _, e := range entries {
 		ext := filepath.Ext(e.Name())
-		if e.IsDir() || strings.HasPrefix(e.Name(), ".") || !slices.Contains([]string{".yaml", ".yml", ".json"}, ext) {
+		if e.IsDir() || strings.HasPrefix(e.Name(), ".") || !slices.Contains(SpecFileExts, ext) {
 			continue
 		}
 		p := filepath.Join(dir, e.Name())

@@ -53,6 +53,9 @@ type Status struct {
 	NextStart *time.Time `json:"next_start,omitempty"`
 	// User is the uid the service runs as (for authorisation and display).
 	UID int `json:"uid"`
+	// Saved is true for a service whose spec is kept in HERMES_HOME's
+	// services.d and so survives a restart (Spec.Saved).
+	Saved bool `json:"saved,omitempty"`
 }
 
 // Errors of the supervisor; the control API maps them to HTTP statuses.

@@ -507,3 +507,35 @@ func TestExpectUID(t *testing.T) {
 		t.Errorf("state = %s, want running", st.State)
 	}
 }
+
+// TestRegisterSaved: the status says saved while the registered spec is
+// marked so; the same spec registered again without the mark (or with it)
+// changes only the flag, and a running service is not restarted for it.
+func TestRegisterSaved(t *testing.T) {
+	s := newTestSupervisor(t, nil)
+	ctx := context.Background()
+	pid := 0
+	for _, tt := range []struct {
+		saved, start bool
+	}{{true, false}, {false, false}, {true, true}, {false, true}, {true, true}} {
+		sp := spec(t, "keeper", "sleep")
+		sp.Saved = tt.saved
+		st, err := s.Register(ctx, sp, tt.start)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Saved != tt.saved {
+			t.Errorf("Register(saved=%v, start=%v): status saved = %v", tt.saved, tt.start, st.Saved)
+		}
+		got, _ := s.Status("keeper")
+		if got.Saved != tt.saved {
+			t.Errorf("Status after Register(saved=%v): saved = %v", tt.saved, got.Saved)
+		}
+		if tt.start {
+			if pid != 0 && got.PID != pid {
+				t.Errorf("the flag alone restarted the service: pid %d, was %d", got.PID, pid)
+			}
+			pid = got.PID
+		}
+	}
+}

@@ -174,6 +174,7 @@ func (f *Supervisor) Register(ctx context.Context, spec supervise.Spec, start bo
 	changed := !reflect.DeepEqual(svc.spec, n)
 	svc.spec = n
 	svc.status.UID = uid
+	svc.status.Saved = n.Saved
 	running := svc.status.State == supervise.Running
 	if start && !running || running && changed {
 		f.run(svc)

@@ -1,0 +1,118 @@
+package e2e
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestContainerConfig: configuration, secrets and profiles in the image,
+// as a new user tries them with docker exec (issue 12), in one container:
+// config set refuses a secret and a URL that cannot work (the file byte
+// for byte), hermes env set takes a pasted key as the hermes user also
+// from root, doctor is not green while the key is missing, env rotate
+// works from the gateway's next request, and a clone starts ready.
+func TestContainerConfig(t *testing.T) {
+	t.Parallel()
+	c := startContainer(t, containerOpts{Volume: true})
+	waitReady(t, c, 30*time.Second)
+	hermes := func(user string, args ...string) cmdResult {
+		t.Helper()
+		return dockerExec(t, c, user, append([]string{"hermes"}, args...)...)
+	}
+	cfgBefore, _ := catIn(t, c, "", "/opt/data/config.yaml")
+	for _, args := range [][]string{
+		{"config", "set", "OPENROUTER_API_KEY", "sk-or-test"},
+		{"config", "set", "model.base_url", "http://:9998/v1"},
+		{"config", "set", "model.temperature", "0.3"},
+	} {
+		r := hermes("root", args...)
+		if r.Code != 1 || strings.Count(strings.TrimSpace(r.Stdout), "\n") != 0 || !strings.HasPrefix(r.Stdout, "✗ ") {
+			t.Errorf("hermes %s: %s", strings.Join(args, " "), r)
+		}
+	}
+	if r := hermes("root", "config", "set", "OPENROUTER_API_KEY", "sk-or-test"); !strings.Contains(r.Stdout, "hermes env set OPENROUTER_API_KEY") {
+		t.Errorf("a secret in config set does not point to env set: %s", r)
+	}
+	if after, _ := catIn(t, c, "", "/opt/data/config.yaml"); after != cfgBefore {
+		t.Errorf("refused sets changed config.yaml:\n%s", after)
+	}
+	for _, kv := range [][2]string{{"model.base_url", "https://openrouter.ai/api/v1"}, {"model.name", "openai/gpt-4o-mini"}, {"model.api_key_env", "OPENROUTER_API_KEY"}} {
+		if r := hermes("root", "config", "set", kv[0], kv[1]); r.Code != 0 || !strings.Contains(r.Stdout, "next request") {
+			t.Errorf("config set %s: %s", kv[0], r)
+		}
+	}
+	if r := hermes("", "doctor"); r.Code != 1 || !strings.Contains(r.Stdout, "✗ model default") {
+		t.Errorf("doctor with the key unset: %s", r)
+	}
+
+	// Pasted on stdin, as root: docker exec drops to the hermes user; and
+	// kept as root on purpose, .env is still the hermes user's.
+	r, err := runCommand(dockerTimeout, strings.NewReader("sk-or-test\n"), "docker", "exec", "-i", c.Name, "hermes", "env", "set", "OPENROUTER_API_KEY")
+	if err != nil || r.Code != 0 {
+		t.Fatalf("env set from stdin: %v %s", err, r)
+	}
+	if r := dockerExec(t, c, "root", "env", "HERMES_DOCKER_EXEC_AS_ROOT=1", "hermes", "env", "set", "SECOND_KEY", "x-0123456789abcdef"); r.Code != 0 {
+		t.Errorf("env set as root: %s", r)
+	}
+	if got := statIn(t, c, "%u:%g %a", "/opt/data/.env"); got != "10000:10000 600" {
+		t.Errorf(".env is %s, want 10000:10000 600", got)
+	}
+	if out := mustExec(t, c, "", "hermes", "env", "list"); strings.Contains(out, "sk-or-test") || !strings.Contains(out, "OPENROUTER_API_KEY") {
+		t.Errorf("env list:\n%s", out)
+	}
+	if r := hermes("", "doctor"); r.Code != 0 || !strings.Contains(r.Stdout, "key OPENROUTER_API_KEY set in .env") {
+		t.Errorf("doctor with the key set: %s", r)
+	}
+	if r := dockerExec(t, c, "", "sh", "-c", "hermes doctor --quiet"); r.Code != 0 || r.Stdout != "" {
+		t.Errorf("the HEALTHCHECK's doctor --quiet: %s", r)
+	}
+
+	// env rotate: the running gateway takes the new key from its next
+	// request.
+	env, _ := catIn(t, c, "", "/opt/data/.env")
+	old := regexp.MustCompile(`(?m)^API_SERVER_KEY=(.*)$`).FindStringSubmatch(env)[1]
+	models := func(key string) int {
+		t.Helper()
+		var a httpAnswer
+		waitFor(t, 30*time.Second, func() error {
+			var err error
+			a, err = probeHTTP(t, c, gatewayPort, "GET", "/v1/models", "Authorization: Bearer "+key)
+			return err
+		})
+		return a.Status
+	}
+	if got := models(old); got != 200 {
+		t.Fatalf("GET /v1/models with the seeded key: %d", got)
+	}
+	out := mustExec(t, c, "", "hermes", "env", "rotate", "API_SERVER_KEY")
+	fresh := regexp.MustCompile(`(?m)^[0-9a-f]{64}$`).FindString(out)
+	if fresh == "" || fresh == old {
+		t.Fatalf("env rotate: %s", out)
+	}
+	if got := models(old); got != 401 {
+		t.Errorf("the old key after env rotate: %d, want 401", got)
+	}
+	if got := models(fresh); got != 200 {
+		t.Errorf("the new key after env rotate: %d, want 200", got)
+	}
+
+	// A clone starts ready: its model and key, its own port and API key.
+	if out := mustExec(t, c, "root", "hermes", "profile", "create", "coder", "--clone", "--description", "writes code"); !strings.Contains(out, "gateway port 8643") || !strings.Contains(out, "cloned from default") {
+		t.Errorf("profile create --clone: %s", out)
+	}
+	show := mustExec(t, c, "", "hermes", "profile", "show", "coder")
+	if !strings.Contains(show, "openai/gpt-4o-mini") || !regexp.MustCompile(`API_SERVER_KEY sha256:[0-9a-f]{12}`).MatchString(show) || strings.Contains(show, fresh) {
+		t.Errorf("profile show coder:\n%s", show)
+	}
+	if r := hermes("", "-p", "coder", "doctor"); !strings.Contains(r.Stdout, "model coder: openai/gpt-4o-mini at https://openrouter.ai/api/v1, key OPENROUTER_API_KEY set in .env") {
+		t.Errorf("doctor of the clone: %s", r)
+	}
+	if soul, _ := catIn(t, c, "", "/opt/data/SOUL.md"); !strings.HasPrefix(soul, "<!--") {
+		t.Errorf("the seeded SOUL.md keeps its note outside a comment block:\n%s", soul)
+	}
+	if r := hermes("", "profile", "delete", "default", "-y"); r.Code != 1 || strings.Contains(r.Stdout, "choose another name") {
+		t.Errorf("profile delete default: %s", r)
+	}
+}
