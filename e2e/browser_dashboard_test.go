@@ -215,11 +215,17 @@ func TestBrowserDashboard(t *testing.T) {
 
 	// 2. Profiles: create one, delete it after the confirmation.
 	open("/profiles", "#create-form")
-	b.run("creating a profile", step, chromedp.SendKeys(chromedp.CSS("#create-name"), "writer"), chromedp.Click(chromedp.CSS(`#create-form button[type="submit"]`)))
+	b.run("creating a profile as a copy of default", step, chromedp.SendKeys(chromedp.CSS("#create-name"), "writer"), chromedp.SetValue(chromedp.CSS("#create-from"), "default"), chromedp.Click(chromedp.CSS(`#create-form button[type="submit"]`)))
 	wait("the creation's result", `document.getElementById("create-result").textContent.startsWith("✓ Created writer")`)
 	b.run("the page with the new profile", step, chromedp.WaitVisible(chromedp.CSS("#profile-writer")))
 	if !profiles.Exists(h.home, "writer") {
 		t.Errorf("the profile writer was not created")
+	}
+	fp := func(p string) string {
+		return eval(`(document.querySelector("#profile-` + p + ` dd code") || {}).textContent || ""`)
+	}
+	if a, b := fp("default"), fp("writer"); !strings.HasPrefix(a, "sha256:") || !strings.HasPrefix(b, "sha256:") || a == b {
+		t.Errorf("key fingerprints: default %q, writer %q; want two different ones (a clone gets a fresh key)", a, b)
 	}
 	if got := eval(`String(document.querySelector('button[data-delete="default"]').disabled)`); got != "true" {
 		t.Errorf("default's delete button is enabled")
@@ -273,6 +279,31 @@ func TestBrowserDashboard(t *testing.T) {
 		t.Errorf("the hostile text is not shown as text:\n%s", got)
 	}
 	b.screenshot("session-markdown")
+	// 3. Secrets: listed masked, set, revealed, a bad name refused.
+	open("/secrets", "#secrets")
+	if got := b.text(`#secrets tr[data-key="API_SERVER_KEY"] .secret-value`); got == "" || got == "not set" || len(got) > 12 {
+		t.Errorf("API_SERVER_KEY shows %q, want it masked", got)
+	}
+	checkPage(t, b, eval, "secrets")
+	b.run("a bad name", step, chromedp.SendKeys(chromedp.CSS("#secret-key"), "bad-name"), chromedp.SendKeys(chromedp.CSS("#secret-value"), "x"), chromedp.Click(chromedp.CSS(`#secret-form button[type="submit"]`)))
+	wait("the refusal", `/✗ Not saved: .*invalid variable name.*HTTP 400/.test(document.getElementById("secret-result").textContent)`)
+	const upstreamKey = "sk-or-v1-browser-test-0123456789abcdef"
+	b.run("setting a key", step, chromedp.SetValue(chromedp.CSS("#secret-key"), "OPENROUTER_API_KEY"), chromedp.SetValue(chromedp.CSS("#secret-value"), upstreamKey), chromedp.Click(chromedp.CSS(`#secret-form button[type="submit"]`)))
+	wait("the save", `document.getElementById("secret-result").textContent.startsWith("✓ OPENROUTER_API_KEY saved")`)
+	b.run("the page again", step, chromedp.WaitVisible(chromedp.CSS(`#secrets tr[data-key="OPENROUTER_API_KEY"]`)))
+	if got := b.text(`#secrets tr[data-key="OPENROUTER_API_KEY"] .secret-value`); strings.Contains(got, upstreamKey) {
+		t.Errorf("the new key is shown unmasked: %q", got)
+	}
+	envPath := profiles.EnvPath(h.home, profiles.Default)
+	if fi, err := os.Stat(envPath); err != nil || fi.Mode().Perm() != 0o600 || fi.Sys().(*syscall.Stat_t).Uid != 10000 {
+		t.Errorf(".env after the browser's write: %v %v, want 0600 and the hermes uid", fi.Mode(), err)
+	}
+	if b, _ := os.ReadFile(envPath); !strings.Contains(string(b), "OPENROUTER_API_KEY="+upstreamKey) {
+		t.Errorf(".env lacks the key set in the browser")
+	}
+	b.screenshot("secrets-1280")
+	b.run("revealing", step, chromedp.Click(chromedp.CSS(`#secrets tr[data-key="OPENROUTER_API_KEY"] button[data-act="reveal"]`)))
+	wait("the value", `document.querySelector('#secrets tr[data-key="OPENROUTER_API_KEY"] .secret-value').textContent === `+strconv.Quote(upstreamKey))
 	open("/no/such/page", ".error-page")
 	if got := b.text(".error-code"); got != "404" {
 		t.Errorf("an unknown page shows %q, want the 404 page", got)
@@ -316,6 +347,7 @@ func TestBrowserDashboard(t *testing.T) {
 		{"/profiles", "#create-form", "profiles"},
 		{"/sessions", "main h1", "sessions"},
 		{"/sessions/default/" + sessionID, ".msg-body.md", "session"},
+		{"/secrets", "#secrets", "secrets"},
 		{"/no/such/page", ".error-page", "not-found"},
 	} {
 		open(p.path, p.ready)

@@ -312,6 +312,10 @@ type profileBody struct {
 	Gateway        gatewayJSON `json:"gateway"`
 	ActiveSessions int         `json:"active_sessions"`
 	SessionsError  string      `json:"sessions_error,omitempty"`
+	// KeyFingerprint identifies the gateway's API_SERVER_KEY of the
+	// profile's .env (profiles.Fingerprint), never the key; "" when the
+	// .env sets none.
+	KeyFingerprint string `json:"key_fingerprint,omitempty"`
 }
 
 // gatewayJSON is a gateway as the gated views show it.
@@ -351,6 +355,11 @@ func (s *Server) readProfile(ctx context.Context, name string, now time.Time) pr
 		p.ConfigError = err.Error()
 	} else {
 		p.Model, p.BaseURLHost = m.Name, urlHost(m.BaseURL)
+	}
+	if d, err := profiles.LoadEnvDoc(s.home, name); err == nil {
+		if key, ok := d.Get(profiles.APIKeyVar); ok {
+			p.KeyFingerprint = profiles.Fingerprint(key)
+		}
 	}
 	n, err := s.activeSessions(ctx, name, now)
 	p.ActiveSessions = n

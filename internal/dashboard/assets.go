@@ -44,6 +44,7 @@ func assetList() []asset {
 		{name: "config.js", contentType: "text/javascript; charset=utf-8"},
 		{name: "profiles.js", contentType: "text/javascript; charset=utf-8"},
 		{name: "sessions.js", contentType: "text/javascript; charset=utf-8"},
+		{name: "secrets.js", contentType: "text/javascript; charset=utf-8"},
 		{name: "markdown.js", contentType: "text/javascript; charset=utf-8"},
 		{name: faviconAsset, contentType: "image/svg+xml"},
 		{name: "theme.css", contentType: "text/css; charset=utf-8", generate: themeCSS},

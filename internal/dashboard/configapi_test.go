@@ -223,3 +223,19 @@ func TestConfigPage(t *testing.T) {
 		t.Errorf("GET /config?profile=nobody = %d", rec.Code)
 	}
 }
+
+// TestConfigNullUnsets: null returns a key to its default (as hermes
+// config unset), keeping the rest of the file.
+func TestConfigNullUnsets(t *testing.T) {
+	f := newFixture(t, authgate.OpenLocal, nil)
+	path := profiles.ConfigPath(f.home, profiles.Default)
+	writeFile(t, path, "# notes\ngateway:\n  port: 8642\n  max_concurrent: 7\n")
+	rec := send(f.handler(), "PUT", "/api/config", `{"config":{"gateway.max_concurrent":null}}`, f.localHeaders())
+	b, _ := os.ReadFile(path)
+	if rec.Code != 200 || strings.Contains(string(b), "max_concurrent") || !strings.Contains(string(b), "# notes") || !strings.Contains(string(b), "port: 8642") {
+		t.Errorf("null = %d %s; file:\n%s", rec.Code, rec.Body, b)
+	}
+	if rec := send(f.handler(), "PUT", "/api/config", `{"config":{"no.such_key":null}}`, f.localHeaders()); rec.Code != 400 {
+		t.Errorf("null of an unknown key = %d, want 400", rec.Code)
+	}
+}

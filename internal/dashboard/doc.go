@@ -40,18 +40,23 @@
 //	DELETE /api/profiles/{name}           delete one, {"confirm": NAME}; 409 while its gateway runs
 //	GET  /api/config                      ?profile=NAME: every key of the table with its value, and the file's version (ETag)
 //	PUT  /api/config                      {"config": {KEY: VALUE|null}}: config set's validation, all or nothing, If-Match → 412
+//	GET  /api/env                         ?profile=NAME: the .env's variables (is_set, redacted_value, description, category, is_password), never a value
+//	PUT  /api/env                         {"key","value"}: set one (profiles.EnvSet: 0600, the hermes uid, comments kept)
+//	DELETE /api/env                       {"key"}: remove one
+//	POST /api/env/reveal                  {"key"}: its value (5 a minute per person, 30 in all)
 //	GET  /api/logs/{service}/stream       server-sent events: the log's tail, then every new line
 //	GET  /api/logs/{service}/download     the whole log file, archives first, as an attachment
 //	GET  /api/logs/boot                   logs/container-boot.log (?download=1: as an attachment)
 //	GET  /                                overview page, kept live from /api/events
-//	GET  /profiles, /config               profiles page; config page generated from the table of keys
+//	GET  /profiles, /config, /secrets     profiles page; config page generated from the table of keys; the .env
 //	GET  /sessions, /sessions/{profile}/{id}   sessions pages (a transcript as Markdown, built from text only)
 //	GET  /logs                            log page: a service picker (and the boot log), levels, filter, pause, download
 //
 // Any other path is the 404 page (a method a route does not take, 405),
-// as JSON under /api/; a panic is the 500 page. Changing model.* from the
-// browser needs a login less than 5 minutes old (gated; refused in
-// open-insecure) and is audited (a dashboard.audit line: event, who, what,
+// as JSON under /api/; a panic is the 500 page. Changing model.* or a
+// secret of .env (and revealing one) from the browser needs a login less
+// than 5 minutes old (gated; refused in open-insecure, where only the list
+// of .env stays) and is audited (a dashboard.audit line: event, who, what,
 // never a value). No route registers a command line.
 //
 // The pages are html/template files embedded in the binary; every URL in

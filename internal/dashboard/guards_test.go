@@ -125,3 +125,15 @@ func TestEveryPageCSP(t *testing.T) {
 
 // regexpInlineScript matches a script element without a src.
 var regexpInlineScript = regexp.MustCompile(`<script(?:\s+type="[^"]*")?>`)
+
+// newJSONRequest is a same-origin JSON request of the page at origin.
+func newJSONRequest(method, target, body, origin string) (*http.Request, error) {
+	req, err := http.NewRequest(method, target, strings.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Origin", origin)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	return req, nil
+}

@@ -30,6 +30,8 @@ const (
 	pageConfigName = "config"
 	// pageProfilesName is the profiles page.
 	pageProfilesName = "profiles"
+	// pageSecretsName is the secrets page.
+	pageSecretsName = "secrets"
 )
 
 // parsePages parses the layout with each page's template; urlOf is the
@@ -50,7 +52,7 @@ func parsePages(urlOf func(string) string) (map[string]*template.Template, error
 		"sentence":   sentence,
 	}
 	out := map[string]*template.Template{}
-	for _, name := range []string{pageOverview, pageSessions, pageSession, pageLogs, pageError, pageConfigName, pageProfilesName} {
+	for _, name := range []string{pageOverview, pageSessions, pageSession, pageLogs, pageError, pageConfigName, pageProfilesName, pageSecretsName} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(webFS, "web/templates/layout.html", "web/templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("dashboard: page %s: %w", name, err)

@@ -92,3 +92,36 @@ func TestProfilesPage(t *testing.T) {
 		}
 	}
 }
+
+// TestProfileClone: a profile made from another one has its config and
+// SOUL.md, its own port and a fresh key (another fingerprint).
+func TestProfileClone(t *testing.T) {
+	f := newFixture(t, authgate.OpenLocal, nil)
+	h := f.handler()
+	hdr := f.localHeaders()
+	hdr["Content-Type"] = "application/json"
+	writeFile(t, profiles.EnvPath(f.home, profiles.Default), "API_SERVER_KEY=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n")
+	rec := send(h, "POST", "/api/profiles", `{"name":"copy","clone_from":"default","description":"a copy"}`, hdr)
+	if rec.Code != 201 {
+		t.Fatalf("clone = %d %s", rec.Code, rec.Body)
+	}
+	c, err := profiles.LoadProfileConfig(f.home, "copy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := c.Get("model.name"); v != "anthropic/claude-sonnet-4" {
+		t.Errorf("the clone's model.name = %v", v)
+	}
+	if p, _ := profiles.Port(f.home, "copy"); p == 8642 || p == 0 {
+		t.Errorf("the clone's port = %d", p)
+	}
+	if !strings.Contains(rec.Body.String(), `"key_fingerprint":"sha256:`) || strings.Contains(rec.Body.String(), profiles.Fingerprint("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")) {
+		t.Errorf("the clone's key is not a fresh one: %s", rec.Body)
+	}
+	if rec := send(h, "POST", "/api/profiles", `{"name":"other","clone_from":"nobody"}`, hdr); rec.Code != 400 && rec.Code != 404 {
+		t.Errorf("clone from nobody = %d %s", rec.Code, rec.Body)
+	}
+	if rec := send(h, "POST", "/api/profiles", `{"name":"other","clone_all":true}`, hdr); rec.Code != 400 {
+		t.Errorf("clone_all without a source = %d", rec.Code)
+	}
+}

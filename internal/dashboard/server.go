@@ -78,6 +78,7 @@ type Server struct {
 	caps    *netcap.Limiter // the connection bounds of every Run
 	hub     *hub            // the watchers of /api/events
 	pid     int             // this process (Config.PID)
+	reveals *revealLimiter  // POST /api/env/reveal's budget
 
 	mu       sync.Mutex        // guards reported
 	reported map[string]string // what could not be read → the error last logged (note)
@@ -120,6 +121,10 @@ func (s *Server) routes() []route {
 		{"PUT /api/config", false, s.apiConfigPut},
 		{"POST /api/profiles", false, s.apiProfileCreate},
 		{"DELETE /api/profiles/{name}", false, s.apiProfileDelete},
+		{"GET /api/env", false, s.apiEnvList},
+		{"PUT /api/env", false, s.apiEnvSet},
+		{"DELETE /api/env", false, s.apiEnvDelete},
+		{"POST /api/env/reveal", false, s.apiEnvReveal},
 
 		// Behind the gate: the pages.
 		{"GET /{$}", false, s.pageOverview},
@@ -128,6 +133,7 @@ func (s *Server) routes() []route {
 		{"GET /logs", false, s.pageLogs},
 		{"GET /config", false, s.pageConfig},
 		{"GET /profiles", false, s.pageProfiles},
+		{"GET /secrets", false, s.pageSecrets},
 
 		// Static assets (public): the files of assetList, and nothing else.
 		{"GET " + AssetsPath + "{file}", true, s.serveAsset},
@@ -159,6 +165,7 @@ func New(cfg Config) (*Server, error) {
 		extra:    cfg.Counters,
 		hub:      newHub(),
 		pid:      cfg.PID,
+		reveals:  newRevealLimiter(),
 	}
 	if s.pid == 0 {
 		s.pid = os.Getpid()

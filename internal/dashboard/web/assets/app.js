@@ -9,6 +9,7 @@ const modules = {
   logs: "./logs.js",
   config: "./config.js",
   profiles: "./profiles.js",
+  secrets: "./secrets.js",
   sessions: "./sessions.js",
   session: "./sessions.js",
 };
