@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"maps"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -107,15 +106,30 @@ func (d *Duration) parse(s string) error {
 	return nil
 }
 
-var serviceName = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
-
 // ValidName reports whether name is a valid service name
-// (^[a-z0-9][a-z0-9_.-]{0,63}$).
+// (^[a-z0-9][a-z0-9_.-]{0,63}$). It is checked by hand: a regexp compiled
+// at package initialisation would cost every hermes process.
 func ValidName(name string) error {
-	if !serviceName.MatchString(name) {
+	if !validName(name) {
 		return fmt.Errorf("%w: service name %q must match [a-z0-9][a-z0-9_.-]{0,63}", ErrInvalid, name)
 	}
 	return nil
+}
+
+func validName(name string) bool {
+	if len(name) == 0 || len(name) > 64 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case i > 0 && (c == '_' || c == '.' || c == '-'):
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // maxStopGrace bounds stop_grace: a grace longer than Docker's whole stop

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -215,6 +216,34 @@ func TestReserved(t *testing.T) {
 	} {
 		if got := tt.s.Reserved(tt.name); got != tt.want {
 			t.Errorf("Reserved(%q) = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestValidNameMatchesItsPattern: the hand-written check agrees with the
+// pattern it documents, on every short string over a small alphabet and on
+// the length bounds.
+func TestValidNameMatchesItsPattern(t *testing.T) {
+	re := regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
+	alphabet := []byte("az09_.-A/ ")
+	var gen func(prefix []byte, n int)
+	gen = func(prefix []byte, n int) {
+		s := string(prefix)
+		if got, want := validName(s), re.MatchString(s); got != want {
+			t.Errorf("validName(%q) = %v, want %v", s, got, want)
+		}
+		if n == 0 {
+			return
+		}
+		for _, c := range alphabet {
+			gen(append(prefix, c), n-1)
+		}
+	}
+	gen(nil, 3)
+	for _, n := range []int{63, 64, 65} {
+		s := strings.Repeat("a", n)
+		if got, want := validName(s), re.MatchString(s); got != want {
+			t.Errorf("validName(%d a's) = %v, want %v", n, got, want)
 		}
 	}
 }

@@ -111,38 +111,47 @@ func Seed(ctx context.Context, cfg Config) error {
 	if err := seedDirectories(cfg, base); err != nil {
 		return err
 	}
-	var seeded []string
-	add := func(name string, created bool, err error) error {
-		if err != nil {
-			return fmt.Errorf("seeding %s: %w", filepath.Join(cfg.Home, name), err)
-		}
-		if created {
-			seeded = append(seeded, name)
-		}
-		return nil
+	// The seeds are written first, then made durable together, then
+	// given their names (SOUL.md last): one round of fsyncs instead of one
+	// per file, and still no name that points at unsynced data.
+	b := &batch{}
+	defer b.abort()
+	seedErr := func(name string, err error) error {
+		return fmt.Errorf("seeding %s: %w", filepath.Join(cfg.Home, name), err)
 	}
-	created, err := createOnce(base, configYML, cfg.seed(configYML, profiles.DefaultConfig(profiles.DefaultGatewayPort)), profiles.ConfigMode, cfg.owner())
-	if err := add(configYML, created, err); err != nil {
-		return err
+	if err := b.create(base, configYML, cfg.seed(configYML, profiles.DefaultConfig(profiles.DefaultGatewayPort)), profiles.ConfigMode, cfg.owner()); err != nil {
+		return seedErr(configYML, err)
 	}
-	created, err = seedEnv(cfg, base, key)
-	if err := add(envFile, created, err); err != nil {
-		return err
+	if err := seedEnv(cfg, base, key, b); err != nil {
+		return seedErr(envFile, err)
 	}
-	created, err = seedAuth(cfg, base)
-	if err := add(authFile, created, err); err != nil {
-		return err
+	if err := seedAuth(cfg, base, b); err != nil {
+		return seedErr(authFile, err)
 	}
-	created, err = seedGatewayState(ctx, cfg, base)
-	if err := add(gateway.StateFile, created, err); err != nil {
-		return err
+	// SOUL.md makes the home a profile: it is written now but named only
+	// once the rest is there.
+	if err := b.create(base, soulFile, cfg.seed(soulFile, profiles.DefaultSOUL(profiles.Default)), profiles.SOULMode, cfg.owner()); err != nil {
+		return seedErr(soulFile, err)
 	}
-	// SOUL.md last: it makes the home a profile, so it appears only once
-	// the rest is there.
-	created, err = createOnce(base, soulFile, cfg.seed(soulFile, profiles.DefaultSOUL(profiles.Default)), profiles.SOULMode, cfg.owner())
-	if err := add(soulFile, created, err); err != nil {
-		return err
+	if err := b.sync(); err != nil {
+		return seedErr(b.failed, err)
 	}
+	seeded, err := b.publish(func(name string) bool { return name != soulFile })
+	if err != nil {
+		return seedErr(b.failed, err)
+	}
+	created, err := seedGatewayState(ctx, cfg, base)
+	if err != nil {
+		return seedErr(gateway.StateFile, err)
+	}
+	if created {
+		seeded = append(seeded, gateway.StateFile)
+	}
+	last, err := b.publish(func(string) bool { return true })
+	if err != nil {
+		return seedErr(b.failed, err)
+	}
+	seeded = append(seeded, last...)
 	if len(seeded) > 0 {
 		_ = unix.Fsync(base.Fd())
 		cfg.logf("seeded %s in %s (first boot)", strings.Join(seeded, ", "), cfg.Home)
@@ -188,33 +197,100 @@ func exists(d *safefs.Dir, name string) (bool, error) {
 	return err == nil, err
 }
 
-// createOnce creates name in d with data, perm and own unless name exists,
-// and reports whether it did. The content is written to a temporary file
-// first and linked into place, so that no reader sees half a file and an
-// existing name (whoever created it meanwhile) is never replaced.
-func createOnce(d *safefs.Dir, name string, data []byte, perm os.FileMode, own safefs.Owner) (bool, error) {
+// batch creates files that do not exist yet, in three rounds: create
+// writes each to a temporary file of its own and starts its writeback;
+// sync waits for all of them to be durable; publish links each into place
+// unless its name exists (whoever created it meanwhile is never
+// replaced), so that no reader sees half a file and no name points at data
+// a crash could lose. abort removes what is left.
+type batch struct {
+	pending []*staged
+	failed  string // the name whose round failed
+}
+
+type staged struct {
+	d         *safefs.Dir
+	f         *os.File
+	tmp, name string
+}
+
+// create stages name in d with data, perm and own unless name exists (a
+// symlink, even a dangling one, counts as existing).
+func (b *batch) create(d *safefs.Dir, name string, data []byte, perm os.FileMode, own safefs.Owner) error {
 	if ok, err := exists(d, name); err != nil || ok {
-		return false, err
+		return err
 	}
 	tmp := fmt.Sprintf(".%s.seed.%d", name, os.Getpid())
 	_ = d.Remove(tmp)
 	f, err := d.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm, own)
 	if err != nil {
-		return false, err
+		return err
 	}
-	_, werr := f.Write(data)
-	if werr == nil {
-		werr = f.Sync()
-	}
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr != nil {
+	if _, err := f.Write(data); err != nil {
+		f.Close()
 		_ = d.Remove(tmp)
-		return false, werr
+		return err
 	}
-	defer d.Remove(tmp)
-	return publish(d, tmp, name)
+	// Start the writeback now, so that the files' data goes to the disk
+	// together and sync mostly waits for one journal commit.
+	_ = unix.SyncFileRange(int(f.Fd()), 0, 0, unix.SYNC_FILE_RANGE_WRITE)
+	b.pending = append(b.pending, &staged{d: d, f: f, tmp: tmp, name: name})
+	return nil
+}
+
+// sync makes every staged file durable and closes it.
+func (b *batch) sync() error {
+	for _, s := range b.pending {
+		if s.f == nil {
+			continue
+		}
+		err := s.f.Sync()
+		if cerr := s.f.Close(); err == nil {
+			err = cerr
+		}
+		s.f = nil
+		if err != nil {
+			b.failed = s.name
+			return err
+		}
+	}
+	return nil
+}
+
+// publish names the synced files that want selects, in the order they
+// were staged, and returns the names it created.
+func (b *batch) publish(want func(name string) bool) ([]string, error) {
+	var created []string
+	rest := b.pending[:0]
+	for i, s := range b.pending {
+		if !want(s.name) {
+			rest = append(rest, s)
+			continue
+		}
+		ok, err := publish(s.d, s.tmp, s.name)
+		_ = s.d.Remove(s.tmp)
+		if err != nil {
+			b.failed = s.name
+			b.pending = append(rest, b.pending[i+1:]...)
+			return created, err
+		}
+		if ok {
+			created = append(created, s.name)
+		}
+	}
+	b.pending = rest
+	return created, nil
+}
+
+// abort removes the temporary files of what was not published.
+func (b *batch) abort() {
+	for _, s := range b.pending {
+		if s.f != nil {
+			s.f.Close()
+		}
+		_ = s.d.Remove(s.tmp)
+	}
+	b.pending = nil
 }
 
 // publish gives the temporary file tmp the name name unless name exists:
@@ -266,19 +342,19 @@ func orchestratorKey(cfg Config) (envKey, error) {
 // differs from it, one warning line says which one the gateway uses and how
 // to change it. (A key the environment gives that cannot work has stopped
 // the boot already: Seed checks it before it writes anything.)
-func seedEnv(cfg Config, base *safefs.Dir, k envKey) (bool, error) {
+func seedEnv(cfg Config, base *safefs.Dir, k envKey, b *batch) error {
 	orch, from, given := k.key, k.from, k.given
 	key := orch
 	if !given {
 		var err error
 		if key, err = profiles.NewAPIKey(); err != nil {
-			return false, err
+			return err
 		}
 	}
 	envPath := filepath.Join(cfg.Home, envFile)
 	ok, err := exists(base, envFile)
 	if err != nil {
-		return false, err
+		return err
 	}
 	if !ok {
 		data := profiles.EnvFile(key)
@@ -293,24 +369,26 @@ func seedEnv(cfg Config, base *safefs.Dir, k envKey) (bool, error) {
 				data = append(data, apiKeyLine(profiles.EnvFile(key))...)
 			}
 		}
-		created, err := createOnce(base, envFile, data, profiles.EnvMode, cfg.owner())
-		if created && given {
+		if err := b.create(base, envFile, data, profiles.EnvMode, cfg.owner()); err != nil {
+			return err
+		}
+		if given {
 			cfg.logf("%s in %s is the one from %s", profiles.APIKeyVar, envPath, from)
 		}
-		return created, err
+		return nil
 	}
 	var data []byte
 	if cfg.Root {
 		data, err = readRegular(base, envFile)
 		if r, ok := safefs.Refuse(envPath, err, "not checked for "+profiles.APIKeyVar); ok {
 			cfg.refuse(r)
-			return false, nil
+			return nil
 		}
 	} else {
 		data, err = os.ReadFile(envPath)
 	}
 	if err != nil {
-		return false, err
+		return err
 	}
 	if m, _ := profiles.ParseEnv(data); m[profiles.APIKeyVar] != "" {
 		if given && m[profiles.APIKeyVar] != orch {
@@ -318,7 +396,7 @@ func seedEnv(cfg Config, base *safefs.Dir, k envKey) (bool, error) {
 				"To use the environment's instead, delete the %s line from %s and restart: the next boot writes the environment's key there",
 				profiles.APIKeyVar, from, envPath, envPath, profiles.APIKeyVar, envPath)
 		}
-		return false, nil
+		return nil
 	}
 	line := apiKeyLine(profiles.EnvFile(key))
 	if len(data) > 0 && data[len(data)-1] != '\n' {
@@ -327,17 +405,17 @@ func seedEnv(cfg Config, base *safefs.Dir, k envKey) (bool, error) {
 	err = appendEnv(cfg, base, line)
 	if r, ok := safefs.Refuse(envPath, err, "no "+profiles.APIKeyVar+" appended"); ok {
 		cfg.refuse(r)
-		return false, nil
+		return nil
 	}
 	if err != nil {
-		return false, err
+		return err
 	}
 	if given {
 		cfg.logf("added the %s from %s to %s", profiles.APIKeyVar, from, envPath)
 	} else {
 		cfg.logf("added a fresh %s to %s", profiles.APIKeyVar, envPath)
 	}
-	return false, nil
+	return nil
 }
 
 // readRegular reads the regular file name of d as root: no symlink is
@@ -392,29 +470,29 @@ func appendEnv(cfg Config, base *safefs.Dir, line []byte) error {
 }
 
 // seedAuth writes auth.json from HERMES_AUTH_JSON_BOOTSTRAP on first boot.
-func seedAuth(cfg Config, base *safefs.Dir) (bool, error) {
+func seedAuth(cfg Config, base *safefs.Dir, b *batch) error {
 	v, _ := getenv(cfg, EnvAuthBootstrap)
 	if strings.TrimSpace(v) == "" {
-		return false, nil
+		return nil
 	}
 	data, err := authBootstrap([]byte(v))
 	ok, xerr := exists(base, authFile)
 	if xerr != nil {
-		return false, xerr
+		return xerr
 	}
 	if cfg.Root && refused(cfg, base, authFile, "bootstrap skipped ("+EnvAuthBootstrap+" not applied)") {
-		return false, nil
+		return nil
 	}
 	if ok {
 		if err != nil {
 			cfg.logf("warning: %s is ignored (auth.json exists), and it is invalid anyway: %v", EnvAuthBootstrap, err)
 		}
-		return false, nil
+		return nil
 	}
 	if err != nil {
-		return false, err
+		return err
 	}
-	return createOnce(base, authFile, data, authMode, cfg.owner())
+	return b.create(base, authFile, data, authMode, cfg.owner())
 }
 
 // AuthBootstrap turns the value of HERMES_AUTH_JSON_BOOTSTRAP into the
