@@ -61,6 +61,13 @@ func (u *fakeUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "data: %s\n\n", b)
 		w.(http.Flusher).Flush()
 	}
+	if strings.Contains(last, "markdown") {
+		for _, s := range []string{"# Plan", "\n\nSome **bold** and `code`", "\n- first item\n- second item\n"} {
+			chunk(s)
+		}
+		fmt.Fprint(w, "data: [DONE]\n\n")
+		return
+	}
 	if strings.Contains(last, "slow") {
 		chunk("Thinking slowly")
 		<-r.Context().Done()
@@ -173,6 +180,64 @@ func TestChat(t *testing.T) {
 		out, _ := exec.Command("sh", "-c", "ps -eo args | grep -c '[h]ermes chat$' || true").Output()
 		return strings.TrimSpace(string(out)) == "0"
 	})
+	// Again, resuming the last session: slash commands never reach the
+	// model, Markdown is rendered, a second Ctrl-C at the prompt leaves.
+	up.mu.Lock()
+	before := len(up.calls)
+	up.mu.Unlock()
+	tmux("new-session", "-d", "-x", "160", "-y", "40", "-s", "again",
+		"env HERMES_HOME="+h.home+" HERMES_CONTROL_SOCKET="+h.socket+" "+hermesBin+" chat --resume; sleep 30")
+	againHas := func(want string, not ...string) string {
+		t.Helper()
+		var screen string
+		testenv.EventuallyNil(t, 20*time.Second, fmt.Sprintf("the terminal to show %q", want), func() error {
+			screen = tmux("capture-pane", "-p", "-t", "again")
+			if !strings.Contains(screen, want) {
+				return fmt.Errorf("it shows:\n%s", screen)
+			}
+			return nil
+		})
+		for _, n := range not {
+			if strings.Contains(screen, n) {
+				t.Errorf("the terminal shows %q:\n%s", n, screen)
+			}
+		}
+		return screen
+	}
+	againHas("resumed session")
+	tmux("send-keys", "-t", "again", "/help", "Enter")
+	againHas("/resume ID")
+	tmux("send-keys", "-t", "again", "/sessions", "Enter")
+	againHas("* ")
+	tmux("send-keys", "-t", "again", "/model", "Enter")
+	againHas("model: hermes-default")
+	tmux("send-keys", "-t", "again", "show me markdown", "Enter")
+	againHas("• second item", "**bold**", "# Plan", "`code`")
+	tmux("send-keys", "-t", "again", "Up", "Up") // the line editor's history
+	againHas("› /model")
+	tmux("send-keys", "-t", "again", "C-u", "/new", "Enter")
+	againHas("a new session starts")
+	up.mu.Lock()
+	calls := up.calls[before:]
+	up.mu.Unlock()
+	if len(calls) != 1 {
+		t.Errorf("the model got %d calls for one message and four commands", len(calls))
+	} else if n := len(calls[0]); n < 6 || calls[0][1]["content"] != "what is up" || calls[0][n-1]["content"] != "show me markdown" {
+		t.Errorf("the resumed turn sent %v, want SOUL.md, the 2 turns of the last session and the new message", calls[0])
+	}
+	tmux("send-keys", "-t", "again", "C-c")
+	againHas("Ctrl-C again")
+	tmux("send-keys", "-t", "again", "C-c")
+	testenv.Eventually(t, 10*time.Second, "a second Ctrl-C to leave the chat", func() bool {
+		out, _ := exec.Command("sh", "-c", "ps -eo args | grep -c '[h]ermes chat --resume$' || true").Output()
+		return strings.TrimSpace(string(out)) == "0"
+	})
+	// Piped, the reply is the plain text.
+	r = h.hermes(t, h.socket, nil, "chat", "-q", "markdown again")
+	if r.Code != 0 || !strings.Contains(r.Stdout, "Some **bold** and `code`") || strings.Contains(r.Stdout, "\x1b[") {
+		t.Errorf("chat -q piped: %s", r)
+	}
+
 	// The interactive turns are one session of the profile's state.db.
 	var list []struct {
 		ID           string `json:"id"`

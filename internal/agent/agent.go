@@ -286,7 +286,7 @@ func (a *Agent) cors(w http.ResponseWriter, r *http.Request) (handled bool) {
 	}
 	h.Add("Vary", "Access-Control-Request-Method")
 	h.Add("Vary", "Access-Control-Request-Headers")
-	h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
+	h.Set("Access-Control-Allow-Methods", "GET, POST, PATCH, DELETE, OPTIONS")
 	if rh := r.Header.Get("Access-Control-Request-Headers"); rh != "" && validHeaderList(rh) {
 		h.Set("Access-Control-Allow-Headers", rh)
 	} else {

@@ -360,6 +360,9 @@ func (a *Agent) chatCompletions(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := a.admitTurn(r.Context()); err != nil {
+		return err
+	}
 	if req.Stream {
 		return a.streamChat(w, r, tgt, req, up, sid, given)
 	}

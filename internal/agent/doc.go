@@ -113,6 +113,16 @@
 // before its answer is sent, so it can be continued at once, and after a
 // restart.
 //
+// The sessions API (sessions_routes.go) serves the store over HTTP behind
+// the key, in the sessions package's JSON: GET /v1/sessions (paged,
+// newest first, q= a literal search), GET, PATCH ({"title"} renames,
+// {"ended": true} ends) and DELETE /v1/sessions/{session_id}, and its
+// export (?format=json|markdown). A session recorded by another profile
+// is a 404. At sessions.max_bytes, with no ended session left to prune,
+// a new turn is refused with 507 (code sessions_store_full, naming the
+// key) before the upstream is asked (sessions.Store.Admit); a request
+// with store: false keeps nothing and is served.
+//
 // # Streaming
 //
 // Upstream chunks are relayed as they arrive: each upstream event is

@@ -122,6 +122,8 @@ func errorStatus(err error) (status int, body errorBody) {
 		status, typ = http.StatusServiceUnavailable, "service_unavailable"
 	case ErrUpstreamTimeout:
 		status, typ = http.StatusGatewayTimeout, "upstream_timeout"
+	case ErrStoreFull:
+		status, typ = http.StatusInsufficientStorage, "insufficient_storage"
 	}
 	body.Error = errorDetail{Message: ae.Error(), Type: typ, Code: ae.code}
 	if ae.param != "" {

@@ -185,7 +185,7 @@ func TestRoutesAccess(t *testing.T) {
 	for _, r := range p.agent.Routes() {
 		names = append(names, r.Name)
 	}
-	if got, want := strings.Join(names, " "), "open probe api capabilities models model chat_completions responses response response_delete response_input_items"; got != want {
+	if got, want := strings.Join(names, " "), "open probe api capabilities models model chat_completions responses response response_delete response_input_items sessions session session_update session_delete session_export"; got != want {
 		t.Errorf("route table = %s, want %s", got, want)
 	}
 

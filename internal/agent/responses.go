@@ -59,6 +59,11 @@ func (a *Agent) createResponse(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if req.Store {
+		if err := a.admitTurn(ctx); err != nil {
+			return err
+		}
+	}
 	res := newResponse(req, a.now())
 	rec := turnRecord{sid: sid, req: req, tgt: tgt}
 	if req.Stream {

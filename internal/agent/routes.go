@@ -66,7 +66,7 @@ type route struct {
 // agentRoutes are the agent's own routes, in the order /v1/capabilities
 // lists them.
 func (a *Agent) agentRoutes() []route {
-	return []route{
+	return append([]route{
 		{Route{Name: "capabilities", Pattern: "GET /v1/capabilities", Access: Probe}, a.capabilities},
 		{Route{Name: "models", Pattern: "GET /v1/models", Access: API}, a.listModels},
 		{Route{Name: "model", Pattern: "GET /v1/models/{model...}", Access: API}, a.getModel},
@@ -75,7 +75,7 @@ func (a *Agent) agentRoutes() []route {
 		{Route{Name: "response", Pattern: "GET /v1/responses/{response_id}", Access: API}, a.getResponse},
 		{Route{Name: "response_delete", Pattern: "DELETE /v1/responses/{response_id}", Access: API}, a.deleteResponse},
 		{Route{Name: "response_input_items", Pattern: "GET /v1/responses/{response_id}/input_items", Access: API}, a.listInputItems},
-	}
+	}, a.sessionRoutes()...)
 }
 
 // buildRoutes makes the table of the gateway's routes (Config.Routes) and
@@ -162,7 +162,7 @@ func (a *Agent) wrap(rt route) http.Handler {
 }
 
 // methods are the methods a route may have.
-var methods = []string{http.MethodGet, http.MethodPost, http.MethodDelete}
+var methods = []string{http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodDelete}
 
 // allowedMethods are the methods with which some route takes r's path.
 func (a *Agent) allowedMethods(r *http.Request) (allowed []string, name string) {

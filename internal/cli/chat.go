@@ -10,14 +10,11 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/signal"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
 
 	"github.com/hermes-agent/hermes/internal/control"
 	"github.com/hermes-agent/hermes/internal/gateway"
@@ -26,24 +23,52 @@ import (
 )
 
 func newChatCmd(e *Env) *cobra.Command {
-	var q string
+	var o chatOptions
 	c := profiled(annotate(&cobra.Command{
-		Use:   "chat [-q PROMPT]",
+		Use:   "chat [-q PROMPT] [--resume [ID]]",
 		Short: "talk to the profile's agent (hermes alone on a terminal opens it)",
 		Long: `Talks to the profile's agent through its gateway: interactive on a terminal
-(the reply streams as it arrives, Ctrl-C ends a reply, Ctrl-D leaves), one
-answer with -q or with the question on stdin. A gateway that is down is
-started through the supervisor first.`,
+(the reply streams as it arrives, Markdown rendered; Ctrl-C ends a reply, a
+second Ctrl-C at the prompt or Ctrl-D leaves; the arrow keys edit the line
+and recall earlier ones), one answer with -q or with the question on stdin
+(plain text when piped). --resume continues a session: ID, or the most
+recent one. A gateway that is down is started through the supervisor first.
+
+At the prompt, these never reach the model:
+` + chatCommandsHelp,
 		Args: func(c *cobra.Command, args []string) error {
+			// --resume ID: pflag leaves the ID of an optional value to
+			// the arguments.
+			if len(args) == 1 && o.resume == resumeLast && c.Flags().Changed("resume") {
+				return nil
+			}
 			if len(args) > 0 {
 				return usageError("unexpected argument %q: chat takes the prompt with -q (hermes chat -q \"PROMPT\")", args[0])
 			}
 			return nil
 		},
-		RunE: func(c *cobra.Command, _ []string) error { return runChat(c.Context(), e, q) },
+		RunE: func(c *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				o.resume = args[0]
+			}
+			o.resuming = c.Flags().Changed("resume")
+			return runChat(c.Context(), e, o)
+		},
 	}, annotOwnsInterrupt))
-	c.Flags().StringVarP(&q, "query", "q", "", "ask one `PROMPT`, print the answer and exit")
+	c.Flags().StringVarP(&o.q, "query", "q", "", "ask one `PROMPT`, print the answer and exit")
+	c.Flags().StringVar(&o.resume, "resume", "", "continue session `ID` (without one: the most recent session)")
+	c.Flags().Lookup("resume").NoOptDefVal = resumeLast
 	return c
+}
+
+// resumeLast is --resume without an id: the most recent session.
+const resumeLast = "(last)"
+
+// chatOptions are hermes chat's flags.
+type chatOptions struct {
+	q        string
+	resume   string // an id, or resumeLast
+	resuming bool
 }
 
 // sessionHeader carries a conversation's session id to and from the
@@ -59,7 +84,17 @@ const chatStartWait = 30 * time.Second
 // interactive: the reply streams as it arrives, the session continues
 // across turns, Ctrl-C ends a reply and Ctrl-D leaves. A gateway that is
 // down is started through the supervisor first, with a one-line note.
-func runChat(ctx context.Context, e *Env, q string) error {
+func runChat(ctx context.Context, e *Env, o chatOptions) error {
+	q := o.q
+	resumeID := o.resume
+	if resumeID == resumeLast {
+		resumeID = ""
+	}
+	if resumeID != "" {
+		if err := checkSessionID(resumeID); err != nil {
+			return err
+		}
+	}
 	home, err := e.Host.Home()
 	if err != nil {
 		return err
@@ -74,6 +109,11 @@ func runChat(ctx context.Context, e *Env, q string) error {
 	}
 	if err := c.ensureGateway(ctx); err != nil {
 		return err
+	}
+	if o.resuming {
+		if err := c.resume(ctx, resumeID); err != nil {
+			return err
+		}
 	}
 	switch {
 	case q != "":
@@ -107,6 +147,10 @@ type chatClient struct {
 	session string
 	history []chatMessage
 	http    *http.Client
+	// model is the model name asked for (/model); "" is hermes-<profile>.
+	model string
+	// render formats a reply's Markdown for the terminal.
+	render bool
 }
 
 func newChatClient(e *Env, home, profile string) (*chatClient, error) {
@@ -135,8 +179,9 @@ func newChatClient(e *Env, home, profile string) (*chatClient, error) {
 	}
 	return &chatClient{
 		e: e, home: home, profile: profile, key: key,
-		base: "http://" + net.JoinHostPort(host, strconv.Itoa(port)),
-		http: &http.Client{},
+		base:   "http://" + net.JoinHostPort(host, strconv.Itoa(port)),
+		http:   &http.Client{},
+		render: terminalWriter(e.Stdout),
 	}, nil
 }
 
@@ -192,7 +237,9 @@ func (c *chatClient) ensureGateway(ctx context.Context) error {
 // once asks one question and prints the streamed answer.
 func (c *chatClient) once(ctx context.Context, prompt string) error {
 	c.history = append(c.history, chatMessage{Role: "user", Content: prompt})
-	_, err := c.ask(ctx, c.e.Stdout)
+	out := c.replyWriter()
+	_, err := c.ask(ctx, out)
+	out.Flush()
 	if err != nil {
 		return err
 	}
@@ -200,82 +247,11 @@ func (c *chatClient) once(ctx context.Context, prompt string) error {
 	return nil
 }
 
-// interactive is the conversation on a terminal.
-func (c *chatClient) interactive(ctx context.Context) error {
-	fmt.Fprintf(c.e.Stdout, "hermes chat with hermes-%s (Ctrl-C ends a reply, Ctrl-D leaves)\n", c.profile)
-	lines := make(chan string)
-	eof := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(c.e.Stdin)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(eof)
-	}()
-	interrupts := make(chan os.Signal, 1)
-	signal.Notify(interrupts, unix.SIGINT)
-	defer signal.Stop(interrupts)
-	for {
-		fmt.Fprint(c.e.Stdout, "› ")
-		select {
-		case <-ctx.Done():
-			fmt.Fprintln(c.e.Stdout)
-			return nil
-		case <-eof:
-			fmt.Fprintln(c.e.Stdout)
-			return nil
-		case <-interrupts:
-			fmt.Fprintln(c.e.Stdout)
-			continue
-		case line := <-lines:
-			if strings.TrimSpace(line) == "" {
-				continue
-			}
-			c.history = append(c.history, chatMessage{Role: "user", Content: line})
-			if err := c.turn(ctx, interrupts); err != nil {
-				fmt.Fprintf(c.e.Stdout, "\n✗ %s\n", oneLine(err.Error()))
-			}
-		}
-	}
-}
-
-// turn streams one reply; an interrupt ends it (what arrived is kept).
-func (c *chatClient) turn(ctx context.Context, interrupts <-chan os.Signal) error {
-	rctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	type result struct {
-		reply string
-		err   error
-	}
-	done := make(chan result, 1)
-	go func() {
-		r, err := c.ask(rctx, c.e.Stdout)
-		done <- result{r, err}
-	}()
-	var r result
-	select {
-	case r = <-done:
-	case <-interrupts:
-		cancel()
-		r = <-done
-		fmt.Fprint(c.e.Stdout, " [interrupted]")
-		r.err = nil
-	}
-	fmt.Fprintln(c.e.Stdout)
-	if r.err != nil {
-		c.history = c.history[:len(c.history)-1]
-		return r.err
-	}
-	c.history = append(c.history, chatMessage{Role: "assistant", Content: r.reply})
-	return nil
-}
-
 // ask sends the history, streams the reply's text to w as it arrives and
 // returns it whole.
 func (c *chatClient) ask(ctx context.Context, w io.Writer) (string, error) {
 	body, _ := json.Marshal(map[string]any{
-		"model":    "hermes-" + c.profile,
+		"model":    c.modelName(),
 		"messages": c.history,
 		"stream":   true,
 	})

@@ -17,23 +17,28 @@ import (
 	"github.com/hermes-agent/hermes/internal/sessions"
 )
 
-// newSessionsCmd is hermes [-p P] sessions list|show on the state.db of
-// the profile chosen by -p, else the active profile, else default.
+// newSessionsCmd is hermes [-p P] sessions list|show|search|rename|
+// export|delete|prune on the state.db of the profile chosen by -p, else
+// the active profile, else default.
 func newSessionsCmd(e *Env) *cobra.Command {
 	c := profiled(&cobra.Command{
 		Use:   "sessions",
-		Short: "a profile's conversations: list and show them",
-		Long:  "The sessions are read from the profile's state.db, read-only, while its gateway writes.",
+		Short: "a profile's conversations: list, search, export, prune them",
+		Long: `The sessions are read from the profile's state.db while its gateway writes; list, show,
+search and export only read it. A search matches its text literally and in any case (% _ ' "
+are themselves). A session in use (open, with a turn within sessions.idle_timeout) is never
+pruned.`,
 	})
 	var lo sessionsListOptions
 	list := &cobra.Command{
-		Use:   "list [--json] [--active] [-n N]",
+		Use:   "list [--json] [--active] [-n N] [--offset N]",
 		Short: "the profile's sessions, most recent activity first",
 		RunE:  func(c *cobra.Command, _ []string) error { return sessionsList(c.Context(), e, lo) },
 	}
 	list.Flags().BoolVar(&lo.asJSON, "json", false, "print JSON")
 	list.Flags().BoolVar(&lo.active, "active", false, "only the sessions active in the last 5 minutes and not ended")
 	list.Flags().IntVarP(&lo.n, "limit", "n", 20, "at most `N` sessions (0: all)")
+	list.Flags().IntVar(&lo.offset, "offset", 0, "skip the `N` most recent first")
 	var showJSON bool
 	show := &cobra.Command{
 		Use:   "show ID [--json]",
@@ -41,7 +46,68 @@ func newSessionsCmd(e *Env) *cobra.Command {
 		RunE:  func(c *cobra.Command, args []string) error { return sessionsShow(c.Context(), e, args[0], showJSON) },
 	}
 	show.Flags().BoolVar(&showJSON, "json", false, "print JSON")
-	c.AddCommand(list, show)
+	var so searchOptions
+	search := &cobra.Command{
+		Use:   "search TEXT... [--json] [-n N]",
+		Short: "the sessions whose title or messages hold TEXT, most recent first",
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageError("missing TEXT: usage: %s", usageLine(c))
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			so.query = strings.Join(args, " ")
+			return searchSessions(c.Context(), e, so)
+		},
+	}
+	search.Flags().BoolVar(&so.asJSON, "json", false, "print JSON")
+	search.Flags().IntVarP(&so.n, "limit", "n", 20, "at most `N` sessions (0: all)")
+	rename := &cobra.Command{
+		Use:   "rename ID TITLE...",
+		Short: "set a session's title (one line, 1-200 characters)",
+		RunE: func(c *cobra.Command, args []string) error {
+			if len(args) < 2 {
+				return usageError("missing TITLE: usage: %s", usageLine(c))
+			}
+			return renameSession(c.Context(), e, args[0], strings.Join(args[1:], " "))
+		},
+	}
+	var xo exportOptions
+	export := &cobra.Command{
+		Use:   "export ID [--format markdown|json] [-o FILE]",
+		Short: "a session as Markdown (the default) or JSON, on stdout or into FILE",
+		RunE: func(c *cobra.Command, args []string) error {
+			xo.id = args[0]
+			return exportSession(c.Context(), e, xo)
+		},
+	}
+	export.Flags().StringVar(&xo.format, "format", "markdown", "`markdown` or json")
+	export.Flags().StringVarP(&xo.out, "output", "o", "", "write into `FILE` (whole or not at all) instead of stdout")
+	var yes bool
+	del := &cobra.Command{
+		Use:   "delete ID... [--yes]",
+		Short: "delete sessions and their messages (asks first on a terminal)",
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageError("missing ID: usage: %s", usageLine(c))
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error { return deleteSessions(c.Context(), e, args, yes) },
+	}
+	del.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
+	var po pruneOptions
+	prune := &cobra.Command{
+		Use:   "prune [--older-than AGE] [--keep N] [--dry-run] [--json]",
+		Short: "delete the sessions older than AGE and/or all but the N most recent (--dry-run: say what would go)",
+		RunE:  func(c *cobra.Command, _ []string) error { return sessionsPrune(c.Context(), e, po) },
+	}
+	prune.Flags().StringVar(&po.olderThan, "older-than", "", "the sessions whose last activity is older than `AGE` (30d, 12h, 90m)")
+	prune.Flags().IntVar(&po.keep, "keep", 0, "all but the `N` most recent sessions")
+	prune.Flags().BoolVar(&po.dryRun, "dry-run", false, "say what would go, delete nothing")
+	prune.Flags().BoolVar(&po.asJSON, "json", false, "print JSON")
+	c.AddCommand(list, show, search, rename, export, del, prune)
 	return c
 }
 
@@ -51,7 +117,7 @@ const sessionsFile = profiles.FileSessions
 // sessionsListOptions are hermes sessions list's flags.
 type sessionsListOptions struct {
 	asJSON, active bool
-	n              int
+	n, offset      int
 }
 
 // openSessions opens the sessions store of the chosen profile read-only; a
@@ -84,6 +150,9 @@ func sessionsList(ctx context.Context, e *Env, o sessionsListOptions) error {
 	if o.n < 0 {
 		return usageError("-n %d: want 0 (all) or more", o.n)
 	}
+	if o.offset < 0 {
+		return usageError("--offset %d: want 0 or more", o.offset)
+	}
 	st, profile, err := openSessions(e)
 	if err != nil {
 		return err
@@ -94,7 +163,7 @@ func sessionsList(ctx context.Context, e *Env, o sessionsListOptions) error {
 	if limit > 0 {
 		limit++ // one more, to tell whether -n cut the list
 	}
-	list, err := st.List(ctx, sessions.ListOptions{Limit: limit, ActiveOnly: o.active, Now: now})
+	list, err := st.List(ctx, sessions.ListOptions{Limit: limit, Offset: o.offset, ActiveOnly: o.active, Now: now})
 	if err != nil {
 		return err
 	}
@@ -103,10 +172,7 @@ func sessionsList(ctx context.Context, e *Env, o sessionsListOptions) error {
 		list = list[:o.n]
 	}
 	if o.asJSON {
-		if list == nil {
-			list = []sessions.Session{}
-		}
-		return printJSON(e.Stdout, list)
+		return printJSON(e.Stdout, items(list, now))
 	}
 	if len(list) == 0 {
 		what := "sessions"
@@ -123,6 +189,15 @@ func sessionsList(ctx context.Context, e *Env, o sessionsListOptions) error {
 	return nil
 }
 
+// items are the sessions as the API shows them (their --json).
+func items(list []sessions.Session, now time.Time) []sessions.Item {
+	out := []sessions.Item{}
+	for _, s := range list {
+		out = append(out, sessions.NewItem(s, now))
+	}
+	return out
+}
+
 // writeSessionList prints one line per session.
 func writeSessionList(w io.Writer, list []sessions.Session, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
@@ -135,15 +210,7 @@ func writeSessionList(w io.Writer, list []sessions.Session, now time.Time) {
 }
 
 // sessionState is "active", "ended" or "idle".
-func sessionState(s sessions.Session, now time.Time) string {
-	switch {
-	case s.EndedAt != nil:
-		return "ended"
-	case s.Active(now):
-		return "active"
-	}
-	return "idle"
-}
+func sessionState(s sessions.Session, now time.Time) string { return s.State(now) }
 
 // sessionTime prints a stored time: UTC, to the second.
 func sessionTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
@@ -155,36 +222,46 @@ func tokens(n int64) string {
 	return fmt.Sprint(n)
 }
 
-// sessionDetail is hermes sessions show --json.
-type sessionDetail struct {
-	Session  sessions.Session   `json:"session"`
-	Messages []sessions.Message `json:"messages"`
-}
-
 func sessionsShow(ctx context.Context, e *Env, id string, asJSON bool) error {
-	if err := sessions.ValidSessionID(id); err != nil {
-		return usageError("%s", strings.TrimPrefix(err.Error(), sessions.ErrInvalid.Error()+": "))
-	}
-	st, profile, err := openSessions(e)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	s, msgs, err := st.Get(ctx, id)
-	if errors.Is(err, sessions.ErrNotFound) {
-		return fmt.Errorf("profile %s has no session %s (see hermes sessions list)", profile, id)
-	}
+	d, err := showSession(ctx, e, id)
 	if err != nil {
 		return err
 	}
 	if asJSON {
-		if msgs == nil {
-			msgs = []sessions.Message{}
-		}
-		return printJSON(e.Stdout, sessionDetail{Session: s, Messages: msgs})
+		return printJSON(e.Stdout, d)
 	}
-	writeSession(e.Stdout, s, msgs, time.Now())
+	writeSession(e.Stdout, d.Session.Session, d.Messages, time.Now())
 	return nil
+}
+
+// checkSessionID refuses an id no session can have, as a usage error.
+func checkSessionID(id string) error {
+	if err := sessions.ValidSessionID(id); err != nil {
+		return usageError("%s", strings.TrimPrefix(err.Error(), sessions.ErrInvalid.Error()+": "))
+	}
+	return nil
+}
+
+// noSession is the error of an id the profile does not have.
+func noSession(profile, id string) error {
+	return fmt.Errorf("profile %s has no session %s (see hermes sessions list)", profile, id)
+}
+
+// showSession reads one session of the chosen profile, read-only.
+func showSession(ctx context.Context, e *Env, id string) (sessions.Detail, error) {
+	if err := checkSessionID(id); err != nil {
+		return sessions.Detail{}, err
+	}
+	st, profile, err := openSessions(e)
+	if err != nil {
+		return sessions.Detail{}, err
+	}
+	defer st.Close()
+	d, err := st.Show(ctx, id)
+	if errors.Is(err, sessions.ErrNotFound) {
+		return d, noSession(profile, id)
+	}
+	return d, err
 }
 
 // writeSession prints a session's summary, then its messages.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -122,6 +123,32 @@ func TestSessionsTranscript(t *testing.T) {
 		{args: []string{"sessions", "show", "nobody"}, code: 1},
 		{args: []string{"sessions", "show", "../etc/passwd"}, code: 1},
 		{args: []string{"sessions", "show"}, code: 1},
+		{args: []string{"sessions", "list", "--offset", "1", "-n", "1"}},
+		{args: []string{"sessions", "search", "oslo"}},
+		{args: []string{"sessions", "search", "capital of", "--json"}},
+		{args: []string{"sessions", "search", "100%"}},
+		{args: []string{"sessions", "search", "%"}},
+		{args: []string{"sessions", "search", "_"}},
+		{args: []string{"sessions", "search", "' OR ''='"}},
+		{args: []string{"sessions", "search", `"temp"`}},
+		{args: []string{"sessions", "search"}, code: 1},
+		{args: []string{"sessions", "rename", "sess_a", "Capitals of Europe"}},
+		{args: []string{"sessions", "rename", "sess_a", ""}, code: 1},
+		{args: []string{"sessions", "rename", "sess_a", strings.Repeat("x", 10<<10)}, code: 1},
+		{args: []string{"sessions", "rename", "nobody", "x"}, code: 1},
+		{args: []string{"sessions", "search", "capitals"}},
+		{args: []string{"sessions", "export", "client-chosen:42"}},
+		{args: []string{"sessions", "export", "sess_ended", "--format", "json"}},
+		{args: []string{"sessions", "export", "sess_a", "--format", "pdf"}, code: 1},
+		{args: []string{"sessions", "delete", "sess_ended"}, code: 1},
+		{args: []string{"sessions", "delete", "sess_ended", "nobody", "--yes"}, code: 1},
+		{args: []string{"sessions", "prune"}, code: 1},
+		{args: []string{"sessions", "prune", "--older-than", "soon"}, code: 1},
+		{args: []string{"sessions", "prune", "--keep", "1", "--dry-run"}},
+		{args: []string{"sessions", "delete", "sess_ended", "--yes"}},
+		{args: []string{"sessions", "prune", "--keep", "1", "--json"}},
+		{args: []string{"sessions", "list"}},
+		{args: []string{"-p", "coder", "sessions", "prune", "--older-than", "30d"}},
 		{args: []string{"-p", "coder", "sessions", "list"}},
 		{args: []string{"-p", "ghost", "sessions", "list"}, code: 1},
 		{args: []string{"-p", "reference", "sessions", "list"}, code: 1, before: func(t *testing.T) {
@@ -164,7 +191,14 @@ func TestSessionsTranscript(t *testing.T) {
 			s.before(t)
 		}
 		stdout, stderr, code := runSessionsCLI(home, s.args...)
-		fmt.Fprintf(&b, "$ hermes %s\n%s", strings.Join(s.args, " "), stdout)
+		shown := make([]string, len(s.args))
+		for i, a := range s.args {
+			shown[i] = a
+			if len(a) > 100 { // a 10 KB title: its size, not its bytes
+				shown[i] = fmt.Sprintf("<%d bytes of %q>", len(a), a[:1])
+			}
+		}
+		fmt.Fprintf(&b, "$ hermes %s\n%s", strings.Join(shown, " "), stdout)
 		if stderr != "" {
 			fmt.Fprintf(&b, "[stderr]\n%s", stderr)
 		}
@@ -222,5 +256,75 @@ func TestSessionsListActive(t *testing.T) {
 				t.Errorf("hermes %s printed %q, want no %q", strings.Join(tt.args, " "), got, w)
 			}
 		}
+	}
+}
+
+// runSessionsCLIWith is runSessionsCLI with stdin.
+func runSessionsCLIWith(home string, stdin io.Reader, args ...string) (stdout, stderr string, code int) {
+	var out, errb strings.Builder
+	e := &Env{
+		Stdin: stdin, Stdout: &out, Stderr: &errb,
+		Host: hostenv.Env{
+			Getenv: func(k string) (string, bool) {
+				switch k {
+				case "HERMES_HOME":
+					return home, true
+				case "HERMES_CONTROL_SOCKET":
+					return filepath.Join(home, "no-such.sock"), true
+				}
+				return "", false
+			},
+			Exists: func(string) bool { return false },
+			Getuid: os.Getuid,
+		},
+	}
+	code = e.Main(args)
+	return out.String(), errb.String(), code
+}
+
+// delete asks on a terminal; only yes deletes. prune skips the session in
+// use and says so. export -o writes the whole file.
+func TestSessionsDeletePruneExport(t *testing.T) {
+	home := t.TempDir()
+	path := filepath.Join(home, "state.db")
+	fillSessions(t, path)
+	st, err := sessions.Open(path, sessions.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AppendTurn(context.Background(), sessions.Turn{SessionID: "in-use", Profile: "default", At: time.Now().Add(-5 * time.Minute), Messages: []sessions.Message{{Role: "user", Content: "still talking"}}}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	for _, tc := range []struct {
+		answer string
+		code   int
+		gone   bool
+	}{{"n\n", 1, false}, {"\n", 1, false}, {"yes\n", 0, true}} {
+		out, errOut, code := runSessionsCLIWith(home, tty{strings.NewReader(tc.answer)}, "sessions", "delete", "sess_ended")
+		if code != tc.code || !strings.Contains(errOut, "Delete 1 session of profile default") || !strings.Contains(errOut, "sess_ended  1 message  bye") {
+			t.Errorf("delete, answering %q: exit %d\n%s%s", tc.answer, code, out, errOut)
+		}
+		_, _, showCode := runSessionsCLI(home, "sessions", "show", "sess_ended")
+		if gone := showCode != 0; gone != tc.gone {
+			t.Errorf("delete, answering %q: gone = %v, want %v", tc.answer, gone, tc.gone)
+		}
+	}
+	out, errOut, code := runSessionsCLI(home, "sessions", "prune", "--older-than", "1m")
+	if code != 0 || !strings.Contains(out, "skipped in-use: in use") || !strings.Contains(out, "2 sessions of profile default deleted, 1 session in use skipped") {
+		t.Errorf("prune: exit %d\n%s%s", code, out, errOut)
+	}
+	if _, _, code := runSessionsCLI(home, "sessions", "show", "in-use"); code != 0 {
+		t.Errorf("prune deleted the session in use")
+	}
+	file := filepath.Join(t.TempDir(), "in-use.md")
+	if _, errOut, code := runSessionsCLI(home, "sessions", "export", "in-use", "-o", file); code != 0 || !strings.Contains(errOut, "exported session in-use to "+file) {
+		t.Errorf("export -o: exit %d %s", code, errOut)
+	}
+	if b, err := os.ReadFile(file); err != nil || !strings.HasPrefix(string(b), "# still talking\n") {
+		t.Errorf("the exported file: %q, %v", b, err)
+	}
+	if out, _, code := runSessionsCLI(home, "sessions", "export", "in-use", "-o", filepath.Join(home, "no-dir", "x.md")); code != 1 || !strings.HasPrefix(out, "✗ exporting session in-use") || strings.Count(out, "\n") != 1 {
+		t.Errorf("export into a missing directory: exit %d %q", code, out)
 	}
 }

@@ -86,12 +86,16 @@ func intParam(r *http.Request, name string, def, lo, hi int) (int, error) {
 	return n, nil
 }
 
-// sessionItem is one session in a list: the store's session, the
-// profile whose directory holds it, and whether it is active now.
-type sessionItem struct {
-	sessions.Session
-	Profile string `json:"profile"`
-	Active  bool   `json:"active"`
+// sessionItem is one session in a list, in the sessions API's JSON (the
+// gateway's /v1/sessions gives the same): its Profile is the profile
+// whose directory holds it.
+type sessionItem = sessions.Item
+
+// newSessionItem is sess of profile p as the API shows it at now.
+func newSessionItem(sess sessions.Session, p string, now time.Time) sessionItem {
+	it := sessions.NewItem(sess, now)
+	it.Profile = p
+	return it
 }
 
 // storeError names a profile whose sessions store could not be read.
@@ -100,14 +104,13 @@ type storeError struct {
 	Error   string `json:"error"`
 }
 
-// sessionPage is one page of the sessions of every profile (or one).
+// sessionPage is one page of the sessions of every profile (or one): the
+// sessions API's page, with the profile asked for and the stores that
+// could not be read.
 type sessionPage struct {
-	Sessions   []sessionItem `json:"sessions"`
-	Profile    string        `json:"profile,omitempty"`
-	Offset     int           `json:"offset"`
-	Limit      int           `json:"limit"`
-	NextOffset *int          `json:"next_offset"`
-	Errors     []storeError  `json:"errors"`
+	sessions.Page
+	Profile string       `json:"profile,omitempty"`
+	Errors  []storeError `json:"errors"`
 }
 
 // errNoProfile is wrapped when a request names a profile that does not
@@ -129,7 +132,7 @@ func (s *Server) checkProfile(name string) error {
 // profiles, merged, the most recent activity first (ties: most recently
 // started, then profile and id), each store read read-only.
 func (s *Server) listSessions(ctx context.Context, names []string, offset, limit int) sessionPage {
-	page := sessionPage{Offset: offset, Limit: limit, Sessions: []sessionItem{}, Errors: []storeError{}}
+	page := sessionPage{Page: sessions.Page{Offset: offset, Limit: limit, Sessions: []sessionItem{}}, Errors: []storeError{}}
 	now := s.now()
 	var all []sessionItem
 	for _, p := range names {
@@ -139,7 +142,7 @@ func (s *Server) listSessions(ctx context.Context, names []string, offset, limit
 			continue
 		}
 		for _, sess := range list {
-			all = append(all, sessionItem{Session: sess, Profile: p, Active: sess.Active(now)})
+			all = append(all, newSessionItem(sess, p, now))
 		}
 	}
 	slices.SortFunc(all, func(a, b sessionItem) int {
@@ -237,10 +240,7 @@ func (s *Server) apiSession(w http.ResponseWriter, r *http.Request) {
 	if msgs == nil {
 		msgs = []sessions.Message{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"session":  sessionItem{Session: sess, Profile: profile, Active: sess.Active(s.now())},
-		"messages": msgs,
-	})
+	writeJSON(w, http.StatusOK, sessions.Detail{Session: newSessionItem(sess, profile, s.now()), Messages: msgs})
 }
 
 // apiServices is GET /api/services: every service of the supervisor, as

@@ -88,7 +88,7 @@ func TestSessionsAPI(t *testing.T) {
 	if err := json.Unmarshal(rec.Body.Bytes(), &one); err != nil {
 		t.Fatal(err)
 	}
-	if one.Session.ID != "sess_coder_active" || one.Session.Profile != "coder" || !one.Session.Active || len(one.Messages) != 2 ||
+	if one.Session.ID != "sess_coder_active" || one.Session.Profile != "coder" || !one.Session.Active || one.Session.State != "active" || len(one.Messages) != 2 ||
 		one.Messages[0].Role != "user" || one.Messages[1].Content != "answer to refactor" {
 		t.Errorf("one session = %s", rec.Body)
 	}

@@ -391,15 +391,23 @@ func (g *probedGateway) idleEnd(t *testing.T) string {
 }
 
 // capRefusal stores turns of 200 KB until the store refuses one for its
-// size cap (it logs the refusal, naming the cap), at most 8.
+// size cap (507, and a log line naming the cap), at most 8.
 func (g *probedGateway) capRefusal(t *testing.T) string {
 	t.Helper()
 	re := regexp.MustCompile(`msg="sessions: the store is full; refusing new turns".* max_bytes=(\d+)`)
 	already := len(re.FindAllString(g.log.String(), -1))
 	big := strings.Repeat("x", 200<<10)
 	for n := 1; n <= 8; n++ {
-		g.chat(t, "hermes-default", big)
+		body := `{"model":"hermes-default","messages":[{"role":"user","content":"` + big + `"}]}`
+		req, _ := http.NewRequest(http.MethodPost, g.url("/v1/chat/completions"), strings.NewReader(body))
+		resp := g.do(t, req)
+		if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusInsufficientStorage {
+			t.Fatalf("a turn of 200 KB: %d", resp.StatusCode)
+		}
 		if m := re.FindAllStringSubmatch(g.log.String(), -1); len(m) > already {
+			if resp.StatusCode != http.StatusInsufficientStorage {
+				t.Errorf("the store logged a refusal, but the turn was answered %d, not 507", resp.StatusCode)
+			}
 			return "a turn refused: the store is full at max_bytes=" + m[len(m)-1][1]
 		}
 	}

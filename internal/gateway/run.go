@@ -55,14 +55,16 @@ type Config struct {
 
 // settings is what Run takes from the profile's files.
 type settings struct {
-	host  string
-	port  int
-	drain time.Duration
+	host     string
+	port     int
+	drain    time.Duration
+	sessions profiles.SessionsConfig
 }
 
 func (s settings) addr() string { return net.JoinHostPort(s.host, strconv.Itoa(s.port)) }
 
-// loadSettings reads the gateway section of profile's configuration.
+// loadSettings reads the gateway and sessions sections of profile's
+// configuration.
 func loadSettings(home, profile string, env hostenv.Env) (settings, error) {
 	s := settings{drain: DefaultDrainTimeout}
 	c, err := profiles.LoadConfig(profiles.ConfigPath(home, profile))
@@ -74,6 +76,9 @@ func loadSettings(home, profile string, env hostenv.Env) (settings, error) {
 		return s, err
 	}
 	s.drain = g.DrainTimeout
+	if s.sessions, err = c.Sessions(); err != nil {
+		return s, err
+	}
 	// A profile registered without a port (one made on the host, beside a
 	// bind-mounted volume) gets the next free one now, written by the
 	// gateway itself, as the hermes uid, under the profiles lock: the
@@ -137,7 +142,9 @@ func Run(ctx context.Context, cfg Config) error {
 	// The sessions store and the agent. A state.db that is not ours (one
 	// the reference left on the volume) is refused, never altered: that is
 	// a configuration error for the operator, not a restart loop.
-	store, err := sessions.Open(filepath.Join(dir, profiles.FileSessions), sessions.Options{})
+	store, err := sessions.Open(filepath.Join(dir, profiles.FileSessions), sessions.Options{
+		Logger: log, IdleTimeout: set.sessions.IdleTimeout, MaxBytes: set.sessions.MaxBytes,
+	})
 	if err != nil {
 		g.record(StateStartupFailed, "sessions store: "+err.Error())
 		var se *sessions.SchemaError
@@ -170,6 +177,12 @@ func Run(ctx context.Context, cfg Config) error {
 	caps := netcap.New(netcap.Config{Limits: netcap.TCP, OnRefuse: netcap.LogRefusals(log, "gateway "+p)})
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(caps.Wrap(ln)) }()
+	// The store ends idle sessions (sessions.idle_timeout) until the
+	// gateway stops; it returns once ctx is done.
+	swept := make(chan error, 1)
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	defer func() { stopSweep(); <-swept }()
+	go func() { swept <- store.Run(sweepCtx) }()
 	g.record(StateRunning, "")
 	log.Info("gateway running", "profile", p, "addr", ln.Addr().String(), "pid", g.pid)
 

@@ -55,6 +55,12 @@ type DetailedHealth struct {
 type StoreHealth struct {
 	Writable bool   `json:"writable"`
 	Error    string `json:"error,omitempty"`
+	// Bytes is the data it holds and MaxBytes its cap (sessions.max_bytes).
+	Bytes    int64 `json:"bytes"`
+	MaxBytes int64 `json:"max_bytes"`
+	// Stats count the sessions it ended for idleness, the ended sessions
+	// pruned at the cap and the turns refused (507) at it.
+	Stats sessions.Stats `json:"counters"`
 }
 
 // detailTimeout bounds the checks of GET /health/detailed.
@@ -112,10 +118,14 @@ func storeHealth(ctx context.Context, st *sessions.Store) StoreHealth {
 	if st == nil {
 		return StoreHealth{Error: "no sessions store"}
 	}
+	h := StoreHealth{MaxBytes: st.MaxBytes(), Stats: st.Stats()}
+	h.Bytes, _ = st.Size(ctx)
 	if err := st.Writable(ctx); err != nil {
-		return StoreHealth{Error: err.Error()}
+		h.Error = err.Error()
+		return h
 	}
-	return StoreHealth{Writable: true}
+	h.Writable = true
+	return h
 }
 
 // writeJSON answers v as JSON with status.

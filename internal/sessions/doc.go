@@ -30,6 +30,24 @@
 //	              created_at, status, output_text, model, usage, deleted
 //	conversations name PK, session_id, created_at
 //
+// Schema version 2 adds, and changes no row: messages_text, an FTS5 index
+// of trigrams over the messages' text (kept by triggers; Search), and an
+// index of the ended sessions (the size cap prunes the oldest first).
+//
+// # Lifecycle
+//
+// One API serves the CLI, the gateway and the dashboard: ListPage (paged,
+// newest activity first, a search when it has a query), Show, Search
+// (titles and message text, matched literally and case-insensitively),
+// Rename, Export (JSON, Markdown), Delete, Prune (by age and count, with a
+// dry run; a session in use is skipped and reported) and EndSession. The
+// JSON of every reader is Page, Item and Detail. A session ends explicitly
+// (EndSession) or when idle past Options.IdleTimeout (Run, EndIdle); an
+// ended session is kept, marked ended, and a new turn reopens it. At
+// Options.MaxBytes of data the oldest ended sessions are pruned (Admit,
+// before every turn), and when that is not enough the turn is refused
+// with ErrFull; both are counted (Stats) and logged.
+//
 // Times are INTEGER Unix milliseconds (UTC). The file is marked as ours by
 // PRAGMA application_id (ApplicationID, "HRMS") and versioned by PRAGMA
 // user_version, both in the database header: they can be read without

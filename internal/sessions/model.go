@@ -159,4 +159,6 @@ type ListOptions struct {
 	ActiveOnly bool
 	// Now is the time ActiveOnly is judged at; zero means the store's clock.
 	Now time.Time
+	// Profile keeps the sessions recorded by that profile; "" keeps all.
+	Profile string
 }

@@ -33,15 +33,19 @@ func (s *Store) List(ctx context.Context, o ListOptions) ([]Session, error) {
 	if db == nil || err != nil {
 		return nil, err
 	}
-	q := `SELECT ` + sessionColumns + ` FROM sessions`
+	q := `SELECT ` + sessionColumns + ` FROM sessions WHERE true`
 	var args []any
 	if o.ActiveOnly {
 		now := o.Now
 		if now.IsZero() {
 			now = s.now()
 		}
-		q += ` WHERE ended_at IS NULL AND last_activity_at >= ?`
+		q += ` AND ended_at IS NULL AND last_activity_at >= ?`
 		args = append(args, ms(now.Add(-ActiveWindow)))
+	}
+	if o.Profile != "" {
+		q += ` AND profile = ?`
+		args = append(args, o.Profile)
 	}
 	limit := int64(o.Limit)
 	if limit <= 0 {

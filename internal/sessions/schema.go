@@ -87,7 +87,7 @@ func (e *SchemaError) Unwrap() error { return e.Kind }
 
 // migrations[v-1] takes a store from version v-1 to v. A migration only
 // adds; it never rewrites what an older binary reads. It is never modified.
-var migrations = [...][]string{schemaV1}
+var migrations = [...][]string{schemaV1, schemaV2}
 
 // schemaV1 creates the version 1 schema.
 var schemaV1 = []string{
@@ -140,6 +140,32 @@ var schemaV1 = []string{
 		session_id TEXT NOT NULL,
 		created_at INTEGER NOT NULL
 	) STRICT`,
+}
+
+// schemaV2 indexes the text of the messages for Search (an FTS5 table of
+// trigrams over messages.content, kept by triggers, filled from the rows
+// already there) and the ended sessions for the size cap's pruning. It
+// adds and changes no row of version 1.
+//
+// messages_text is an external-content table keyed by the messages' rowid:
+// the store is never VACUUMed (that could renumber those rowids); were it
+// ever, INSERT INTO messages_text(messages_text) VALUES ('rebuild') makes
+// the index again.
+var schemaV2 = []string{
+	`CREATE VIRTUAL TABLE messages_text USING fts5(content, content = 'messages', content_rowid = 'rowid', tokenize = 'trigram')`,
+	`INSERT INTO messages_text (messages_text) VALUES ('rebuild')`,
+	`CREATE TRIGGER messages_text_insert AFTER INSERT ON messages BEGIN
+		INSERT INTO messages_text (rowid, content) VALUES (new.rowid, new.content);
+	END`,
+	`CREATE TRIGGER messages_text_delete AFTER DELETE ON messages BEGIN
+		INSERT INTO messages_text (messages_text, rowid, content) VALUES ('delete', old.rowid, old.content);
+	END`,
+	`CREATE TRIGGER messages_text_update AFTER UPDATE OF content ON messages BEGIN
+		INSERT INTO messages_text (messages_text, rowid, content) VALUES ('delete', old.rowid, old.content);
+		INSERT INTO messages_text (rowid, content) VALUES (new.rowid, new.content);
+	END`,
+	`CREATE INDEX sessions_by_ended ON sessions (ended_at) WHERE ended_at IS NOT NULL`,
+	`CREATE INDEX sessions_by_recency ON sessions (last_activity_at DESC, started_at DESC, id)`,
 }
 
 // header is what decides whether a file is ours.

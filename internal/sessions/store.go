@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -36,6 +37,20 @@ type Options struct {
 	ReadConns int
 	// Clock returns the current time; nil means time.Now.
 	Clock func() time.Time
+	// Logger receives what the store does on its own (sessions ended for
+	// idleness, pruned at the size cap, turns refused when full); nil
+	// discards.
+	Logger *slog.Logger
+	// IdleTimeout ends a session with no turn for that long (Run, EndIdle;
+	// the gateway passes sessions.idle_timeout); 0 never ends one. It is
+	// also what Prune counts as in use: an open session whose last turn is
+	// more recent than that.
+	IdleTimeout time.Duration
+	// MaxBytes caps the data of the store (its pages in use): at the cap
+	// the oldest ended sessions are pruned, and when that is not enough
+	// new turns are refused with ErrFull (the gateway passes
+	// sessions.max_bytes); 0 means no cap.
+	MaxBytes int64
 }
 
 // Store is a profile's state.db: opened by Open for the gateway (which
@@ -46,6 +61,12 @@ type Store struct {
 	now   func() time.Time
 	busy  time.Duration
 	conns int
+	log   *slog.Logger
+	idle  time.Duration
+	max   int64
+	stats stats
+	// quickScan replaces the constant of that name (tests); 0 keeps it.
+	quickScan int
 	// w is the writer's one connection; nil in a read-only store.
 	w *sql.DB
 
@@ -110,7 +131,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{path: abs, now: opts.Clock, busy: opts.BusyTimeout, conns: opts.ReadConns}
+	s := &Store{path: abs, now: opts.Clock, busy: opts.BusyTimeout, conns: opts.ReadConns, log: opts.Logger, idle: opts.IdleTimeout, max: opts.MaxBytes}
 	s.defaults()
 	ctx := context.Background()
 
@@ -193,6 +214,9 @@ func (s *Store) defaults() {
 	}
 	if s.conns <= 0 {
 		s.conns = DefaultReadConns
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
 	}
 }
 

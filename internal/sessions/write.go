@@ -90,6 +90,7 @@ func checkTurn(t Turn) error {
 // the next sequence numbers, adds the usage to the session's totals, sets
 // the title from the first user message, moves the last activity forward
 // and reopens an ended session. Either all of it is committed or nothing.
+// At the size cap it makes room first (Admit) or refuses with ErrFull.
 func (s *Store) AppendTurn(ctx context.Context, t Turn) error {
 	if err := checkTurn(t); err != nil {
 		return err
@@ -97,6 +98,9 @@ func (s *Store) AppendTurn(ctx context.Context, t Turn) error {
 	w, err := s.writer()
 	if err != nil {
 		return err
+	}
+	if err := s.Admit(ctx); err != nil {
+		return fmt.Errorf("session %s: %w", t.SessionID, err)
 	}
 	at := t.At
 	if at.IsZero() {

@@ -1,0 +1,192 @@
+package sessions
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The store of BenchmarkSessionsAPI: 10,000 sessions of 100 messages each.
+const (
+	benchSessions    = 10_000
+	benchPerSession  = 100
+	benchNeedleEvery = 500 // one session in 500 holds a rare word
+)
+
+// benchWords are the words of the messages.
+var benchWords = strings.Fields(`the of and to in is you that it he was for on are as with his they at be this
+have from or one had by word but not what all were we when your can said there use an each which she do how
+their if will up other about out many then them these so some her would make like him into time has look two
+more write go see number no way could people my than first water been call who oil its now find long down day
+did get come made may part server deploy config agent model token stream session kubernetes docker gateway`)
+
+// benchStore is the benchmark's store, built once into a file kept in the
+// temporary directory (HERMES_BENCH_STORE names another), in one
+// transaction; later runs reuse it.
+func benchStore(b *testing.B) string {
+	b.Helper()
+	path := os.Getenv("HERMES_BENCH_STORE")
+	if path == "" {
+		// Named by the schema: a change of it builds a new store.
+		h := sha256.Sum256(fmt.Append(nil, migrations))
+		path = filepath.Join(os.TempDir(), fmt.Sprintf("hermes-bench-sessions-%x-%dx%d.db", h[:6], benchSessions, benchPerSession))
+	}
+	if _, err := os.Stat(path); err == nil {
+		return path
+	}
+	start := time.Now()
+	tmp := path + ".building"
+	os.Remove(tmp)
+	s, err := Open(tmp, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.Close()
+	db := rawDB(b, tmp)
+	mustExec(b, db, "PRAGMA journal_mode = WAL", "PRAGMA synchronous = OFF")
+	tx, err := db.Begin()
+	if err != nil {
+		b.Fatal(err)
+	}
+	insS, _ := tx.Prepare(`INSERT INTO sessions (id, profile, model, title, started_at, last_activity_at, ended_at, message_count) VALUES (?, 'default', 'gpt-4o', ?, ?, ?, ?, ?)`)
+	insM, _ := tx.Prepare(`INSERT INTO messages (session_id, seq, role, content, created_at, model) VALUES (?, ?, ?, ?, ?, ?)`)
+	rng := rand.New(rand.NewPCG(1, 2))
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	text := func(n int) string {
+		w := make([]string, n)
+		for i := range w {
+			w[i] = benchWords[rng.IntN(len(benchWords))]
+		}
+		return strings.Join(w, " ")
+	}
+	for i := range benchSessions {
+		id := fmt.Sprintf("sess_bench%06d", i)
+		at := base.Add(time.Duration(i) * time.Hour)
+		var ended any
+		if i%3 != 0 {
+			ended = ms(at.Add(benchPerSession * time.Minute))
+		}
+		if _, err := insS.Exec(id, text(6), ms(at), ms(at.Add(benchPerSession*time.Minute)), ended, benchPerSession); err != nil {
+			b.Fatal(err)
+		}
+		for j := range benchPerSession {
+			role, model := RoleUser, ""
+			if j%2 == 1 {
+				role, model = RoleAssistant, "gpt-4o"
+			}
+			content := text(10 + rng.IntN(30))
+			if i%benchNeedleEvery == 0 && j == 50 {
+				content += " the quokka-needle shows here"
+			}
+			if _, err := insM.Exec(id, j+1, role, content, ms(at.Add(time.Duration(j)*time.Minute)), model); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		b.Fatal(err)
+	}
+	mustExec(b, db, "PRAGMA wal_checkpoint(TRUNCATE)")
+	db.Close()
+	if err := os.Rename(tmp, path); err != nil {
+		b.Fatal(err)
+	}
+	os.Remove(tmp + "-wal")
+	os.Remove(tmp + "-shm")
+	b.Logf("built %s (%d sessions, %d messages) in %s", path, benchSessions, benchSessions*benchPerSession, time.Since(start).Round(time.Second))
+	return path
+}
+
+// BenchmarkSessionsAPI measures the sessions API on a store of 10,000
+// sessions and 1,000,000 messages and reports each operation's median
+// (p50-ms) beside Go's mean (ns/op). Run it with
+//
+//	go test ./internal/sessions/ -run '^$' -bench SessionsAPI -benchtime 200x
+func BenchmarkSessionsAPI(b *testing.B) {
+	path := benchStore(b)
+	s, err := Open(path, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(3, 4))
+	randomID := func() string { return fmt.Sprintf("sess_bench%06d", rng.IntN(benchSessions)) }
+	ops := []struct {
+		name string
+		op   func() error
+	}{
+		{"list", func() error { // a page of 20, anywhere in the first 50 pages
+			_, err := s.ListPage(ctx, PageOptions{Offset: 20 * rng.IntN(50)})
+			return err
+		}},
+		{"list_first_page", func() error {
+			_, err := s.ListPage(ctx, PageOptions{})
+			return err
+		}},
+		{"search_rare", func() error { // 20 sessions hold it among 1,000,000 messages
+			p, err := s.ListPage(ctx, PageOptions{Query: "quokka-needle"})
+			if err == nil && len(p.Sessions) != benchSessions/benchNeedleEvery {
+				err = fmt.Errorf("found %d sessions", len(p.Sessions))
+			}
+			return err
+		}},
+		{"search_common", func() error { // a phrase in many sessions: the first page
+			_, err := s.ListPage(ctx, PageOptions{Query: "kubernetes docker"})
+			return err
+		}},
+		{"search_short", func() error { // 2 characters: no index, newest first to the page's end
+			_, err := s.ListPage(ctx, PageOptions{Query: "go"})
+			return err
+		}},
+		{"search_short_none", func() error { // 2 characters found nowhere: every message read
+			_, err := s.ListPage(ctx, PageOptions{Query: "zq"})
+			return err
+		}},
+		{"show", func() error {
+			_, err := s.Show(ctx, randomID())
+			return err
+		}},
+		{"rename", func() error {
+			_, err := s.Rename(ctx, randomID(), fmt.Sprintf("renamed %d", rng.IntN(1000)))
+			return err
+		}},
+		{"export_markdown", func() error {
+			d, err := s.Show(ctx, randomID())
+			if err != nil {
+				return err
+			}
+			return Export(io.Discard, d, FormatMarkdown)
+		}},
+		{"export_json", func() error {
+			d, err := s.Show(ctx, randomID())
+			if err != nil {
+				return err
+			}
+			return Export(io.Discard, d, FormatJSON)
+		}},
+	}
+	for _, o := range ops {
+		b.Run(o.name, func(b *testing.B) {
+			var times []time.Duration
+			for b.Loop() {
+				t := time.Now()
+				if err := o.op(); err != nil {
+					b.Fatal(err)
+				}
+				times = append(times, time.Since(t))
+			}
+			slices.Sort(times)
+			b.ReportMetric(float64(times[len(times)/2].Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(times[len(times)*99/100].Microseconds())/1000, "p99-ms")
+		})
+	}
+}
