@@ -44,7 +44,7 @@ func TestBrowserDashboard(t *testing.T) {
 	ns := newBrowserNetns(t)
 	h := newNSHome(t)
 	h.service(t, "ticker", tickerService)
-	sessionID := writeHostileSession(t, h.home)
+	sessionID, plainID := writeHostileSession(t, h.home)
 	const port, user, password = 9119, "admin", "correct horse battery staple"
 	base := "http://127.0.0.1:" + strconv.Itoa(port)
 	env := []string{"HERMES_DASHBOARD=1", "HERMES_DASHBOARD_HOST=127.0.0.1", "HERMES_DASHBOARD_PORT=" + strconv.Itoa(port),
@@ -279,6 +279,28 @@ func TestBrowserDashboard(t *testing.T) {
 		t.Errorf("the hostile text is not shown as text:\n%s", got)
 	}
 	b.screenshot("session-markdown")
+	// Rename, export and delete another session.
+	open("/sessions/default/"+plainID, "#rename-form")
+	eval(`document.getElementById("rename-title").value = ""; ""`)
+	b.run("renaming", step, chromedp.SendKeys(chromedp.CSS("#rename-title"), "Renamed in the browser"), chromedp.Click(chromedp.CSS(`#rename-form button[type="submit"]`)))
+	wait("the new title", `document.getElementById("session-title").textContent === "Renamed in the browser"`)
+	for _, format := range []string{"markdown", "json"} {
+		href := eval(`document.querySelector('a[href*="/export?format=` + format + `"]').getAttribute("href")`)
+		wait("the "+format+" export", `fetch(`+strconv.Quote(href)+`, {credentials: "same-origin"}).then(r => r.ok && r.headers.get("Content-Disposition").startsWith("attachment") ? r.text() : "").then(t => t.includes("Renamed in the browser") && t.includes("print(42)"))`)
+	}
+	b.screenshot("session-renamed")
+	eval(`window.confirm = () => true; ""`)
+	b.run("deleting the session", step, chromedp.Click(chromedp.CSS("#session-delete")))
+	wait("the deletion", `document.getElementById("session-result").textContent.startsWith("✓ Deleted")`)
+	b.run("back on the list", step, chromedp.WaitVisible(chromedp.CSS(`#sessions-list tr[data-session="`+sessionID+`"]`)))
+	if got := eval(`String(document.querySelector('#sessions-list tr[data-session="` + plainID + `"]') === null)`); got != "true" {
+		t.Errorf("the deleted session is still listed")
+	}
+	open("/sessions?q=hostile", "#sessions-list")
+	if got := eval(`String(document.querySelectorAll("#sessions-list tr[data-session]").length)`); got != "1" {
+		t.Errorf("the search for hostile lists %s sessions, want 1", got)
+	}
+
 	// 3. Secrets: listed masked, set, revealed, a bad name refused.
 	open("/secrets", "#secrets")
 	if got := b.text(`#secrets tr[data-key="API_SERVER_KEY"] .secret-value`); got == "" || got == "not set" || len(got) > 12 {
@@ -469,10 +491,10 @@ const hostileCode = `fmt.Println("<b>not bold</b>")`
 
 // writeHostileSession stores, in the default profile's state.db, a session
 // whose messages carry a script, an image with onerror, a javascript:
-// link, a code block and a plain link, written through internal/sessions
-// as the gateway writes them, and returns its id. The files are the
-// hermes uid's, as the gateway's are.
-func writeHostileSession(t *testing.T, home string) string {
+// link, a code block and a plain link, and a plain one, written through
+// internal/sessions as the gateway writes them, and returns their ids.
+// The files are the hermes uid's, as the gateway's are.
+func writeHostileSession(t *testing.T, home string) (string, string) {
 	t.Helper()
 	path := filepath.Join(profiles.Dir(home, profiles.Default), profiles.FileSessions)
 	st, err := sessions.Open(path, sessions.Options{})
@@ -492,6 +514,18 @@ func writeHostileSession(t *testing.T, home string) string {
 		},
 		At: time.Now(),
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := sessions.NewSessionID()
+	err = st.AppendTurn(context.Background(), sessions.Turn{
+		SessionID: plain, Profile: profiles.Default, Model: "test/browser-model",
+		Messages: []sessions.Message{
+			{Role: sessions.RoleUser, Content: "A plain session to rename"},
+			{Role: sessions.RoleAssistant, Content: "Sure:\n\n```python\nprint(42)\n```"},
+		},
+		At: time.Now().Add(-time.Minute),
+	})
 	st.Close()
 	if err != nil {
 		t.Fatal(err)
@@ -502,5 +536,5 @@ func writeHostileSession(t *testing.T, home string) string {
 			t.Fatal(err)
 		}
 	}
-	return id
+	return id, plain
 }

@@ -29,8 +29,11 @@
 // cross-site by the gate (CSRF):
 //
 //	GET  /api/events                      server-sent events: the whole overview ("state") at once and on every change
-//	GET  /api/sessions                    every profile's sessions, newest activity first (?profile, ?offset, ?limit)
-//	GET  /api/sessions/{profile}/{id}     one session and its messages
+//	GET  /api/sessions                    every profile's sessions, newest activity first (?profile, ?q: search, ?offset, ?limit)
+//	GET  /api/sessions/{profile}/{id}     one session and its messages (sessions.Detail)
+//	PATCH /api/sessions/{profile}/{id}    {"title"}: rename (sessions.CheckTitle's rule)
+//	DELETE /api/sessions/{profile}/{id}   delete it, its messages and responses
+//	GET  /api/sessions/{profile}/{id}/export   ?format=json|markdown, as an attachment (sessions.Export)
 //	GET  /api/services                    the supervisor's services (control socket)
 //	POST /api/services/{name}/start       start, stop, restart through the control socket; a gateway's
 //	POST /api/services/{name}/stop        desired_state is recorded by the supervisor, as for the CLI;

@@ -251,7 +251,7 @@ type sessionsView struct {
 // pageSessions is GET /sessions[?profile=P][&offset=N]: the sessions of
 // every profile (or one), newest activity first, with paging.
 func (s *Server) pageSessions(w http.ResponseWriter, r *http.Request) {
-	names, offset, limit, err := s.sessionQuery(r)
+	names, q, offset, limit, err := s.sessionQuery(r)
 	switch {
 	case errors.Is(err, errNoProfile):
 		s.renderError(w, r, http.StatusNotFound, err.Error())
@@ -260,7 +260,7 @@ func (s *Server) pageSessions(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
-	v := sessionsView{sessionPage: s.listSessions(r.Context(), names, offset, limit), Profiles: s.profileList()}
+	v := sessionsView{sessionPage: s.listSessions(r.Context(), names, q, offset, limit), Profiles: s.profileList()}
 	v.Profile = r.URL.Query().Get("profile")
 	if offset > 0 {
 		prev := max(0, offset-limit)

@@ -125,6 +125,9 @@ func (s *Server) routes() []route {
 		{"PUT /api/env", false, s.apiEnvSet},
 		{"DELETE /api/env", false, s.apiEnvDelete},
 		{"POST /api/env/reveal", false, s.apiEnvReveal},
+		{"PATCH /api/sessions/{profile}/{id}", false, s.apiSessionRename},
+		{"DELETE /api/sessions/{profile}/{id}", false, s.apiSessionDelete},
+		{"GET /api/sessions/{profile}/{id}/export", false, s.apiSessionExport},
 
 		// Behind the gate: the pages.
 		{"GET /{$}", false, s.pageOverview},
