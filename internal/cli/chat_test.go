@@ -184,6 +184,11 @@ func TestChatInteractive(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "hermes chat with hermes-default") {
 		t.Errorf("hermes with no arguments on a terminal = %d %q, want the chat", code, out)
 	}
+	// So does hermes -p NAME alone, for that profile.
+	out, _, code = runChatCmd(t, home, tty{strings.NewReader("")}, "--profile=default")
+	if code != 0 || !strings.Contains(out, "hermes chat with hermes-default") {
+		t.Errorf("hermes --profile=default on a terminal = %d %q, want the chat", code, out)
+	}
 	// Without a terminal it prints help.
 	out, _, _ = runChatCmd(t, home, strings.NewReader(""))
 	if !strings.Contains(out, "usage: hermes") {

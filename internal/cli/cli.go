@@ -1,6 +1,8 @@
-// Package cli is the edge of hermes: it parses the command line, wires the
-// domain packages together for the chosen subcommand, and maps every error
-// to an exit code and a one-line message in exactly one place (exitCode).
+// Package cli is the edge of hermes: it parses the command line (the
+// cobra command tree newRoot builds, one file per command group), wires
+// the domain packages together for the chosen subcommand, and maps every
+// error to an exit code and a one-line message in exactly one place
+// (exitCode).
 // hermes init is boot's (boot.Init): cli hands it the process and maps its
 // *boot.ExitError, and imports none of the packages that only the boot
 // uses (initd, reconcile, volume).
@@ -64,9 +66,10 @@ func (e *Env) Main(args []string) int {
 // context derived from parent that ends on SIGTERM, and on SIGINT unless
 // the command owns it.
 func (e *Env) dispatch(parent context.Context, args []string) error {
-	if len(args) == 0 && e.terminal() {
-		// On a terminal, hermes alone opens the chat; otherwise, help.
-		args = []string{"chat"}
+	if onlyProfile(args) && e.terminal() {
+		// On a terminal, hermes alone (or hermes -p NAME) opens the chat;
+		// otherwise, help.
+		args = append(args, "chat")
 	}
 	root := newRoot(e)
 	root.SetArgs(args)
@@ -85,6 +88,20 @@ func (e *Env) dispatch(parent context.Context, args []string) error {
 	ctx, stop := signal.NotifyContext(parent, sigs...)
 	defer stop()
 	return root.ExecuteContext(ctx)
+}
+
+// onlyProfile reports whether args are nothing but -p/--profile NAME.
+func onlyProfile(args []string) bool {
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case (a == "-p" || a == "--profile") && i+1 < len(args):
+			i++
+		case strings.HasPrefix(a, "--profile=") || strings.HasPrefix(a, "-p") && len(a) > 2:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // firstWord is the first argument that is neither a global flag nor its
@@ -145,7 +162,7 @@ func (e *Env) exitCode(err error) int {
 	if os.Geteuid() == 0 && (errors.Is(err, safefs.ErrSymlink) || errors.Is(err, safefs.ErrHardLink) || errors.Is(err, safefs.ErrNotRegular)) {
 		msg += "; nothing was written: running as root, hermes never follows a symbolic link (nor writes a hard-linked or special file) below HERMES_HOME, which the hermes user can change; remove it, or run the command as the hermes user (without " + execAsRoot + ")"
 	}
-	fmt.Fprintf(e.Stdout, "✗ %s\n", oneLine(msg))
+	fmt.Fprintf(e.Stdout, "%s %s\n", paint(e.colour(e.Stdout), colourRed, "✗"), oneLine(msg))
 	if errors.Is(err, ErrNoSupervisor) {
 		return 3
 	}

@@ -39,6 +39,9 @@ const (
 	annotOwnsInterrupt = "hermes/owns-interrupt"
 	// annotRepeatable marks a flag that may be given more than once.
 	annotRepeatable = "hermes/repeatable"
+	// annotFooter is text the help prints after the commands and flags
+	// (config: the table of keys).
+	annotFooter = "hermes/footer"
 )
 
 func annotate(c *cobra.Command, key string) *cobra.Command {
@@ -304,11 +307,14 @@ func flagError(c *cobra.Command, err error) error {
 				if s := didYouMean(sh, longFlags(c), "--"); s != "" {
 					return usageError("unknown flag -%s%s (%s)", sh, s, hint)
 				}
-				return usageError("unknown flag -%s in -%s (%s)", name, sh, hint)
+				return usageError("unknown flag -%s in -%s (%s)", name, sh, takes(c))
 			}
-			return usageError("unknown flag -%s (%s)", name, hint)
+			return usageError("unknown flag -%s (%s)", name, takes(c))
 		}
-		return usageError("unknown flag --%s%s (%s)", name, didYouMean(name, longFlags(c), "--"), hint)
+		if s := didYouMean(name, longFlags(c), "--"); s != "" {
+			return usageError("unknown flag --%s%s (%s)", name, s, hint)
+		}
+		return usageError("unknown flag --%s (%s)", name, takes(c))
 	case errors.As(err, &needs):
 		return usageError("%s needs a value: usage: %s", flagName(needs.GetFlag()), usageLine(c))
 	case errors.As(err, &invalid):
@@ -321,6 +327,27 @@ func flagError(c *cobra.Command, err error) error {
 		return usageError("bad flag syntax %s (%s)", syntax.GetSpecifiedFlag(), hint)
 	}
 	return usageError("%s (%s)", err.Error(), hint)
+}
+
+// takes is "hermes logs takes -n/--lines, -f/--follow, …": the valid
+// spellings, when no one is near the mistake.
+func takes(c *cobra.Command) string {
+	var names []string
+	add := func(f *pflag.Flag) {
+		if f.Hidden {
+			return
+		}
+		if f.Shorthand != "" {
+			names = append(names, "-"+f.Shorthand+"/--"+f.Name)
+		} else {
+			names = append(names, "--"+f.Name)
+		}
+	}
+	c.LocalFlags().VisitAll(add)
+	if isProfiled(c) {
+		c.InheritedFlags().VisitAll(add)
+	}
+	return strings.Join(append([]string{"hermes"}, strings.Fields(path(c))...), " ") + " takes " + strings.Join(names, ", ")
 }
 
 // longFlags are the long names c accepts, its own and the global ones.
@@ -438,6 +465,9 @@ func writeHelp(w io.Writer, c *cobra.Command) {
 	if inherited := c.InheritedFlags(); inherited.HasAvailableFlags() && isProfiled(c) {
 		fmt.Fprint(w, "\nglobal flags:\n")
 		writeFlags(w, inherited)
+	}
+	if footer := strings.TrimSpace(c.Annotations[annotFooter]); footer != "" {
+		fmt.Fprintf(w, "\n%s\n", footer)
 	}
 	if c.HasAvailableSubCommands() {
 		if !c.HasParent() {

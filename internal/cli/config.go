@@ -19,8 +19,9 @@ func newConfigCmd(e *Env) *cobra.Command {
 	c := profiled(&cobra.Command{
 		Use:   "config",
 		Short: "list, get, set or unset the keys of a profile's config.yaml",
-		Long: "Reads and writes the profile's config.yaml. Secrets (API keys, tokens) belong in\n" +
-			"the profile's .env: hermes env set NAME.\n\n" + configKeysHelp(),
+		Long: "Reads and writes the profile's config.yaml (the keys below). Secrets (API keys,\n" +
+			"tokens) belong in the profile's .env: hermes env set NAME.",
+		Annotations: map[string]string{annotFooter: configKeysHelp()},
 	})
 	var asJSON bool
 	get := &cobra.Command{
@@ -36,6 +37,7 @@ func newConfigCmd(e *Env) *cobra.Command {
 and comment; the value is checked against the key's type and range. VALUE is
 taken as it is, even when it starts with a dash (a negative number is refused
 by the key's check, not as a flag).`,
+		Annotations: map[string]string{annotFooter: configKeysHelp()},
 		// VALUE may start with a dash: only -p/--profile and -h/--help are
 		// flags here (configArgs).
 		DisableFlagParsing: true,

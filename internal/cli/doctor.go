@@ -107,6 +107,7 @@ func runDoctor(ctx context.Context, e *Env, asJSON, quiet, online bool) error {
 				continue
 			}
 			mark := map[string]string{checkOK: "✓", checkWarn: "⚠", checkFail: "✗"}[c.Status]
+			mark = paint(e.colour(e.Stdout), map[string]string{checkOK: colourGreen, checkWarn: colourYellow, checkFail: colourRed}[c.Status], mark)
 			fmt.Fprintf(e.Stdout, "%s %s: %s\n", mark, c.Name, c.Detail)
 			if c.Fix != "" && c.Status != checkOK {
 				fmt.Fprintf(e.Stdout, "    fix: %s\n", c.Fix)

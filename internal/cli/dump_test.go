@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -40,8 +41,21 @@ func TestDumpVersionLine(t *testing.T) {
 	if !regexp.MustCompile(`\[(\(unknown\)|[0-9a-f]{8})\]$`).MatchString(line[1]) {
 		t.Errorf("version line %q does not end with [<sha8>] or [(unknown)]", line[1])
 	}
+	text := out.String()
+	out.Reset()
+	if code := e.Main([]string{"dump", "--json"}); code != 0 {
+		t.Fatalf("dump --json exit %d:\n%s", code, out.String())
+	}
+	var d dumpInfo
+	if err := json.Unmarshal([]byte(out.String()), &d); err != nil {
+		t.Fatalf("dump --json: %v\n%s", err, out.String())
+	}
+	if want := "hermes " + d.Version + " [" + d.CommitShort + "]"; line[1] != want || d.Home != home || d.Supervisor.Answering ||
+		len(d.Profiles) != 1 || d.Profiles[0].Name != "default" || d.Profiles[0].Port == 0 || d.Go == "" {
+		t.Errorf("dump --json = %+v; want version %q, home %s, no supervisor, the default profile", d, line[1], home)
+	}
 	for _, secret := range []string{"API_SERVER_KEY"} {
-		if strings.Contains(out.String(), secret) {
+		if strings.Contains(text+out.String(), secret) {
 			t.Errorf("dump prints %s", secret)
 		}
 	}

@@ -217,7 +217,16 @@ func TestGatewayTranscript(t *testing.T) {
 		{[]string{"gateway", "stop", "extra"}, 1, nil},
 		{[]string{"gateway", "install"}, 0, nil},
 		{[]string{"gateway", "uninstall"}, 0, nil},
-		{[]string{"gateway", "bogus"}, 1, nil},
+		{[]string{"gateway", "bogus"}, 1, func(*testing.T) {
+			f.sup.Put(supervise.Status{Name: "gateway-writer", Want: supervise.WantUp, State: supervise.Failed, UID: svcUID(),
+				Reason: "exited with status 78 (no restart)"})
+		}},
+		// The reference's spelling: start --force starts a failed slot.
+		{[]string{"-p", "writer", "gateway", "start", "--force"}, 0, func(t *testing.T) {
+			if st := f.status("gateway-writer"); st.Want != supervise.WantUp || st.State != supervise.Running {
+				t.Errorf("gateway start --force left the failed gateway-writer %s/%s, want up/running", st.Want, st.State)
+			}
+		}},
 	}
 	var transcript strings.Builder
 	for _, s := range steps {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -157,9 +156,10 @@ func withSupervisor(ctx context.Context, e *Env, fn func(context.Context, *contr
 	return fn(ctx, e.gatewayClient(ctx))
 }
 
-// terminal reports whether r is a terminal. A reader may say so itself
-// (IsTerminal() bool), as tests do; otherwise only an *os.File on a tty is.
-func terminal(r io.Reader) bool {
+// terminal reports whether r (a reader or a writer) is a terminal. It may
+// say so itself (IsTerminal() bool), as tests do; otherwise only an
+// *os.File on a tty is.
+func terminal(r any) bool {
 	if t, ok := r.(interface{ IsTerminal() bool }); ok {
 		return t.IsTerminal()
 	}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"strings"
 	"sync"
 
 	"github.com/spf13/cobra"
@@ -98,7 +99,7 @@ func newHelpCmd() *cobra.Command {
 			}
 			return target.Help()
 		},
-		ValidArgsFunction: func(c *cobra.Command, args []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		ValidArgsFunction: func(c *cobra.Command, args []string, prefix string) ([]cobra.Completion, cobra.ShellCompDirective) {
 			target := c.Root()
 			for _, word := range args {
 				if target = findSub(target, word); target == nil {
@@ -107,7 +108,7 @@ func newHelpCmd() *cobra.Command {
 			}
 			var names []cobra.Completion
 			for _, sub := range target.Commands() {
-				if sub.IsAvailableCommand() {
+				if sub.IsAvailableCommand() && strings.HasPrefix(sub.Name(), prefix) {
 					names = append(names, cobra.CompletionWithDesc(sub.Name(), sub.Short))
 				}
 			}

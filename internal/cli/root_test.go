@@ -1,13 +1,16 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/spf13/cobra"
 
+	"github.com/hermes-agent/hermes/internal/gateway"
 	"github.com/hermes-agent/hermes/internal/hostenv"
 	"github.com/hermes-agent/hermes/internal/profiles"
 	"github.com/hermes-agent/hermes/internal/testenv"
@@ -303,4 +306,133 @@ func FuzzUseWords(f *testing.F) {
 		}
 		argsFromUse(use)(&cobra.Command{Use: use}, []string{"a"})
 	})
+}
+
+// TestComplete: the __complete requests the shells' scripts make list the
+// commands, the flags and the profile names of HERMES_HOME.
+func TestComplete(t *testing.T) {
+	home := t.TempDir()
+	for _, p := range []string{"coder", "writer"} {
+		if err := profiles.Create(home, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"-p", ""}, []string{"default", "coder", "writer"}},
+		{[]string{"-p", "c"}, []string{"coder"}},
+		{[]string{"gateway", "status", "--profile", "w"}, []string{"writer"}},
+		{[]string{"profile", "use", ""}, []string{"default", "coder", "writer"}},
+		{[]string{"profile", "show", "coder", ""}, nil},
+		{[]string{"gateway", "st"}, []string{"start", "stop", "status"}},
+		{[]string{"lo"}, []string{"login", "logs"}},
+		{[]string{"logs", "--f"}, []string{"--follow"}},
+		{[]string{"completion", ""}, []string{"bash", "zsh", "fish"}},
+		{[]string{"help", "gate"}, []string{"gateway"}},
+	}
+	for _, tt := range tests {
+		out, _, code := runCLI(home, append([]string{cobra.ShellCompNoDescRequestCmd}, tt.args...)...)
+		var got []string
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			if l != "" && !strings.HasPrefix(l, ":") {
+				got = append(got, l)
+			}
+		}
+		if code != 0 || strings.Join(got, " ") != strings.Join(tt.want, " ") {
+			t.Errorf("hermes __complete %q: exit %d, %q; want %q", tt.args, code, got, tt.want)
+		}
+	}
+}
+
+// TestEveryReadHasJSON: every command that reads has --json, and those
+// that need no supervisor print one JSON document (logs: one object per
+// line) with it.
+func TestEveryReadHasJSON(t *testing.T) {
+	root := newRoot(&Env{Host: hostenv.OS()})
+	for _, path := range []string{"dump", "version", "logs", "config get", "config list", "profile list", "profile show", "gateway status",
+		"sessions list", "sessions show", "svc status", "svc logs", "doctor"} {
+		c := root
+		for _, w := range strings.Fields(path) {
+			if c = findSub(c, w); c == nil {
+				t.Fatalf("no command hermes %s", path)
+			}
+		}
+		if f := c.Flags().Lookup("json"); f == nil || f.Value.Type() != "bool" {
+			t.Errorf("hermes %s has no --json", path)
+		}
+	}
+	home := t.TempDir()
+	os.WriteFile(filepath.Join(home, "SOUL.md"), []byte("default\n"), 0o644)
+	os.WriteFile(filepath.Join(home, "config.yaml"), []byte("gateway:\n  port: 8642\n"), 0o644)
+	logFile := gateway.LogFile(home, "gateway-default")
+	os.MkdirAll(filepath.Dir(logFile), 0o755)
+	os.WriteFile(logFile, []byte("2026-01-02T03:04:05.000006Z one\n2026-01-02T03:04:05.000007Z two\n"), 0o640)
+	for _, args := range [][]string{
+		{"dump", "--json"}, {"version", "--json"}, {"config", "get", "gateway.port", "--json"}, {"profile", "list", "--json"},
+		{"profile", "show", "--json"}, {"gateway", "status", "--json"}, {"sessions", "list", "--json"}, {"doctor", "--json"},
+		{"logs", "--json"},
+	} {
+		out, errs, code := runCLI(home, args...)
+		docs := []string{out}
+		if args[0] == "logs" {
+			docs = strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+		}
+		for _, d := range docs {
+			if !json.Valid([]byte(d)) {
+				t.Errorf("hermes %s: exit %d, not JSON: %q (%s)", strings.Join(args, " "), code, d, errs)
+			}
+		}
+		if code != 0 && args[0] != "doctor" {
+			t.Errorf("hermes %s: exit %d", strings.Join(args, " "), code)
+		}
+	}
+}
+
+func TestTakes(t *testing.T) {
+	root := newRoot(&Env{Host: hostenv.OS()})
+	if got, want := takes(root), "hermes takes -V/--version, -h/--help, -p/--profile"; got != want {
+		t.Errorf("takes(root) = %q, want %q", got, want)
+	}
+	if got, want := takes(findSub(findSub(root, "svc"), "ready")), "hermes svc ready takes --timeout, --json, -h/--help"; got != want {
+		t.Errorf("takes(svc ready) = %q, want %q", got, want)
+	}
+}
+
+func TestOnlyProfile(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want bool
+	}{
+		{nil, true}, {[]string{"-p", "coder"}, true}, {[]string{"--profile", "x"}, true}, {[]string{"--profile=x"}, true},
+		{[]string{"-pcoder"}, true}, {[]string{"-p"}, false}, {[]string{"chat"}, false}, {[]string{"-p", "x", "version"}, false},
+		{[]string{"--help"}, false}, {[]string{"-V"}, false},
+	} {
+		if got := onlyProfile(tt.args); got != tt.want {
+			t.Errorf("onlyProfile(%q) = %v, want %v", tt.args, got, tt.want)
+		}
+	}
+}
+
+// TestInitArgsAreTheMainCommands: nothing after init is parsed as a flag
+// (not even -p or --help past the first word): init gets its arguments as
+// they are.
+func TestInitArgsAreTheMainCommands(t *testing.T) {
+	for _, args := range [][]string{
+		{"--", "sleep", "-f", "--x"},
+		{"sleep", "--help"},
+		{"gateway", "run", "--replace", "-p", "coder"},
+		{"-p", "coder", "chat"},
+		{"--", "--help"},
+	} {
+		e := &Env{Stdin: strings.NewReader(""), Stdout: &strings.Builder{}, Stderr: &strings.Builder{}, Host: hostenv.OS()}
+		root := newRoot(e)
+		var got []string
+		findSub(root, "init").RunE = func(_ *cobra.Command, a []string) error { got = a; return nil }
+		root.SetArgs(append([]string{"init"}, args...))
+		if err := root.Execute(); err != nil || strings.Join(got, "\x00") != strings.Join(args, "\x00") || e.Profile != "" {
+			t.Errorf("hermes init %q: init got %q (%v, profile %q), want the arguments as they are", args, got, err, e.Profile)
+		}
+	}
 }
