@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -55,7 +56,9 @@ func (s *Server) apiSessionRename(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer st.Close()
-	sess, err := st.Rename(r.Context(), id, req.Title)
+	ctx, cancel := context.WithTimeout(r.Context(), writeTimeout)
+	defer cancel()
+	sess, err := st.Rename(ctx, id, req.Title)
 	if err != nil {
 		writeSessionError(w, err)
 		return
@@ -71,7 +74,9 @@ func (s *Server) apiSessionDelete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer st.Close()
-	if err := st.Delete(r.Context(), id); err != nil {
+	ctx, cancel := context.WithTimeout(r.Context(), writeTimeout)
+	defer cancel()
+	if err := st.Delete(ctx, id); err != nil {
 		writeSessionError(w, err)
 		return
 	}
