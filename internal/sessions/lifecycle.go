@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode"
@@ -320,6 +321,42 @@ func dataBytes(ctx context.Context, q queryRower) (int64, error) {
 	return (pages - free) * size, nil
 }
 
+// sizeCache spares a turn the measure of the store (three PRAGMA queries,
+// twice a turn) while the store is far from its cap: a measure is reused
+// for at most sizeFresh, plus what the turns since have written, times
+// sizeGrowth for the index and the pages around it, as long as that stays
+// under nine tenths of the cap. Close to the cap, every Admit measures.
+type sizeCache struct {
+	mu  sync.Mutex
+	at  time.Time // when est was measured; zero: never
+	est int64
+}
+
+const (
+	sizeFresh  = time.Second
+	sizeGrowth = 4
+)
+
+// roomy reports whether the estimate is recent and well under max.
+func (c *sizeCache) roomy(now time.Time, max int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.at.IsZero() && now.Sub(c.at) < sizeFresh && now.Sub(c.at) >= 0 && c.est < max-max/10
+}
+
+func (c *sizeCache) measured(now time.Time, size int64) {
+	c.mu.Lock()
+	c.at, c.est = now, size
+	c.mu.Unlock()
+}
+
+// grew adds what a turn wrote to the estimate.
+func (c *sizeCache) grew(bytes int) {
+	c.mu.Lock()
+	c.est += int64(bytes) * sizeGrowth
+	c.mu.Unlock()
+}
+
 // MaxBytes is the store's size cap (Options.MaxBytes); 0 for none.
 func (s *Store) MaxBytes() int64 { return s.max }
 
@@ -351,9 +388,16 @@ func (s *Store) Admit(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if s.size.roomy(s.now(), s.max) {
+		return nil
+	}
 	size, err := dataBytes(ctx, w)
-	if err != nil || size < s.max {
+	if err != nil {
 		return err
+	}
+	s.size.measured(s.now(), size)
+	if size < s.max {
+		return nil
 	}
 	target := s.max - s.max/20
 	pruned := 0
@@ -369,6 +413,7 @@ func (s *Store) Admit(ctx context.Context) error {
 		if size, err = dataBytes(ctx, w); err != nil {
 			return err
 		}
+		s.size.measured(s.now(), size)
 	}
 	if pruned > 0 {
 		s.stats.prunedForCap.Add(int64(pruned))

@@ -69,6 +69,11 @@ type Store struct {
 	quickScan int
 	// w is the writer's one connection; nil in a read-only store.
 	w *sql.DB
+	// turn holds the statements of AppendTurn, prepared once on w (a
+	// turn's SQL is parsed once per store, not once per turn).
+	turn turnStmts
+	// size is the cap's measure between measurements (Admit).
+	size sizeCache
 
 	mu     sync.Mutex
 	r      *sql.DB // read pool; nil while a read-only store's file is missing or empty
@@ -160,6 +165,11 @@ func Open(path string, opts Options) (*Store, error) {
 		w.Close()
 		r.Close()
 		return nil, err
+	}
+	if err := s.turn.prepare(ctx, w); err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("opening %s: %w", abs, err)
 	}
 	s.w, s.r = w, r
 	return s, nil
@@ -282,7 +292,7 @@ func (s *Store) Close() error {
 		errs = append(errs, s.r.Close())
 	}
 	if s.w != nil {
-		errs = append(errs, s.w.Close())
+		errs = append(errs, s.turn.close(), s.w.Close())
 	}
 	return errors.Join(errs...)
 }

@@ -134,16 +134,18 @@ func (s *Store) AppendTurn(ctx context.Context, t Turn) error {
 	defer tx.Rollback()
 	var count int
 	var title string
-	err = tx.QueryRowContext(ctx, `SELECT message_count, title FROM sessions WHERE id = ?`, t.SessionID).Scan(&count, &title)
+	err = tx.StmtContext(ctx, s.turn.selectSession).QueryRowContext(ctx, t.SessionID).Scan(&count, &title)
 	if errors.Is(err, sql.ErrNoRows) {
-		_, err = tx.ExecContext(ctx, `INSERT INTO sessions (id, profile, model, started_at, last_activity_at) VALUES (?, ?, ?, ?, ?)`,
-			t.SessionID, t.Profile, t.Model, ms(at), ms(at))
+		_, err = tx.StmtContext(ctx, s.turn.insertSession).ExecContext(ctx, t.SessionID, t.Profile, t.Model, ms(at), ms(at))
 	}
 	if err != nil {
 		return fmt.Errorf("session %s: %w", t.SessionID, err)
 	}
+	insertMessage := tx.StmtContext(ctx, s.turn.insertMessage)
+	written := 0
 	for _, m := range msgs {
 		count++
+		written += len(m.Content) + len(m.Raw)
 		created := m.CreatedAt
 		if created.IsZero() {
 			created = at
@@ -157,8 +159,7 @@ func (s *Store) AppendTurn(ctx context.Context, t Turn) error {
 			raw = string(m.Raw)
 		}
 		p, c, tt := usageArgs(m.Usage)
-		if _, err := tx.ExecContext(ctx, `INSERT INTO messages (session_id, seq, role, content, raw, created_at, model, prompt_tokens, completion_tokens, total_tokens, response_id)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		if _, err := insertMessage.ExecContext(ctx,
 			t.SessionID, count, m.Role, m.Content, raw, ms(created), model, p, c, tt, nullString(m.ResponseID)); err != nil {
 			return fmt.Errorf("session %s: message %d: %w", t.SessionID, count, err)
 		}
@@ -166,7 +167,32 @@ func (s *Store) AppendTurn(ctx context.Context, t Turn) error {
 			title = makeTitle(m.Content)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE sessions SET
+	if _, err := tx.StmtContext(ctx, s.turn.updateSession).ExecContext(ctx,
+		t.Model, t.Model, title, ms(at), count, sum.PromptTokens, sum.CompletionTokens, sum.TotalTokens, t.SessionID); err != nil {
+		return fmt.Errorf("session %s: %w", t.SessionID, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("session %s: %w", t.SessionID, err)
+	}
+	s.size.grew(written)
+	return nil
+}
+
+// turnStmts are AppendTurn's statements, prepared on the writer.
+type turnStmts struct {
+	selectSession, insertSession, insertMessage, updateSession *sql.Stmt
+}
+
+func (ts *turnStmts) prepare(ctx context.Context, w *sql.DB) error {
+	for _, p := range []struct {
+		stmt **sql.Stmt
+		sql  string
+	}{
+		{&ts.selectSession, `SELECT message_count, title FROM sessions WHERE id = ?`},
+		{&ts.insertSession, `INSERT INTO sessions (id, profile, model, started_at, last_activity_at) VALUES (?, ?, ?, ?, ?)`},
+		{&ts.insertMessage, `INSERT INTO messages (session_id, seq, role, content, raw, created_at, model, prompt_tokens, completion_tokens, total_tokens, response_id)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&ts.updateSession, `UPDATE sessions SET
 			model = CASE WHEN ? <> '' THEN ? ELSE model END,
 			title = ?,
 			last_activity_at = max(last_activity_at, ?),
@@ -175,14 +201,26 @@ func (s *Store) AppendTurn(ctx context.Context, t Turn) error {
 			prompt_tokens = prompt_tokens + ?,
 			completion_tokens = completion_tokens + ?,
 			total_tokens = total_tokens + ?
-		WHERE id = ?`,
-		t.Model, t.Model, title, ms(at), count, sum.PromptTokens, sum.CompletionTokens, sum.TotalTokens, t.SessionID); err != nil {
-		return fmt.Errorf("session %s: %w", t.SessionID, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("session %s: %w", t.SessionID, err)
+		WHERE id = ?`},
+	} {
+		st, err := w.PrepareContext(ctx, p.sql)
+		if err != nil {
+			ts.close()
+			return fmt.Errorf("preparing a turn's statements: %w", err)
+		}
+		*p.stmt = st
 	}
 	return nil
+}
+
+func (ts *turnStmts) close() error {
+	var errs []error
+	for _, st := range []*sql.Stmt{ts.selectSession, ts.insertSession, ts.insertMessage, ts.updateSession} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // EndSession marks a session ended now (the store's clock); it no longer
