@@ -74,7 +74,9 @@ LABEL org.opencontainers.image.title="hermes" \
       org.opencontainers.image.revision="${HERMES_GIT_SHA}"
 
 # hermes doctor --quiet: silent when healthy, the failing checks otherwise
-# (supervisor, wanted-up services, volume, credentials, ports, disk).
+# (supervisor, wanted-up services, the main command's gateway answering
+# /health, services running as root not failed, volume, credentials, ports,
+# disk), each naming what failed in docker inspect's health log.
 HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
     CMD ["/opt/hermes/bin/hermes", "doctor", "--quiet"]
 

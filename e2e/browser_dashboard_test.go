@@ -130,6 +130,7 @@ func TestBrowserDashboard(t *testing.T) {
 	if got := buttons("ticker"); got != "start- stop+ restart+" {
 		t.Errorf("a running service's buttons: %s, want start disabled, stop and restart enabled", got)
 	}
+	wait("the services' CPU and memory", `/iB$/.test(document.querySelector('#services tr[data-service="ticker"] .res-mem').textContent) && / s/.test(document.querySelector('#services tr[data-service="ticker"] .res-cpu').textContent)`)
 	wait("relative times", `Array.from(document.querySelectorAll("#services time")).every(e => /ago|just now/.test(e.textContent) && / UTC$/.test(e.title))`)
 	eval(`window.hermesNoReload = "kept"; ""`)
 	b.screenshot("overview-1280")

@@ -35,14 +35,16 @@ command -v go >/dev/null || die "Go is missing: install Go $(sed -n 's/^go //p' 
 #   passwd            useradd/usermod: the rootless test user and its /etc/subuid, /etc/subgid ranges
 #   curl              the swarm test's probes of the published ports, from the host
 #   bash-completion zsh fish  the shells that source hermes completion's scripts (e2e/cli_completion_test.go)
+#   prometheus        a real Prometheus scraping a container, and promtool check metrics (e2e/container_metrics_test.go)
 pkgs=(debootstrap bsdutils ncurses-bin procps util-linux iproute2 tmux chromium nginx-light
       docker-compose sqlite3 gcc libc6-dev git ca-certificates podman uidmap slirp4netns passwd
-      curl bash-completion zsh fish)
+      curl bash-completion zsh fish prometheus)
 # program → package, checked after the install
 progs=(debootstrap:debootstrap script:bsdutils tput:ncurses-bin ps:procps unshare:util-linux
        ip:iproute2 tmux:tmux chromium:chromium nginx:nginx-light docker-compose:docker-compose
        sqlite3:sqlite3 gcc:gcc git:git podman:podman newuidmap:uidmap slirp4netns:slirp4netns
-       useradd:passwd setpriv:util-linux nsenter:util-linux curl:curl zsh:zsh fish:fish)
+       useradd:passwd setpriv:util-linux nsenter:util-linux curl:curl zsh:zsh fish:fish
+       prometheus:prometheus promtool:prometheus)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -70,21 +70,23 @@ func TestImportGraph(t *testing.T) {
 		"testenv":             {},
 		"sessions":            {},
 		"netcap":              {},
+		"procstat":            {},
+		"metrics":             {"hostenv", "procstat"},
 		"logpipe":             {"safefs"},
 		"profiles":            {"hostenv", "safefs"},
-		"supervise":           {"logpipe", "profiles", "safefs"},
-		"control":             {"hostenv", "logpipe", "netcap", "profiles", "safefs", "supervise"},
-		"control/controltest": {"control", "logpipe", "supervise"},
-		"gateway":             {"agent", "hostenv", "netcap", "profiles", "safefs", "sessions", "supervise"},
+		"supervise":           {"logpipe", "procstat", "profiles", "safefs"},
+		"control":             {"hostenv", "logpipe", "metrics", "netcap", "procstat", "profiles", "safefs", "supervise"},
+		"control/controltest": {"control", "logpipe", "procstat", "supervise"},
+		"gateway":             {"agent", "hostenv", "metrics", "netcap", "profiles", "safefs", "sessions", "supervise"},
 		"agent":               {"profiles", "safefs", "sessions"},
 		"volume":              {"gateway", "hostenv", "privdrop", "profiles", "safefs"},
 		"reconcile":           {"gateway", "profiles", "safefs", "supervise"},
 		"authgate":            {"hostenv"},
-		"dashboard":           {"authgate", "buildinfo", "control", "gateway", "hostenv", "logpipe", "netcap", "profiles", "sessions", "supervise"}, // the table of keys is profiles', never the agent's
+		"dashboard":           {"authgate", "buildinfo", "control", "gateway", "hostenv", "logpipe", "metrics", "netcap", "profiles", "sessions", "supervise"}, // the table of keys is profiles', never the agent's
 		"boot":                {"buildinfo", "control", "dashboard", "gateway", "hostenv", "initd", "logpipe", "privdrop", "procmem", "reconcile", "safefs", "supervise", "volume"},
 		"cli":                 nil, // the edge: anything but bootOnly (TestBootOnly)
 	}
-	noHTTP := []string{"initd", "supervise", "logpipe", "safefs", "privdrop", "hostenv", "profiles", "volume", "reconcile", "sessions", "netcap", "procmem", "boot"}
+	noHTTP := []string{"initd", "supervise", "logpipe", "safefs", "privdrop", "hostenv", "profiles", "volume", "reconcile", "sessions", "netcap", "procmem", "boot", "procstat"}
 	for _, p := range listPackages(t, module+"/internal/...") {
 		name := strings.TrimPrefix(p.ImportPath, module+"/internal/")
 		allow, known := allowed[name]

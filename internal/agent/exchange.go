@@ -17,6 +17,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/hermes-agent/hermes/internal/sessions"
 )
 
 // Exchange is what the gateway records of one request: the access log's
@@ -52,6 +54,13 @@ type Exchange struct {
 	// ErrorCode is the code of the error the request ended with, "" for
 	// none.
 	ErrorCode string
+	// UpstreamError is ErrorCode when that error is the upstream's
+	// failure (unreachable, timed out, dropped, refused the key, …), ""
+	// otherwise: the kind of hermes_gateway_upstream_errors_total.
+	UpstreamError string
+	// PromptTokens and CompletionTokens are what the upstream reported in
+	// its usage, 0 when it reported none.
+	PromptTokens, CompletionTokens int64
 }
 
 type exchangeKey struct{}
@@ -75,6 +84,16 @@ func (ex *Exchange) noteError(err error) {
 		ex.ErrorCode = "client_gone"
 	default:
 		ex.ErrorCode = "internal_error"
+	}
+	if ae, ok := upstreamFault(err); ok {
+		ex.UpstreamError = ae.code
+	}
+}
+
+// noteUsage keeps the tokens the upstream reported (nil: none).
+func (ex *Exchange) noteUsage(u *sessions.Usage) {
+	if u != nil {
+		ex.PromptTokens, ex.CompletionTokens = u.PromptTokens, u.CompletionTokens
 	}
 }
 

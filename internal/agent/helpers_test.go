@@ -204,6 +204,9 @@ type profileOpts struct {
 	config string // the whole config.yaml; "" for the default one
 	noDB   bool
 	mod    func(cfg *Config)
+	// clock is the sessions store's (sessions.Options.Clock); nil: the
+	// wall clock.
+	clock func() time.Time
 }
 
 // testProfile is a profile directory, its agent, the agent's server and
@@ -237,7 +240,7 @@ func newProfile(t testing.TB, o profileOpts) *testProfile {
 	writeFile(t, filepath.Join(p.dir, "config.yaml"), cfg)
 	writeFile(t, filepath.Join(p.dir, ".env"), "API_SERVER_KEY="+testKey+"\nTEST_UPSTREAM_KEY="+upstreamKey+"\n")
 	if !o.noDB {
-		st, err := sessions.Open(filepath.Join(p.dir, "state.db"), sessions.Options{})
+		st, err := sessions.Open(filepath.Join(p.dir, "state.db"), sessions.Options{Clock: o.clock})
 		if err != nil {
 			t.Fatal(err)
 		}

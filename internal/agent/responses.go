@@ -147,6 +147,7 @@ type turnRecord struct {
 // session (one AppendTurn, each message tagged with the response id), then
 // the response itself. With store: false nothing is recorded.
 func (a *Agent) storeResponse(ctx context.Context, res *response, rec turnRecord, upModel, text string, usage *sessions.Usage) error {
+	exchangeOf(ctx).noteUsage(usage)
 	if !rec.req.Store {
 		return nil
 	}

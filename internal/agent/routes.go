@@ -51,6 +51,10 @@ type Route struct {
 	Access Access
 	// Handler answers it.
 	Handler http.Handler
+	// Allow, on a Probe route only, also admits a request without the key
+	// when it returns true (the metrics token on the gateway's /metrics);
+	// nil admits none that way.
+	Allow func(*http.Request) bool
 }
 
 // noRouteName is the route name of a request no route matches.
@@ -88,6 +92,9 @@ func (a *Agent) buildRoutes(extra []Route) (err error) {
 	for _, r := range extra {
 		if r.Handler == nil {
 			return fmt.Errorf("agent: route %q has no handler", r.Name)
+		}
+		if r.Allow != nil && r.Access != Probe {
+			return fmt.Errorf("agent: route %q: only a Probe route takes an Allow", r.Name)
 		}
 		h := r.Handler
 		table = append(table, route{r, func(w http.ResponseWriter, req *http.Request) error {
@@ -129,7 +136,7 @@ func (a *Agent) wrap(rt route) http.Handler {
 		if handled := a.cors(w, r); handled {
 			return
 		}
-		if rt.Name != noRouteName {
+		if rt.Name != noRouteName && (rt.Allow == nil || !rt.Allow(r)) {
 			if err := a.admit(r, rt.Access); err != nil {
 				ex.noteError(err)
 				writeError(w, err)

@@ -8,7 +8,9 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/hermes-agent/hermes/internal/profiles"
 	"github.com/hermes-agent/hermes/internal/sessions"
@@ -31,8 +33,22 @@ func decodeInto(t *testing.T, b []byte, v any) {
 	}
 }
 
+// steppingClock is a clock that moves 10 ms at every reading, so that
+// turns in a row never share a millisecond (the list's order is the last
+// activity's, and a tie is broken by id).
+func steppingClock() func() time.Time {
+	var mu sync.Mutex
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	return func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		now = now.Add(10 * time.Millisecond)
+		return now
+	}
+}
+
 func TestSessionsRoutes(t *testing.T) {
-	p := newProfile(t, profileOpts{})
+	p := newProfile(t, profileOpts{clock: steppingClock()})
 	p.chatIn(t, "first", "plan a trip to Lisbon", 2)
 	p.chatIn(t, "second", "what does 100% mean", 2)
 	p.chatIn(t, "third", "it's a 'quoted' thing", 2)

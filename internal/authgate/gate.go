@@ -43,8 +43,10 @@ type Gate struct {
 	sleep func(ctx context.Context, d time.Duration) error
 	count counters
 
-	mu     sync.Mutex // guards routes
+	mu     sync.Mutex // guards routes and bearer
 	routes []RouteDecl
+	// bearer are the paths AdmitBearer lets through on a bearer token.
+	bearer map[string]func(*http.Request) bool
 }
 
 // RouteDecl is one declared route: its ServeMux pattern and whether it is in

@@ -196,6 +196,10 @@ func (g *Gate) serveGate(w http.ResponseWriter, r *http.Request, app http.Handle
 		refuseJSON(w, reasonMethod, "")
 		return
 	}
+	if g.admitsBearer(r, raw) {
+		app.ServeHTTP(w, r)
+		return
+	}
 	api := isAPIPath(r.URL.Path, raw)
 	switch g.mode {
 	case OpenLocal:
@@ -218,7 +222,7 @@ func (g *Gate) serveGate(w http.ResponseWriter, r *http.Request, app http.Handle
 	case Gated:
 		ident, why := g.sessionFromRequest(r)
 		if why != "" {
-			g.denySession(w, r, why, api)
+			g.denySession(w, r, why, api || g.bearerPath(raw))
 			return
 		}
 		r = r.WithContext(context.WithValue(r.Context(), identityKey, ident))
@@ -273,7 +277,7 @@ func ownAllow(method, raw string) string {
 // audit writes one audit line: the event, the fixed reason, the client
 // address, the method and the path (never the query, a cookie or a token).
 func (g *Gate) audit(r *http.Request, event string, why reason, attrs ...any) {
-	g.countEvent(event, why)
+	g.countEvent(event, why, attrs)
 	base := []any{"reason", string(why), "ip", infoOf(r).ip.String(), "method", r.Method, "path", logPath(r)}
 	g.log.Info(event, append(base, attrs...)...)
 }

@@ -224,13 +224,17 @@ type boot struct {
 	// refused to touch.
 	locks                   *safefs.Budget
 	lockedSkipped, refusals atomic.Uint64
+	// started is when newBoot ran (the monotonic clock); booted how long
+	// the boot took (steps 2-5), 0 until it is done.
+	started time.Time
+	booted  atomic.Int64
 }
 
 // newBoot resolves in's configuration; its error is a configuration that
 // cannot work, for a person to fix. The returned boot is never nil, so
 // that the caller can print on its stderr.
 func newBoot(in *Init) (*boot, error) {
-	b := &boot{in: in, proc: in.Process, environ: in.Environ, now: in.Now,
+	b := &boot{in: in, proc: in.Process, environ: in.Environ, now: in.Now, started: time.Now(),
 		stdin: orFile(in.Stdin, os.Stdin), stdout: orFile(in.Stdout, os.Stdout), stderr: orFile(in.Stderr, os.Stderr)}
 	if b.environ == nil {
 		b.environ = os.Environ()
@@ -439,6 +443,10 @@ func (b *boot) health() control.Health {
 		},
 	}
 }
+
+// bootDuration is how long the boot took, 0 while it runs
+// (hermes_boot_duration_seconds).
+func (b *boot) bootDuration() time.Duration { return time.Duration(b.booted.Load()) }
 
 // shutdown stops every service by ctx's deadline (initd.Init.Shutdown).
 func (b *boot) shutdown(ctx context.Context) error {

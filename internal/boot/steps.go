@@ -10,6 +10,7 @@ import (
 	"github.com/hermes-agent/hermes/internal/control"
 	"github.com/hermes-agent/hermes/internal/dashboard"
 	"github.com/hermes-agent/hermes/internal/gateway"
+	"github.com/hermes-agent/hermes/internal/hostenv"
 	"github.com/hermes-agent/hermes/internal/initd"
 	"github.com/hermes-agent/hermes/internal/procmem"
 	"github.com/hermes-agent/hermes/internal/reconcile"
@@ -43,6 +44,7 @@ func (b *boot) boot(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	b.booted.Store(int64(max(time.Since(b.started), time.Nanosecond)))
 	b.state.Store(control.BootReady)
 	// PID 1 lives as long as the container: the pages of its executable
 	// that only start-up touched are given back (they stay in the page
@@ -157,6 +159,8 @@ func (b *boot) serve(ln net.Listener) {
 			Health:    b.health,
 			Logger:    b.log.With("component", "control"),
 			Served:    b.trim.Touch,
+
+			BootDuration: b.bootDuration,
 		})
 	})
 	srv := b.ctl
@@ -174,7 +178,7 @@ func runtimeService(name string) bool {
 }
 
 func (b *boot) slots() gateway.Slots {
-	return gateway.Slots{Sup: b.sup, Home: b.home, Exe: b.in.Exe}
+	return gateway.Slots{Sup: b.sup, Home: b.home, Exe: b.in.Exe, Env: hostenv.MetricsTokenEnv(b.in.Env)}
 }
 
 // dashboardMain reports whether the main command is the dashboard (a

@@ -149,6 +149,8 @@ func runChecks(ctx context.Context, e *Env, online bool) (*doctor, []check) {
 	checks := []check{
 		d.supervisor(),
 		d.servicesUp(),
+		d.mainGateway(ctx),
+		d.rootServices(),
 		d.volume(),
 		d.authFiles(),
 		d.ports(),

@@ -120,7 +120,7 @@ the hermes user's rights (hermes svc rm removes it).`,
 	}
 	ready.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "wait at most `DURATION`")
 	ready.Flags().BoolVar(&readyJSON, "json", false, "print the health as JSON")
-	c.AddCommand(add, rm, logs, signal, ready)
+	c.AddCommand(add, rm, logs, signal, ready, newSvcMetricsCmd(e))
 	return c
 }
 
@@ -166,14 +166,14 @@ func svcStatus(ctx context.Context, e *Env, c *control.Client, args []string, as
 // whose log lost lines (nothing is lost silently).
 func writeStatusTable(w io.Writer, list []supervise.Status, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tWANT\tSTATE\tPID\tUPTIME/SINCE\tRESTARTS\tLAST-EXIT\tREASON")
+	fmt.Fprintln(tw, "NAME\tWANT\tSTATE\tPID\tUPTIME/SINCE\tRESTARTS\t"+resourceHeader+"\tLAST-EXIT\tREASON")
 	for _, st := range list {
 		pid := "-"
 		if st.PID > 0 {
 			pid = strconv.Itoa(st.PID)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", st.Name, orDash(string(st.Want)), orDash(string(st.State)),
-			pid, age(st.Since, now), st.Restarts, lastExit(st.LastExit), orDash(shorten(st.Reason, 60)))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", st.Name, orDash(string(st.Want)), orDash(string(st.State)),
+			pid, age(st.Since, now), st.Restarts, resourceCells(st), lastExit(st.LastExit), orDash(shorten(st.Reason, 60)))
 	}
 	tw.Flush()
 	for _, st := range list {

@@ -281,20 +281,25 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in a
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		var op *net.OpError
-		if errors.As(err, &op) && op.Op == "dial" {
-			return nil, fmt.Errorf("%w on %s (%v)", ErrUnavailable, c.path, op.Err)
-		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+		return nil, c.doErr(ctx, method, path, err)
 	}
 	if resp.StatusCode/100 == 2 {
 		return resp, nil
 	}
 	defer resp.Body.Close()
 	return nil, readAPIError(resp)
+}
+
+// doErr is the error of a request that got no answer.
+func (c *Client) doErr(ctx context.Context, method, path string, err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return fmt.Errorf("%w on %s (%v)", ErrUnavailable, c.path, op.Err)
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return fmt.Errorf("%s %s: %w", method, path, err)
 }
 
 // readAPIError turns an error answer into an *APIError, also when its body

@@ -16,7 +16,7 @@ import (
 )
 
 func (s *Server) listServices(c *call) error {
-	list := slices.Clone(s.sup.List())
+	list := s.withResources(slices.Clone(s.sup.List()))
 	if list == nil {
 		list = []supervise.Status{}
 	}
@@ -30,7 +30,7 @@ func (s *Server) getService(c *call) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(c.w, http.StatusOK, st)
+	writeJSON(c.w, http.StatusOK, s.withResources([]supervise.Status{st})[0])
 	return nil
 }
 

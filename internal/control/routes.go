@@ -25,6 +25,7 @@ func routeTable() []route {
 		{"PUT /v1/gateways/{profile}", permGateway, (*Server).putGateway},
 		{"DELETE /v1/gateways/{profile}", permGateway, (*Server).deleteGateway},
 		{"GET /v1/health", permRead, (*Server).getHealth},
+		{"GET " + MetricsPath, permRead, (*Server).getMetrics},
 		{"PUT /v1/counters/{source}", permReport, (*Server).putCounters},
 		{"/", permRead, (*Server).noRoute}, // 404 or 405, as JSON
 	}

@@ -14,7 +14,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hermes-agent/hermes/internal/metrics"
 	"github.com/hermes-agent/hermes/internal/netcap"
+	"github.com/hermes-agent/hermes/internal/procstat"
 	"github.com/hermes-agent/hermes/internal/profiles"
 	"github.com/hermes-agent/hermes/internal/supervise"
 )
@@ -37,6 +39,12 @@ type Config struct {
 	Gateways Gateways
 	// Health answers GET /v1/health. Required.
 	Health func() Health
+	// Resources returns the usage of the given process groups (the
+	// services' pids); nil means procstat.Groups, from /proc.
+	Resources func(pgids []int) (map[int]procstat.Usage, error)
+	// BootDuration, when set, is how long init took to boot (0 while it
+	// boots), for hermes_boot_duration_seconds.
+	BootDuration func() time.Duration
 	// Logger receives refused and failed requests and refused
 	// connections, at most RefusalsLogged refusals a minute; nil discards.
 	Logger *slog.Logger
@@ -74,6 +82,10 @@ type Server struct {
 	quota   *netcap.Quota   // of refusals logged
 	conns   connCounters
 	pushed  pushedCounters // what other processes report (PUT /v1/counters)
+
+	resources func([]int) (map[int]procstat.Usage, error)
+	reqs      *metrics.Requests // hermes_control_requests_total
+	metrics   http.Handler      // GET /v1/metrics
 }
 
 // NewServer returns a Server for cfg. A configuration that lacks something
@@ -91,6 +103,11 @@ func NewServer(cfg Config) *Server {
 		mux:       http.NewServeMux(),
 		quota:     netcap.NewQuota(RefusalsLogged, nil),
 	}
+	s.resources = cfg.Resources
+	if s.resources == nil {
+		s.resources = procstat.Groups
+	}
+	s.initMetrics(cfg)
 	s.limiter = netcap.New(netcap.Config{Limits: connLimits, Identify: s.identify, OnRefuse: s.refusedConn})
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -268,10 +285,14 @@ type call struct {
 type responseWriter struct {
 	http.ResponseWriter
 	started bool
+	status  int // the status written, 0 before
 }
 
 func (w *responseWriter) WriteHeader(code int) {
 	w.started = true
+	if w.status == 0 {
+		w.status = code
+	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
@@ -296,6 +317,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	markServed(r.Context())
 	rw := &responseWriter{ResponseWriter: w}
+	defer func() { s.countRequest(r, rw.status) }()
 	if who := peerFrom(r.Context()); !s.pol.privileged(who) {
 		// Nothing to serve this peer, ever: its 403, and its connection
 		// closed after it (net/http half-closes at once, so the peer reads

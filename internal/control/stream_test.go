@@ -149,7 +149,7 @@ func TestEventsWire(t *testing.T) {
 		}
 		want := fmt.Sprintf("event: service\ndata: {\"name\":\"web\",\"want\":\"up\",\"state\":\"running\",\"pid\":42,"+
 			"\"since\":\"2025-06-01T12:00:00Z\",\"restarts\":0,\"last_exit\":null,\"reason\":\"\","+
-			"\"logs\":{\"lines\":0,\"bytes\":0,\"dropped\":0,\"write_errors\":0},\"uid\":%d}\n", uid)
+			"\"logs\":{\"lines\":0,\"stdout_lines\":0,\"stderr_lines\":0,\"bytes\":0,\"dropped\":0,\"write_errors\":0},\"uid\":%d}\n", uid)
 		if got != want {
 			t.Errorf("event block:\n got %q\nwant %q", got, want)
 		}

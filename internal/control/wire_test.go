@@ -64,6 +64,7 @@ func probes(hermesUID int) []probe {
 	origin := map[string]string{"Origin": "http://localhost:9119"}
 	return []probe{
 		{"health", "GET", "/v1/health", "", nil, 200, 200},
+		{"metrics", "GET", "/v1/metrics", "", nil, 200, 200},
 		{"list", "GET", "/v1/services", "", nil, 200, 200},
 		{"get", "GET", "/v1/services/web", "", nil, 200, 200},
 		{"get_root_service", "GET", "/v1/services/rootsvc", "", nil, 200, 200},

@@ -79,6 +79,7 @@ type Server struct {
 	hub     *hub            // the watchers of /api/events
 	pid     int             // this process (Config.PID)
 	reveals *revealLimiter  // POST /api/env/reveal's budget
+	metrics http.Handler    // GET /metrics (metrics.go)
 
 	mu       sync.Mutex        // guards reported
 	reported map[string]string // what could not be read → the error last logged (note)
@@ -128,6 +129,7 @@ func (s *Server) routes() []route {
 		{"PATCH /api/sessions/{profile}/{id}", false, s.apiSessionRename},
 		{"DELETE /api/sessions/{profile}/{id}", false, s.apiSessionDelete},
 		{"GET /api/sessions/{profile}/{id}/export", false, s.apiSessionExport},
+		{"GET " + MetricsPath, false, s.serveMetrics},
 
 		// Behind the gate: the pages.
 		{"GET /{$}", false, s.pageOverview},
@@ -188,6 +190,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	if s.pages, err = parsePages(s.gate.URL); err != nil {
+		return nil, err
+	}
+	if err = s.initMetrics(); err != nil {
 		return nil, err
 	}
 	s.table = s.routes()

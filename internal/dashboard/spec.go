@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"maps"
 	"strings"
 	"time"
 
@@ -40,8 +41,8 @@ func Bind(env hostenv.Env) (host, port string) {
 // unusable configuration, is never restarted), logging to
 // logs/dashboard/current. Services do not inherit init's secrets
 // (hostenv.Withheld): the spec's env hands the dashboard the gate's own
-// (authgate.SecretEnv) that are set, and no other; no API response carries
-// a spec's env.
+// (authgate.SecretEnv) and the metrics token's (hostenv.MetricsTokenEnv)
+// that are set, and no other; no API response carries a spec's env.
 func ServiceSpec(exe, home string, env hostenv.Env) supervise.Spec {
 	host, port := Bind(env)
 	argv := []string{exe, "dashboard", "--host", host, "--port", port, "--no-open"}
@@ -54,6 +55,7 @@ func ServiceSpec(exe, home string, env hostenv.Env) supervise.Spec {
 			vars[k] = v
 		}
 	}
+	maps.Copy(vars, hostenv.MetricsTokenEnv(env))
 	return supervise.Spec{
 		Name:      ServiceName,
 		Argv:      argv,

@@ -46,7 +46,7 @@ func TestServiceSpecSecrets(t *testing.T) {
 		"GITHUB_CLIENT_SECRET": "gh", hostenv.EnvAuthJSONBootstrap: "{}", hostenv.EnvMetricsToken: "m",
 	}
 	sp := ServiceSpec("/bin/hermes", "/opt/data", env(vars))
-	want := map[string]string{"HOME": "/opt/data", authgate.EnvPassword: "pw", authgate.EnvOIDCSecret: "oidc"}
+	want := map[string]string{"HOME": "/opt/data", authgate.EnvPassword: "pw", authgate.EnvOIDCSecret: "oidc", hostenv.EnvMetricsToken: "m"}
 	if !maps.Equal(sp.Env, want) {
 		t.Errorf("env = %v, want %v", sp.Env, want)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/hermes-agent/hermes/internal/agent"
 	"github.com/hermes-agent/hermes/internal/hostenv"
+	"github.com/hermes-agent/hermes/internal/metrics"
 	"github.com/hermes-agent/hermes/internal/netcap"
 	"github.com/hermes-agent/hermes/internal/profiles"
 	"github.com/hermes-agent/hermes/internal/sessions"
@@ -137,6 +138,11 @@ func Run(ctx context.Context, cfg Config) error {
 		g.record(StateStartupFailed, "configuration: "+cfgErr.Error())
 		return fmt.Errorf("%w: %w", ErrConfig, cfgErr)
 	}
+	if g.token, err = metrics.LoadToken(cfg.Env.Getenv); err != nil {
+		g.record(StateStartupFailed, err.Error())
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	g.newMetrics()
 	fmt.Fprintf(cfg.Stdout, "⚕ Hermes Gateway Starting — profile %s on %s\n", p, set.addr())
 
 	// The sessions store and the agent. A state.db that is not ours (one
@@ -154,7 +160,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("gateway %s: sessions store: %w", p, err)
 	}
 	defer store.Close()
-	ag, err := agent.New(agent.Config{Profile: p, Dir: dir, Home: cfg.Home, Store: store, Env: cfg.Env.Getenv, Logger: log, Routes: g.routes()})
+	ag, err := agent.New(agent.Config{Profile: p, Dir: dir, Home: cfg.Home, Store: store, Env: cfg.Env.Getenv, Logger: log, Routes: g.routes(), Observe: g.observe})
 	if err != nil {
 		g.record(StateStartupFailed, "agent: "+err.Error())
 		return fmt.Errorf("%w: %w", ErrConfig, err)
@@ -223,6 +229,11 @@ type gw struct {
 	// sessions store (serve.go).
 	ag    *agent.Agent
 	store *sessions.Store
+	// The metrics (metrics.go): the series fed by the access log, their
+	// handler, and the metrics token /metrics accepts beside the key.
+	obs     *metrics.Gateway
+	metrics http.Handler
+	token   metrics.Token
 }
 
 // record sets the gateway's state in memory and in the state file. A state

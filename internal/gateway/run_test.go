@@ -19,6 +19,7 @@ import (
 
 	"github.com/hermes-agent/hermes/internal/agent"
 	"github.com/hermes-agent/hermes/internal/hostenv"
+	"github.com/hermes-agent/hermes/internal/metrics"
 	"github.com/hermes-agent/hermes/internal/profiles"
 	"github.com/hermes-agent/hermes/internal/sessions"
 	"github.com/hermes-agent/hermes/internal/testenv"
@@ -302,9 +303,10 @@ func servedGateway(t *testing.T, state, base string) (*gw, http.Handler) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	g := &gw{cfg: Config{Profile: "coder"}, pid: 4242, start: time.Unix(1_800_000_000, 0), store: store}
+	g := &gw{cfg: Config{Profile: "coder"}, dir: dir, pid: 4242, start: time.Unix(1_800_000_000, 0), store: store, token: metrics.NewToken(testMetricsToken)}
 	g.state.Store(state)
-	ag, err := agent.New(agent.Config{Profile: "coder", Dir: dir, Store: store, Routes: g.routes(), Env: func(string) (string, bool) { return "", false }})
+	g.newMetrics()
+	ag, err := agent.New(agent.Config{Profile: "coder", Dir: dir, Store: store, Routes: g.routes(), Observe: g.observe, Env: func(string) (string, bool) { return "", false }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,13 +67,16 @@ type StoreHealth struct {
 const detailTimeout = 3 * time.Second
 
 // routes are the gateway's own routes, served in the agent's route table
-// behind its access log: the health, public like the reference's, and
-// the detailed health behind the key.
+// behind its access log: the health, public like the reference's, the
+// readiness, public for orchestrators' probes, the detailed health behind
+// the key, and the metrics behind the key or the metrics token.
 func (g *gw) routes() []agent.Route {
 	return []agent.Route{
 		{Name: "health", Pattern: "GET /health", Access: agent.Public, Handler: http.HandlerFunc(g.health)},
 		{Name: "health_v1", Pattern: "GET /v1/health", Access: agent.Public, Handler: http.HandlerFunc(g.health)},
 		{Name: "health_detailed", Pattern: "GET /health/detailed", Access: agent.Probe, Handler: http.HandlerFunc(g.healthDetailed)},
+		{Name: "health_ready", Pattern: "GET /health/ready", Access: agent.Public, Handler: http.HandlerFunc(g.ready)},
+		{Name: "metrics", Pattern: "GET /metrics", Access: agent.Probe, Handler: http.HandlerFunc(g.serveMetrics), Allow: g.token.Allows},
 	}
 }
 

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 
 	"github.com/hermes-agent/hermes/internal/hostenv"
@@ -117,6 +118,10 @@ type Slots struct {
 	Home string
 	// Exe is the hermes binary the services run.
 	Exe string
+	// Env is added to every gateway's environment: the metrics token's
+	// variables (hostenv.MetricsTokenEnv), which the services do not
+	// inherit.
+	Env map[string]string
 }
 
 // ServiceName is ServiceName, for the control API (control.Gateways).
@@ -136,7 +141,9 @@ func (s Slots) RegisterGateway(ctx context.Context, profile string, start bool) 
 	if profile != profiles.Default && !profiles.Exists(s.Home, profile) {
 		return supervise.Status{}, fmt.Errorf("%w: no such profile %q (it has no SOUL.md): create it with hermes profile create %s", supervise.ErrNotFound, profile, profile)
 	}
-	return s.Sup.Register(ctx, ServiceSpec(s.Exe, s.Home, profile), start)
+	sp := ServiceSpec(s.Exe, s.Home, profile)
+	maps.Copy(sp.Env, s.Env)
+	return s.Sup.Register(ctx, sp, start)
 }
 
 // RemoveGateway stops and removes gateway-<profile>; an absent one is not

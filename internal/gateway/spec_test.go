@@ -160,6 +160,25 @@ func TestSlots(t *testing.T) {
 	}
 }
 
+// TestSlotsEnv: Slots.Env (the metrics token) reaches every gateway's
+// spec, over ServiceSpec's own environment.
+func TestSlotsEnv(t *testing.T) {
+	home := t.TempDir()
+	writeFile(t, filepath.Join(home, "SOUL.md"), "default\n")
+	sup := controltest.NewSupervisor(home, 10000, 10000)
+	slots := Slots{Sup: sup, Home: home, Exe: "/opt/hermes/bin/hermes", Env: map[string]string{hostenv.EnvMetricsToken: "tok"}}
+	if _, err := slots.RegisterGateway(context.Background(), "default", false); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := sup.Spec("gateway-default")
+	if got.Env[hostenv.EnvMetricsToken] != "tok" || got.Env["HOME"] != home {
+		t.Errorf("gateway env = %v, want the token beside HOME", got.Env)
+	}
+	if ServiceSpec(slots.Exe, home, "default").Env[hostenv.EnvMetricsToken] != "" {
+		t.Error("Slots.Env leaked into ServiceSpec's own map")
+	}
+}
+
 func specEqual(a, b supervise.Spec) bool {
 	x, _ := json.Marshal(a)
 	y, _ := json.Marshal(b)

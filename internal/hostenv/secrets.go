@@ -8,7 +8,26 @@ import "strings"
 const (
 	EnvAuthJSONBootstrap = "HERMES_AUTH_JSON_BOOTSTRAP"
 	EnvMetricsToken      = "HERMES_METRICS_TOKEN"
+	// EnvMetricsTokenFile names a file that holds the metrics token.
+	EnvMetricsTokenFile = EnvMetricsToken + "_FILE"
 )
+
+// MetricsTokenEnv returns the metrics token's variables of env that are
+// set (HERMES_METRICS_TOKEN, HERMES_METRICS_TOKEN_FILE): withheld from
+// the services, they are handed back in the specs of the processes that
+// serve /metrics (the gateways and the dashboard), and no other.
+func MetricsTokenEnv(env Env) map[string]string {
+	out := map[string]string{}
+	if env.Getenv == nil {
+		return out
+	}
+	for _, k := range []string{EnvMetricsToken, EnvMetricsTokenFile} {
+		if v, ok := env.Getenv(k); ok {
+			out[k] = v
+		}
+	}
+	return out
+}
 
 // Withheld reports whether a variable of init's environment is a secret
 // that the services do not inherit: the dashboard's passwords and secrets

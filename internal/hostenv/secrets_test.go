@@ -44,3 +44,15 @@ func TestWithheld(t *testing.T) {
 		t.Errorf("ServiceEnv = %v, want %v", got, want)
 	}
 }
+
+func TestMetricsTokenEnv(t *testing.T) {
+	vars := map[string]string{EnvMetricsTokenFile: "/run/secrets/metrics", "OTHER": "x"}
+	env := Env{Getenv: func(k string) (string, bool) { v, ok := vars[k]; return v, ok }}
+	got := MetricsTokenEnv(env)
+	if len(got) != 1 || got[EnvMetricsTokenFile] != "/run/secrets/metrics" {
+		t.Errorf("MetricsTokenEnv = %v, want only %s", got, EnvMetricsTokenFile)
+	}
+	if !Withheld(EnvMetricsToken) || !Withheld(EnvMetricsTokenFile) {
+		t.Error("the metrics token is not withheld from the services")
+	}
+}

@@ -35,6 +35,8 @@ func (s Stream) String() string {
 // Counters are the log counters of one service, cumulative over restarts.
 type Counters struct {
 	Lines       uint64 `json:"lines"`        // lines (pieces of split lines) received from the service
+	StdoutLines uint64 `json:"stdout_lines"` // of Lines, those from its stdout
+	StderrLines uint64 `json:"stderr_lines"` // of Lines, those from its stderr
 	Bytes       uint64 `json:"bytes"`        // bytes received, newlines included
 	Dropped     uint64 `json:"dropped"`      // lines a sink could not take, counted once per sink
 	WriteErrors uint64 `json:"write_errors"` // failed operations of the file sink (write, open, rotate)
@@ -43,6 +45,7 @@ type Counters struct {
 // counters is the live form of Counters.
 type counters struct {
 	lines, bytes, dropped, writeErrors atomic.Uint64
+	stderrLines                        atomic.Uint64 // stdout's are lines less these
 }
 
 // Defaults and limits of a Config.
@@ -178,8 +181,12 @@ func (l *Log) Reconfigure(cfg Config) error {
 
 // Counters returns a snapshot of the service's log counters.
 func (l *Log) Counters() Counters {
+	stderr := l.c.stderrLines.Load() // before lines: never more than lines
+	lines := l.c.lines.Load()
 	return Counters{
-		Lines:       l.c.lines.Load(),
+		Lines:       lines,
+		StdoutLines: lines - stderr,
+		StderrLines: stderr,
 		Bytes:       l.c.bytes.Load(),
 		Dropped:     l.c.dropped.Load(),
 		WriteErrors: l.c.writeErrors.Load(),

@@ -686,3 +686,16 @@ func TestTail(t *testing.T) {
 		t.Errorf("Tail(3) after resize = %v, want 98, 99, zzz…", got)
 	}
 }
+
+// TestStreamCounters: the lines of each stream are counted apart, and add
+// up to Lines.
+func TestStreamCounters(t *testing.T) {
+	l, _, _ := newTestLog(t, Config{})
+	feed(t, l, Stdout, "a\nb\nc\n")
+	feed(t, l, Stderr, "x\ny\n")
+	l.idleFile(t)
+	got := l.Counters()
+	if got.Lines != 5 || got.StdoutLines != 3 || got.StderrLines != 2 {
+		t.Errorf("Counters() = %+v, want 5 lines: 3 stdout, 2 stderr", got)
+	}
+}

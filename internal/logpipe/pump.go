@@ -134,6 +134,9 @@ func (l *Log) dispatch(s Stream, k *sinks, src []byte, pieces []piece) {
 	if len(pieces) == 0 {
 		return
 	}
+	if s == Stderr {
+		l.c.stderrLines.Add(uint64(len(pieces)))
+	}
 	l.c.lines.Add(uint64(len(pieces)))
 	l.mu.Lock()
 	l.ring.add(k.now.UnixNano(), s, src, pieces)

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"go.yaml.in/yaml/v3"
 	"golang.org/x/sys/unix"
 
 	"github.com/hermes-agent/hermes/internal/profiles"
@@ -61,12 +62,35 @@ type Spec struct {
 	LogFile     string `json:"log_file,omitempty" yaml:"log_file,omitempty"`
 	LogMaxBytes int64  `json:"log_max_bytes,omitempty" yaml:"log_max_bytes,omitempty"`
 	LogKeep     int    `json:"log_keep,omitempty" yaml:"log_keep,omitempty"`
+	// MemoryMax and CPUMax are per-service limits through cgroups: not
+	// supported yet. A spec that names either is refused by Normalize,
+	// never silently run without its limit.
+	MemoryMax *Limit `json:"memory_max,omitempty" yaml:"memory_max,omitempty"`
+	CPUMax    *Limit `json:"cpu_max,omitempty" yaml:"cpu_max,omitempty"`
 	// Saved marks a service whose spec is kept in HERMES_HOME's services.d
 	// (hermes svc add --save), shown as "saved" in its Status. It is no
 	// key of the wire spec nor of a service file: the control API sets it
 	// when it has written the file, the boot when it has loaded one.
 	Saved bool `json:"-" yaml:"-"`
 }
+
+// Limit is the value of a resource limit a spec names (any JSON or YAML
+// value), kept only to be refused.
+type Limit struct{ raw string }
+
+// UnmarshalJSON keeps any value.
+func (l *Limit) UnmarshalJSON(b []byte) error { l.raw = string(b); return nil }
+
+// MarshalJSON gives the value back.
+func (l Limit) MarshalJSON() ([]byte, error) {
+	if l.raw == "" {
+		return []byte("null"), nil
+	}
+	return []byte(l.raw), nil
+}
+
+// UnmarshalYAML keeps any value.
+func (l *Limit) UnmarshalYAML(n *yaml.Node) error { l.raw = n.Value; return nil }
 
 // Duration is a time.Duration that travels as a Go duration string ("5s").
 type Duration time.Duration
@@ -141,6 +165,14 @@ const maxStopGrace = 10 * time.Minute
 func (s Spec) Normalize(home string) (Spec, error) {
 	if err := ValidName(s.Name); err != nil {
 		return s, err
+	}
+	for _, lim := range []struct {
+		key string
+		v   *Limit
+	}{{"memory_max", s.MemoryMax}, {"cpu_max", s.CPUMax}} {
+		if lim.v != nil {
+			return s, fmt.Errorf("%w: service %s: %s is not supported yet (per-service limits through cgroups are not implemented); remove it from the spec", ErrInvalid, s.Name, lim.key)
+		}
 	}
 	if len(s.Argv) == 0 || s.Argv[0] == "" {
 		return s, fmt.Errorf("%w: service %s: argv must name a program", ErrInvalid, s.Name)

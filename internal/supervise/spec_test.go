@@ -1,6 +1,7 @@
 package supervise
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -217,6 +218,44 @@ func TestReserved(t *testing.T) {
 		if got := tt.s.Reserved(tt.name); got != tt.want {
 			t.Errorf("Reserved(%q) = %v, want %v", tt.name, got, tt.want)
 		}
+	}
+}
+
+// TestLimitsRefused: a spec naming memory_max or cpu_max, from a service
+// file or the control API's JSON, in any form, is refused at registration
+// (Normalize) with a message saying so, never run without its limit.
+func TestLimitsRefused(t *testing.T) {
+	for _, tc := range []struct{ name, file, data, key string }{
+		{"yaml memory", "m.yaml", "argv: [a]\nmemory_max: 512M\n", "memory_max"},
+		{"yaml cpu", "c.yaml", "argv: [a]\ncpu_max: 0.5\n", "cpu_max"},
+		{"yaml map", "c.yaml", "argv: [a]\ncpu_max: {quota: 50000}\n", "cpu_max"},
+		{"json number", "j.json", `{"argv": ["a"], "memory_max": 536870912}`, "memory_max"},
+		{"json string", "j.json", `{"argv": ["a"], "cpu_max": "50%"}`, "cpu_max"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fromFile, err := ParseSpecFile(tc.file, []byte(tc.data))
+			if err != nil {
+				t.Fatalf("ParseSpecFile: %v", err)
+			}
+			var fromAPI Spec
+			if strings.HasSuffix(tc.file, ".json") {
+				if err := json.Unmarshal([]byte(tc.data), &fromAPI); err != nil {
+					t.Fatal(err)
+				}
+				fromAPI.Name = "j"
+			} else {
+				fromAPI = fromFile
+			}
+			for _, sp := range []Spec{fromFile, fromAPI} {
+				_, err := sp.Normalize("/home/hermes")
+				if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.key+" is not supported yet") {
+					t.Errorf("Normalize = %v, want ErrInvalid saying %s is not supported yet", err, tc.key)
+				}
+			}
+		})
+	}
+	if _, err := (Spec{Name: "ok", Argv: []string{"a"}}).Normalize("/home/hermes"); err != nil {
+		t.Errorf("a spec without limits: %v", err)
 	}
 }
 

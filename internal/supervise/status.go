@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hermes-agent/hermes/internal/logpipe"
+	"github.com/hermes-agent/hermes/internal/procstat"
 )
 
 // State is the current state of a service.
@@ -53,6 +54,10 @@ type Status struct {
 	NextStart *time.Time `json:"next_start,omitempty"`
 	// User is the uid the service runs as (for authorisation and display).
 	UID int `json:"uid"`
+	// Resources is what its process group costs now (procstat, from
+	// /proc), filled by the control API's reads; nil when no process runs
+	// and in the supervisor's own answers.
+	Resources *procstat.Usage `json:"resources,omitempty"`
 	// Saved is true for a service whose spec is kept in HERMES_HOME's
 	// services.d and so survives a restart (Spec.Saved).
 	Saved bool `json:"saved,omitempty"`

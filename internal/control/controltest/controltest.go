@@ -30,6 +30,7 @@ import (
 
 	"github.com/hermes-agent/hermes/internal/control"
 	"github.com/hermes-agent/hermes/internal/logpipe"
+	"github.com/hermes-agent/hermes/internal/procstat"
 	"github.com/hermes-agent/hermes/internal/supervise"
 )
 
@@ -370,6 +371,13 @@ type Options struct {
 	// Health answers /v1/health; nil means boot "ready", owner, version
 	// "test".
 	Health func() control.Health
+	// Resources is control.Config.Resources; nil means the figures of
+	// /proc for the test's own process group (syscall.Getpgrp) and none
+	// for any other pid: the fake supervisor's pids are made up, and a
+	// real process that happens to have one must not change a golden file.
+	Resources func(pgids []int) (map[int]procstat.Usage, error)
+	// BootDuration is control.Config.BootDuration.
+	BootDuration func() time.Duration
 	// Heartbeat is the event stream's heartbeat; zero means the server's
 	// default.
 	Heartbeat time.Duration
@@ -410,10 +418,13 @@ func Serve(t testing.TB, sup control.Supervisor, home string, opts Options) stri
 			return control.Health{Boot: control.BootReady, Owner: true, Version: "test"}
 		}
 	}
+	if opts.Resources == nil {
+		opts.Resources = func([]int) (map[int]procstat.Usage, error) { return procstat.Groups([]int{syscall.Getpgrp()}) }
+	}
 	srv := control.NewServer(control.Config{
 		Sup: sup, Home: home, HermesUID: opts.HermesUID, HermesGID: opts.HermesGID,
 		Health: opts.Health, Heartbeat: opts.Heartbeat, Logger: opts.Logger,
-		Gateways: opts.Gateways,
+		Gateways: opts.Gateways, BootDuration: opts.BootDuration, Resources: opts.Resources,
 	})
 	dir, err := os.MkdirTemp("", "hermes-ctl-")
 	if err != nil {

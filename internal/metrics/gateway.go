@@ -1,0 +1,97 @@
+package metrics
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Exchange is what the gateway's metrics take of one answered request:
+// the route's name from the route table (never the path), the status, the
+// durations, the upstream failure's kind (a code of the gateway's error
+// envelope such as "upstream_timeout", "" for none) and the tokens the
+// upstream reported (0 when it reported none).
+type Exchange struct {
+	Route         string
+	Status        int
+	Duration      time.Duration
+	Upstream      time.Duration // 0: no upstream call
+	UpstreamError string
+	PromptTokens  int64
+	OutputTokens  int64
+}
+
+// Gateway holds a gateway's series.
+type Gateway struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	upstream prometheus.Histogram
+	errors   *prometheus.CounterVec
+	tokens   *prometheus.CounterVec
+}
+
+// durationBuckets fit both a health probe (milliseconds) and a long
+// completion (a minute and more).
+var durationBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300}
+
+// NewGateway registers a gateway's series on reg: its requests, their
+// durations, the upstream's, the upstream failures and tokens, and the
+// gauges of the requests in flight (inFlight) and of the sessions store's
+// size on disk (storeBytes, its error leaving the series out).
+func NewGateway(reg prometheus.Registerer, inFlight func() int, storeBytes func() (int64, error)) *Gateway {
+	g := &Gateway{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: GatewayRequests, Help: "Requests answered by the gateway, by route (its name in the route table) and status code.",
+		}, []string{"route", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: GatewayRequestDuration, Help: "Time to answer a request, to the end of a stream, by route.", Buckets: durationBuckets,
+		}, []string{"route"}),
+		upstream: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: GatewayUpstreamDuration, Help: "Time spent in the upstream calls of a request, from sending it to the end of the answer.", Buckets: durationBuckets,
+		}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: GatewayUpstreamErrors, Help: "Requests that ended with an upstream failure, by kind (the error envelope's code).",
+		}, []string{"kind"}),
+		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: GatewayTokens, Help: "Tokens the upstream reported in its usage, by direction (prompt, completion).",
+		}, []string{"direction"}),
+	}
+	reg.MustRegister(g.requests, g.duration, g.upstream, g.errors, g.tokens,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: GatewayInFlight, Help: "API requests being served, streams included."},
+			func() float64 { return float64(inFlight()) }),
+		&storeSize{size: storeBytes})
+	return g
+}
+
+// Observe counts one answered request.
+func (g *Gateway) Observe(ex Exchange) {
+	g.requests.WithLabelValues(ex.Route, strconv.Itoa(ex.Status)).Inc()
+	g.duration.WithLabelValues(ex.Route).Observe(ex.Duration.Seconds())
+	if ex.Upstream > 0 {
+		g.upstream.Observe(ex.Upstream.Seconds())
+	}
+	if ex.UpstreamError != "" {
+		g.errors.WithLabelValues(ex.UpstreamError).Inc()
+	}
+	if ex.PromptTokens > 0 {
+		g.tokens.WithLabelValues("prompt").Add(float64(ex.PromptTokens))
+	}
+	if ex.OutputTokens > 0 {
+		g.tokens.WithLabelValues("completion").Add(float64(ex.OutputTokens))
+	}
+}
+
+var descStore = prometheus.NewDesc(SessionsStoreBytes, "Size on disk of the profile's sessions store (state.db with its WAL).", nil, nil)
+
+// storeSize is the sessions store's size, read at each scrape; a failed
+// read leaves the series out rather than reporting 0.
+type storeSize struct{ size func() (int64, error) }
+
+func (s *storeSize) Describe(ch chan<- *prometheus.Desc) { ch <- descStore }
+
+func (s *storeSize) Collect(ch chan<- prometheus.Metric) {
+	if n, err := s.size(); err == nil {
+		ch <- prometheus.MustNewConstMetric(descStore, prometheus.GaugeValue, float64(n))
+	}
+}

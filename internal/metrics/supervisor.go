@@ -1,0 +1,129 @@
+package metrics
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hermes-agent/hermes/internal/procstat"
+)
+
+// Service is what init's metrics show of one supervised service.
+type Service struct {
+	Name     string
+	Up       bool // its process runs
+	WantedUp bool
+	Restarts uint64
+	// The log pipeline's counters, cumulative over restarts.
+	StdoutLines, StderrLines, DroppedLines, WriteErrors uint64
+	// Usage is its process group's cost; nil when no process runs.
+	Usage *procstat.Usage
+}
+
+// descHelp is the help of each series of init's services, for the
+// descriptors and for the text written straight (InitHandler).
+var descHelp = map[string]string{
+	ServiceUp:             "Whether the service's process runs (1) or not (0).",
+	ServiceWantedUp:       "Whether the service is wanted up (1) or down (0).",
+	ServiceRestarts:       "Restarts of the service by its restart policy.",
+	ServiceLogLines:       "Lines the service wrote, by stream.",
+	ServiceLogDropped:     "Log lines a sink (file, console, ring) could not take, counted once per sink.",
+	ServiceLogWriteErrors: "Failed operations of the service's log file (write, open, rotate).",
+	ServiceCPU:            "User and system CPU time of the service's live process group.",
+	ServiceMemory:         "Memory of the service's process group: resident (rss) and proportional (pss).",
+	ServiceOpenFDs:        "Open file descriptors of the service's process group.",
+	ServiceThreads:        "Threads of the service's process group.",
+	ServiceProcesses:      "Processes in the service's process group.",
+	BootDuration:          "Time from init's start to the end of its boot (step 5); absent while it boots.",
+}
+
+var (
+	descUp          = prometheus.NewDesc(ServiceUp, descHelp[ServiceUp], []string{"service"}, nil)
+	descWanted      = prometheus.NewDesc(ServiceWantedUp, descHelp[ServiceWantedUp], []string{"service"}, nil)
+	descRestarts    = prometheus.NewDesc(ServiceRestarts, descHelp[ServiceRestarts], []string{"service"}, nil)
+	descLogLines    = prometheus.NewDesc(ServiceLogLines, descHelp[ServiceLogLines], []string{"service", "stream"}, nil)
+	descLogDropped  = prometheus.NewDesc(ServiceLogDropped, descHelp[ServiceLogDropped], []string{"service"}, nil)
+	descLogWriteErr = prometheus.NewDesc(ServiceLogWriteErrors, descHelp[ServiceLogWriteErrors], []string{"service"}, nil)
+	descCPU         = prometheus.NewDesc(ServiceCPU, descHelp[ServiceCPU], []string{"service"}, nil)
+	descMemory      = prometheus.NewDesc(ServiceMemory, descHelp[ServiceMemory], []string{"service", "kind"}, nil)
+	descFDs         = prometheus.NewDesc(ServiceOpenFDs, descHelp[ServiceOpenFDs], []string{"service"}, nil)
+	descThreads     = prometheus.NewDesc(ServiceThreads, descHelp[ServiceThreads], []string{"service"}, nil)
+	descProcesses   = prometheus.NewDesc(ServiceProcesses, descHelp[ServiceProcesses], []string{"service"}, nil)
+	descBoot        = prometheus.NewDesc(BootDuration, descHelp[BootDuration], nil, nil)
+)
+
+// Services is the collector of init's services: each scrape asks list
+// for a snapshot (the supervisor's status and the /proc figures), so the
+// series are never older than the scrape.
+type Services struct {
+	list func() []Service
+	boot func() time.Duration
+}
+
+// NewServices returns the collector of the services list returns, and of
+// the boot's duration boot returns (0 while init still boots; boot may be
+// nil).
+func NewServices(list func() []Service, boot func() time.Duration) *Services {
+	return &Services{list: list, boot: boot}
+}
+
+// Describe sends every descriptor.
+func (c *Services) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descUp, descWanted, descRestarts, descLogLines, descLogDropped, descLogWriteErr, descCPU, descMemory, descFDs, descThreads, descProcesses, descBoot} {
+		ch <- d
+	}
+}
+
+// Collect sends the series of one snapshot.
+func (c *Services) Collect(ch chan<- prometheus.Metric) {
+	if c.boot != nil {
+		if d := c.boot(); d > 0 {
+			ch <- prometheus.MustNewConstMetric(descBoot, prometheus.GaugeValue, d.Seconds())
+		}
+	}
+	for _, s := range c.list() {
+		ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, b2f(s.Up), s.Name)
+		ch <- prometheus.MustNewConstMetric(descWanted, prometheus.GaugeValue, b2f(s.WantedUp), s.Name)
+		ch <- prometheus.MustNewConstMetric(descRestarts, prometheus.CounterValue, float64(s.Restarts), s.Name)
+		ch <- prometheus.MustNewConstMetric(descLogLines, prometheus.CounterValue, float64(s.StdoutLines), s.Name, "stdout")
+		ch <- prometheus.MustNewConstMetric(descLogLines, prometheus.CounterValue, float64(s.StderrLines), s.Name, "stderr")
+		ch <- prometheus.MustNewConstMetric(descLogDropped, prometheus.CounterValue, float64(s.DroppedLines), s.Name)
+		ch <- prometheus.MustNewConstMetric(descLogWriteErr, prometheus.CounterValue, float64(s.WriteErrors), s.Name)
+		if u := s.Usage; u != nil {
+			ch <- prometheus.MustNewConstMetric(descCPU, prometheus.CounterValue, u.CPUSeconds, s.Name)
+			ch <- prometheus.MustNewConstMetric(descMemory, prometheus.GaugeValue, float64(u.RSSBytes), s.Name, "rss")
+			ch <- prometheus.MustNewConstMetric(descMemory, prometheus.GaugeValue, float64(u.PSSBytes), s.Name, "pss")
+			ch <- prometheus.MustNewConstMetric(descFDs, prometheus.GaugeValue, float64(u.OpenFDs), s.Name)
+			ch <- prometheus.MustNewConstMetric(descThreads, prometheus.GaugeValue, float64(u.Threads), s.Name)
+			ch <- prometheus.MustNewConstMetric(descProcesses, prometheus.GaugeValue, float64(u.Processes), s.Name)
+		}
+	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Requests counts the requests of a route table by route and status code
+// (hermes_control_requests_total): route is a pattern of the table, never
+// the request's path.
+type Requests struct{ vec *prometheus.CounterVec }
+
+// NewControlRequests registers hermes_control_requests_total on reg.
+func NewControlRequests(reg prometheus.Registerer) *Requests {
+	vec := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: ControlRequests,
+		Help: "Requests to the control API, by route (its pattern in the route table) and status code; refusals included.",
+	}, []string{"route", "code"})
+	reg.MustRegister(vec)
+	return &Requests{vec: vec}
+}
+
+// Inc counts one request of route answered with code.
+func (r *Requests) Inc(route string, code int) {
+	r.vec.WithLabelValues(route, strconv.Itoa(code)).Inc()
+}

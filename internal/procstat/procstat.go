@@ -1,0 +1,254 @@
+// Package procstat reads what a process group costs from /proc: CPU time,
+// resident and proportional memory, open files and threads, summed over
+// every process of the group. It needs no cgroup, so it works on every host
+// (a container given a read-only cgroup v1 included).
+//
+// One call scans /proc once, whatever the number of groups asked for: a
+// process is read in full only when its group was asked for.
+package procstat
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"runtime"
+	"strconv"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Proc is where the process tables are read.
+const Proc = "/proc"
+
+// userHZ is the unit of the CPU times of /proc/<pid>/stat (USER_HZ, fixed
+// at 100 on Linux whatever the kernel's own tick).
+const userHZ = 100
+
+// Usage is what one process group costs, summed over its processes. The
+// JSON keys are the wire shape of a service's `resources` (hermes svc
+// status --json).
+type Usage struct {
+	Processes  int     `json:"processes"`   // processes in the group
+	CPUSeconds float64 `json:"cpu_seconds"` // user + system CPU time of the live processes
+	RSSBytes   uint64  `json:"rss_bytes"`   // resident memory
+	PSSBytes   uint64  `json:"pss_bytes"`   // proportional memory (shared pages divided among their users); 0 where smaps_rollup cannot be read
+	OpenFDs    int     `json:"open_fds"`    // open file descriptors; only those this process may list
+	Threads    int     `json:"threads"`     // threads of all its processes
+}
+
+// Groups returns the usage of each process group pgid in pgids that has at
+// least one live process; a group with none is absent from the map. The
+// error is the scan's own (no /proc); a process that ends while it is read
+// is left out.
+func Groups(pgids []int) (map[int]Usage, error) {
+	return groups(Proc, pgids)
+}
+
+func groups(proc string, pgids []int) (map[int]Usage, error) {
+	out := make(map[int]Usage, len(pgids))
+	if len(pgids) == 0 {
+		return out, nil
+	}
+	want := make(map[int]bool, len(pgids))
+	for _, g := range pgids {
+		if g > 0 {
+			want[g] = true
+		}
+	}
+	d, err := os.Open(proc)
+	if err != nil {
+		return nil, fmt.Errorf("procstat: %w", err)
+	}
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return nil, fmt.Errorf("procstat: reading %s: %w", proc, err)
+	}
+	page := uint64(os.Getpagesize())
+	root := os.Geteuid() == 0
+	var denied []refused
+	buf := make([]byte, 0, 1024)
+	for _, name := range names {
+		if name == "" || name[0] < '0' || name[0] > '9' {
+			continue
+		}
+		dir := proc + "/" + name
+		st, err := readStat(dir+"/stat", buf)
+		if err != nil || !want[st.pgrp] {
+			continue
+		}
+		u := out[st.pgrp]
+		u.Processes++
+		u.CPUSeconds += float64(st.utime+st.stime) / userHZ
+		u.RSSBytes += st.rss * page
+		u.Threads += st.threads
+		pss, pssErr := readPSS(dir + "/smaps_rollup")
+		fds, fdsErr := countDir(dir + "/fd")
+		u.PSSBytes += pss
+		u.OpenFDs += fds
+		out[st.pgrp] = u
+		r := refused{dir: dir, pgrp: st.pgrp, pss: errors.Is(pssErr, fs.ErrPermission), fds: errors.Is(fdsErr, fs.ErrPermission)}
+		if root && (r.pss || r.fds) {
+			denied = append(denied, r)
+		}
+	}
+	asOwners(denied, func(r refused, pss uint64, fds int) {
+		u := out[r.pgrp]
+		u.PSSBytes += pss
+		u.OpenFDs += fds
+		out[r.pgrp] = u
+	})
+	return out, nil
+}
+
+// refused is a process whose private figures (PSS, fds) root was refused.
+type refused struct {
+	dir      string
+	pgrp     int
+	pss, fds bool // which of them to read again
+}
+
+// asOwners reads again the private figures of the processes root was
+// refused (a container's root lacks CAP_SYS_PTRACE, which /proc asks of a
+// reader of another user's smaps_rollup and fd table), with the fs
+// credentials of each process's owner: /proc checks those, and root may
+// take any fsuid and fsgid. It runs on a thread of its own, locked and
+// never unlocked, so that the changed credentials die with the thread and
+// never reach other code; add gets what was read.
+func asOwners(rs []refused, add func(r refused, pss uint64, fds int)) {
+	if len(rs) == 0 {
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runtime.LockOSThread() // never unlocked: the thread exits with this goroutine
+		for _, r := range rs {
+			fi, err := os.Stat(r.dir)
+			if err != nil {
+				continue
+			}
+			st, ok := fi.Sys().(*syscall.Stat_t)
+			if !ok {
+				continue
+			}
+			unix.Setfsgid(int(st.Gid))
+			unix.Setfsuid(int(st.Uid))
+			var pss uint64
+			var fds int
+			if r.pss {
+				pss, _ = readPSS(r.dir + "/smaps_rollup")
+			}
+			if r.fds {
+				fds, _ = countDir(r.dir + "/fd")
+			}
+			unix.Setfsuid(0)
+			unix.Setfsgid(0)
+			add(r, pss, fds)
+		}
+	}()
+	<-done
+}
+
+// stat is what /proc/<pid>/stat gives of a process.
+type stat struct {
+	pgrp         int
+	utime, stime uint64 // clock ticks
+	threads      int
+	rss          uint64 // pages
+}
+
+var errStat = errors.New("procstat: malformed stat")
+
+// readStat reads /proc/<pid>/stat into buf.
+func readStat(path string, buf []byte) (stat, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return stat{}, err
+	}
+	defer f.Close()
+	n, err := f.Read(buf[:cap(buf)])
+	if err != nil {
+		return stat{}, err
+	}
+	return parseStat(buf[:n])
+}
+
+// parseStat parses the line of /proc/<pid>/stat. The command name, in
+// parentheses, may hold spaces and parentheses: the fields start after its
+// last ')'.
+func parseStat(b []byte) (stat, error) {
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return stat{}, errStat
+	}
+	// Fields from 3 (state) on; index k here is field k+3 of proc(5).
+	f := bytes.Fields(b[i+1:])
+	if len(f) < 22 {
+		return stat{}, errStat
+	}
+	num := func(k int) (uint64, error) { return strconv.ParseUint(string(f[k]), 10, 64) }
+	var st stat
+	var v [5]uint64
+	for j, k := range []int{5 - 3, 14 - 3, 15 - 3, 20 - 3, 24 - 3} {
+		x, err := num(k)
+		if err != nil {
+			// pgrp is positive; a negative field (not these) never parses here.
+			return stat{}, fmt.Errorf("%w: field %d: %v", errStat, k+3, err)
+		}
+		v[j] = x
+	}
+	st.pgrp, st.utime, st.stime, st.threads, st.rss = int(v[0]), v[1], v[2], int(v[3]), v[4]
+	return st, nil
+}
+
+// readPSS returns the Pss of /proc/<pid>/smaps_rollup, in bytes.
+func readPSS(path string) (uint64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	return parsePSS(b)
+}
+
+var errPSS = errors.New("procstat: no Pss line")
+
+// parsePSS finds the "Pss:   N kB" line of smaps_rollup.
+func parsePSS(b []byte) (uint64, error) {
+	for len(b) > 0 {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		rest, ok := bytes.CutPrefix(line, []byte("Pss:"))
+		if !ok {
+			continue
+		}
+		f := bytes.Fields(rest)
+		if len(f) != 2 || string(f[1]) != "kB" {
+			return 0, errPSS
+		}
+		kb, err := strconv.ParseUint(string(f[0]), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("%w: %v", errPSS, err)
+		}
+		return kb * 1024, nil
+	}
+	return 0, errPSS
+}
+
+// countDir counts the entries of a directory (a process's fd table).
+func countDir(path string) (int, error) {
+	d, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	return len(names), err
+}
