@@ -82,7 +82,7 @@ func TestImportGraph(t *testing.T) {
 		"volume":              {"gateway", "hostenv", "privdrop", "profiles", "safefs"},
 		"reconcile":           {"gateway", "profiles", "safefs", "supervise"},
 		"authgate":            {"hostenv"},
-		"dashboard":           {"authgate", "buildinfo", "control", "gateway", "hostenv", "metrics", "netcap", "profiles", "sessions", "supervise"}, // the table of keys is profiles', never the agent's
+		"dashboard":           {"authgate", "buildinfo", "control", "gateway", "hostenv", "logpipe", "metrics", "netcap", "profiles", "sessions", "supervise"}, // the table of keys is profiles', never the agent's
 		"boot":                {"buildinfo", "control", "dashboard", "gateway", "hostenv", "initd", "logpipe", "privdrop", "procmem", "reconcile", "safefs", "supervise", "volume"},
 		"cli":                 nil, // the edge: anything but bootOnly (TestBootOnly)
 	}

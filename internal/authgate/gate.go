@@ -64,6 +64,9 @@ type Identity struct {
 	// ExpiresAt is when the session ends if it stays idle (never after its
 	// absolute expiry).
 	ExpiresAt time.Time
+	// LoginAt is when the session's login happened (the dashboard asks
+	// for a recent one before a sensitive change).
+	LoginAt time.Time
 }
 
 // RefuseError is New's answer to a gated mode without a usable provider; the

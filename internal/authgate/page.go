@@ -7,16 +7,25 @@ import (
 )
 
 // pageHeaders are set on every page the gate renders: never cached, never
-// framed, no script, forms only to this origin.
+// framed, nothing inline (the style is the stylesheet at StylesheetPath),
+// no script, forms only to this origin.
 func pageHeaders(w http.ResponseWriter) {
 	noStore(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'none'; object-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 }
+
+// StylesheetPath is where the gate's pages find their stylesheet (Style),
+// under the path prefix: one of the static assets of the public table,
+// which the app serves.
+const StylesheetPath = "/assets/login.css"
+
+// Style is the stylesheet of the gate's pages.
+func Style() []byte { return []byte(pageStyle) }
 
 const pageStyle = `body{font:16px/1.5 system-ui,sans-serif;background:#f5f5f4;color:#1c1917;margin:0}
 main{max-width:24rem;margin:10vh auto;padding:2rem;background:#fff;border-radius:.75rem;box-shadow:0 1px 3px #0002}
@@ -28,7 +37,7 @@ background:#1c1917;color:#fff;border:0;border-radius:.4rem;text-decoration:none;
 
 var loginTemplate = template.Must(template.New("login").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>Sign in · Hermes</title><style>` + pageStyle + `</style></head>
+<title>Sign in · Hermes</title><link rel="stylesheet" href="{{.Style}}"></head>
 <body><main><h1>Sign in to Hermes</h1>
 {{if .Error}}<p class="error" role="alert">{{.Error}}</p>{{end}}
 {{if .Open}}<p>This dashboard does not need a login (mode {{.Mode}}).</p><a class="button" href="{{.Home}}">Open the dashboard</a>
@@ -43,7 +52,7 @@ var loginTemplate = template.Must(template.New("login").Parse(`<!doctype html>
 
 var errorTemplate = template.Must(template.New("error").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>{{.Title}} · Hermes</title><style>` + pageStyle + `</style></head>
+<title>{{.Title}} · Hermes</title><link rel="stylesheet" href="{{.Style}}"></head>
 <body><main><h1>{{.Title}}</h1><p>{{.Detail}}</p>
 {{if .Retry}}<a class="button" href="{{.Retry}}">Try again</a>{{end}}<a class="button" href="{{.Login}}">Back to sign in</a>
 </main></body></html>
@@ -61,7 +70,8 @@ func (g *Gate) renderLogin(w http.ResponseWriter, r *http.Request, status int, n
 		Next, Error          string
 		OAuth                []oauthLink
 		Password, Any        bool
-	}{Open: g.mode != Gated, Mode: g.mode, Home: g.URL("/"), PasswordAction: g.URL("/auth/password-login"), Next: next, Error: errMsg}
+		Style                string
+	}{Open: g.mode != Gated, Mode: g.mode, Home: g.URL("/"), PasswordAction: g.URL("/auth/password-login"), Next: next, Error: errMsg, Style: g.URL(StylesheetPath)}
 	for _, p := range g.providers {
 		info := p.Info()
 		if info.Kind == KindPassword {
@@ -86,8 +96,8 @@ func (g *Gate) renderLogin(w http.ResponseWriter, r *http.Request, status int, n
 func (g *Gate) refusePage(w http.ResponseWriter, r *http.Request, why reason, provider string) {
 	g.audit(r, "auth.login.failure", why, "provider", provider)
 	a := answerFor(why)
-	data := struct{ Title, Detail, Retry, Login string }{
-		Title: http.StatusText(a.status), Detail: a.detail, Login: g.URL("/login"),
+	data := struct{ Title, Detail, Retry, Login, Style string }{
+		Title: http.StatusText(a.status), Detail: a.detail, Login: g.URL("/login"), Style: g.URL(StylesheetPath),
 	}
 	if a.status == http.StatusServiceUnavailable && provider != "" {
 		data.Retry = g.URL("/auth/login") + "?" + url.Values{"provider": {provider}}.Encode()

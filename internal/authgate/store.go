@@ -91,6 +91,7 @@ func (s *sessionStore) get(id string, now time.Time) (Identity, bool) {
 	x.touched = now
 	ident := x.ident
 	ident.ExpiresAt = s.expiry(x)
+	ident.LoginAt = x.created
 	return ident, true
 }
 

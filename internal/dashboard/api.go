@@ -9,7 +9,9 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hermes-agent/hermes/internal/control"
 	"github.com/hermes-agent/hermes/internal/gateway"
@@ -131,12 +133,12 @@ func (s *Server) checkProfile(name string) error {
 // listSessions returns sessions [offset, offset+limit) of the given
 // profiles, merged, the most recent activity first (ties: most recently
 // started, then profile and id), each store read read-only.
-func (s *Server) listSessions(ctx context.Context, names []string, offset, limit int) sessionPage {
-	page := sessionPage{Page: sessions.Page{Offset: offset, Limit: limit, Sessions: []sessionItem{}}, Errors: []storeError{}}
+func (s *Server) listSessions(ctx context.Context, names []string, q string, offset, limit int) sessionPage {
+	page := sessionPage{Page: sessions.Page{Query: q, Offset: offset, Limit: limit, Sessions: []sessionItem{}}, Errors: []storeError{}}
 	now := s.now()
 	var all []sessionItem
 	for _, p := range names {
-		list, err := s.readSessions(ctx, p, offset+limit+1)
+		list, err := s.readSessions(ctx, p, q, offset+limit+1)
 		if err != nil {
 			page.Errors = append(page.Errors, storeError{Profile: p, Error: err.Error()})
 			continue
@@ -163,13 +165,17 @@ func (s *Server) listSessions(ctx context.Context, names []string, offset, limit
 	return page
 }
 
-// readSessions lists up to n sessions of one profile's store.
-func (s *Server) readSessions(ctx context.Context, profile string, n int) ([]sessions.Session, error) {
+// readSessions lists up to n sessions of one profile's store, those whose
+// title or messages hold q when q is set (sessions.Store.Search).
+func (s *Server) readSessions(ctx context.Context, profile, q string, n int) ([]sessions.Session, error) {
 	st, err := sessions.OpenReadOnly(sessionsPath(s.home, profile))
 	if err != nil {
 		return nil, err
 	}
 	defer st.Close()
+	if q != "" {
+		return st.Search(ctx, sessions.SearchOptions{Query: q, Limit: n})
+	}
 	return st.List(ctx, sessions.ListOptions{Limit: n})
 }
 
@@ -189,8 +195,21 @@ func (s *Server) getSession(ctx context.Context, profile, id string) (sessions.S
 	return st.Get(ctx, id)
 }
 
-// sessionQuery reads the profile filter and paging of a sessions request.
-func (s *Server) sessionQuery(r *http.Request) (names []string, offset, limit int, err error) {
+// sessionQuery reads the profile filter, the search (q) and the paging of
+// a sessions request; a search the store would refuse is refused here.
+func (s *Server) sessionQuery(r *http.Request) (names []string, q string, offset, limit int, err error) {
+	q = r.URL.Query().Get("q")
+	if q != "" {
+		if strings.TrimSpace(q) == "" || len(q) > sessions.MaxQueryBytes || !utf8.ValidString(q) || strings.ContainsRune(q, 0) {
+			return nil, "", 0, 0, fmt.Errorf("q: a search is 1 to %d bytes of text", sessions.MaxQueryBytes)
+		}
+	}
+	names, offset, limit, err = s.sessionPaging(r)
+	return names, q, offset, limit, err
+}
+
+// sessionPaging reads the profile filter and paging of a sessions request.
+func (s *Server) sessionPaging(r *http.Request) (names []string, offset, limit int, err error) {
 	if offset, err = intParam(r, "offset", 0, 0, maxOffset); err != nil {
 		return nil, 0, 0, err
 	}
@@ -206,11 +225,12 @@ func (s *Server) sessionQuery(r *http.Request) (names []string, offset, limit in
 	return s.profileList(), offset, limit, nil
 }
 
-// apiSessions is GET /api/sessions[?profile=P][&offset=N][&limit=N]: the
-// sessions of every profile (or of P), newest activity first. A store that
+// apiSessions is GET /api/sessions[?profile=P][&q=TEXT][&offset=N][&limit=N]:
+// the sessions of every profile (or of P), newest activity first; with q,
+// those whose title or messages hold TEXT. A store that
 // cannot be read is named in "errors" and the others are still listed.
 func (s *Server) apiSessions(w http.ResponseWriter, r *http.Request) {
-	names, offset, limit, err := s.sessionQuery(r)
+	names, q, offset, limit, err := s.sessionQuery(r)
 	switch {
 	case errors.Is(err, errNoProfile):
 		writeError(w, http.StatusNotFound, "not_found", err.Error())
@@ -219,7 +239,7 @@ func (s *Server) apiSessions(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
-	page := s.listSessions(r.Context(), names, offset, limit)
+	page := s.listSessions(r.Context(), names, q, offset, limit)
 	page.Profile = r.URL.Query().Get("profile")
 	writeJSON(w, http.StatusOK, page)
 }
@@ -285,7 +305,8 @@ func (s *Server) apiServiceAction(verb string) http.HandlerFunc {
 			return
 		}
 		s.log.Info("service action", "service", name, "action", verb, "state", string(st.State), "by", s.who(r))
-		writeJSON(w, http.StatusOK, st)
+		s.hub.poke()
+		writeJSON(w, http.StatusOK, s.view(st))
 	}
 }
 
@@ -311,6 +332,10 @@ type profileBody struct {
 	Gateway        gatewayJSON `json:"gateway"`
 	ActiveSessions int         `json:"active_sessions"`
 	SessionsError  string      `json:"sessions_error,omitempty"`
+	// KeyFingerprint identifies the gateway's API_SERVER_KEY of the
+	// profile's .env (profiles.Fingerprint), never the key; "" when the
+	// .env sets none.
+	KeyFingerprint string `json:"key_fingerprint,omitempty"`
 }
 
 // gatewayJSON is a gateway as the gated views show it.
@@ -350,6 +375,11 @@ func (s *Server) readProfile(ctx context.Context, name string, now time.Time) pr
 		p.ConfigError = err.Error()
 	} else {
 		p.Model, p.BaseURLHost = m.Name, urlHost(m.BaseURL)
+	}
+	if d, err := profiles.LoadEnvDoc(s.home, name); err == nil {
+		if key, ok := d.Get(profiles.APIKeyVar); ok {
+			p.KeyFingerprint = profiles.Fingerprint(key)
+		}
 	}
 	n, err := s.activeSessions(ctx, name, now)
 	p.ActiveSessions = n

@@ -7,7 +7,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
+
+	"github.com/hermes-agent/hermes/internal/authgate"
 )
 
 // AssetsPath is the path under which the static assets are served
@@ -35,8 +38,18 @@ func assetList() []asset {
 	return []asset{
 		{name: "app.css", contentType: "text/css; charset=utf-8"},
 		{name: "app.js", contentType: "text/javascript; charset=utf-8"},
+		{name: "api.js", contentType: "text/javascript; charset=utf-8"},
+		{name: "overview.js", contentType: "text/javascript; charset=utf-8"},
+		{name: "logs.js", contentType: "text/javascript; charset=utf-8"},
+		{name: "config.js", contentType: "text/javascript; charset=utf-8"},
+		{name: "profiles.js", contentType: "text/javascript; charset=utf-8"},
+		{name: "sessions.js", contentType: "text/javascript; charset=utf-8"},
+		{name: "secrets.js", contentType: "text/javascript; charset=utf-8"},
+		{name: "markdown.js", contentType: "text/javascript; charset=utf-8"},
 		{name: faviconAsset, contentType: "image/svg+xml"},
 		{name: "theme.css", contentType: "text/css; charset=utf-8", generate: themeCSS},
+		// The login gate's pages link their stylesheet here.
+		{name: strings.TrimPrefix(authgate.StylesheetPath, AssetsPath), contentType: "text/css; charset=utf-8", generate: authgate.Style},
 	}
 }
 

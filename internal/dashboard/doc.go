@@ -25,24 +25,49 @@
 //	GET /favicon.ico             the icon
 //
 // Behind the gate (a login session when gated; the per-process token on
-// /api/* in open-local mode):
+// /api/* in open-local mode); every method but GET is also refused
+// cross-site by the gate (CSRF):
 //
-//	GET  /api/sessions                    every profile's sessions, newest activity first (?profile, ?offset, ?limit)
-//	GET  /api/sessions/{profile}/{id}     one session and its messages
+//	GET  /api/events                      server-sent events: the whole overview ("state") at once and on every change
+//	GET  /api/sessions                    every profile's sessions, newest activity first (?profile, ?q: search, ?offset, ?limit)
+//	GET  /api/sessions/{profile}/{id}     one session and its messages (sessions.Detail)
+//	PATCH /api/sessions/{profile}/{id}    {"title"}: rename (sessions.CheckTitle's rule)
+//	DELETE /api/sessions/{profile}/{id}   delete it, its messages and responses
+//	GET  /api/sessions/{profile}/{id}/export   ?format=json|markdown, as an attachment (sessions.Export)
 //	GET  /api/services                    the supervisor's services (control socket)
 //	POST /api/services/{name}/start       start, stop, restart through the control socket; a gateway's
-//	POST /api/services/{name}/stop        desired_state is recorded by the supervisor, as for the CLI
-//	POST /api/services/{name}/restart
+//	POST /api/services/{name}/stop        desired_state is recorded by the supervisor, as for the CLI;
+//	POST /api/services/{name}/restart     the answer is the service's row (with its enabled actions)
 //	GET  /api/profiles                    each profile: port, model, gateway, active sessions, and what could not be read
+//	POST /api/profiles                    create a profile (its gateway registered down)
+//	DELETE /api/profiles/{name}           delete one, {"confirm": NAME}; 409 while its gateway runs
+//	GET  /api/config                      ?profile=NAME: every key of the table with its value, and the file's version (ETag)
+//	PUT  /api/config                      {"config": {KEY: VALUE|null}}: config set's validation, all or nothing, If-Match → 412
+//	GET  /api/env                         ?profile=NAME: the .env's variables (is_set, redacted_value, description, category, is_password), never a value
+//	PUT  /api/env                         {"key","value"}: set one (profiles.EnvSet: 0600, the hermes uid, comments kept)
+//	DELETE /api/env                       {"key"}: remove one
+//	POST /api/env/reveal                  {"key"}: its value (5 a minute per person, 30 in all)
 //	GET  /api/logs/{service}/stream       server-sent events: the log's tail, then every new line
-//	GET  /                                overview page: gateways, services with their buttons, active sessions
-//	GET  /sessions, /sessions/{profile}/{id}   sessions pages
-//	GET  /logs                            log page: a service picker and the live tail
+//	GET  /api/logs/{service}/download     the whole log file, archives first, as an attachment
+//	GET  /api/logs/boot                   logs/container-boot.log (?download=1: as an attachment)
+//	GET  /                                overview page, kept live from /api/events
+//	GET  /profiles, /config, /secrets     profiles page; config page generated from the table of keys; the .env
+//	GET  /sessions, /sessions/{profile}/{id}   sessions pages (a transcript as Markdown, built from text only)
+//	GET  /logs                            log page: a service picker (and the boot log), levels, filter, pause, download
+//
+// Any other path is the 404 page (a method a route does not take, 405),
+// as JSON under /api/; a panic is the 500 page. Changing model.* or a
+// secret of .env (and revealing one) from the browser needs a login less
+// than 5 minutes old (gated; refused in open-insecure, where only the list
+// of .env stays) and is audited (a dashboard.audit line: event, who, what,
+// never a value). No route registers a command line.
 //
 // The pages are html/template files embedded in the binary; every URL in
 // them goes through Gate.URL, so that they work under the path prefix of
-// HERMES_DASHBOARD_PUBLIC_URL. They load nothing from elsewhere (a strict
-// Content-Security-Policy says so). In open-local mode the page carries the
+// HERMES_DASHBOARD_PUBLIC_URL. They load nothing from elsewhere: every
+// answer carries Content-Security-Policy default-src 'self', and the pages
+// have no inline script or style (the scripts are plain JavaScript modules
+// under web/assets, started by app.js from <body data-page>). In open-local mode the page carries the
 // per-process token in a meta element, and its script sends it as
 // X-Hermes-Session-Token (EventSource cannot send a header, so the log tail
 // is then read with fetch); in gated mode the session cookie does, and the
@@ -79,6 +104,16 @@
 // and the body adds hermes_home, config_path, env_path, gateway_pid,
 // gateway_exit_reason and gateway_updated_at, as the reference did on
 // loopback; open-local also gives session_token.
+//
+// # Live state
+//
+// /api/events does not relay the control socket's event stream: a
+// gateway's state is read from its profile's files and profiles change on
+// disk, so one poller (started by Run) builds the whole overview when the
+// supervisor reports a change (it follows GET /v1/events), when a page
+// subscribes, and every 2 seconds while anyone watches, and sends each one
+// that differs from the last to every watcher (the latest replaces one not
+// yet taken). Nothing is read while nobody watches.
 //
 // # Run
 //

@@ -26,6 +26,12 @@ const (
 	pageSession  = "session"
 	pageLogs     = "logs"
 	pageError    = "error"
+	// pageConfigName is the config page.
+	pageConfigName = "config"
+	// pageProfilesName is the profiles page.
+	pageProfilesName = "profiles"
+	// pageSecretsName is the secrets page.
+	pageSecretsName = "secrets"
 )
 
 // parsePages parses the layout with each page's template; urlOf is the
@@ -35,9 +41,18 @@ func parsePages(urlOf func(string) string) (map[string]*template.Template, error
 		"url":  urlOf,
 		"path": pathOf,
 		"ago":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"exact": func(t time.Time) string {
+			if t.IsZero() {
+				return ""
+			}
+			return t.UTC().Format("2006-01-02 15:04:05 UTC")
+		},
+		"bytes":      humanBytes,
+		"statusText": http.StatusText,
+		"sentence":   sentence,
 	}
 	out := map[string]*template.Template{}
-	for _, name := range []string{pageOverview, pageSessions, pageSession, pageLogs, pageError} {
+	for _, name := range []string{pageOverview, pageSessions, pageSession, pageLogs, pageError, pageConfigName, pageProfilesName, pageSecretsName} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(webFS, "web/templates/layout.html", "web/templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("dashboard: page %s: %w", name, err)
@@ -64,6 +79,7 @@ type page struct {
 	Nav     string
 	Mode    string
 	Version string
+	Commit  string
 	// Token is the per-process token of open-local mode, which the page's
 	// script sends as X-Hermes-Session-Token; "" in the other modes.
 	Token string
@@ -79,7 +95,7 @@ type page struct {
 // through the gate (so that a path prefix is kept), never cached, framed
 // by nobody, with only the dashboard's own scripts and styles allowed.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, code int, name, title string, body any) {
-	p := page{Title: title, Nav: name, Mode: string(s.gate.Mode()), Version: buildinfo.Version(), Body: body}
+	p := page{Title: title, Nav: name, Mode: string(s.gate.Mode()), Version: buildinfo.Version(), Commit: buildinfo.Short(), Body: body}
 	switch s.gate.Mode() {
 	case authgate.OpenLocal:
 		p.Token = s.gate.LocalToken()
@@ -98,17 +114,91 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, code int, name, 
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Security-Policy", contentSecurityPolicy)
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "same-origin")
+	securityHeaders(h)
 	w.WriteHeader(code)
 	w.Write(buf.Bytes())
 }
 
 // contentSecurityPolicy allows the pages nothing but the dashboard's own
-// scripts, styles, images and API.
-const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+// scripts, styles, images and API: no inline script or style (the pages
+// have none: every script and stylesheet is an embedded file), no plugin,
+// no framing, forms only to the dashboard.
+const contentSecurityPolicy = "default-src 'self'; object-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+// securityHeaders sets the headers every answer of the dashboard carries.
+func securityHeaders(h http.Header) {
+	h.Set("Content-Security-Policy", contentSecurityPolicy)
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
+}
+
+// noRoute answers a request no route takes: 404 (405 with Allow when the
+// path has routes for other methods), as JSON under /api/, else as the
+// error page.
+func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
+	rec := &statusOnly{header: http.Header{}}
+	s.mux.ServeHTTP(rec, r) // the mux's own verdict: 404, or 405 and Allow
+	code := rec.code
+	if code == 0 || code < 400 {
+		code = http.StatusNotFound
+	}
+	if allow := rec.header.Get("Allow"); allow != "" {
+		w.Header().Set("Allow", allow)
+	}
+	if strings.HasPrefix(r.URL.Path, "/api/") {
+		writeError(w, code, strings.ToLower(strings.ReplaceAll(http.StatusText(code), " ", "_")), r.Method+" "+r.URL.Path+": "+http.StatusText(code))
+		return
+	}
+	msg := "There is no page at " + r.URL.Path + "."
+	if code == http.StatusMethodNotAllowed {
+		msg = r.URL.Path + " does not take " + r.Method + "."
+	}
+	s.renderError(w, r, code, msg)
+}
+
+// statusOnly records the status and headers of the mux's fallback answer
+// and drops its body.
+type statusOnly struct {
+	header http.Header
+	code   int
+}
+
+func (s *statusOnly) Header() http.Header         { return s.header }
+func (s *statusOnly) Write(b []byte) (int, error) { return len(b), nil }
+func (s *statusOnly) WriteHeader(code int) {
+	if s.code == 0 {
+		s.code = code
+	}
+}
+
+// sentence makes a summary of the table of keys a sentence: a capital
+// first letter and a full stop.
+func sentence(s string) string {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return ""
+	}
+	s = strings.ToUpper(s[:1]) + s[1:]
+	if !strings.HasSuffix(s, ".") {
+		s += "."
+	}
+	return s
+}
+
+// humanBytes is a size for a person: 512 B, 3.4 MiB.
+func humanBytes(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
 
 // identityName is how a signed-in person is named on the pages and in the
 // log.
@@ -131,28 +221,11 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, code int, m
 	s.render(w, r, code, pageError, http.StatusText(code), errorPage{Code: code, Message: msg})
 }
 
-// overview is the body of the overview page.
-type overview struct {
-	Profiles       []profileBody
-	Services       []supervise.Status
-	ServicesError  string
-	ActiveSessions int
-	Running        int
-	Now            time.Time
-}
-
 // pageOverview is GET /: the gateways of every profile, the services with
-// their buttons, and the active sessions.
+// their buttons, and the active sessions, as /api/events pushes them (the
+// page's script keeps it up to date from there).
 func (s *Server) pageOverview(w http.ResponseWriter, r *http.Request) {
-	ov := overview{Profiles: s.readProfiles(r.Context()), Now: s.now()}
-	for _, p := range ov.Profiles {
-		ov.ActiveSessions += p.ActiveSessions
-		if p.Gateway.Running {
-			ov.Running++
-		}
-	}
-	ov.Services, ov.ServicesError = s.listServices(r.Context())
-	s.render(w, r, http.StatusOK, pageOverview, "Overview", ov)
+	s.render(w, r, http.StatusOK, pageOverview, "Overview", s.snapshot(r.Context()))
 }
 
 // listServices lists the supervisor's services for a page; the error is a
@@ -178,7 +251,7 @@ type sessionsView struct {
 // pageSessions is GET /sessions[?profile=P][&offset=N]: the sessions of
 // every profile (or one), newest activity first, with paging.
 func (s *Server) pageSessions(w http.ResponseWriter, r *http.Request) {
-	names, offset, limit, err := s.sessionQuery(r)
+	names, q, offset, limit, err := s.sessionQuery(r)
 	switch {
 	case errors.Is(err, errNoProfile):
 		s.renderError(w, r, http.StatusNotFound, err.Error())
@@ -187,7 +260,7 @@ func (s *Server) pageSessions(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
-	v := sessionsView{sessionPage: s.listSessions(r.Context(), names, offset, limit), Profiles: s.profileList()}
+	v := sessionsView{sessionPage: s.listSessions(r.Context(), names, q, offset, limit), Profiles: s.profileList()}
 	v.Profile = r.URL.Query().Get("profile")
 	if offset > 0 {
 		prev := max(0, offset-limit)

@@ -56,7 +56,7 @@ func TestPages(t *testing.T) {
 				t.Fatalf("GET %s = %d: %s", tt.target, rec.Code, rec.Body)
 			}
 			h := rec.Header()
-			if !strings.HasPrefix(h.Get("Content-Type"), "text/html") || h.Get("Cache-Control") != "no-store" || !strings.Contains(h.Get("Content-Security-Policy"), "default-src 'none'") {
+			if !strings.HasPrefix(h.Get("Content-Type"), "text/html") || h.Get("Cache-Control") != "no-store" || h.Get("Content-Security-Policy") != contentSecurityPolicy || !strings.HasPrefix(contentSecurityPolicy, "default-src 'self';") {
 				t.Errorf("headers = %v", h)
 			}
 			page := rec.Body.String()
@@ -83,7 +83,7 @@ func TestPageErrors(t *testing.T) {
 	f := pageFixture(t, authgate.OpenLocal, nil)
 	for _, target := range []string{"/sessions/default/sess_nope", "/sessions/nobody/sess_markup", "/sessions?profile=nobody"} {
 		rec := do(f.handler(), http.MethodGet, target, map[string]string{"Host": "127.0.0.1:9119"})
-		if rec.Code != http.StatusNotFound || !strings.Contains(rec.Body.String(), "<h1>404</h1>") {
+		if rec.Code != http.StatusNotFound || !strings.Contains(rec.Body.String(), `<p class="error-code">404</p>`) {
 			t.Errorf("GET %s = %d, want a 404 page:\n%s", target, rec.Code, rec.Body)
 		}
 	}
@@ -95,7 +95,51 @@ func TestLogsPageDefault(t *testing.T) {
 	f := newFixture(t, authgate.OpenLocal, nil)
 	f.sup.AppendLog("worker", logpipe.Entry{Line: "x"})
 	page := do(f.handler(), http.MethodGet, "/logs", map[string]string{"Host": "127.0.0.1:9119"}).Body.String()
-	if !strings.Contains(page, `value="gateway-default" data-stream="/api/logs/gateway-default/stream" selected`) {
+	if !strings.Contains(page, `value="gateway-default" data-stream="/api/logs/gateway-default/stream" data-download="/api/logs/gateway-default/download" selected`) {
 		t.Errorf("the default gateway is not selected:\n%s", page)
+	}
+}
+
+// TestNoRoute: a path no route has is the app's own 404 page (styled, with
+// its stylesheet and the CSP), a method a route does not take is its 405
+// page with Allow; under /api/ both are the JSON error; a page whose
+// handler fails is the 500 page in the same style.
+func TestNoRoute(t *testing.T) {
+	f := newFixture(t, authgate.OpenLocal, nil)
+	local := map[string]string{"Host": "127.0.0.1:9119"}
+	api := f.localHeaders()
+	tests := []struct {
+		method, target string
+		hdr            map[string]string
+		code           int
+		want           string
+	}{
+		{"GET", "/no/such/page", local, 404, `<p class="error-code">404</p>`},
+		{"GET", "/sessions/a/b/c", local, 404, `<h1 id="error-title">Not Found</h1>`},
+		{"DELETE", "/logs", local, 405, `<p class="error-code">405</p>`},
+		{"GET", "/api/nothing", api, 404, `"error":"not_found"`},
+		{"DELETE", "/api/services", api, 405, `"error":"method_not_allowed"`},
+	}
+	for _, tt := range tests {
+		rec := do(f.handler(), tt.method, tt.target, tt.hdr)
+		body := rec.Body.String()
+		if rec.Code != tt.code || !strings.Contains(body, tt.want) {
+			t.Errorf("%s %s = %d, want %d with %s:\n%s", tt.method, tt.target, rec.Code, tt.code, tt.want, body)
+		}
+		if rec.Header().Get("Content-Security-Policy") != contentSecurityPolicy {
+			t.Errorf("%s %s: no Content-Security-Policy", tt.method, tt.target)
+		}
+		if tt.code == 405 && rec.Header().Get("Allow") == "" {
+			t.Errorf("%s %s: 405 without Allow", tt.method, tt.target)
+		}
+		if strings.HasPrefix(tt.target, "/api/") == strings.Contains(body, "/assets/app.css") {
+			t.Errorf("%s %s: the page/JSON choice is wrong:\n%s", tt.method, tt.target, body)
+		}
+	}
+	// A session store that cannot be read: the 500 page, in style.
+	writeForeignStore(t, f.home)
+	rec := do(f.handler(), "GET", "/sessions/default/sess_x", local)
+	if rec.Code != 500 || !strings.Contains(rec.Body.String(), `<p class="error-code">500</p>`) || !strings.Contains(rec.Body.String(), "/assets/app.css") {
+		t.Errorf("an unreadable store = %d, want the 500 page:\n%s", rec.Code, rec.Body)
 	}
 }

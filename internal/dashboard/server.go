@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -49,6 +50,9 @@ type Config struct {
 	// Counters, when set, are counted elsewhere and reported with the
 	// dashboard's own (the gate's rate-limited logins, say).
 	Counters func() map[string]uint64
+	// PID is this process's pid, which tells the dashboard service's row
+	// whether this is the supervised dashboard; 0 means os.Getpid().
+	PID int
 }
 
 // CounterSource is the source name the dashboard reports its counters
@@ -72,6 +76,9 @@ type Server struct {
 	report  *control.Client
 	extra   func() map[string]uint64
 	caps    *netcap.Limiter // the connection bounds of every Run
+	hub     *hub            // the watchers of /api/events
+	pid     int             // this process (Config.PID)
+	reveals *revealLimiter  // POST /api/env/reveal's budget
 	metrics http.Handler    // GET /metrics (metrics.go)
 
 	mu       sync.Mutex        // guards reported
@@ -108,6 +115,20 @@ func (s *Server) routes() []route {
 		{"POST /api/services/{name}/restart", false, s.apiServiceAction("restart")},
 		{"GET /api/profiles", false, s.apiProfiles},
 		{"GET /api/logs/{service}/stream", false, s.apiLogStream},
+		{"GET /api/logs/{service}/download", false, s.apiLogDownload},
+		{"GET /api/logs/boot", false, s.apiBootLog},
+		{"GET /api/events", false, s.apiEvents},
+		{"GET /api/config", false, s.apiConfigGet},
+		{"PUT /api/config", false, s.apiConfigPut},
+		{"POST /api/profiles", false, s.apiProfileCreate},
+		{"DELETE /api/profiles/{name}", false, s.apiProfileDelete},
+		{"GET /api/env", false, s.apiEnvList},
+		{"PUT /api/env", false, s.apiEnvSet},
+		{"DELETE /api/env", false, s.apiEnvDelete},
+		{"POST /api/env/reveal", false, s.apiEnvReveal},
+		{"PATCH /api/sessions/{profile}/{id}", false, s.apiSessionRename},
+		{"DELETE /api/sessions/{profile}/{id}", false, s.apiSessionDelete},
+		{"GET /api/sessions/{profile}/{id}/export", false, s.apiSessionExport},
 		{"GET " + MetricsPath, false, s.serveMetrics},
 
 		// Behind the gate: the pages.
@@ -115,6 +136,9 @@ func (s *Server) routes() []route {
 		{"GET /sessions", false, s.pageSessions},
 		{"GET /sessions/{profile}/{id}", false, s.pageSession},
 		{"GET /logs", false, s.pageLogs},
+		{"GET /config", false, s.pageConfig},
+		{"GET /profiles", false, s.pageProfiles},
+		{"GET /secrets", false, s.pageSecrets},
 
 		// Static assets (public): the files of assetList, and nothing else.
 		{"GET " + AssetsPath + "{file}", true, s.serveAsset},
@@ -144,6 +168,12 @@ func New(cfg Config) (*Server, error) {
 		reported: map[string]string{},
 		report:   cfg.Report,
 		extra:    cfg.Counters,
+		hub:      newHub(),
+		pid:      cfg.PID,
+		reveals:  newRevealLimiter(),
+	}
+	if s.pid == 0 {
+		s.pid = os.Getpid()
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -173,9 +203,30 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Handler returns the dashboard's own routes (its mux), without the gate:
-// Run serves Gate.Handler(Handler()).
-func (s *Server) Handler() http.Handler { return s.mux }
+// Handler returns the dashboard's own routes, without the gate: Run serves
+// Gate.Handler(Handler()). Every answer carries the Content-Security-Policy
+// (securityHeaders); a path no route has, or a method a route does not
+// take, gets the error page (or, under /api/, the JSON error); a panic in a
+// handler gets the 500 page.
+func (s *Server) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		securityHeaders(w.Header())
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("a handler panicked", "path", r.URL.Path, "panic", fmt.Sprint(v))
+				s.renderError(w, r, http.StatusInternalServerError, "Something went wrong on the dashboard's side; its log says what.")
+			}
+		}()
+		if _, pattern := s.mux.Handler(r); pattern == "" {
+			s.noRoute(w, r)
+			return
+		}
+		s.mux.ServeHTTP(w, r)
+	})
+}
 
 // Shutdown bounds of Run.
 const (
@@ -212,7 +263,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	base = context.WithValue(base, streamsKey{}, streams)
 
 	hs := &http.Server{
-		Handler:           s.gate.Handler(s.mux),
+		Handler:           s.gate.Handler(s.Handler()),
 		BaseContext:       func(net.Listener) context.Context { return base },
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -225,6 +276,13 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	defer stopGate()
 	gated := make(chan error, 1)
 	go func() { gated <- s.gate.Run(gateCtx) }()
+	polled := make(chan struct{})
+	defer func() { <-polled }()
+	defer stopGate() // before the wait above: it ends the poller too
+	go func() {
+		defer close(polled)
+		s.runEvents(gateCtx)
+	}()
 	if s.report != nil {
 		reported := make(chan struct{})
 		defer func() { <-reported }()

@@ -1,0 +1,34 @@
+package dashboard
+
+import (
+	"fmt"
+
+	"github.com/hermes-agent/hermes/internal/profiles"
+)
+
+// createProfile makes the profile of req through profiles.Clone, as hermes
+// profile create does: the seeds, or --clone (the active profile),
+// --clone-from SRC, --clone-all (its sessions and the rest too); a fresh
+// API_SERVER_KEY and the next free port either way.
+func (s *Server) createProfile(req createRequest) error {
+	from := req.CloneFrom
+	if req.Clone && from == "" {
+		active, err := profiles.Resolve(s.home, "")
+		if err != nil {
+			return err
+		}
+		from = active
+	}
+	if req.CloneAll && from == "" {
+		return fmt.Errorf("%w: copying everything (clone_all) needs a profile to copy (clone_from)", errBadCreate)
+	}
+	if from != "" {
+		if err := s.checkProfile(from); err != nil {
+			return err
+		}
+	}
+	if err := profiles.CheckDescription(req.Description); err != nil {
+		return fmt.Errorf("%w: %w", errBadCreate, err)
+	}
+	return profiles.Clone(s.home, req.Name, profiles.CreateOptions{From: from, All: req.CloneAll, Description: req.Description})
+}
