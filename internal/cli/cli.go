@@ -66,6 +66,13 @@ func (e *Env) Main(args []string) int {
 // context derived from parent that ends on SIGTERM, and on SIGINT unless
 // the command owns it.
 func (e *Env) dispatch(parent context.Context, args []string) error {
+	if len(args) >= 2 && args[0] == initCommand && args[1] == "--" {
+		// The image's ENTRYPOINT (hermes init -- CMD…): everything after
+		// "--" is the main command's, so there is nothing to parse, and
+		// PID 1 does not build the whole command table before its boot.
+		// init handles its own signals and ignores parent's end.
+		return runInit(parent, e, args[1:])
+	}
 	if onlyProfile(args) && e.terminal() {
 		// On a terminal, hermes alone (or hermes -p NAME) opens the chat;
 		// otherwise, help.

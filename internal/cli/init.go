@@ -10,12 +10,16 @@ import (
 	"github.com/hermes-agent/hermes/internal/boot"
 )
 
+// initCommand is the name of hermes init (dispatch runs the ENTRYPOINT's
+// form, init --, without the command table).
+const initCommand = "init"
+
 // newInitCmd is hermes init. Its arguments are the main command's, never
 // its own flags: only a first -h or --help asks for its help (hermes init
 // -- --help runs the main command --help).
 func newInitCmd(e *Env) *cobra.Command {
 	return &cobra.Command{
-		Use:   "init [--] [CMD [ARGS...]]",
+		Use:   initCommand + " [--] [CMD [ARGS...]]",
 		Short: "run as the container's init (PID 1): supervisor, then the main command",
 		Long: `Runs as the container's init (the image's ENTRYPOINT is hermes init --): it
 prepares HERMES_HOME, starts the supervisor (gateways, dashboard, services) and

@@ -73,12 +73,23 @@ var keepOrder sync.Once
 // IsSubcommand reports whether name is a hermes subcommand. hermes init uses
 // it to route the main command (CONTRACT §3 step 6).
 func IsSubcommand(name string) bool {
-	for _, c := range newRoot(&Env{Host: hostenv.OS()}).Commands() {
-		if c.Name() == name || c.HasAlias(name) {
-			return true
+	subcommands.once.Do(func() {
+		subcommands.names = map[string]bool{}
+		for _, c := range newRoot(&Env{Host: hostenv.OS()}).Commands() {
+			subcommands.names[c.Name()] = true
+			for _, a := range c.Aliases {
+				subcommands.names[a] = true
+			}
 		}
-	}
-	return false
+	})
+	return subcommands.names[name]
+}
+
+// subcommands are the names and aliases of the commands, from the command
+// table, built once.
+var subcommands struct {
+	once  sync.Once
+	names map[string]bool
 }
 
 // newHelpCmd is hermes help [COMMAND...]: the help of hermes or of a
