@@ -92,6 +92,10 @@ type Server struct {
 	resources func([]int) (map[int]procstat.Usage, error)
 	reqs      *metrics.Requests // hermes_control_requests_total
 	metrics   http.Handler      // GET /v1/metrics
+	// metricsOnce builds reqs and metrics (initMetrics); bootDuration
+	// is Config.BootDuration.
+	metricsOnce  sync.Once
+	bootDuration func() time.Duration
 }
 
 // NewServer returns a Server for cfg. A configuration that lacks something
@@ -114,7 +118,7 @@ func NewServer(cfg Config) *Server {
 	if s.resources == nil {
 		s.resources = procstat.Groups
 	}
-	s.initMetrics(cfg)
+	s.bootDuration = cfg.BootDuration
 	s.limiter = netcap.New(netcap.Config{Limits: connLimits, Identify: s.identify, OnRefuse: s.refusedConn})
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
