@@ -135,7 +135,7 @@ func TestBrowserDashboard(t *testing.T) {
 	eval(`window.hermesNoReload = "kept"; ""`)
 	b.screenshot("overview-1280")
 	b.run("stopping the ticker", step, chromedp.Click(chromedp.CSS(`#services tr[data-service="ticker"] button[data-verb="stop"]`)))
-	wait("the stop's result beside the button", `/✓ stopped: now stopped/.test(document.querySelector('#services tr[data-service="ticker"] .result').textContent)`)
+	wait("the stop's result beside the button", `/^✓ stopped$/.test(document.querySelector('#services tr[data-service="ticker"] .result').textContent)`)
 	wait("the buttons of a stopped service", `document.querySelector('#services tr[data-service="ticker"] button[data-verb="start"]').disabled === false`)
 	if got := buttons("ticker"); got != "start+ stop- restart-" {
 		t.Errorf("a stopped service's buttons: %s, want start only", got)

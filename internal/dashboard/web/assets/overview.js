@@ -131,7 +131,9 @@ async function act(btn) {
   const res = row.querySelector(".result");
   if (r.ok) {
     res.className = "result ok";
-    res.textContent = "✓ " + past[verb] + ": now " + r.body.state;
+    // "✓ stopped", or "✓ started (now running)" when the state says more.
+    const state = r.body.state;
+    res.textContent = "✓ " + past[verb] + (state && state !== past[verb] ? " (now " + state + ")" : "");
   } else {
     res.className = "result bad";
     res.textContent = "✗ " + verb + " failed: " + problem(r);
