@@ -33,6 +33,9 @@ const home = "/opt/data"
 // in HERMES_CONTROL_SOCKET and prints the transcript (TestPeerCredentials
 // re-executes it under other uids).
 func TestMain(m *testing.M) {
+	if os.Getenv("HERMES_CONTROL_TEST_HELPER") == "client" {
+		os.Exit(benchClient(os.Getenv("HERMES_CONTROL_SOCKET")))
+	}
 	if os.Getenv("HERMES_CONTROL_TEST_HELPER") == "conns" {
 		os.Exit(connsHelper(os.Getenv("HERMES_CONTROL_SOCKET")))
 	}

@@ -21,11 +21,12 @@ const (
 const LabelComponent = "component"
 
 // NewRegistry returns a registry holding the Go runtime and process series
-// of the calling process, each labelled component=<component>.
+// of the calling process (process_* from procstat.Self: newProcessCollector),
+// each labelled component=<component>.
 func NewRegistry(component string) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	own := prometheus.WrapRegistererWith(prometheus.Labels{LabelComponent: component}, reg)
-	own.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	own.MustRegister(collectors.NewGoCollector(), newProcessCollector())
 	return reg
 }
 
