@@ -53,21 +53,7 @@ func TestBrowserDashboard(t *testing.T) {
 	cmd := h.initCmd(subreaper, env, "gateway", "run")
 	cmd.Args = append([]string{ns.nsenter, "--net=" + ns.path, "--"}, cmd.Args...)
 	cmd.Path, cmd.Err = ns.nsenter, nil
-	out := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
+	startInit(t, cmd, func(out *lockedBuffer) {
 		out.mu.Lock()
 		os.WriteFile(artifacts+"/init.log", out.b.Bytes(), 0o644)
 		out.mu.Unlock()

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -28,25 +27,7 @@ func TestGateCountersReachInit(t *testing.T) {
 		"HERMES_DASHBOARD_PUBLIC_URL=" + base,
 		"HERMES_DASHBOARD_BASIC_AUTH_USERNAME=admin", "HERMES_DASHBOARD_BASIC_AUTH_PASSWORD=correct horse battery staple"}
 	cmd := h.initCmd(subreaper, env, "sleep", "100000")
-	out := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("init's output:\n%s", out)
-		}
-	})
+	startInit(t, cmd, nil)
 	h.waitReady(t)
 
 	client := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -46,25 +45,7 @@ func TestInitWithholdsSecrets(t *testing.T) {
 	}
 	mainEnv := filepath.Join(h.home, "main.env")
 	cmd := h.initCmd(subreaper, env, "sh", "-c", `cat /proc/self/environ > "$HERMES_HOME/main.env.tmp" && mv "$HERMES_HOME/main.env.tmp" "$HERMES_HOME/main.env" && exec sleep 100000`)
-	out := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("init's output:\n%s", out)
-		}
-	})
+	startInit(t, cmd, nil)
 	h.waitReady(t)
 
 	// The two services' pids, once both run.

@@ -133,6 +133,36 @@ func initPID(t *testing.T, mode initMode, cmd *exec.Cmd) int {
 	return pid
 }
 
+// startInit starts cmd (an init that h.initCmd made) with its output in
+// the returned buffer. When the test ends it sends it SIGTERM and waits for
+// it (SIGKILL after 15 s), then calls last with the output; a nil last
+// logs the output of a failed test.
+func startInit(t *testing.T, cmd *exec.Cmd, last func(out *lockedBuffer)) *lockedBuffer {
+	t.Helper()
+	out := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+		if last != nil {
+			last(out)
+		} else if t.Failed() {
+			t.Logf("init's output:\n%s", out)
+		}
+	})
+	return out
+}
+
 // waitReady polls hermes svc ready against the init's socket.
 func (h nsHome) waitReady(t *testing.T) {
 	t.Helper()
