@@ -74,16 +74,9 @@ func TestDashboardFlags(t *testing.T) {
 	}
 }
 
-// freePort is a TCP port of the machine that nothing listens on now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", ":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
+// freePort is a TCP port of the machine that nothing listens on now
+// (testenv.FreePort, on every address).
+func freePort(t *testing.T) int { return testenv.FreePort(t, "0.0.0.0") }
 
 // TestDashboardRefuses: gated without a usable login provider, the
 // dashboard prints the gate's refusal, exits 78 (EX_CONFIG: the

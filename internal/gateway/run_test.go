@@ -25,16 +25,9 @@ import (
 	"github.com/hermes-agent/hermes/internal/testenv"
 )
 
-// freePort returns a TCP port of 127.0.0.1 that nothing listens on now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
+// freePort is a port free on both of the loopback addresses the gateway
+// tests bind (testenv.FreePort).
+func freePort(t *testing.T) int { return testenv.FreePort(t, "127.0.0.1", "127.0.0.2") }
 
 // noEnv is an environment with no variables set.
 func noEnv() hostenv.Env {

@@ -16,10 +16,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -262,4 +265,33 @@ func AsUser(t *testing.T, uid, gid int) bool {
 		t.Fatalf("%s as uid %d did not pass:\n%s", t.Name(), uid, out)
 	}
 	return true
+}
+
+// FreePort returns a TCP port that nothing holds now on any of hosts
+// (127.0.0.1 when none is given), below the kernel's ephemeral range
+// (32768 and up by default): a port the kernel hands out for ":0" may be
+// taken, before the code under test binds it, by any outgoing connection of
+// the tests running beside it.
+func FreePort(t testing.TB, hosts ...string) int {
+	t.Helper()
+	if len(hosts) == 0 {
+		hosts = []string{"127.0.0.1"}
+	}
+	for range 1000 {
+		p := 20000 + rand.IntN(12000)
+		free := true
+		for _, host := range hosts {
+			ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p)))
+			if err != nil {
+				free = false
+				break
+			}
+			ln.Close()
+		}
+		if free {
+			return p
+		}
+	}
+	t.Fatalf("no free port in 20000-31999 on %v", hosts)
+	return 0
 }
