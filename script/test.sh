@@ -47,7 +47,13 @@ if [ "$fuzztime" != "0" ]; then
         dir=$(go list -f '{{.Dir}}' "$pkg")
         for fz in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
             echo "-- $pkg $fz"
-            go test -run '^$' -fuzz "^${fz}\$" -fuzztime "$fuzztime" "$pkg" >/dev/null
+            # Quiet when it passes; its whole output when it does not (a
+            # finding is also kept under the package's testdata/fuzz/).
+            if ! out=$(go test -run '^$' -fuzz "^${fz}\$" -fuzztime "$fuzztime" "$pkg" 2>&1); then
+                echo "$out" >&2
+                echo "fuzz smoke: $fz of $pkg failed (its output is above)" >&2
+                exit 1
+            fi
         done
     done
 fi
