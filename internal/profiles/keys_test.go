@@ -21,7 +21,7 @@ var keyCases = map[string]struct{ ok, refused []string }{
 	KeyModelBaseURL: {
 		ok: []string{"https://openrouter.ai/api/v1", "http://127.0.0.1:9998/v1", "http://[::1]:8080/v1", "https://api.example.com/openai/", "http://fake_upstream:8080"},
 		refused: []string{"http://:9998/v1", "openrouter.ai/api/v1", "ftp://x.example/v1", "file:///etc/passwd", "http:///v1", "http:x.example",
-			"https://user:pw@x.example/v1", "https://x.example/v1?key=1", "https://x.example/v1#top", "https://x.example:99999/v1", "http://exa mple.com/v1", "http://a!b/v1", ""},
+			"https://user:pw@x.example/v1", "https://x.example/v1?key=1", "https://x.example/v1#top", "https://x.example:99999/v1", "http://exa mple.com/v1", "http://a!b/v1", "http://0/\xaf", ""},
 	},
 	KeyModelName: {
 		ok:      []string{"anthropic/claude-sonnet-4", "gpt-4o", "42"},

@@ -43,6 +43,11 @@ func (k Key) checkString(s string) error {
 
 // fromText parses the command line's text for the key into its node.
 func (k Key) fromText(text string) (*yaml.Node, error) {
+	if !utf8.ValidString(text) {
+		// The file must stay UTF-8 (ParseConfig refuses any other), and
+		// YAML cannot write the bytes of such a string as one.
+		return nil, fmt.Errorf("%s: the value is not UTF-8 text (got %q)", k.Name, text)
+	}
 	s := strings.TrimSpace(text)
 	switch k.Kind {
 	case KindInt:
