@@ -182,17 +182,20 @@ func (s *Store) Search(ctx context.Context, o SearchOptions) ([]Session, error) 
 	// quickScan sessions, and asks the index only when they do not fill
 	// the page.
 	scan := `EXISTS (SELECT 1 FROM messages m WHERE m.session_id = sessions.id AND m.content LIKE ?2 ESCAPE '\')`
-	indexed := `id IN (SELECT m.session_id FROM messages m WHERE m.rowid IN (SELECT rowid FROM messages_text WHERE messages_text MATCH ?2))`
+	// The index holds every message but those listed for it (schema
+	// version 3): they are matched one by one, as the index would.
+	indexed := `id IN (SELECT m.session_id FROM messages m WHERE m.rowid IN (SELECT rowid FROM messages_text WHERE messages_text MATCH ?2)
+		UNION ALL SELECT m.session_id FROM messages_unindexed p JOIN messages m ON m.rowid = p.id WHERE ` + containsFunc + `(m.content, ?6))`
 	if utf8.RuneCountInString(q) < 3 {
-		return s.searchWith(ctx, db, scan, "", like, like, o)
+		return s.searchWith(ctx, db, scan, "", like, like, o, q)
 	}
 	if o.Limit > 0 && isASCII(q) {
-		first, err := s.searchWith(ctx, db, scan, fmt.Sprintf("(SELECT * FROM sessions ORDER BY last_activity_at DESC, started_at DESC, id LIMIT %d)", s.scanFirst()), like, like, o)
+		first, err := s.searchWith(ctx, db, scan, fmt.Sprintf("(SELECT * FROM sessions ORDER BY last_activity_at DESC, started_at DESC, id LIMIT %d)", s.scanFirst()), like, like, o, q)
 		if err != nil || len(first) == o.Limit {
 			return first, err
 		}
 	}
-	return s.searchWith(ctx, db, indexed, "", like, ftsPhrase(q), o)
+	return s.searchWith(ctx, db, indexed, "", like, ftsPhrase(q), o, q)
 }
 
 // quickScan is how many of the newest sessions a search scans before it
@@ -217,8 +220,8 @@ func isASCII(s string) bool {
 }
 
 // searchWith runs a search whose message condition is inMessages (?2 is
-// arg2), over from (the sessions table when "").
-func (s *Store) searchWith(ctx context.Context, db *sql.DB, inMessages, from, like string, arg2 any, o SearchOptions) ([]Session, error) {
+// arg2, ?6 the query), over from (the sessions table when "").
+func (s *Store) searchWith(ctx context.Context, db *sql.DB, inMessages, from, like string, arg2 any, o SearchOptions, q string) ([]Session, error) {
 	if from == "" {
 		from = "sessions"
 	}
@@ -228,7 +231,7 @@ func (s *Store) searchWith(ctx context.Context, db *sql.DB, inMessages, from, li
 	}
 	rows, err := db.QueryContext(ctx, `SELECT `+sessionColumns+` FROM `+from+` AS sessions WHERE (title LIKE ?1 ESCAPE '\' OR `+inMessages+`)
 		AND (?5 = '' OR profile = ?5)
-		ORDER BY last_activity_at DESC, started_at DESC, id LIMIT ?3 OFFSET ?4`, like, arg2, limit, max(o.Offset, 0), o.Profile)
+		ORDER BY last_activity_at DESC, started_at DESC, id LIMIT ?3 OFFSET ?4`, like, arg2, limit, max(o.Offset, 0), o.Profile, q)
 	if err != nil {
 		return nil, fmt.Errorf("searching sessions: %w", err)
 	}

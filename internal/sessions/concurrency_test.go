@@ -233,3 +233,74 @@ func TestCrashSafety(t *testing.T) {
 		s.Close()
 	}
 }
+
+// A group of turns committed together: each turn's failure is its own
+// (its savepoint is rolled back, the others are committed), a turn whose
+// ctx ended while it waited is not written, and every caller hears of its
+// own turn.
+func TestGroupCommit(t *testing.T) {
+	s, path := openStore(t, nil)
+	db := rawDB(t, path)
+	mustExec(t, db, `CREATE TRIGGER boom BEFORE INSERT ON messages WHEN new.content = 'boom' BEGIN SELECT RAISE(ABORT, 'boom refused'); END`)
+
+	// As if a leader were at work: the turns queue up behind it.
+	s.group.mu.Lock()
+	s.group.writing = true
+	s.group.mu.Unlock()
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	bg := context.Background()
+	turns := []struct {
+		ctx  context.Context
+		turn Turn
+	}{
+		{bg, turn("a", "first of a", "reply", nil)},
+		{bg, turn("b", "fine", "boom", nil)}, // its second message is refused
+		{cancelled, turn("c", "never written", "reply", nil)},
+		{bg, turn("a", "second of a", "reply", nil)},
+		{bg, turn("d", "last", "reply", nil)},
+	}
+	errs := make([]error, len(turns))
+	var wg sync.WaitGroup
+	for i, tc := range turns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.AppendTurn(tc.ctx, tc.turn)
+		}()
+		// Queue them in order: the order is the group's.
+		testenv.Eventually(t, 10*time.Second, "the turn to queue", func() bool {
+			s.group.mu.Lock()
+			defer s.group.mu.Unlock()
+			return len(s.group.queue) == i+1
+		})
+	}
+	s.group.mu.Lock()
+	first := s.group.queue[0]
+	s.group.mu.Unlock()
+	first.lead <- true
+	wg.Wait()
+
+	for i, want := range []string{"", "boom refused", "context canceled", "", ""} {
+		if got := fmt.Sprint(errs[i]); want == "" && errs[i] != nil || want != "" && !strings.Contains(got, want) {
+			t.Errorf("turn %d: AppendTurn = %v, want %q", i, errs[i], want)
+		}
+	}
+	for q, want := range map[string]int{
+		`SELECT count(*) FROM sessions`:                                2, // a and d
+		`SELECT message_count FROM sessions WHERE id = 'a'`:            4,
+		`SELECT count(*) FROM messages WHERE session_id = 'a'`:         4,
+		`SELECT count(*) FROM messages WHERE session_id IN ('b', 'c')`: 0,
+		`SELECT count(*) FROM messages_unindexed`:                      6,
+	} {
+		var n int
+		if err := db.QueryRow(q).Scan(&n); err != nil || n != want {
+			t.Errorf("%s = %d (%v), want %d", q, n, err, want)
+		}
+	}
+	s.group.mu.Lock()
+	defer s.group.mu.Unlock()
+	if s.group.writing || len(s.group.queue) > 0 {
+		t.Errorf("after the group: writing %v, %d queued; want idle", s.group.writing, len(s.group.queue))
+	}
+}

@@ -33,6 +33,11 @@
 // Schema version 2 adds, and changes no row: messages_text, an FTS5 index
 // of trigrams over the messages' text (kept by triggers; Search), and an
 // index of the ended sessions (the size cap prunes the oldest first).
+// Schema version 3 takes the index off a turn's path: a turn lists its
+// messages in messages_unindexed, Index (Run, Close) moves them into
+// messages_text in batches, and Search reads both; it also drops
+// sessions_by_activity, which sessions_by_recency covers. Turns that
+// arrive while one is written share its commit (AppendTurn's group).
 //
 // # Lifecycle
 //

@@ -283,26 +283,42 @@ func sweepEvery(d time.Duration) time.Duration {
 	return min(max(d/4, time.Second), time.Minute)
 }
 
-// Run ends idle sessions (EndIdle) at once and then every quarter of the
-// idle timeout (at least 1 s, at most 1 min), until ctx is done; then it
-// returns nil. A failed sweep is logged and retried at the next tick. With
-// no IdleTimeout, or on a read-only store, it only waits for ctx.
+// Run keeps a writer's store: it indexes the messages the turns listed
+// (Index) every indexEvery, and it ends idle sessions (EndIdle) at once and
+// then every quarter of the idle timeout (at least 1 s, at most 1 min);
+// until ctx is done, then it returns nil. A failed sweep or indexing is
+// logged and retried at the next tick. On a read-only store it only waits
+// for ctx.
 func (s *Store) Run(ctx context.Context) error {
-	if s.idle <= 0 || s.w == nil {
+	if s.w == nil {
 		<-ctx.Done()
 		return nil
 	}
-	t := time.NewTicker(sweepEvery(s.idle))
-	defer t.Stop()
+	index := time.NewTicker(indexEvery)
+	defer index.Stop()
+	var sweep <-chan time.Time
+	if s.idle > 0 {
+		t := time.NewTicker(sweepEvery(s.idle))
+		defer t.Stop()
+		sweep = t.C
+		s.sweepIdle(ctx)
+	}
 	for {
-		if _, err := s.EndIdle(ctx); err != nil && ctx.Err() == nil {
-			s.log.Warn("sessions: ending idle sessions", "err", err)
-		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-sweep:
+			s.sweepIdle(ctx)
+		case <-index.C:
+			s.indexIfListed(ctx)
 		}
+	}
+}
+
+// sweepIdle is Run's sweep of the idle sessions.
+func (s *Store) sweepIdle(ctx context.Context) {
+	if _, err := s.EndIdle(ctx); err != nil && ctx.Err() == nil {
+		s.log.Warn("sessions: ending idle sessions", "err", err)
 	}
 }
 

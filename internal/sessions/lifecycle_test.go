@@ -179,6 +179,9 @@ func TestDelete(t *testing.T) {
 	cid, _ := s.ConversationSession(ctx, "conv")
 	appendTurn(t, s, turn(cid, "in the conversation", "reply", nil))
 	s.PutResponse(ctx, Response{ID: "resp_1", SessionID: "a", Status: "completed"})
+	if _, err := s.Index(ctx); err != nil { // the delete of indexed messages (TestIndex: of listed ones)
+		t.Fatal(err)
+	}
 	for _, id := range []string{"a", cid} {
 		if err := s.Delete(ctx, id); err != nil {
 			t.Fatal(err)
@@ -464,8 +467,8 @@ func TestMigrateFromV1(t *testing.T) {
 			}
 		}
 		db := rawDB(t, path)
-		if v := pragma(t, db, "user_version"); v != "2" {
-			t.Errorf("user_version = %s, want 2", v)
+		if v := pragma(t, db, "user_version"); v != fmt.Sprint(SchemaVersion) {
+			t.Errorf("user_version = %s, want %d", v, SchemaVersion)
 		}
 		var indexed int
 		db.QueryRow(`SELECT count(*) FROM messages_text_docsize`).Scan(&indexed)

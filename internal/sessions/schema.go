@@ -87,7 +87,7 @@ func (e *SchemaError) Unwrap() error { return e.Kind }
 
 // migrations[v-1] takes a store from version v-1 to v. A migration only
 // adds; it never rewrites what an older binary reads. It is never modified.
-var migrations = [...][]string{schemaV1, schemaV2}
+var migrations = [...][]string{schemaV1, schemaV2, schemaV3}
 
 // schemaV1 creates the version 1 schema.
 var schemaV1 = []string{
@@ -166,6 +166,39 @@ var schemaV2 = []string{
 	END`,
 	`CREATE INDEX sessions_by_ended ON sessions (ended_at) WHERE ended_at IS NOT NULL`,
 	`CREATE INDEX sessions_by_recency ON sessions (last_activity_at DESC, started_at DESC, id)`,
+}
+
+// schemaV3 takes the trigram index off a turn's path. An FTS5 index
+// writes a new segment at the end of every transaction that changes it,
+// which was most of what a turn cost; now the insert trigger only lists
+// the new message in messages_unindexed, and Index moves the listed
+// messages into messages_text in batches, off the turn's path (Run, soon
+// after the turns; Close; a turn that finds the list long). Search reads
+// both, the index and the listed messages, so a message is found from
+// the moment its turn is committed. The delete and update triggers keep
+// whichever of the two holds the message. It adds and changes no row of
+// version 2: every message already there is in the index.
+var schemaV3 = []string{
+	`CREATE TABLE messages_unindexed (id INTEGER PRIMARY KEY) STRICT`,
+	`DROP TRIGGER messages_text_insert`,
+	`CREATE TRIGGER messages_text_pending AFTER INSERT ON messages BEGIN
+		INSERT INTO messages_unindexed (id) VALUES (new.rowid);
+	END`,
+	`DROP TRIGGER messages_text_delete`,
+	`CREATE TRIGGER messages_text_delete AFTER DELETE ON messages BEGIN
+		INSERT INTO messages_text (messages_text, rowid, content) SELECT 'delete', old.rowid, old.content
+			WHERE NOT EXISTS (SELECT 1 FROM messages_unindexed WHERE id = old.rowid);
+		DELETE FROM messages_unindexed WHERE id = old.rowid;
+	END`,
+	`DROP TRIGGER messages_text_update`,
+	`CREATE TRIGGER messages_text_update AFTER UPDATE OF content ON messages
+		WHEN NOT EXISTS (SELECT 1 FROM messages_unindexed WHERE id = old.rowid) BEGIN
+		INSERT INTO messages_text (messages_text, rowid, content) VALUES ('delete', old.rowid, old.content);
+		INSERT INTO messages_text (rowid, content) VALUES (new.rowid, new.content);
+	END`,
+	// sessions_by_recency (last_activity_at DESC, ...) answers every query
+	// sessions_by_activity did; a turn no longer writes both.
+	`DROP INDEX sessions_by_activity`,
 }
 
 // header is what decides whether a file is ours.

@@ -71,7 +71,7 @@ func TestMigrateFromEmpty(t *testing.T) {
 				}
 			}
 			got := tableNames(t, s)
-			want := []string{"conversations", "messages", "messages_text", "messages_text_config", "messages_text_data", "messages_text_docsize", "messages_text_idx", "responses", "sessions"}
+			want := []string{"conversations", "messages", "messages_text", "messages_text_config", "messages_text_data", "messages_text_docsize", "messages_text_idx", "messages_unindexed", "responses", "sessions"}
 			if !slices.Equal(got, want) {
 				t.Errorf("tables = %q, want %q", got, want)
 			}

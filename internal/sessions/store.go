@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // the pure-Go SQLite driver, registered as "sqlite"
@@ -74,6 +75,11 @@ type Store struct {
 	turn turnStmts
 	// size is the cap's measure between measurements (Admit).
 	size sizeCache
+	// group queues the turns for their commit (AppendTurn).
+	group group
+	// unindexed counts the messages listed for the index since the last
+	// Index (a hint: another writer's turns are not counted).
+	unindexed atomic.Int64
 
 	mu     sync.Mutex
 	r      *sql.DB // read pool; nil while a read-only store's file is missing or empty
@@ -139,6 +145,9 @@ func Open(path string, opts Options) (*Store, error) {
 	s := &Store{path: abs, now: opts.Clock, busy: opts.BusyTimeout, conns: opts.ReadConns, log: opts.Logger, idle: opts.IdleTimeout, max: opts.MaxBytes}
 	s.defaults()
 	ctx := context.Background()
+	if err := registerContains(); err != nil {
+		return nil, fmt.Errorf("opening the sessions store: %w", err)
+	}
 
 	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
@@ -171,6 +180,14 @@ func Open(path string, opts Options) (*Store, error) {
 		r.Close()
 		return nil, fmt.Errorf("opening %s: %w", abs, err)
 	}
+	n, err := countUnindexed(ctx, w)
+	if err != nil {
+		s.turn.close()
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("opening %s: %w", abs, err)
+	}
+	s.unindexed.Store(n)
 	s.w, s.r = w, r
 	return s, nil
 }
@@ -209,6 +226,9 @@ func OpenReadOnly(path string) (*Store, error) {
 	}
 	s := &Store{path: abs}
 	s.defaults()
+	if err := registerContains(); err != nil {
+		return nil, fmt.Errorf("opening the sessions store: %w", err)
+	}
 	if _, err := s.reader(context.Background()); err != nil {
 		return nil, err
 	}
@@ -278,9 +298,18 @@ func (s *Store) writer() (*sql.DB, error) {
 	return s.w, nil
 }
 
-// Close closes the store's connections; the writer's last close checkpoints
-// the WAL into the database file. Calls after Close fail with ErrClosed.
+// Close closes the store's connections; a writer first indexes the
+// messages its turns listed (for at most closeIndexBudget: what is left is
+// indexed by the next writer), and its last close checkpoints the WAL into
+// the database file. Calls after Close fail with ErrClosed.
 func (s *Store) Close() error {
+	if s.w != nil && s.unindexed.Load() > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), closeIndexBudget)
+		if _, err := s.Index(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, ErrClosed) {
+			s.log.Warn("sessions: indexing the messages", "err", err)
+		}
+		cancel()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {

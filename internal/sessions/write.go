@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -91,59 +92,203 @@ func checkTurn(t Turn) error {
 // the title from the first user message, moves the last activity forward
 // and reopens an ended session. Either all of it is committed or nothing.
 // At the size cap it makes room first (Admit) or refuses with ErrFull.
+//
+// Turns that arrive while another is being written are committed together
+// (a group commit: each in its own savepoint, so that one turn's failure
+// is that turn's alone): a commit's cost, most of a turn's, is shared by
+// the turns of its group. AppendTurn returns when its turn is committed or
+// refused; a turn whose ctx is done before its group is written is not
+// written and gets ctx's error.
 func (s *Store) AppendTurn(ctx context.Context, t Turn) error {
 	if err := checkTurn(t); err != nil {
 		return err
 	}
-	w, err := s.writer()
-	if err != nil {
+	if _, err := s.writer(); err != nil {
 		return err
 	}
-	if err := s.Admit(ctx); err != nil {
-		return fmt.Errorf("session %s: %w", t.SessionID, err)
+	q := s.queueTurn(ctx, t)
+	g := &s.group
+	g.mu.Lock()
+	g.queue = append(g.queue, q)
+	lead := !g.writing
+	g.writing = true
+	g.mu.Unlock()
+	if !lead {
+		// Written by the leader, or handed the lead for the next group.
+		if lead = <-q.lead; !lead {
+			return q.err
+		}
 	}
-	at := t.At
-	if at.IsZero() {
-		at = s.now()
+	g.mu.Lock()
+	batch := g.queue
+	g.queue = nil
+	g.mu.Unlock()
+	s.writeGroup(batch)
+	for _, o := range batch {
+		if o != q {
+			o.lead <- false
+		}
 	}
-	msgs := append([]Message(nil), t.Messages...)
-	var sum Usage
+	g.mu.Lock()
+	if len(g.queue) > 0 {
+		// The turns queued meanwhile: the first of them leads their group.
+		next := g.queue[0]
+		g.mu.Unlock()
+		next.lead <- true
+	} else {
+		g.writing = false
+		g.mu.Unlock()
+	}
+	return q.err
+}
+
+// group is the queue of the turns waiting for a commit. One turn at a
+// time leads: it takes the whole queue, writes it, answers each turn, and
+// hands the lead to the first turn queued meanwhile (so that no caller
+// writes others' turns for longer than one group).
+type group struct {
+	mu      sync.Mutex
+	queue   []*queuedTurn
+	writing bool // a leader is at work or handing over
+}
+
+// queuedTurn is a turn waiting in the group queue, ready to be written.
+type queuedTurn struct {
+	ctx  context.Context
+	t    Turn
+	msgs []Message
+	sum  Usage
+	at   time.Time
+	err  error
+	// lead receives false when the turn has been written (err says how),
+	// true when the turn is to lead the next group.
+	lead chan bool
+}
+
+// queueTurn works out what a turn writes: its time, its messages (the
+// turn's usage given to its last assistant message that has none) and the
+// usage to add to the session's totals.
+func (s *Store) queueTurn(ctx context.Context, t Turn) *queuedTurn {
+	q := &queuedTurn{ctx: ctx, t: t, at: t.At, lead: make(chan bool, 1)}
+	if q.at.IsZero() {
+		q.at = s.now()
+	}
+	q.msgs = append([]Message(nil), t.Messages...)
 	if t.Usage != nil {
-		sum = *t.Usage
-		for i := len(msgs) - 1; i >= 0; i-- {
-			if msgs[i].Role == RoleAssistant {
-				if msgs[i].Usage == nil {
+		q.sum = *t.Usage
+		for i := len(q.msgs) - 1; i >= 0; i-- {
+			if q.msgs[i].Role == RoleAssistant {
+				if q.msgs[i].Usage == nil {
 					u := *t.Usage
-					msgs[i].Usage = &u
+					q.msgs[i].Usage = &u
 				}
 				break
 			}
 		}
 	} else {
-		for _, m := range msgs {
+		for _, m := range q.msgs {
 			if m.Usage != nil {
-				sum.add(*m.Usage)
+				q.sum.add(*m.Usage)
 			}
 		}
 	}
+	return q
+}
 
+// writeGroup writes a group of turns in one transaction, each in a
+// savepoint of its own when there are several, and sets each turn's err.
+// It runs on the leader's goroutine, apart from the leader's ctx (whose
+// end must not undo the others' turns).
+func (s *Store) writeGroup(batch []*queuedTurn) {
+	ctx := context.WithoutCancel(batch[0].ctx)
+	failAll := func(err error) {
+		for _, q := range batch {
+			if q.err == nil {
+				q.err = fmt.Errorf("session %s: %w", q.t.SessionID, err)
+			}
+		}
+	}
+	w, err := s.writer()
+	if err != nil {
+		failAll(err)
+		return
+	}
+	if err := s.Admit(ctx); err != nil {
+		failAll(err)
+		return
+	}
 	tx, err := w.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("session %s: %w", t.SessionID, err)
+		failAll(err)
+		return
 	}
 	defer tx.Rollback()
+	st := turnTx{
+		selectSession: tx.StmtContext(ctx, s.turn.selectSession),
+		insertSession: tx.StmtContext(ctx, s.turn.insertSession),
+		insertMessage: tx.StmtContext(ctx, s.turn.insertMessage),
+		updateSession: tx.StmtContext(ctx, s.turn.updateSession),
+	}
+	savepoints := len(batch) > 1
+	written, listed := 0, 0
+	for _, q := range batch {
+		if q.err = q.ctx.Err(); q.err != nil {
+			continue
+		}
+		if savepoints {
+			if _, err := tx.ExecContext(ctx, "SAVEPOINT turn"); err != nil {
+				failAll(err)
+				return
+			}
+		}
+		n, err := st.write(ctx, q)
+		if err != nil {
+			q.err = err
+			if !savepoints {
+				return
+			}
+			if _, err := tx.ExecContext(ctx, "ROLLBACK TO turn"); err != nil {
+				failAll(err)
+				return
+			}
+		} else {
+			written += n
+			listed += len(q.msgs)
+		}
+		if savepoints {
+			if _, err := tx.ExecContext(ctx, "RELEASE turn"); err != nil {
+				failAll(err)
+				return
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		failAll(err)
+		return
+	}
+	s.size.grew(written)
+	s.listed(ctx, listed)
+}
+
+// turnTx are the turn's statements in the group's transaction.
+type turnTx struct {
+	selectSession, insertSession, insertMessage, updateSession *sql.Stmt
+}
+
+// write writes one turn and returns how many bytes of text it wrote.
+func (st turnTx) write(ctx context.Context, q *queuedTurn) (int, error) {
+	t, at := q.t, q.at
 	var count int
 	var title string
-	err = tx.StmtContext(ctx, s.turn.selectSession).QueryRowContext(ctx, t.SessionID).Scan(&count, &title)
+	err := st.selectSession.QueryRowContext(ctx, t.SessionID).Scan(&count, &title)
 	if errors.Is(err, sql.ErrNoRows) {
-		_, err = tx.StmtContext(ctx, s.turn.insertSession).ExecContext(ctx, t.SessionID, t.Profile, t.Model, ms(at), ms(at))
+		_, err = st.insertSession.ExecContext(ctx, t.SessionID, t.Profile, t.Model, ms(at), ms(at))
 	}
 	if err != nil {
-		return fmt.Errorf("session %s: %w", t.SessionID, err)
+		return 0, fmt.Errorf("session %s: %w", t.SessionID, err)
 	}
-	insertMessage := tx.StmtContext(ctx, s.turn.insertMessage)
 	written := 0
-	for _, m := range msgs {
+	for _, m := range q.msgs {
 		count++
 		written += len(m.Content) + len(m.Raw)
 		created := m.CreatedAt
@@ -159,23 +304,19 @@ func (s *Store) AppendTurn(ctx context.Context, t Turn) error {
 			raw = string(m.Raw)
 		}
 		p, c, tt := usageArgs(m.Usage)
-		if _, err := insertMessage.ExecContext(ctx,
+		if _, err := st.insertMessage.ExecContext(ctx,
 			t.SessionID, count, m.Role, m.Content, raw, ms(created), model, p, c, tt, nullString(m.ResponseID)); err != nil {
-			return fmt.Errorf("session %s: message %d: %w", t.SessionID, count, err)
+			return 0, fmt.Errorf("session %s: message %d: %w", t.SessionID, count, err)
 		}
 		if title == "" && m.Role == RoleUser {
 			title = makeTitle(m.Content)
 		}
 	}
-	if _, err := tx.StmtContext(ctx, s.turn.updateSession).ExecContext(ctx,
-		t.Model, t.Model, title, ms(at), count, sum.PromptTokens, sum.CompletionTokens, sum.TotalTokens, t.SessionID); err != nil {
-		return fmt.Errorf("session %s: %w", t.SessionID, err)
+	if _, err := st.updateSession.ExecContext(ctx,
+		t.Model, t.Model, title, ms(at), count, q.sum.PromptTokens, q.sum.CompletionTokens, q.sum.TotalTokens, t.SessionID); err != nil {
+		return 0, fmt.Errorf("session %s: %w", t.SessionID, err)
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("session %s: %w", t.SessionID, err)
-	}
-	s.size.grew(written)
-	return nil
+	return written, nil
 }
 
 // turnStmts are AppendTurn's statements, prepared on the writer.
