@@ -58,25 +58,17 @@ func groups(proc string, pgids []int) (map[int]Usage, error) {
 			want[g] = true
 		}
 	}
-	d, err := os.Open(proc)
+	pids, err := listPIDs(proc)
 	if err != nil {
-		return nil, fmt.Errorf("procstat: %w", err)
-	}
-	defer d.Close()
-	names, err := d.Readdirnames(-1)
-	if err != nil {
-		return nil, fmt.Errorf("procstat: reading %s: %w", proc, err)
+		return nil, err
 	}
 	page := uint64(os.Getpagesize())
 	root := os.Geteuid() == 0
 	var denied []refused
-	buf := make([]byte, 0, 1024)
-	for _, name := range names {
-		if name == "" || name[0] < '0' || name[0] > '9' {
-			continue
-		}
-		dir := proc + "/" + name
-		st, err := readStat(dir+"/stat", buf)
+	var r reader
+	for _, pid := range pids {
+		dir := proc + "/" + strconv.Itoa(pid)
+		st, err := r.stat(dir + "/stat")
 		if err != nil || !want[st.pgrp] {
 			continue
 		}
@@ -85,14 +77,14 @@ func groups(proc string, pgids []int) (map[int]Usage, error) {
 		u.CPUSeconds += float64(st.utime+st.stime) / userHZ
 		u.RSSBytes += st.rss * page
 		u.Threads += st.threads
-		pss, pssErr := readPSS(dir + "/smaps_rollup")
-		fds, fdsErr := countDir(dir + "/fd")
+		pss, pssErr := r.pss(dir + "/smaps_rollup")
+		fds, fdsErr := r.countDir(dir + "/fd")
 		u.PSSBytes += pss
 		u.OpenFDs += fds
 		out[st.pgrp] = u
-		r := refused{dir: dir, pgrp: st.pgrp, pss: errors.Is(pssErr, fs.ErrPermission), fds: errors.Is(fdsErr, fs.ErrPermission)}
-		if root && (r.pss || r.fds) {
-			denied = append(denied, r)
+		rf := refused{dir: dir, pgrp: st.pgrp, pss: errors.Is(pssErr, fs.ErrPermission), fds: errors.Is(fdsErr, fs.ErrPermission)}
+		if root && (rf.pss || rf.fds) {
+			denied = append(denied, rf)
 		}
 	}
 	asOwners(denied, func(r refused, pss uint64, fds int) {
@@ -139,11 +131,12 @@ func asOwners(rs []refused, add func(r refused, pss uint64, fds int)) {
 			unix.Setfsuid(int(st.Uid))
 			var pss uint64
 			var fds int
+			var rd reader
 			if r.pss {
-				pss, _ = readPSS(r.dir + "/smaps_rollup")
+				pss, _ = rd.pss(r.dir + "/smaps_rollup")
 			}
 			if r.fds {
-				fds, _ = countDir(r.dir + "/fd")
+				fds, _ = rd.countDir(r.dir + "/fd")
 			}
 			unix.Setfsuid(0)
 			unix.Setfsgid(0)
@@ -162,20 +155,6 @@ type stat struct {
 }
 
 var errStat = errors.New("procstat: malformed stat")
-
-// readStat reads /proc/<pid>/stat into buf.
-func readStat(path string, buf []byte) (stat, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return stat{}, err
-	}
-	defer f.Close()
-	n, err := f.Read(buf[:cap(buf)])
-	if err != nil {
-		return stat{}, err
-	}
-	return parseStat(buf[:n])
-}
 
 // parseStat parses the line of /proc/<pid>/stat. The command name, in
 // parentheses, may hold spaces and parentheses: the fields start after its
@@ -203,15 +182,6 @@ func parseStat(b []byte) (stat, error) {
 	}
 	st.pgrp, st.utime, st.stime, st.threads, st.rss = int(v[0]), v[1], v[2], int(v[3]), v[4]
 	return st, nil
-}
-
-// readPSS returns the Pss of /proc/<pid>/smaps_rollup, in bytes.
-func readPSS(path string) (uint64, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, err
-	}
-	return parsePSS(b)
 }
 
 var errPSS = errors.New("procstat: no Pss line")
@@ -242,13 +212,129 @@ func parsePSS(b []byte) (uint64, error) {
 	return 0, errPSS
 }
 
-// countDir counts the entries of a directory (a process's fd table).
-func countDir(path string) (int, error) {
-	d, err := os.Open(path)
+// reader reads the small files and directories of /proc with plain
+// system calls into one buffer: no *os.File (no poller registration, no
+// finalizer, no growing read) for the three reads a process costs.
+type reader struct {
+	buf [4096]byte
+}
+
+// read reads the file at path whole into r.buf (a /proc file of this
+// package is far smaller) and returns it.
+func (r *reader) read(path string) ([]byte, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	n := 0
+	for n < len(r.buf) {
+		m, err := unix.Read(fd, r.buf[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &fs.PathError{Op: "read", Path: path, Err: err}
+		}
+		if m == 0 {
+			break
+		}
+		n += m
+	}
+	return r.buf[:n], nil
+}
+
+// stat reads and parses /proc/<pid>/stat.
+func (r *reader) stat(path string) (stat, error) {
+	b, err := r.read(path)
+	if err != nil {
+		return stat{}, err
+	}
+	return parseStat(b)
+}
+
+// pss returns the Pss of /proc/<pid>/smaps_rollup, in bytes.
+func (r *reader) pss(path string) (uint64, error) {
+	b, err := r.read(path)
 	if err != nil {
 		return 0, err
 	}
-	defer d.Close()
-	names, err := d.Readdirnames(-1)
-	return len(names), err
+	return parsePSS(b)
+}
+
+// countDir counts the entries of a directory (a process's fd table), "."
+// and ".." left out.
+func (r *reader) countDir(path string) (int, error) {
+	n := 0
+	err := r.eachEntry(path, func(name []byte) {
+		if !isDot(name) {
+			n++
+		}
+	})
+	return n, err
+}
+
+// eachEntry calls f with the name of each entry of the directory at path
+// (getdents64 records, read into r.buf).
+func (r *reader) eachEntry(path string, f func(name []byte)) error {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	for {
+		n, err := unix.Getdents(fd, r.buf[:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return &fs.PathError{Op: "readdirent", Path: path, Err: err}
+		}
+		if n <= 0 {
+			return nil
+		}
+		// struct linux_dirent64: ino u64, off s64, reclen u16, type u8,
+		// then the name, NUL-terminated.
+		for b := r.buf[:n]; len(b) >= 19; {
+			reclen := int(b[16]) | int(b[17])<<8
+			if reclen < 19 || reclen > len(b) {
+				return &fs.PathError{Op: "readdirent", Path: path, Err: errDirent}
+			}
+			name := b[19:reclen]
+			if i := bytes.IndexByte(name, 0); i >= 0 {
+				name = name[:i]
+			}
+			f(name)
+			b = b[reclen:]
+		}
+	}
+}
+
+var errDirent = errors.New("malformed directory entry")
+
+func isDot(name []byte) bool {
+	return len(name) == 1 && name[0] == '.' || len(name) == 2 && name[0] == '.' && name[1] == '.'
+}
+
+// listPIDs returns the pids of the processes of proc: its entries that
+// are numbers.
+func listPIDs(proc string) ([]int, error) {
+	var r reader
+	var pids []int
+	err := r.eachEntry(proc, func(name []byte) {
+		pid := 0
+		for _, c := range name {
+			if c < '0' || c > '9' {
+				return
+			}
+			pid = pid*10 + int(c-'0')
+		}
+		if len(name) > 0 && pid > 0 {
+			pids = append(pids, pid)
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("procstat: %w", err)
+	}
+	return pids, nil
 }

@@ -34,7 +34,8 @@ func self(proc string) (Process, error) {
 	if err != nil {
 		return Process{}, err
 	}
-	if p.FDs, err = countDir(proc + "/self/fd"); err != nil {
+	var r reader
+	if p.FDs, err = r.countDir(proc + "/self/fd"); err != nil {
 		return Process{}, err
 	}
 	boot, err := bootTime(proc)
