@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -49,101 +50,124 @@ func InitHandler(reg *prometheus.Registry, svc *Services) http.Handler {
 }
 
 // writeText writes one snapshot of the services' series in the text
-// exposition format, the families in the order of Describe.
+// exposition format, the families in the order of Describe. Each family's
+// # HELP and # TYPE lines are made once (textFamilies); each service's
+// samples are appended to the writer's own free buffer and written from
+// there, so that a scrape allocates nothing per series.
 func (c *Services) writeText(w *bufio.Writer) {
 	list := c.list()
-	var b []byte
-	family := func(name, help, typ string) {
-		b = append(b, "# HELP "...)
-		b = append(b, name...)
-		b = append(b, ' ')
-		b = append(b, strings.NewReplacer(`\`, `\\`, "\n", `\n`).Replace(help)...)
-		b = append(b, "\n# TYPE "...)
-		b = append(b, name...)
-		b = append(b, ' ')
-		b = append(b, typ...)
-		b = append(b, '\n')
-	}
-	// sample writes one sample, its labels in name order as the
-	// registry writes them.
-	sample := func(name, service, label, value string, v float64) {
-		b = append(b, name...)
-		b = append(b, '{')
-		if label != "" && label < "service" {
-			b = append(b, label...)
-			b = append(b, `="`...)
-			b = appendLabelValue(b, value)
-			b = append(b, `",`...)
-		}
-		b = append(b, `service="`...)
-		b = appendLabelValue(b, service)
-		if label != "" && label > "service" {
-			b = append(b, `",`...)
-			b = append(b, label...)
-			b = append(b, `="`...)
-			b = appendLabelValue(b, value)
-		}
-		b = append(b, `"} `...)
-		b = strconv.AppendFloat(b, v, 'g', -1, 64)
-		b = append(b, '\n')
-	}
 	if c.boot != nil {
 		if d := c.boot(); d > 0 {
-			family(BootDuration, descHelp[BootDuration], "gauge")
+			w.WriteString(bootHeader())
+			b := w.AvailableBuffer()
 			b = append(b, BootDuration...)
 			b = append(b, ' ')
 			b = strconv.AppendFloat(b, d.Seconds(), 'g', -1, 64)
 			b = append(b, '\n')
+			w.Write(b)
 		}
 	}
-	type fam struct {
-		name, typ string
-		each      func(s Service)
-	}
-	fams := []fam{
-		{ServiceUp, "gauge", func(s Service) { sample(ServiceUp, s.Name, "", "", b2f(s.Up)) }},
-		{ServiceWantedUp, "gauge", func(s Service) { sample(ServiceWantedUp, s.Name, "", "", b2f(s.WantedUp)) }},
-		{ServiceRestarts, "counter", func(s Service) { sample(ServiceRestarts, s.Name, "", "", float64(s.Restarts)) }},
-		{ServiceLogLines, "counter", func(s Service) {
-			sample(ServiceLogLines, s.Name, "stream", "stdout", float64(s.StdoutLines))
-			sample(ServiceLogLines, s.Name, "stream", "stderr", float64(s.StderrLines))
-		}},
-		{ServiceLogDropped, "counter", func(s Service) { sample(ServiceLogDropped, s.Name, "", "", float64(s.DroppedLines)) }},
-		{ServiceLogWriteErrors, "counter", func(s Service) { sample(ServiceLogWriteErrors, s.Name, "", "", float64(s.WriteErrors)) }},
-	}
-	usage := []fam{
-		{ServiceCPU, "counter", func(s Service) { sample(ServiceCPU, s.Name, "", "", s.Usage.CPUSeconds) }},
-		{ServiceMemory, "gauge", func(s Service) {
-			sample(ServiceMemory, s.Name, "kind", "rss", float64(s.Usage.RSSBytes))
-			sample(ServiceMemory, s.Name, "kind", "pss", float64(s.Usage.PSSBytes))
-		}},
-		{ServiceOpenFDs, "gauge", func(s Service) { sample(ServiceOpenFDs, s.Name, "", "", float64(s.Usage.OpenFDs)) }},
-		{ServiceThreads, "gauge", func(s Service) { sample(ServiceThreads, s.Name, "", "", float64(s.Usage.Threads)) }},
-		{ServiceProcesses, "gauge", func(s Service) { sample(ServiceProcesses, s.Name, "", "", float64(s.Usage.Processes)) }},
-	}
-	if len(list) > 0 {
-		for _, f := range fams {
-			family(f.name, descHelp[f.name], f.typ)
-			for _, s := range list {
-				f.each(s)
-			}
-		}
+	if len(list) == 0 {
+		return
 	}
 	anyUsage := false
-	for _, s := range list {
-		anyUsage = anyUsage || s.Usage != nil
+	for i := range list {
+		anyUsage = anyUsage || list[i].Usage != nil
 	}
-	if anyUsage {
-		for _, f := range usage {
-			family(f.name, descHelp[f.name], f.typ)
-			for _, s := range list {
-				if s.Usage != nil {
-					f.each(s)
-				}
+	for _, f := range textFamilies() {
+		if f.usage && !anyUsage {
+			continue
+		}
+		w.WriteString(f.header)
+		for i := range list {
+			s := &list[i]
+			if f.usage && s.Usage == nil {
+				continue
 			}
+			w.Write(f.samples(w.AvailableBuffer(), s))
 		}
 	}
-	w.Write(b)
+}
+
+// textFamily is one family of the services' series in the text format.
+type textFamily struct {
+	header string // its # HELP and # TYPE lines
+	usage  bool   // a figure of the process group: written for the services that have one
+	// samples appends the family's samples of s to b.
+	samples func(b []byte, s *Service) []byte
+}
+
+// textFamilies are the families of writeText, in the order of Describe.
+var textFamilies = sync.OnceValue(func() []textFamily {
+	f := func(name, typ string, usage bool, samples func(b []byte, s *Service) []byte) textFamily {
+		return textFamily{header: textHeader(name, typ), usage: usage, samples: samples}
+	}
+	one := func(name string, v func(s *Service) float64) func(b []byte, s *Service) []byte {
+		return func(b []byte, s *Service) []byte { return appendSample(b, name, s.Name, "", "", v(s)) }
+	}
+	return []textFamily{
+		f(ServiceUp, "gauge", false, one(ServiceUp, func(s *Service) float64 { return b2f(s.Up) })),
+		f(ServiceWantedUp, "gauge", false, one(ServiceWantedUp, func(s *Service) float64 { return b2f(s.WantedUp) })),
+		f(ServiceRestarts, "counter", false, one(ServiceRestarts, func(s *Service) float64 { return float64(s.Restarts) })),
+		f(ServiceLogLines, "counter", false, func(b []byte, s *Service) []byte {
+			b = appendSample(b, ServiceLogLines, s.Name, "stream", "stdout", float64(s.StdoutLines))
+			return appendSample(b, ServiceLogLines, s.Name, "stream", "stderr", float64(s.StderrLines))
+		}),
+		f(ServiceLogDropped, "counter", false, one(ServiceLogDropped, func(s *Service) float64 { return float64(s.DroppedLines) })),
+		f(ServiceLogWriteErrors, "counter", false, one(ServiceLogWriteErrors, func(s *Service) float64 { return float64(s.WriteErrors) })),
+		f(ServiceCPU, "counter", true, one(ServiceCPU, func(s *Service) float64 { return s.Usage.CPUSeconds })),
+		f(ServiceMemory, "gauge", true, func(b []byte, s *Service) []byte {
+			b = appendSample(b, ServiceMemory, s.Name, "kind", "rss", float64(s.Usage.RSSBytes))
+			return appendSample(b, ServiceMemory, s.Name, "kind", "pss", float64(s.Usage.PSSBytes))
+		}),
+		f(ServiceOpenFDs, "gauge", true, one(ServiceOpenFDs, func(s *Service) float64 { return float64(s.Usage.OpenFDs) })),
+		f(ServiceThreads, "gauge", true, one(ServiceThreads, func(s *Service) float64 { return float64(s.Usage.Threads) })),
+		f(ServiceProcesses, "gauge", true, one(ServiceProcesses, func(s *Service) float64 { return float64(s.Usage.Processes) })),
+	}
+})
+
+// bootHeader is the # HELP and # TYPE lines of BootDuration.
+var bootHeader = sync.OnceValue(func() string { return textHeader(BootDuration, "gauge") })
+
+// textHeader is a family's # HELP and # TYPE lines, its help escaped as
+// the text format wants.
+func textHeader(name, typ string) string {
+	help := strings.NewReplacer(`\`, `\\`, "\n", `\n`).Replace(descHelp[name])
+	return "# HELP " + name + " " + help + "\n# TYPE " + name + " " + typ + "\n"
+}
+
+// appendSample appends one sample of a service, its labels in name order
+// as the registry writes them (label, when not "", is its second label).
+func appendSample(b []byte, name, service, label, value string, v float64) []byte {
+	b = append(b, name...)
+	b = append(b, '{')
+	if label != "" && label < "service" {
+		b = append(b, label...)
+		b = append(b, `="`...)
+		b = appendLabelValue(b, value)
+		b = append(b, `",`...)
+	}
+	b = append(b, `service="`...)
+	b = appendLabelValue(b, service)
+	if label != "" && label > "service" {
+		b = append(b, `",`...)
+		b = append(b, label...)
+		b = append(b, `="`...)
+		b = appendLabelValue(b, value)
+	}
+	b = append(b, `"} `...)
+	return append(appendValue(b, v), '\n')
+}
+
+// appendValue appends a sample's value: a whole number below 2^53 (every
+// count and size here) as an integer, quicker to write and to read than
+// the registry's 'g' form of it (1.048576e+06) and the same number to a
+// parser; any other value as the registry writes it.
+func appendValue(b []byte, v float64) []byte {
+	if v >= 0 && v < 1<<53 && v == float64(uint64(v)) {
+		return strconv.AppendUint(b, uint64(v), 10)
+	}
+	return strconv.AppendFloat(b, v, 'g', -1, 64)
 }
 
 // appendLabelValue appends v escaped as the text format wants: \\, \"
