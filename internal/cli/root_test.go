@@ -78,6 +78,32 @@ func TestHelpGolden(t *testing.T) {
 	testenv.Golden(t, "help.golden", b.String())
 }
 
+// TestGroupAlone: a group without a command (hermes profile, hermes
+// config, ...) prints what hermes GROUP --help prints, on stdout, exit 0:
+// its help, not an error.
+func TestGroupAlone(t *testing.T) {
+	home := t.TempDir()
+	groups := 0
+	for _, words := range commandPaths(newRoot(&Env{Host: hostenv.OS()})) {
+		c, _, err := newRoot(&Env{Host: hostenv.OS()}).Find(words)
+		if len(words) == 0 || err != nil || !c.HasAvailableSubCommands() {
+			continue
+		}
+		groups++
+		out, errs, code := runCLI(home, words...)
+		help, _, _ := runCLI(home, append(append([]string{}, words...), "--help")...)
+		if code != 0 || errs != "" || out != help {
+			t.Errorf("hermes %s: exit %d, stderr %q, stdout %q; want exit 0 and its --help", strings.Join(words, " "), code, errs, out)
+		}
+	}
+	if groups < 6 {
+		t.Errorf("only %d groups in the tree", groups)
+	}
+	if entries, _ := os.ReadDir(home); len(entries) != 0 {
+		t.Errorf("a group alone wrote into HERMES_HOME: %v", entries)
+	}
+}
+
 // TestHelpListsEveryCommand: hermes help (and hermes alone without a
 // terminal, and hermes --help) list every command, init and seeds
 // included, in the two-space column that scripts read.
