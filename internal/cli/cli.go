@@ -78,6 +78,10 @@ func (e *Env) dispatch(parent context.Context, args []string) error {
 		// otherwise, help.
 		args = append(args, "chat")
 	}
+	if args == nil {
+		// cobra reads os.Args for nil (a test binary's own flags: -update).
+		args = []string{}
+	}
 	root := newRoot(e)
 	root.SetArgs(args)
 	c, rest, err := root.Find(args)

@@ -27,12 +27,14 @@ import (
 // the value's name in backquotes in the usage text ("print the last `N`
 // lines"). A group (subcommands, no RunE) gets its help and its
 // unknown-subcommand error from finish. Annotations: profiled(c) when the
-// command acts on a profile (its usage line shows [-p PROFILE]);
+// command acts on a profile (its help lists the global -p/--profile, which
+// its usage line leaves out: that stays "usage: hermes <command> …");
 // ownsInterrupt for a command that handles SIGINT itself.
 
 // annotation keys.
 const (
-	// annotProfiled: the command acts on -p PROFILE (shown in its usage).
+	// annotProfiled: the command acts on -p PROFILE (its help lists the
+	// global flags).
 	annotProfiled = "hermes/profiled"
 	// annotOwnsInterrupt: the command handles SIGINT itself (chat: Ctrl-C
 	// ends a reply, not the program); its context ends on SIGTERM only.
@@ -85,16 +87,18 @@ func path(c *cobra.Command) string {
 	return ""
 }
 
-// usageLine is "hermes [-p PROFILE] gateway status [--json]".
+// usageLine is "hermes gateway status [--json]": hermes, then the
+// command's words, then its arguments. The global -p/--profile is not in
+// it (it goes before or after the verb; the help lists it under the global
+// flags): a usage line is always "usage: hermes <command> …", which is what
+// the reference's container test looks for (docker run IMAGE login --help
+// wants "usage: hermes login").
 func usageLine(c *cobra.Command) string {
 	if !c.HasParent() {
-		return "hermes [-p PROFILE] <command> [arguments]"
+		return "hermes <command> [arguments]"
 	}
 	var b strings.Builder
 	b.WriteString("hermes ")
-	if isProfiled(c) {
-		b.WriteString("[-p PROFILE] ")
-	}
 	if p := c.Parent(); p.HasParent() {
 		b.WriteString(path(p) + " ")
 	}
@@ -148,8 +152,11 @@ func finish(e *Env, root *cobra.Command) {
 	walk(root)
 }
 
-// groupRun is a group's RunE: alone (or with help) it prints its help;
-// with a word that is not one of its commands it says so.
+// groupRun is a group's RunE: alone (or with help) it prints its help on
+// stdout and exits 0, as cobra, kubectl, docker and gh do for a group: a
+// group alone asks what it has, and is not one of issue 11's mistakes (an
+// unknown command or flag, a missing argument, a flag given twice). With a
+// word that is not one of its commands it says so: one ✗ line, exit 1.
 func groupRun(c *cobra.Command, args []string) error {
 	if len(args) == 0 || args[0] == "help" {
 		return c.Help()

@@ -27,7 +27,7 @@ terminal; a trailing newline is dropped) and stores it in the profile's
 auth.json (mode 0600), keeping every other key and provider. The gateway
 uses it when config.yaml names the provider:
 
-  hermes [-p PROFILE] config set model.provider NAME
+  hermes config set model.provider NAME [-p PROFILE]
 
 Examples:
   hermes login --provider openrouter

@@ -28,6 +28,7 @@ func TestLogin(t *testing.T) {
 		seed     string
 		code     int
 		out      []string // parts of stdout
+		first    string   // the first line of stdout, when set
 		stderr   string   // a part of stderr
 		wantKeys map[string]string
 	}{
@@ -43,12 +44,15 @@ func TestLogin(t *testing.T) {
 		{name: "empty", args: []string{"login", "--provider", "groq"}, stdin: strings.NewReader(""), code: 1, out: []string{"✗ no key"}},
 		{name: "only a newline", args: []string{"login", "--provider", "groq"}, stdin: strings.NewReader("\n"), code: 1, out: []string{"✗ no key"}},
 		{name: "two lines", args: []string{"login", "--provider", "groq"}, stdin: strings.NewReader("a\nb\n"), code: 1, out: []string{"✗ the key must be one line"}},
-		{name: "no provider", args: []string{"login"}, stdin: strings.NewReader("k\n"), code: 1, out: []string{"✗ missing --provider NAME: usage: hermes [-p PROFILE] login --provider NAME"}},
+		{name: "no provider", args: []string{"login"}, stdin: strings.NewReader("k\n"), code: 1, first: "✗ missing --provider NAME: usage: hermes login --provider NAME (the key is read from standard input)"},
 		{name: "bad provider", args: []string{"login", "--provider", "Open Router"}, stdin: strings.NewReader("k\n"), code: 1, out: []string{"is not a provider name"}},
 		{name: "missing profile", args: []string{"-p", "ghost", "login", "--provider", "groq"}, stdin: strings.NewReader("k\n"), code: 1, out: []string{"profile ghost does not exist"}},
 		{name: "corrupt file kept", args: []string{"login", "--provider", "groq"}, stdin: strings.NewReader("k\n"), seed: `{"providers":`, code: 1,
 			out: []string{"is not a JSON object, so it was left as it is"}},
-		{name: "help", args: []string{"login", "--help"}, out: []string{"usage: hermes [-p PROFILE] login --provider NAME"}},
+		// The reference's container test: docker run IMAGE login --help
+		// wants "usage: hermes login" (issue 11), -p or not.
+		{name: "help", args: []string{"login", "--help"}, first: "usage: hermes login --provider NAME"},
+		{name: "help, -p first", args: []string{"-p", "default", "login", "--help"}, first: "usage: hermes login --provider NAME"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -62,6 +66,9 @@ func TestLogin(t *testing.T) {
 			stdout = p.normalise(stdout)
 			if code != tt.code {
 				t.Errorf("exit %d, want %d\n%s%s", code, tt.code, stdout, stderr)
+			}
+			if first, _, _ := strings.Cut(stdout, "\n"); tt.first != "" && first != tt.first {
+				t.Errorf("first line of stdout %q, want %q", first, tt.first)
 			}
 			for _, want := range tt.out {
 				if !strings.Contains(stdout, want) {

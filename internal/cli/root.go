@@ -41,7 +41,7 @@ hermes alone opens the chat; otherwise it prints this help.`,
 		},
 		ValidArgsFunction: cobra.NoFileCompletions,
 	}
-	root.PersistentFlags().StringVarP(&e.Profile, "profile", "p", e.Profile, "the profile `NAME` to act on (default: the active one)")
+	root.PersistentFlags().StringVarP(&e.Profile, "profile", "p", e.Profile, "the profile `NAME` to act on, before or after the command\n(default: the active one)")
 	root.Flags().BoolVarP(&showVersion, "version", "V", false, "print the version")
 	root.AddCommand(
 		newChatCmd(e),
