@@ -1,7 +1,8 @@
 // Package deploy holds hermes's deployment files (kubernetes/, swarm/) and,
 // in this test-only package, the check of the Kubernetes manifests: every
 // kustomization under kubernetes/ is rendered with kubectl kustomize (the
-// operator's tool, offline) and every object it makes is decoded strictly
+// operator's tool, offline), as is every such command the README gives,
+// and every object it makes is decoded strictly
 // into its k8s.io/api type (an unknown or misspelt field fails), then held
 // to what hermes needs of its pod: one agent per StatefulSet with its own
 // volume, Service and Secret, the image's uid, the ports, the probes and a
@@ -16,8 +17,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -137,7 +140,8 @@ func decode(out []byte) (rendered, error) {
 }
 
 // kustomizations lists the directories under kubernetes/ that hold a
-// kustomization.yaml.
+// kustomization.yaml, kubernetes/ itself (the single-agent default) among
+// them.
 func kustomizations(t *testing.T) []string {
 	t.Helper()
 	var dirs []string
@@ -154,7 +158,7 @@ func kustomizations(t *testing.T) []string {
 		t.Fatal(err)
 	}
 	sort.Strings(dirs)
-	for _, want := range []string{"kubernetes/base", "kubernetes/overlays/fleet"} {
+	for _, want := range []string{"kubernetes", "kubernetes/base", "kubernetes/overlays/fleet"} {
 		if !slices.Contains(dirs, want) {
 			t.Fatalf("no %s/kustomization.yaml (found %v)", want, dirs)
 		}
@@ -190,6 +194,94 @@ func TestKubernetesManifests(t *testing.T) {
 			}
 			if strings.HasSuffix(dir, "fleet") && len(r.statefulSets) < 2 {
 				t.Errorf("the fleet runs %d agents, want several", len(r.statefulSets))
+			}
+		})
+	}
+}
+
+// TestKubernetesDefault: deploy/kubernetes itself, what a user renders or
+// applies first, is the base as it is (one agent), not the fleet.
+func TestKubernetesDefault(t *testing.T) {
+	kubectl := testenv.NeedProgram(t, "kubectl", "render deploy/kubernetes with kubectl kustomize (the Kubernetes client)")
+	top, err := exec.Command(kubectl, "kustomize", "kubernetes").Output()
+	if err != nil {
+		t.Fatalf("kubectl kustomize kubernetes: %v", err)
+	}
+	base, err := exec.Command(kubectl, "kustomize", "kubernetes/base").Output()
+	if err != nil {
+		t.Fatalf("kubectl kustomize kubernetes/base: %v", err)
+	}
+	if !bytes.Equal(top, base) {
+		t.Errorf("kubectl kustomize deploy/kubernetes does not make what the base makes:\n%s\nthe base:\n%s", top, base)
+	}
+}
+
+// kustomizeCommand is a kubectl command that renders a kustomization,
+// written in the docs: its path is that of the repository's root.
+var kustomizeCommand = regexp.MustCompile(`kubectl\s+(?:kustomize|(?:apply|create|diff|delete)\s+-k)\s+(deploy/kubernetes[\w./-]*)`)
+
+// issueCommand is the command of issue 17, as it is: the top of
+// deploy/kubernetes, nothing after it but a space, a newline or a backquote.
+var issueCommand = regexp.MustCompile("kubectl kustomize deploy/kubernetes[ \\n`]")
+
+// TestKustomizeCommandsOfTheDocs runs, from the repository's root, each
+// kubectl kustomize (or apply -k, …) the README and the manifests' comments
+// tell a user to run, the issue's `kubectl kustomize deploy/kubernetes`
+// among them, and checks that it renders agents and names a kustomization
+// TestKubernetesManifests checks.
+func TestKustomizeCommandsOfTheDocs(t *testing.T) {
+	kubectl := testenv.NeedProgram(t, "kubectl", "render deploy/kubernetes with kubectl kustomize (the Kubernetes client)")
+	docs := []string{"../README.md"}
+	err := filepath.WalkDir("kubernetes", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".yaml") {
+			docs = append(docs, p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := kustomizations(t)
+	paths := map[string][]string{} // path → the docs that give it
+	for _, doc := range docs {
+		b, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range kustomizeCommand.FindAllSubmatch(b, -1) {
+			p := strings.TrimRight(string(m[1]), "./")
+			if !slices.Contains(paths[p], doc) {
+				paths[p] = append(paths[p], doc)
+			}
+		}
+		if doc == "../README.md" && !issueCommand.Match(b) {
+			t.Errorf("the README does not give `kubectl kustomize deploy/kubernetes` (the issue's command) as it is")
+		}
+	}
+	for _, want := range []string{"deploy/kubernetes", "deploy/kubernetes/overlays/fleet"} {
+		if _, ok := paths[want]; !ok {
+			t.Errorf("the docs give no kubectl command that renders %s (they give %v)", want, paths)
+		}
+	}
+	for p, docs := range paths {
+		t.Run(p, func(t *testing.T) {
+			if !slices.Contains(checked, strings.TrimPrefix(p, "deploy/")) {
+				t.Errorf("%v: %s is no kustomization that TestKubernetesManifests checks (%v)", docs, p, checked)
+			}
+			cmd := exec.Command(kubectl, "kustomize", p)
+			cmd.Dir = ".."
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("%v: kubectl kustomize %s, from the repository's root: %v\n%s", docs, p, err, stderr.String())
+			}
+			r, err := decode(out)
+			if err != nil {
+				t.Fatalf("kubectl kustomize %s: %v", p, err)
+			}
+			if len(r.statefulSets) == 0 {
+				t.Errorf("%v: kubectl kustomize %s makes no agent", docs, p)
 			}
 		})
 	}
