@@ -51,6 +51,9 @@ func (a *Agent) createResponse(w http.ResponseWriter, r *http.Request) error {
 		return fail(ErrUnavailable, "no_store", "the gateway of profile %s has no sessions store, which the Responses API needs; use /v1/chat/completions", a.profile)
 	}
 	ctx := r.Context()
+	if err := a.ownSession(ctx, sid, given); err != nil {
+		return err
+	}
 	history, sid, err := a.history(ctx, req, sid, given)
 	if err != nil {
 		return err
