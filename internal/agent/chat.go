@@ -119,6 +119,9 @@ func (a *Agent) chatCompletions(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := a.ownSession(r.Context(), sid, given); err != nil {
+		return err
+	}
 	if err := a.admitTurn(r.Context()); err != nil {
 		return err
 	}

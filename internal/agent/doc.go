@@ -63,10 +63,13 @@
 //
 //	400 the body is not JSON, or a field the agent uses is wrong (other fields are passed on);
 //	    the upstream refused the request as malformed; an invalid X-Hermes-Session-Id;
-//	    a previous_response_id that is not in this profile's store (previous_response_not_found,
+//	    a previous_response_id that is not this profile's (previous_response_not_found,
 //	    as OpenAI answers it); an input_items cursor that names no item (invalid_cursor)
 //	401 no Authorization header, another scheme, a wrong key
-//	404 an unknown route, or a response that is not in this profile's store
+//	404 an unknown route; a response that is not this profile's (response_not_found);
+//	    a conversation (conversation_not_found) or an X-Hermes-Session-Id (session_not_found)
+//	    whose session another profile recorded: a store may hold another profile's rows
+//	    (hermes profile create --clone-all copies state.db), and they read as unknown ids
 //	413 a body over gateway.max_body_bytes (its default: profiles.DefaultMaxBodyBytes)
 //	429 gateway.max_concurrent requests (profiles.DefaultMaxConcurrent) already in flight; the upstream's own 429
 //	502 the upstream failed: a 5xx, a refused key, a dropped connection, malformed JSON

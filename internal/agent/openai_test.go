@@ -514,7 +514,7 @@ func TestOpenAISDKResponsesStoreFalseAndBackground(t *testing.T) {
 	if list, err := p.store.List(ctx, sessions.ListOptions{}); err != nil || len(list) != 0 {
 		t.Errorf("store: false left sessions %+v, %v", list, err)
 	}
-	if _, err := p.store.FindConversation(ctx, "scratch"); !errors.Is(err, sessions.ErrNotFound) {
+	if _, err := p.store.FindConversation(ctx, "coder", "scratch"); !errors.Is(err, sessions.ErrNotFound) {
 		t.Errorf("store: false started the conversation: %v", err)
 	}
 
@@ -667,7 +667,7 @@ func TestOpenAISDKAbandonedStream(t *testing.T) {
 				t.Errorf("an abandoned stream left sessions in state.db: %+v, %v", list, err)
 			}
 			if api == "responses" {
-				sid, err := p.store.FindConversation(context.Background(), "left")
+				sid, err := p.store.FindConversation(context.Background(), "coder", "left")
 				if err == nil {
 					if _, msgs, _ := p.store.Get(context.Background(), sid); len(msgs) != 0 {
 						t.Errorf("an abandoned response left messages: %+v", msgs)

@@ -51,6 +51,9 @@ func (a *Agent) createResponse(w http.ResponseWriter, r *http.Request) error {
 		return fail(ErrUnavailable, "no_store", "the gateway of profile %s has no sessions store, which the Responses API needs; use /v1/chat/completions", a.profile)
 	}
 	ctx := r.Context()
+	if err := a.ownSession(ctx, sid, given); err != nil {
+		return err
+	}
 	history, sid, err := a.history(ctx, req, sid, given)
 	if err != nil {
 		return err
@@ -90,11 +93,14 @@ func (a *Agent) createResponse(w http.ResponseWriter, r *http.Request) error {
 // history is what a response continues, as chat messages, and the session
 // it is recorded in: the chain of previous_response_id, in that response's
 // session (a session header naming another is refused); or every message
-// of a conversation's session (likewise); else nothing, in sid.
+// of a conversation's session (likewise); else nothing, in sid. Only this
+// profile's responses and conversations are found: another profile's
+// previous_response_id is answered as an unknown one, another profile's
+// conversation is a 404.
 func (a *Agent) history(ctx context.Context, req responsesRequest, sid string, given bool) ([]json.RawMessage, string, error) {
 	switch {
 	case req.PreviousResponseID != "":
-		prev, err := a.store.GetResponse(ctx, req.PreviousResponseID)
+		prev, err := a.store.GetResponse(ctx, a.profile, req.PreviousResponseID)
 		if errors.Is(err, sessions.ErrNotFound) {
 			return nil, "", &apiError{kind: ErrBadRequest, code: "previous_response_not_found", param: "previous_response_id",
 				msg: fmt.Sprintf("previous response %q not found (or deleted)", shorten(req.PreviousResponseID, 80))}
@@ -102,7 +108,7 @@ func (a *Agent) history(ctx context.Context, req responsesRequest, sid string, g
 		if err != nil {
 			return nil, "", fail(ErrUnavailable, "store_failed", "reading the sessions store: %w", err)
 		}
-		chain, err := a.store.ResponseChain(ctx, prev.ID)
+		chain, err := a.store.ResponseChain(ctx, a.profile, prev.ID)
 		if err != nil {
 			return nil, "", fail(ErrUnavailable, "store_failed", "reading the history of %s: %w", prev.ID, err)
 		}
@@ -117,11 +123,15 @@ func (a *Agent) history(ctx context.Context, req responsesRequest, sid string, g
 		if !req.Store {
 			find = a.store.FindConversation
 		}
-		csid, err := find(ctx, req.Conversation)
-		if !req.Store && errors.Is(err, sessions.ErrNotFound) {
+		csid, err := find(ctx, a.profile, req.Conversation)
+		switch {
+		case errors.Is(err, sessions.ErrOtherProfile):
+			// The name is the store's: another profile's conversation
+			// is neither read nor continued, nor taken over.
+			return nil, "", conversationNotFound(req.Conversation)
+		case !req.Store && errors.Is(err, sessions.ErrNotFound):
 			return nil, sid, nil
-		}
-		if err != nil {
+		case err != nil:
 			return nil, "", fail(ErrUnavailable, "store_failed", "reading the sessions store: %w", err)
 		}
 		if given && csid != sid {
@@ -255,7 +265,7 @@ func (a *Agent) getResponse(w http.ResponseWriter, r *http.Request) error {
 		return fail(ErrUnavailable, "no_store", "the gateway of profile %s has no sessions store", a.profile)
 	}
 	id := r.PathValue("response_id")
-	s, err := a.store.GetResponse(r.Context(), id)
+	s, err := a.store.GetResponse(r.Context(), a.profile, id)
 	if errors.Is(err, sessions.ErrNotFound) {
 		return responseNotFound(id)
 	}
@@ -274,7 +284,7 @@ func (a *Agent) deleteResponse(w http.ResponseWriter, r *http.Request) error {
 		return fail(ErrUnavailable, "no_store", "the gateway of profile %s has no sessions store", a.profile)
 	}
 	id := r.PathValue("response_id")
-	err := a.store.DeleteResponse(r.Context(), id)
+	err := a.store.DeleteResponse(r.Context(), a.profile, id)
 	if errors.Is(err, sessions.ErrNotFound) {
 		return responseNotFound(id)
 	}
@@ -285,8 +295,17 @@ func (a *Agent) deleteResponse(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// responseNotFound is the 404 of a response id that is unknown, deleted,
+// or another profile's: the same answer for all three, so that it tells
+// nothing of what another profile keeps.
 func responseNotFound(id string) error {
 	return &apiError{kind: ErrNotFound, code: "response_not_found", msg: fmt.Sprintf("response %q not found", shorten(id, 80))}
+}
+
+// conversationNotFound is the 404 of a conversation another profile
+// recorded.
+func conversationNotFound(name string) error {
+	return &apiError{kind: ErrNotFound, code: "conversation_not_found", param: "conversation", msg: fmt.Sprintf("conversation %q not found", shorten(name, 80))}
 }
 
 // fromStored turns stored messages back into chat messages: the raw JSON

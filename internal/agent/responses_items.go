@@ -84,7 +84,7 @@ func (a *Agent) listInputItems(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id := r.PathValue("response_id")
-	msgs, err := a.store.ResponseInput(r.Context(), id)
+	msgs, err := a.store.ResponseInput(r.Context(), a.profile, id)
 	if errors.Is(err, sessions.ErrNotFound) {
 		return responseNotFound(id)
 	}

@@ -79,7 +79,7 @@ func (a *Agent) sessionOf(r *http.Request) (sessions.Detail, error) {
 		return sessions.Detail{}, err
 	}
 	id := r.PathValue("session_id")
-	notFound := fail(ErrNotFound, "session_not_found", "profile %s has no session %s", a.profile, shorten(id, 200))
+	notFound := a.noSession(id)
 	if sessions.ValidSessionID(id) != nil {
 		return sessions.Detail{}, notFound
 	}
@@ -88,6 +88,32 @@ func (a *Agent) sessionOf(r *http.Request) (sessions.Detail, error) {
 		return sessions.Detail{}, notFound
 	}
 	return d, err
+}
+
+// noSession is the 404 of a session id that is unknown or another
+// profile's (the same answer for both).
+func (a *Agent) noSession(id string) error {
+	return fail(ErrNotFound, "session_not_found", "profile %s has no session %s", a.profile, shorten(id, 200))
+}
+
+// ownSession refuses a turn whose X-Hermes-Session-Id (given) names a
+// session another profile recorded, with the 404 of an unknown session: a
+// store may hold another profile's rows (hermes profile create
+// --clone-all copies state.db), and a turn is never read from nor written
+// into them. A session not recorded yet is this profile's to start. It is
+// asked before the upstream is.
+func (a *Agent) ownSession(ctx context.Context, sid string, given bool) error {
+	if !given || a.store == nil {
+		return nil
+	}
+	err := a.store.CheckSession(ctx, a.profile, sid)
+	if errors.Is(err, sessions.ErrNotFound) {
+		return a.noSession(sid)
+	}
+	if err != nil {
+		return fail(ErrUnavailable, "store_failed", "reading the sessions store: %w", err)
+	}
+	return nil
 }
 
 // intQuery reads a whole-number query parameter, def when absent.

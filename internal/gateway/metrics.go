@@ -74,6 +74,9 @@ func (g *gw) newMetrics() {
 func (g *gw) observe(ex *agent.Exchange) {
 	g.obs.Observe(metrics.Exchange{
 		Route: ex.Route, Status: ex.Status, Duration: ex.Duration, Upstream: ex.Upstream,
+		// The upstream model, never ex.Model (the client's name): a label
+		// holds what the configuration allows, not what a client sends.
+		UpstreamModel: ex.UpstreamModel,
 		UpstreamError: ex.UpstreamError, PromptTokens: ex.PromptTokens, OutputTokens: ex.CompletionTokens,
 	})
 }

@@ -104,3 +104,49 @@ func TestMetricsRoute(t *testing.T) {
 		}
 	}
 }
+
+// TestMetricsUpstreamModel: the upstream's series carry the upstream
+// model (model.name here), never the name the client sent, whether the
+// upstream answered or failed.
+func TestMetricsUpstreamModel(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"id":"c1","object":"chat.completion","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":7,"completion_tokens":2,"total_tokens":9}}`))
+	}))
+	defer up.Close()
+	chat := func(h http.Handler) {
+		req := httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(`{"model":"client-chosen-name","messages":[{"role":"user","content":"hello"}]}`))
+		req.Header.Set("Authorization", "Bearer "+testKey)
+		h.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	scrape := func(h http.Handler) string {
+		rec := serveOne(h, "GET", "/metrics", true)
+		return rec.Body.String()
+	}
+	_, h := servedGateway(t, StateRunning, up.URL+"/v1")
+	chat(h)
+	_, down := servedGateway(t, StateRunning, "http://127.0.0.1:1/v1")
+	chat(down)
+	for _, tc := range []struct {
+		body string
+		want []string
+	}{
+		{scrape(h), []string{
+			`hermes_gateway_tokens_total{direction="prompt",model="m"} 7`,
+			`hermes_gateway_tokens_total{direction="completion",model="m"} 2`,
+			`hermes_gateway_upstream_duration_seconds_count{model="m"} 1`,
+		}},
+		{scrape(down), []string{
+			`hermes_gateway_upstream_errors_total{kind="upstream_unreachable",model="m"} 1`,
+		}},
+	} {
+		for _, want := range tc.want {
+			if !strings.Contains(tc.body, want) {
+				t.Errorf("the scrape lacks %s", want)
+			}
+		}
+		if strings.Contains(tc.body, "client-chosen-name") {
+			t.Error("the scrape holds the model name the client sent")
+		}
+	}
+}

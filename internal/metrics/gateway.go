@@ -9,14 +9,22 @@ import (
 
 // Exchange is what the gateway's metrics take of one answered request:
 // the route's name from the route table (never the path), the status, the
-// durations, the upstream failure's kind (a code of the gateway's error
-// envelope such as "upstream_timeout", "" for none) and the tokens the
-// upstream reported (0 when it reported none).
+// durations, the upstream model, the upstream failure's kind (a code of
+// the gateway's error envelope such as "upstream_timeout", "" for none)
+// and the tokens the upstream reported (0 when it reported none).
 type Exchange struct {
-	Route         string
-	Status        int
-	Duration      time.Duration
-	Upstream      time.Duration // 0: no upstream call
+	Route    string
+	Status   int
+	Duration time.Duration
+	Upstream time.Duration // 0: no upstream call
+	// UpstreamModel is the model the upstream was asked for: model.name,
+	// or the value model.aliases maps the client's name to; "" when no
+	// upstream was called. It is a label, so it must come from the
+	// profile's configuration, never from the request: the name a client
+	// sends is any string, the configured models are a handful (their
+	// count is bounded by the edits of config.yaml over the process's
+	// life).
+	UpstreamModel string
 	UpstreamError string
 	PromptTokens  int64
 	OutputTokens  int64
@@ -26,7 +34,7 @@ type Exchange struct {
 type Gateway struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
-	upstream prometheus.Histogram
+	upstream *prometheus.HistogramVec
 	errors   *prometheus.CounterVec
 	tokens   *prometheus.CounterVec
 }
@@ -47,15 +55,17 @@ func NewGateway(reg prometheus.Registerer, inFlight func() int, storeBytes func(
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: GatewayRequestDuration, Help: "Time to answer a request, to the end of a stream, by route.", Buckets: durationBuckets,
 		}, []string{"route"}),
-		upstream: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: GatewayUpstreamDuration, Help: "Time spent in the upstream calls of a request, from sending it to the end of the answer.", Buckets: durationBuckets,
-		}),
+		// The upstream's series carry the upstream model (Exchange's
+		// UpstreamModel: from the configuration, never the client).
+		upstream: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: GatewayUpstreamDuration, Help: "Time spent in the upstream calls of a request, from sending it to the end of the answer, by upstream model.", Buckets: durationBuckets,
+		}, []string{"model"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: GatewayUpstreamErrors, Help: "Requests that ended with an upstream failure, by kind (the error envelope's code).",
-		}, []string{"kind"}),
+			Name: GatewayUpstreamErrors, Help: "Requests that ended with an upstream failure, by kind (the error envelope's code) and upstream model.",
+		}, []string{"kind", "model"}),
 		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: GatewayTokens, Help: "Tokens the upstream reported in its usage, by direction (prompt, completion).",
-		}, []string{"direction"}),
+			Name: GatewayTokens, Help: "Tokens the upstream reported in its usage, by direction (prompt, completion) and upstream model.",
+		}, []string{"direction", "model"}),
 	}
 	reg.MustRegister(g.requests, g.duration, g.upstream, g.errors, g.tokens,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: GatewayInFlight, Help: "API requests being served, streams included."},
@@ -68,17 +78,18 @@ func NewGateway(reg prometheus.Registerer, inFlight func() int, storeBytes func(
 func (g *Gateway) Observe(ex Exchange) {
 	g.requests.WithLabelValues(ex.Route, strconv.Itoa(ex.Status)).Inc()
 	g.duration.WithLabelValues(ex.Route).Observe(ex.Duration.Seconds())
+	model := ex.UpstreamModel
 	if ex.Upstream > 0 {
-		g.upstream.Observe(ex.Upstream.Seconds())
+		g.upstream.WithLabelValues(model).Observe(ex.Upstream.Seconds())
 	}
 	if ex.UpstreamError != "" {
-		g.errors.WithLabelValues(ex.UpstreamError).Inc()
+		g.errors.WithLabelValues(ex.UpstreamError, model).Inc()
 	}
 	if ex.PromptTokens > 0 {
-		g.tokens.WithLabelValues("prompt").Add(float64(ex.PromptTokens))
+		g.tokens.WithLabelValues("prompt", model).Add(float64(ex.PromptTokens))
 	}
 	if ex.OutputTokens > 0 {
-		g.tokens.WithLabelValues("completion").Add(float64(ex.OutputTokens))
+		g.tokens.WithLabelValues("completion", model).Add(float64(ex.OutputTokens))
 	}
 }
 

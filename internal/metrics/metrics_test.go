@@ -182,8 +182,9 @@ func TestRegistryComponent(t *testing.T) {
 func TestGatewaySeries(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	g := NewGateway(reg, func() int { return 3 }, func() (int64, error) { return 8192, nil })
-	g.Observe(Exchange{Route: "chat_completions", Status: 200, Duration: 2 * time.Second, Upstream: time.Second, PromptTokens: 12, OutputTokens: 30})
-	g.Observe(Exchange{Route: "chat_completions", Status: 502, Duration: time.Second, Upstream: time.Second, UpstreamError: "upstream_unreachable"})
+	g.Observe(Exchange{Route: "chat_completions", Status: 200, Duration: 2 * time.Second, Upstream: time.Second, UpstreamModel: "big-model", PromptTokens: 12, OutputTokens: 30})
+	g.Observe(Exchange{Route: "responses", Status: 200, Duration: 2 * time.Second, Upstream: time.Second, UpstreamModel: "small-model", PromptTokens: 5, OutputTokens: 1})
+	g.Observe(Exchange{Route: "chat_completions", Status: 502, Duration: time.Second, Upstream: time.Second, UpstreamModel: "big-model", UpstreamError: "upstream_unreachable"})
 	g.Observe(Exchange{Route: "health", Status: 200, Duration: time.Millisecond})
 	want := `
 # HELP hermes_gateway_requests_total Requests answered by the gateway, by route (its name in the route table) and status code.
@@ -191,13 +192,16 @@ func TestGatewaySeries(t *testing.T) {
 hermes_gateway_requests_total{code="200",route="chat_completions"} 1
 hermes_gateway_requests_total{code="200",route="health"} 1
 hermes_gateway_requests_total{code="502",route="chat_completions"} 1
-# HELP hermes_gateway_tokens_total Tokens the upstream reported in its usage, by direction (prompt, completion).
+hermes_gateway_requests_total{code="200",route="responses"} 1
+# HELP hermes_gateway_tokens_total Tokens the upstream reported in its usage, by direction (prompt, completion) and upstream model.
 # TYPE hermes_gateway_tokens_total counter
-hermes_gateway_tokens_total{direction="completion"} 30
-hermes_gateway_tokens_total{direction="prompt"} 12
-# HELP hermes_gateway_upstream_errors_total Requests that ended with an upstream failure, by kind (the error envelope's code).
+hermes_gateway_tokens_total{direction="completion",model="big-model"} 30
+hermes_gateway_tokens_total{direction="prompt",model="big-model"} 12
+hermes_gateway_tokens_total{direction="completion",model="small-model"} 1
+hermes_gateway_tokens_total{direction="prompt",model="small-model"} 5
+# HELP hermes_gateway_upstream_errors_total Requests that ended with an upstream failure, by kind (the error envelope's code) and upstream model.
 # TYPE hermes_gateway_upstream_errors_total counter
-hermes_gateway_upstream_errors_total{kind="upstream_unreachable"} 1
+hermes_gateway_upstream_errors_total{kind="upstream_unreachable",model="big-model"} 1
 # HELP hermes_gateway_in_flight API requests being served, streams included.
 # TYPE hermes_gateway_in_flight gauge
 hermes_gateway_in_flight 3
@@ -208,8 +212,8 @@ hermes_sessions_store_bytes 8192
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), GatewayRequests, GatewayTokens, GatewayUpstreamErrors, GatewayInFlight, SessionsStoreBytes); err != nil {
 		t.Error(err)
 	}
-	if n, _ := testutil.GatherAndCount(reg, GatewayUpstreamDuration); n != 1 {
-		t.Errorf("%s: %d series, want 1", GatewayUpstreamDuration, n)
+	if n, _ := testutil.GatherAndCount(reg, GatewayUpstreamDuration); n != 2 {
+		t.Errorf("%s: %d series, want 2 (one per upstream model)", GatewayUpstreamDuration, n)
 	}
 	lint(t, reg)
 }

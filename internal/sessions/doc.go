@@ -15,6 +15,14 @@
 // response it continues (previous_response_id), and a named conversation
 // maps to a session; all of it survives a gateway restart.
 //
+// A session belongs to the profile whose gateway recorded it, and so do
+// its responses and a conversation that maps to it. Every lookup of the
+// Responses API state by id (GetResponse, DeleteResponse, ResponseChain,
+// ResponseInput, FindConversation, ConversationSession, CheckSession)
+// takes that profile and sees nothing of another's: a store may hold
+// another profile's rows (hermes profile create --clone-all copies
+// state.db), and to a gateway they read as unknown ids.
+//
 // # Schema and versioning
 //
 // Schema version 1 has four STRICT tables:

@@ -176,7 +176,7 @@ func TestDelete(t *testing.T) {
 	ctx := context.Background()
 	appendTurn(t, s, turn("a", "unique-word-alpha", "reply", nil))
 	appendTurn(t, s, turn("b", "unique-word-beta", "reply", nil))
-	cid, _ := s.ConversationSession(ctx, "conv")
+	cid, _ := s.ConversationSession(ctx, "default", "conv")
 	appendTurn(t, s, turn(cid, "in the conversation", "reply", nil))
 	s.PutResponse(ctx, Response{ID: "resp_1", SessionID: "a", Status: "completed"})
 	if _, err := s.Index(ctx); err != nil { // the delete of indexed messages (TestIndex: of listed ones)

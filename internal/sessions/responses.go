@@ -31,7 +31,8 @@ func checkResponse(r Response) error {
 // PutResponse records a response, or updates it (status, output, usage) when
 // its id is known; CreatedAt keeps its first value, and a deleted response
 // stays deleted. The session need not exist yet: the gateway may record an
-// in-progress response before the turn that completes it.
+// in-progress response before the turn that completes it; until it does,
+// the response is no profile's (GetResponse and the others do not find it).
 func (s *Store) PutResponse(ctx context.Context, r Response) error {
 	if err := checkResponse(r); err != nil {
 		return err
@@ -67,13 +68,13 @@ func (s *Store) PutResponse(ctx context.Context, r Response) error {
 
 const responseColumns = `id, session_id, previous_response_id, conversation, created_at, status, output_text, model, prompt_tokens, completion_tokens, total_tokens, deleted`
 
-// getResponse reads a response through q.
-func getResponse(ctx context.Context, q queryRower, id string) (Response, error) {
+// getResponse reads a response of profile through q.
+func getResponse(ctx context.Context, q queryRower, profile, id string) (Response, error) {
 	var r Response
 	var prev, conv sql.NullString
 	var created int64
 	var p, c, t sql.NullInt64
-	err := q.QueryRowContext(ctx, `SELECT `+responseColumns+` FROM responses WHERE id = ?`, id).
+	err := q.QueryRowContext(ctx, `SELECT `+responseColumns+` FROM responses WHERE id = ? AND `+ofProfile, id, profile).
 		Scan(&r.ID, &r.SessionID, &prev, &conv, &created, &r.Status, &r.OutputText, &r.Model, &p, &c, &t, &r.Deleted)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Response{}, fmt.Errorf("response %s: %w", id, ErrNotFound)
@@ -87,11 +88,15 @@ func getResponse(ctx context.Context, q queryRower, id string) (Response, error)
 	return r, nil
 }
 
-// GetResponse returns a response. An unknown id gives ErrNotFound; a
-// deleted response gives ErrDeleted (which matches ErrNotFound, so a
-// deleted response reads as gone) together with the response itself,
-// Deleted set, for a caller that wants to tell the two apart.
-func (s *Store) GetResponse(ctx context.Context, id string) (Response, error) {
+// GetResponse returns a response of profile. An unknown id, or another
+// profile's response, gives ErrNotFound; a deleted response gives
+// ErrDeleted (which matches ErrNotFound, so a deleted response reads as
+// gone) together with the response itself, Deleted set, for a caller that
+// wants to tell the two apart.
+func (s *Store) GetResponse(ctx context.Context, profile, id string) (Response, error) {
+	if err := needProfile(profile); err != nil {
+		return Response{}, err
+	}
 	db, err := s.reader(ctx)
 	if err != nil {
 		return Response{}, err
@@ -99,30 +104,34 @@ func (s *Store) GetResponse(ctx context.Context, id string) (Response, error) {
 	if db == nil {
 		return Response{}, fmt.Errorf("response %s: %w", id, ErrNotFound)
 	}
-	r, err := getResponse(ctx, db, id)
+	r, err := getResponse(ctx, db, profile, id)
 	if err == nil && r.Deleted {
 		err = fmt.Errorf("response %s: %w", id, ErrDeleted)
 	}
 	return r, err
 }
 
-// DeleteResponse marks a response deleted: it can no longer be continued
-// nor read (ResponseChain and GetResponse give ErrDeleted); the messages
-// of its turn stay in its session. An unknown id gives
-// ErrNotFound, an already deleted one ErrDeleted.
-func (s *Store) DeleteResponse(ctx context.Context, id string) error {
+// DeleteResponse marks a response of profile deleted: it can no longer be
+// continued nor read (ResponseChain and GetResponse give ErrDeleted); the
+// messages of its turn stay in its session. An unknown id, or another
+// profile's response (left as it is), gives ErrNotFound, an already
+// deleted one ErrDeleted.
+func (s *Store) DeleteResponse(ctx context.Context, profile, id string) error {
+	if err := needProfile(profile); err != nil {
+		return err
+	}
 	w, err := s.writer()
 	if err != nil {
 		return err
 	}
-	res, err := w.ExecContext(ctx, `UPDATE responses SET deleted = 1 WHERE id = ? AND deleted = 0`, id)
+	res, err := w.ExecContext(ctx, `UPDATE responses SET deleted = 1 WHERE id = ? AND deleted = 0 AND `+ofProfile, id, profile)
 	if err != nil {
 		return fmt.Errorf("deleting response %s: %w", id, err)
 	}
 	if n, err := res.RowsAffected(); err == nil && n == 1 {
 		return nil
 	}
-	if _, err := getResponse(ctx, w, id); err != nil {
+	if _, err := getResponse(ctx, w, profile, id); err != nil {
 		return err
 	}
 	return fmt.Errorf("response %s: %w", id, ErrDeleted)
@@ -134,9 +143,12 @@ func (s *Store) DeleteResponse(ctx context.Context, id string) error {
 // responses that branched off the chain (two continuations of the same
 // response are two branches). Messages without a response id (a
 // chat-completions turn in the same session) are part of every chain that
-// follows them. A deleted response gives ErrDeleted, an unknown one
-// ErrNotFound.
-func (s *Store) ResponseChain(ctx context.Context, id string) ([]Message, error) {
+// follows them. The response is one of profile's. A deleted response
+// gives ErrDeleted, an unknown one (or another profile's) ErrNotFound.
+func (s *Store) ResponseChain(ctx context.Context, profile, id string) ([]Message, error) {
+	if err := needProfile(profile); err != nil {
+		return nil, err
+	}
 	db, err := s.reader(ctx)
 	if err != nil {
 		return nil, err
@@ -149,7 +161,7 @@ func (s *Store) ResponseChain(ctx context.Context, id string) ([]Message, error)
 		return nil, fmt.Errorf("response %s: %w", id, err)
 	}
 	defer tx.Rollback()
-	r, err := getResponse(ctx, tx, id)
+	r, err := getResponse(ctx, tx, profile, id)
 	if err != nil {
 		return nil, err
 	}
@@ -213,9 +225,13 @@ func chainMessages(ctx context.Context, tx *sql.Tx, r Response) ([]Message, erro
 // input items list it: what the response continued (the chain of its
 // previous_response_id, or, for a response of a named conversation, every
 // earlier message of the conversation's session) and then its own input,
-// in order, without its output (its last message). A deleted response
-// gives ErrDeleted, an unknown one ErrNotFound.
-func (s *Store) ResponseInput(ctx context.Context, id string) ([]Message, error) {
+// in order, without its output (its last message). The response is one of
+// profile's. A deleted response gives ErrDeleted, an unknown one (or
+// another profile's) ErrNotFound.
+func (s *Store) ResponseInput(ctx context.Context, profile, id string) ([]Message, error) {
+	if err := needProfile(profile); err != nil {
+		return nil, err
+	}
 	db, err := s.reader(ctx)
 	if err != nil {
 		return nil, err
@@ -228,7 +244,7 @@ func (s *Store) ResponseInput(ctx context.Context, id string) ([]Message, error)
 		return nil, fmt.Errorf("response %s: %w", id, err)
 	}
 	defer tx.Rollback()
-	r, err := getResponse(ctx, tx, id)
+	r, err := getResponse(ctx, tx, profile, id)
 	if err != nil {
 		return nil, err
 	}
@@ -254,10 +270,16 @@ func (s *Store) ResponseInput(ctx context.Context, id string) ([]Message, error)
 	return msgs, nil
 }
 
-// FindConversation returns the session of a named conversation without
-// creating one: ErrNotFound when the name was never used (a request with
-// store: false reads a conversation, it does not start one).
-func (s *Store) FindConversation(ctx context.Context, name string) (string, error) {
+// FindConversation returns the session of a named conversation of
+// profile without creating one: ErrNotFound when the name was never used
+// (a request with store: false reads a conversation, it does not start
+// one), ErrOtherProfile (which matches ErrNotFound) when its session was
+// recorded by another profile. A conversation whose session is not
+// recorded yet (its first turn failed) is anybody's.
+func (s *Store) FindConversation(ctx context.Context, profile, name string) (string, error) {
+	if err := needProfile(profile); err != nil {
+		return "", err
+	}
 	db, err := s.reader(ctx)
 	if err != nil {
 		return "", err
@@ -266,21 +288,30 @@ func (s *Store) FindConversation(ctx context.Context, name string) (string, erro
 		return "", fmt.Errorf("conversation %s: %w", name, ErrNotFound)
 	}
 	var id string
-	err = db.QueryRowContext(ctx, `SELECT session_id FROM conversations WHERE name = ?`, name).Scan(&id)
+	var owner sql.NullString
+	err = db.QueryRowContext(ctx, `SELECT c.session_id, s.profile FROM conversations c LEFT JOIN sessions s ON s.id = c.session_id WHERE c.name = ?`, name).Scan(&id, &owner)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", fmt.Errorf("conversation %s: %w", name, ErrNotFound)
 	}
 	if err != nil {
 		return "", fmt.Errorf("conversation %s: %w", name, err)
 	}
+	if owner.Valid && owner.String != profile {
+		return "", fmt.Errorf("conversation %s: %w", name, ErrOtherProfile)
+	}
 	return id, nil
 }
 
-// ConversationSession returns the session of a named conversation (the
-// Responses API's conversation parameter), choosing a new session id on the
-// name's first use; the session itself is created by its first turn. Names
-// follow the rule of ValidSessionID.
-func (s *Store) ConversationSession(ctx context.Context, name string) (string, error) {
+// ConversationSession returns the session of a named conversation of
+// profile (the Responses API's conversation parameter), choosing a new
+// session id on the name's first use; the session itself is created by its
+// first turn. Names follow the rule of ValidSessionID, and are the store's,
+// not a profile's: a name whose session another profile recorded gives
+// ErrOtherProfile (which matches ErrNotFound), and stays that profile's.
+func (s *Store) ConversationSession(ctx context.Context, profile, name string) (string, error) {
+	if err := needProfile(profile); err != nil {
+		return "", err
+	}
 	if err := validID("conversation name", name); err != nil {
 		return "", err
 	}
@@ -293,6 +324,11 @@ func (s *Store) ConversationSession(ctx context.Context, name string) (string, e
 		ON CONFLICT (name) DO UPDATE SET name = name
 		RETURNING session_id`, name, NewSessionID(), ms(s.now())).Scan(&id)
 	if err != nil {
+		return "", fmt.Errorf("conversation %s: %w", name, err)
+	}
+	if err := checkSession(ctx, w, profile, id); errors.Is(err, ErrOtherProfile) {
+		return "", fmt.Errorf("conversation %s: %w", name, ErrOtherProfile)
+	} else if err != nil {
 		return "", fmt.Errorf("conversation %s: %w", name, err)
 	}
 	return id, nil

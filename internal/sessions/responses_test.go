@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -70,7 +71,7 @@ func TestResponseChains(t *testing.T) {
 			{"resp_6", []string{"other", "answer"}},
 		}
 		for _, tt := range tests {
-			msgs, err := s.ResponseChain(ctx, tt.id)
+			msgs, err := s.ResponseChain(ctx, "default", tt.id)
 			if err != nil {
 				t.Errorf("ResponseChain(%s): %v", tt.id, err)
 				continue
@@ -79,12 +80,12 @@ func TestResponseChains(t *testing.T) {
 				t.Errorf("ResponseChain(%s) = %q, want %q", tt.id, got, tt.want)
 			}
 			// Its input: the same without its own output.
-			in, err := s.ResponseInput(ctx, tt.id)
+			in, err := s.ResponseInput(ctx, "default", tt.id)
 			if got, want := contents(in), tt.want[:len(tt.want)-1]; err != nil || !slices.Equal(got, want) {
 				t.Errorf("ResponseInput(%s) = %q, %v; want %q", tt.id, got, err, want)
 			}
 		}
-		r, err := s.GetResponse(ctx, "resp_2")
+		r, err := s.GetResponse(ctx, "default", "resp_2")
 		want := Response{ID: "resp_2", SessionID: "sess_1", PreviousResponseID: "resp_1", CreatedAt: t0, Status: "completed", OutputText: "a2", Model: "m"}
 		if err != nil || r.Usage == nil || *r.Usage != (Usage{3, 4, 7}) {
 			t.Fatalf("GetResponse(resp_2) = %+v, %v", r, err)
@@ -114,44 +115,44 @@ func TestResponseChains(t *testing.T) {
 	check(ro)
 
 	// Unknown ids.
-	if _, err := s2.GetResponse(ctx, "resp_x"); !errors.Is(err, ErrNotFound) {
+	if _, err := s2.GetResponse(ctx, "default", "resp_x"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("GetResponse(unknown): %v, want ErrNotFound", err)
 	}
-	if _, err := s2.ResponseChain(ctx, "resp_x"); !errors.Is(err, ErrNotFound) {
+	if _, err := s2.ResponseChain(ctx, "default", "resp_x"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("ResponseChain(unknown): %v, want ErrNotFound", err)
 	}
-	if _, err := s2.ResponseInput(ctx, "resp_x"); !errors.Is(err, ErrNotFound) {
+	if _, err := s2.ResponseInput(ctx, "default", "resp_x"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("ResponseInput(unknown): %v, want ErrNotFound", err)
 	}
-	if err := s2.DeleteResponse(ctx, "resp_x"); !errors.Is(err, ErrNotFound) || errors.Is(err, ErrDeleted) {
+	if err := s2.DeleteResponse(ctx, "default", "resp_x"); !errors.Is(err, ErrNotFound) || errors.Is(err, ErrDeleted) {
 		t.Errorf("DeleteResponse(unknown): %v, want ErrNotFound only", err)
 	}
 
 	// Delete: no longer continuable; its descendants still are; the
 	// messages stay in the session.
-	if err := s2.DeleteResponse(ctx, "resp_2"); err != nil {
+	if err := s2.DeleteResponse(ctx, "default", "resp_2"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s2.ResponseChain(ctx, "resp_2"); !errors.Is(err, ErrDeleted) || !errors.Is(err, ErrNotFound) {
+	if _, err := s2.ResponseChain(ctx, "default", "resp_2"); !errors.Is(err, ErrDeleted) || !errors.Is(err, ErrNotFound) {
 		t.Errorf("ResponseChain(deleted): %v, want ErrDeleted (and ErrNotFound)", err)
 	}
-	if err := s2.DeleteResponse(ctx, "resp_2"); !errors.Is(err, ErrDeleted) {
+	if err := s2.DeleteResponse(ctx, "default", "resp_2"); !errors.Is(err, ErrDeleted) {
 		t.Errorf("DeleteResponse twice: %v, want ErrDeleted", err)
 	}
-	if _, err := s2.ResponseInput(ctx, "resp_2"); !errors.Is(err, ErrDeleted) {
+	if _, err := s2.ResponseInput(ctx, "default", "resp_2"); !errors.Is(err, ErrDeleted) {
 		t.Errorf("ResponseInput(deleted): %v, want ErrDeleted", err)
 	}
-	if r, err := s2.GetResponse(ctx, "resp_2"); !errors.Is(err, ErrDeleted) || !errors.Is(err, ErrNotFound) || r.ID != "resp_2" || !r.Deleted {
+	if r, err := s2.GetResponse(ctx, "default", "resp_2"); !errors.Is(err, ErrDeleted) || !errors.Is(err, ErrNotFound) || r.ID != "resp_2" || !r.Deleted {
 		t.Errorf("GetResponse(deleted) = %+v, %v; want it marked deleted, and ErrDeleted", r, err)
 	}
-	if msgs, err := s2.ResponseChain(ctx, "resp_3"); err != nil || len(msgs) != 6 {
+	if msgs, err := s2.ResponseChain(ctx, "default", "resp_3"); err != nil || len(msgs) != 6 {
 		t.Errorf("ResponseChain(child of deleted) = %d messages, %v; want 6", len(msgs), err)
 	}
 	// A Put of a deleted response (a late status update) keeps it deleted.
 	if err := s2.PutResponse(ctx, Response{ID: "resp_2", SessionID: "sess_1", Status: "completed"}); err != nil {
 		t.Fatal(err)
 	}
-	if r, err := s2.GetResponse(ctx, "resp_2"); !r.Deleted || !errors.Is(err, ErrDeleted) {
+	if r, err := s2.GetResponse(ctx, "default", "resp_2"); !r.Deleted || !errors.Is(err, ErrDeleted) {
 		t.Error("PutResponse undeleted a response")
 	}
 	if _, msgs, _ := s2.Get(ctx, "sess_1"); len(msgs) != 12 {
@@ -171,13 +172,18 @@ func TestPutResponseUpdates(t *testing.T) {
 	if err := s.PutResponse(ctx, Response{ID: "resp_1", SessionID: "sess_new", Conversation: "conv_a", Status: "completed", OutputText: "done", Model: "m"}); err != nil {
 		t.Fatal(err)
 	}
-	r, err := s.GetResponse(ctx, "resp_1")
+	// Until its session is recorded, it is no profile's.
+	if _, err := s.GetResponse(ctx, "default", "resp_1"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("GetResponse before its session is recorded: %v, want ErrNotFound", err)
+	}
+	appendTurn(t, s, turn("sess_new", "q", "a", nil))
+	r, err := s.GetResponse(ctx, "default", "resp_1")
 	want := Response{ID: "resp_1", SessionID: "sess_new", Conversation: "conv_a", CreatedAt: t0, Status: "completed", OutputText: "done", Model: "m"}
 	if err != nil || r != want {
 		t.Errorf("GetResponse = %+v, %v\nwant           %+v", r, err, want)
 	}
-	// No messages yet: the chain is empty, not an error.
-	if msgs, err := s.ResponseChain(ctx, "resp_1"); err != nil || len(msgs) != 0 {
+	// No messages of its own: the chain is empty, not an error.
+	if msgs, err := s.ResponseChain(ctx, "default", "resp_1"); err != nil || len(msgs) != 0 {
 		t.Errorf("ResponseChain without messages = %v, %v", msgs, err)
 	}
 	bad := []Response{
@@ -201,7 +207,7 @@ func TestResponseChainCycle(t *testing.T) {
 	s, _ := openStore(t, nil)
 	respond(t, s, "s", "resp_a", "resp_b", "qa", "aa")
 	respond(t, s, "s", "resp_b", "resp_a", "qb", "ab")
-	msgs, err := s.ResponseChain(ctx, "resp_b")
+	msgs, err := s.ResponseChain(ctx, "default", "resp_b")
 	if got, want := contents(msgs), []string{"qa", "aa", "qb", "ab"}; err != nil || !slices.Equal(got, want) {
 		t.Errorf("ResponseChain in a cycle = %q, %v; want %q", got, err, want)
 	}
@@ -210,19 +216,19 @@ func TestResponseChainCycle(t *testing.T) {
 func TestConversationSession(t *testing.T) {
 	ctx := context.Background()
 	s, path := openStore(t, nil)
-	a1, err := s.ConversationSession(ctx, "conv_a")
+	a1, err := s.ConversationSession(ctx, "default", "conv_a")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := ValidSessionID(a1); err != nil {
 		t.Errorf("the session id of a conversation is invalid: %v", err)
 	}
-	a2, _ := s.ConversationSession(ctx, "conv_a")
-	b, _ := s.ConversationSession(ctx, "conv_b")
+	a2, _ := s.ConversationSession(ctx, "default", "conv_a")
+	b, _ := s.ConversationSession(ctx, "default", "conv_b")
 	if a1 != a2 || a1 == b {
 		t.Errorf("conv_a → %s then %s, conv_b → %s; want the same session twice and another one", a1, a2, b)
 	}
-	if _, err := s.ConversationSession(ctx, "no spaces"); !errors.Is(err, ErrInvalid) {
+	if _, err := s.ConversationSession(ctx, "default", "no spaces"); !errors.Is(err, ErrInvalid) {
 		t.Errorf("a bad name: %v, want ErrInvalid", err)
 	}
 	s.Close()
@@ -231,7 +237,7 @@ func TestConversationSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s2.Close()
-	if a3, _ := s2.ConversationSession(ctx, "conv_a"); a3 != a1 {
+	if a3, _ := s2.ConversationSession(ctx, "default", "conv_a"); a3 != a1 {
 		t.Errorf("after a restart conv_a → %s, want %s", a3, a1)
 	}
 }
@@ -242,17 +248,17 @@ func TestConversationSession(t *testing.T) {
 func TestResponseInputOfConversation(t *testing.T) {
 	ctx := context.Background()
 	s, _ := openStore(t, nil)
-	if _, err := s.FindConversation(ctx, "proj"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.FindConversation(ctx, "default", "proj"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("FindConversation before any use: %v, want ErrNotFound", err)
 	}
-	if _, err := s.FindConversation(ctx, "proj"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.FindConversation(ctx, "default", "proj"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("FindConversation made the conversation it looked for: %v", err)
 	}
-	sid, err := s.ConversationSession(ctx, "proj")
+	sid, err := s.ConversationSession(ctx, "default", "proj")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := s.FindConversation(ctx, "proj"); err != nil || got != sid {
+	if got, err := s.FindConversation(ctx, "default", "proj"); err != nil || got != sid {
 		t.Errorf("FindConversation = %q, %v; want %q", got, err, sid)
 	}
 	for i, q := range []string{"q1", "q2", "q3"} {
@@ -276,7 +282,7 @@ func TestResponseInputOfConversation(t *testing.T) {
 		{"resp_c2", []string{"sys q1", "q1", "a1", "sys q2", "q2"}},
 		{"resp_c3", []string{"sys q1", "q1", "a1", "sys q2", "q2", "a2", "sys q3", "q3"}},
 	} {
-		in, err := s.ResponseInput(ctx, tt.id)
+		in, err := s.ResponseInput(ctx, "default", tt.id)
 		if got := contents(in); err != nil || !slices.Equal(got, tt.want) {
 			t.Errorf("ResponseInput(%s) = %q, %v; want %q", tt.id, got, err, tt.want)
 		}
@@ -304,5 +310,88 @@ func TestWritable(t *testing.T) {
 	s.Close()
 	if err := s.Writable(ctx); !errors.Is(err, ErrClosed) {
 		t.Errorf("Writable on a closed store: %v, want ErrClosed", err)
+	}
+}
+
+// Two profiles on one store (a state.db copied by hermes profile create
+// --clone-all): every lookup by id sees only the profile's own rows, and
+// another profile's response reads exactly as an unknown one.
+func TestResponsesOfAnotherProfile(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openStore(t, nil)
+	respond(t, s, "sess_1", "resp_1", "", "secret q", "secret a")
+	sid, err := s.ConversationSession(ctx, "default", "proj")
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendTurn(t, s, turn(sid, "conversation q", "conversation a", nil))
+	// A conversation named but never recorded (its first turn failed).
+	empty, err := s.ConversationSession(ctx, "default", "unused")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	notFound := func(what string, err, unknown error) {
+		t.Helper()
+		if !errors.Is(err, ErrNotFound) || errors.Is(err, ErrDeleted) {
+			t.Errorf("%s of another profile: %v, want ErrNotFound", what, err)
+		}
+		if err != nil && unknown != nil && strings.ReplaceAll(unknown.Error(), "resp_x", "resp_1") != err.Error() {
+			t.Errorf("%s of another profile says %q, an unknown one %q: they must read the same", what, err, unknown)
+		}
+	}
+	_, err = s.GetResponse(ctx, "other", "resp_1")
+	_, unknown := s.GetResponse(ctx, "other", "resp_x")
+	notFound("GetResponse", err, unknown)
+	_, err = s.ResponseChain(ctx, "other", "resp_1")
+	_, unknown = s.ResponseChain(ctx, "other", "resp_x")
+	notFound("ResponseChain", err, unknown)
+	_, err = s.ResponseInput(ctx, "other", "resp_1")
+	_, unknown = s.ResponseInput(ctx, "other", "resp_x")
+	notFound("ResponseInput", err, unknown)
+	notFound("DeleteResponse", s.DeleteResponse(ctx, "other", "resp_1"), s.DeleteResponse(ctx, "other", "resp_x"))
+	if r, err := s.GetResponse(ctx, "default", "resp_1"); err != nil || r.Deleted || r.OutputText != "secret a" {
+		t.Errorf("after another profile's DeleteResponse, the owner reads %+v, %v; want it untouched", r, err)
+	}
+
+	_, err = s.FindConversation(ctx, "other", "proj")
+	if !errors.Is(err, ErrOtherProfile) || !errors.Is(err, ErrNotFound) {
+		t.Errorf("FindConversation of another profile's conversation: %v, want ErrOtherProfile", err)
+	}
+	if got, err := s.ConversationSession(ctx, "other", "proj"); !errors.Is(err, ErrOtherProfile) || got != "" {
+		t.Errorf("ConversationSession of another profile's conversation = %q, %v; want ErrOtherProfile and no session", got, err)
+	}
+	if got, err := s.ConversationSession(ctx, "default", "proj"); err != nil || got != sid {
+		t.Errorf("ConversationSession of the owner = %q, %v; want %q", got, err, sid)
+	}
+	if got, err := s.FindConversation(ctx, "other", "unused"); err != nil || got != empty {
+		t.Errorf("FindConversation of a conversation without a session = %q, %v; want %q (anybody's)", got, err, empty)
+	}
+
+	if err := s.CheckSession(ctx, "other", "sess_1"); !errors.Is(err, ErrOtherProfile) {
+		t.Errorf("CheckSession of another profile's session: %v, want ErrOtherProfile", err)
+	}
+	for _, id := range []string{"sess_1", "sess_never"} {
+		if err := s.CheckSession(ctx, "default", id); err != nil {
+			t.Errorf("CheckSession(default, %s): %v, want nil", id, err)
+		}
+	}
+	if err := s.CheckSession(ctx, "other", "sess_never"); err != nil {
+		t.Errorf("CheckSession of an unknown session: %v, want nil", err)
+	}
+
+	// The profile is required: "" is no wildcard.
+	for name, err := range map[string]error{
+		"GetResponse":         func() error { _, err := s.GetResponse(ctx, "", "resp_1"); return err }(),
+		"ResponseChain":       func() error { _, err := s.ResponseChain(ctx, "", "resp_1"); return err }(),
+		"ResponseInput":       func() error { _, err := s.ResponseInput(ctx, "", "resp_1"); return err }(),
+		"DeleteResponse":      s.DeleteResponse(ctx, "", "resp_1"),
+		"FindConversation":    func() error { _, err := s.FindConversation(ctx, "", "proj"); return err }(),
+		"ConversationSession": func() error { _, err := s.ConversationSession(ctx, "", "proj"); return err }(),
+		"CheckSession":        s.CheckSession(ctx, "", "sess_1"),
+	} {
+		if !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s without a profile: %v, want ErrInvalid", name, err)
+		}
 	}
 }

@@ -358,10 +358,10 @@ func TestReadOnlyStore(t *testing.T) {
 	if n, err := ro.ActiveSessions(ctx, t0); n != 0 || err != nil {
 		t.Errorf("ActiveSessions of a missing file = %d, %v", n, err)
 	}
-	if _, err := ro.GetResponse(ctx, "resp_a"); !errors.Is(err, ErrNotFound) {
+	if _, err := ro.GetResponse(ctx, "default", "resp_a"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("GetResponse of a missing file: %v, want ErrNotFound", err)
 	}
-	if _, err := ro.ResponseChain(ctx, "resp_a"); !errors.Is(err, ErrNotFound) {
+	if _, err := ro.ResponseChain(ctx, "default", "resp_a"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("ResponseChain of a missing file: %v, want ErrNotFound", err)
 	}
 	if n, err := CountActive(ctx, path, t0); n != 0 || err != nil {
@@ -374,8 +374,8 @@ func TestReadOnlyStore(t *testing.T) {
 		"AppendTurn":          ro.AppendTurn(ctx, turn("sess_a", "x", "y", nil)),
 		"EndSession":          ro.EndSession(ctx, "sess_a"),
 		"PutResponse":         ro.PutResponse(ctx, Response{ID: "resp_a", SessionID: "sess_a"}),
-		"DeleteResponse":      ro.DeleteResponse(ctx, "resp_a"),
-		"ConversationSession": func() error { _, err := ro.ConversationSession(ctx, "c"); return err }(),
+		"DeleteResponse":      ro.DeleteResponse(ctx, "default", "resp_a"),
+		"ConversationSession": func() error { _, err := ro.ConversationSession(ctx, "default", "c"); return err }(),
 	}
 	for name, err := range writes {
 		if !errors.Is(err, ErrReadOnly) {
