@@ -3,17 +3,20 @@ package e2e
 // The dashboard as a new user drives it (issue 18): one hermes init in a
 // network namespace of its own, supervising the dashboard (password login),
 // the default profile's gateway and a service that logs at every level;
-// one headless Chromium through every page at 1280 and 390 px, with
-// screenshots in the artifacts.
+// one headless Chromium through every page and action at 1280 px, every
+// page and a representative set of actions again at 390 px (each page's
+// accessibility check at both), with screenshots in the artifacts.
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -25,6 +28,10 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
+	"github.com/hermes-agent/hermes/internal/authgate"
+	"github.com/hermes-agent/hermes/internal/control"
+	"github.com/hermes-agent/hermes/internal/dashboard"
+	"github.com/hermes-agent/hermes/internal/hostenv"
 	"github.com/hermes-agent/hermes/internal/profiles"
 	"github.com/hermes-agent/hermes/internal/sessions"
 	"github.com/hermes-agent/hermes/internal/testenv"
@@ -80,7 +87,7 @@ func TestBrowserDashboard(t *testing.T) {
 		}
 	}
 
-	b := startBrowser(t, ns, chromium, artifacts, 4*time.Minute)
+	b := startBrowser(t, ns, chromium, artifacts, 6*time.Minute)
 	const step = 45 * time.Second
 	wait := func(what, expr string) {
 		t.Helper()
@@ -90,9 +97,46 @@ func TestBrowserDashboard(t *testing.T) {
 		t.Helper()
 		return browserGetValue(b, "evaluating "+expr, 10*time.Second, chromedp.Evaluate[string](expr))
 	}
+	// scriptReady is the page's script started: before, a click on a
+	// button does nothing and a form submits itself as a plain GET.
+	scriptReady := chromedp.WaitVisible(chromedp.CSS(`body[data-ready="yes"]`))
+	openAt := func(site, path, ready string) {
+		t.Helper()
+		b.run("opening "+site+path, step, chromedp.Navigate(site+path), chromedp.WaitVisible(chromedp.CSS(ready)), scriptReady)
+	}
 	open := func(path, ready string) {
 		t.Helper()
-		b.run("opening "+path, step, chromedp.Navigate(base+path), chromedp.WaitVisible(chromedp.CSS(ready)))
+		openAt(base, path, ready)
+	}
+	// A page that reloads itself after a change: mark the page before
+	// the action, then wait for a page without the mark whose script has
+	// started (an evaluation fails while the navigation is under way).
+	markPage := func() { eval(`window.hermesOldPage = true; ""`) }
+	waitReloaded := func(what string) {
+		t.Helper()
+		testenv.EventuallyNil(t, step, what, func() error {
+			ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+			defer cancel()
+			v, err := chromedp.Run(ctx, chromedp.Evaluate[string](`String(window.hermesOldPage !== true && document.body.dataset.ready === "yes")`))
+			if err != nil {
+				return err
+			}
+			if v != "true" {
+				return errors.New("still the page before the reload, or its script has not started")
+			}
+			return nil
+		})
+	}
+	row := func(service string) string { return `#services tr[data-service="` + service + `"]` }
+	// press clicks the service's button once it is enabled and waits for
+	// the result beside it to match re (a JavaScript regular expression).
+	press := func(service, verb, re string) {
+		t.Helper()
+		b.run(verb+" "+service, step, chromedp.Click(chromedp.CSS(row(service)+` button[data-verb="`+verb+`"]:not([disabled])`)))
+		wait("the "+verb+"'s result beside the button", re+`.test(document.querySelector('`+row(service)+` .result').textContent)`)
+	}
+	stateIs := func(service, state string) string {
+		return `document.querySelector('` + row(service) + ` .state').textContent === "` + state + `"`
 	}
 
 	// Sign in (the gate's form), back on the overview.
@@ -132,6 +176,22 @@ func TestBrowserDashboard(t *testing.T) {
 	wait("the CLI's start to show", `document.querySelector('#services tr[data-service="ticker"] .state').textContent === "running"`)
 	if got := eval(`window.hermesNoReload || "reloaded"`); got != "kept" {
 		t.Errorf("the overview reloaded (%s); it should update in place", got)
+	}
+	// Restart: the button, then a new process running.
+	pid := eval(`document.querySelector('` + row("ticker") + ` td[data-label="pid"]').textContent`)
+	press("ticker", "restart", `/^✓ restarted( \(now (running|starting)\))?$/`)
+	wait("the restarted ticker running with a new pid", stateIs("ticker", "running")+` && document.querySelector('`+row("ticker")+` td[data-label="pid"]').textContent !== `+strconv.Quote(pid))
+	if got := buttons("ticker"); got != "start- stop+ restart+" {
+		t.Errorf("a restarted service's buttons: %s, want start disabled, stop and restart enabled", got)
+	}
+	// Start: stopped elsewhere (the CLI), started with the button.
+	svc("stop", "ticker")
+	wait("the CLI's stop to show", stateIs("ticker", "stopped"))
+	press("ticker", "start", `/^✓ started( \(now (running|starting)\))?$/`)
+	wait("the started ticker running", stateIs("ticker", "running"))
+	b.screenshot("overview-after-start")
+	if got := eval(`window.hermesNoReload || "reloaded"`); got != "kept" {
+		t.Errorf("the overview reloaded (%s) after its buttons; it should update in place", got)
 	}
 	checkPage(t, b, eval, "overview")
 
@@ -202,8 +262,10 @@ func TestBrowserDashboard(t *testing.T) {
 
 	// 2. Profiles: create one, delete it after the confirmation.
 	open("/profiles", "#create-form")
+	markPage()
 	b.run("creating a profile as a copy of default", step, chromedp.SendKeys(chromedp.CSS("#create-name"), "writer"), chromedp.SetValue(chromedp.CSS("#create-from"), "default"), chromedp.Click(chromedp.CSS(`#create-form button[type="submit"]`)))
 	wait("the creation's result", `document.getElementById("create-result").textContent.startsWith("✓ Created writer")`)
+	waitReloaded("the page to reload with the new profile")
 	b.run("the page with the new profile", step, chromedp.WaitVisible(chromedp.CSS("#profile-writer")))
 	if !profiles.Exists(h.home, "writer") {
 		t.Errorf("the profile writer was not created")
@@ -218,6 +280,19 @@ func TestBrowserDashboard(t *testing.T) {
 		t.Errorf("default's delete button is enabled")
 	}
 	b.screenshot("profiles-1280")
+	// Its gateway starts after the page was loaded (the button is still
+	// enabled): the delete is refused in the server's words, and the
+	// profile stays.
+	svc("start", "gateway-writer")
+	b.run("asking to delete writer while its gateway runs", step, chromedp.Click(chromedp.CSS(`button[data-delete="writer"]`)), chromedp.WaitVisible(chromedp.CSS("#delete-dialog")))
+	b.run("confirming", step, chromedp.SendKeys(chromedp.CSS("#delete-confirm"), "writer"), chromedp.Click(chromedp.CSS("#delete-go")))
+	wait("the refusal", `/^✗ Not deleted: the gateway of profile writer is \w+: stop it first .*\(HTTP 409\)$/.test(document.querySelector("#profile-writer .result").textContent)`)
+	if !profiles.Exists(h.home, "writer") {
+		t.Fatalf("a refused delete removed the profile writer")
+	}
+	wait("the card to show the gateway's state now", `/^(starting|running) \(wanted (up|running)\)$/.test(document.querySelector("#profile-writer .gateway-state").textContent)`)
+	b.screenshot("profiles-refused")
+	svc("stop", "gateway-writer")
 	b.run("asking to delete writer", step, chromedp.Click(chromedp.CSS(`button[data-delete="writer"]`)), chromedp.WaitVisible(chromedp.CSS("#delete-dialog")))
 	if got := b.text("#delete-lost"); !strings.Contains(got, "SOUL.md, config.yaml, .env") || !strings.Contains(got, "sessions") {
 		t.Errorf("the confirmation says %q, want it to name what is lost", got)
@@ -226,10 +301,11 @@ func TestBrowserDashboard(t *testing.T) {
 		t.Errorf("the delete is possible before the name is typed")
 	}
 	b.screenshot("profiles-confirm")
+	markPage()
 	b.run("confirming", step, chromedp.SendKeys(chromedp.CSS("#delete-confirm"), "writer"), chromedp.Click(chromedp.CSS("#delete-go")))
 	wait("the deletion's result", `document.querySelector("#profile-writer .result").textContent.startsWith("✓ Deleted")`)
 	testenv.Eventually(t, 10*time.Second, "the profile writer to go", func() bool { return !profiles.Exists(h.home, "writer") })
-	open("/profiles", "#create-form")
+	waitReloaded("the page to reload without the profile")
 	if got := eval(`String(document.getElementById("profile-writer") === null)`); got != "true" {
 		t.Errorf("the deleted profile's card is still on the page")
 	}
@@ -297,8 +373,10 @@ func TestBrowserDashboard(t *testing.T) {
 	b.run("a bad name", step, chromedp.SendKeys(chromedp.CSS("#secret-key"), "bad-name"), chromedp.SendKeys(chromedp.CSS("#secret-value"), "x"), chromedp.Click(chromedp.CSS(`#secret-form button[type="submit"]`)))
 	wait("the refusal", `/✗ Not saved: .*invalid variable name.*HTTP 400/.test(document.getElementById("secret-result").textContent)`)
 	const upstreamKey = "sk-or-v1-browser-test-0123456789abcdef"
+	markPage()
 	b.run("setting a key", step, chromedp.SetValue(chromedp.CSS("#secret-key"), "OPENROUTER_API_KEY"), chromedp.SetValue(chromedp.CSS("#secret-value"), upstreamKey), chromedp.Click(chromedp.CSS(`#secret-form button[type="submit"]`)))
 	wait("the save", `document.getElementById("secret-result").textContent.startsWith("✓ OPENROUTER_API_KEY saved")`)
+	waitReloaded("the page to reload with the key")
 	b.run("the page again", step, chromedp.WaitVisible(chromedp.CSS(`#secrets tr[data-key="OPENROUTER_API_KEY"]`)))
 	if got := b.text(`#secrets tr[data-key="OPENROUTER_API_KEY"] .secret-value`); strings.Contains(got, upstreamKey) {
 		t.Errorf("the new key is shown unmasked: %q", got)
@@ -313,14 +391,51 @@ func TestBrowserDashboard(t *testing.T) {
 	b.screenshot("secrets-1280")
 	b.run("revealing", step, chromedp.Click(chromedp.CSS(`#secrets tr[data-key="OPENROUTER_API_KEY"] button[data-act="reveal"]`)))
 	wait("the value", `document.querySelector('#secrets tr[data-key="OPENROUTER_API_KEY"] .secret-value').textContent === `+strconv.Quote(upstreamKey))
+	// Remove it (DELETE /api/env), after the browser's confirmation.
+	eval(`window.confirm = () => true; ""`)
+	markPage()
+	b.run("removing the key", step, chromedp.Click(chromedp.CSS(`#secrets tr[data-key="OPENROUTER_API_KEY"] button[data-act="delete"]`)))
+	wait("the removal's result", `document.querySelector('#secrets tr[data-key="OPENROUTER_API_KEY"] .result').textContent.startsWith("✓ removed")`)
+	waitReloaded("the page to reload without the key")
+	if got := eval(`(r => r === null ? "gone" : r.querySelector(".secret-value").textContent)(document.querySelector('#secrets tr[data-key="OPENROUTER_API_KEY"]'))`); got != "gone" && got != "not set" {
+		t.Errorf("after the removal OPENROUTER_API_KEY shows %q, want no row or not set", got)
+	}
+	if b, _ := os.ReadFile(envPath); strings.Contains(string(b), "OPENROUTER_API_KEY") {
+		t.Errorf(".env still has the key removed in the browser:\n%s", b)
+	}
+	b.screenshot("secrets-removed")
+
+	// 4. A change of model.* with a login more than 5 minutes old is
+	// refused, with a link to sign in again.
+	aged := startAgedDashboard(t, ns, h.home, h.socket, user, password)
+	b.run("signing in to the aged dashboard", step, chromedp.Navigate(aged+"/config"), chromedp.WaitVisible(chromedp.CSS("#username")),
+		chromedp.SendKeys(chromedp.CSS("#username"), user),
+		chromedp.SendKeys(chromedp.CSS("#password"), password),
+		chromedp.Click(chromedp.CSS(`button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#config-form")), scriptReady)
+	b.run("changing model.name", step, chromedp.SetValue(chromedp.CSS("#key-model\\.name"), "openai/gpt-4o-mini"), chromedp.Click(chromedp.CSS("#config-save")))
+	wait("the recent-login refusal", `/^✗ Not saved: changing model\.name needs a login less than 5 minutes old; sign in again, then retry \(HTTP 403\) Sign in again$/.test(document.getElementById("config-result").textContent)`)
+	if got := eval(`(document.querySelector("#config-result a") || {href: ""}).href`); got != aged+"/login?next=%2Fconfig" {
+		t.Errorf("the refusal's link goes to %q, want the login page and back to /config", got)
+	}
+	if c, err := profiles.LoadProfileConfig(h.home, profiles.Default); err != nil {
+		t.Fatal(err)
+	} else if v, _ := c.Get("model.name"); v == "openai/gpt-4o-mini" {
+		t.Errorf("model.name was changed by a login too old")
+	}
+	b.screenshot("config-recent-login")
 	open("/no/such/page", ".error-page")
 	if got := b.text(".error-code"); got != "404" {
 		t.Errorf("an unknown page shows %q, want the 404 page", got)
 	}
 	b.screenshot("not-found")
 	checkPage(t, b, eval, "404")
-	if got := b.text("footer"); !strings.Contains(got, "hermes ") || !strings.Contains(got, "build") {
-		t.Errorf("the footer says %q, want the version and the build commit", got)
+	// The footer: the version and the commit hermesBin was stamped with
+	// (its first 8 hex digits), as script/build.sh stamps it.
+	if got := b.text("footer"); hermesCommit == "" {
+		t.Logf("the footer says %q; not a git checkout, so the commit is not checked", got)
+	} else if !regexp.MustCompile(`^hermes \S+ · build [0-9a-f]{8}$`).MatchString(got) || !strings.HasSuffix(got, "build "+hermesCommit[:8]) {
+		t.Errorf("the footer says %q, want the version and the short build commit %s", got, hermesCommit[:8])
 	}
 
 	// 7. Keyboard: Tab reaches the service buttons, every stop shows where
@@ -349,6 +464,12 @@ func TestBrowserDashboard(t *testing.T) {
 		_, err := chromedp.Call(ctx, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{Width: 390, Height: 844, DeviceScaleFactor: 1, Mobile: true})
 		return chromedp.Void{}, err
 	})
+	fits := func(what string) {
+		t.Helper()
+		if got := eval(`document.scrollingElement.scrollWidth + " <= " + window.innerWidth`); !scrollFits(got) {
+			t.Errorf("%s at 390 px scrolls sideways: scrollWidth %s", what, got)
+		}
+	}
 	for _, p := range []struct{ path, ready, name string }{
 		{"/", `#services tr[data-service="ticker"]`, "overview"},
 		{"/logs?service=ticker", "#log .line", "logs"},
@@ -360,15 +481,77 @@ func TestBrowserDashboard(t *testing.T) {
 		{"/no/such/page", ".error-page", "not-found"},
 	} {
 		open(p.path, p.ready)
-		if got := eval(`document.scrollingElement.scrollWidth + " <= " + window.innerWidth`); !scrollFits(got) {
-			t.Errorf("%s at 390 px scrolls sideways: scrollWidth %s", p.path, got)
-		}
+		fits(p.path)
+		checkPage(t, b, eval, p.name+" at 390 px")
 		b.screenshot(p.name + "-390")
 	}
-	open("/", `#services tr[data-service="ticker"]`)
-	if got := eval(`getComputedStyle(document.querySelector('#services tr[data-service="ticker"]')).display`); got != "block" {
+
+	// The actions again at 390 px, as on a phone: the buttons of a card.
+	open("/", row("ticker"))
+	if got := eval(`getComputedStyle(document.querySelector('` + row("ticker") + `')).display`); got != "block" {
 		t.Errorf("at 390 px a service row is display %s, want a card (block)", got)
 	}
+	press("ticker", "stop", `/^✓ stopped$/`)
+	wait("the buttons of a stopped service", `document.querySelector('`+row("ticker")+` button[data-verb="start"]').disabled === false`)
+	press("ticker", "start", `/^✓ started( \(now (running|starting)\))?$/`)
+	wait("the started ticker running", stateIs("ticker", "running"))
+	fits("the overview after its buttons")
+	b.screenshot("overview-390-after-start")
+
+	open("/logs?service=ticker", "#log .line")
+	b.run("filtering errors at 390 px", step, chromedp.SetValue(chromedp.CSS("#log-level"), "error"))
+	eval(`document.getElementById("log-level").dispatchEvent(new Event("change")); ""`)
+	wait("errors only", `Array.from(document.querySelectorAll("#log .line")).filter(l => !l.hidden).every(l => l.classList.contains("lv-error"))`)
+	fits("the filtered log")
+
+	open("/config", "#config-form")
+	b.run("saving a value at 390 px", step, chromedp.SetValue(chromedp.CSS("#key-gateway\\.max_concurrent"), "7"), chromedp.Click(chromedp.CSS("#config-save")))
+	wait("the save", `document.getElementById("config-result").textContent.startsWith("✓ Saved gateway.max_concurrent")`)
+	if c, err := profiles.LoadProfileConfig(h.home, profiles.Default); err != nil {
+		t.Fatal(err)
+	} else if v, _ := c.Get("gateway.max_concurrent"); v != 7 {
+		t.Errorf("gateway.max_concurrent = %v after the save at 390 px", v)
+	}
+	fits("the saved config")
+	b.screenshot("config-390-saved")
+
+	open("/profiles", "#create-form")
+	markPage()
+	b.run("creating a profile at 390 px", step, chromedp.SendKeys(chromedp.CSS("#create-name"), "phone"), chromedp.Click(chromedp.CSS(`#create-form button[type="submit"]`)))
+	wait("the creation's result", `document.getElementById("create-result").textContent.startsWith("✓ Created phone")`)
+	waitReloaded("the page to reload with the new profile")
+	b.run("asking to delete phone", step, chromedp.Click(chromedp.CSS(`button[data-delete="phone"]`)), chromedp.WaitVisible(chromedp.CSS("#delete-dialog")), chromedp.SendKeys(chromedp.CSS("#delete-confirm"), "phone"))
+	fits("the delete dialog")
+	b.screenshot("profiles-390-confirm")
+	markPage()
+	b.run("confirming at 390 px", step, chromedp.Click(chromedp.CSS("#delete-go")))
+	wait("the deletion's result", `document.querySelector("#profile-phone .result").textContent.startsWith("✓ Deleted")`)
+	waitReloaded("the page to reload without the profile")
+	if got := eval(`String(document.getElementById("profile-phone") === null)`); got != "true" || profiles.Exists(h.home, "phone") {
+		t.Errorf("the profile phone is still there after its delete at 390 px")
+	}
+
+	open("/secrets", "#secrets")
+	markPage()
+	b.run("setting a key at 390 px", step, chromedp.SendKeys(chromedp.CSS("#secret-key"), "PHONE_API_KEY"), chromedp.SendKeys(chromedp.CSS("#secret-value"), "phone-secret-value"), chromedp.Click(chromedp.CSS(`#secret-form button[type="submit"]`)))
+	wait("the save", `document.getElementById("secret-result").textContent.startsWith("✓ PHONE_API_KEY saved")`)
+	waitReloaded("the page to reload with the key")
+	eval(`window.confirm = () => true; ""`)
+	markPage()
+	b.run("removing it at 390 px", step, chromedp.Click(chromedp.CSS(`#secrets tr[data-key="PHONE_API_KEY"] button[data-act="delete"]`)))
+	wait("the removal's result", `document.querySelector('#secrets tr[data-key="PHONE_API_KEY"] .result').textContent.startsWith("✓ removed")`)
+	fits("the secrets after a removal")
+	b.screenshot("secrets-390-removed")
+	waitReloaded("the page to reload without the key")
+	if b, _ := os.ReadFile(envPath); strings.Contains(string(b), "PHONE_API_KEY") {
+		t.Errorf(".env still has the key removed at 390 px")
+	}
+
+	open("/sessions/default/"+sessionID, "#rename-form")
+	eval(`document.getElementById("rename-title").value = ""; ""`)
+	b.run("renaming at 390 px", step, chromedp.SendKeys(chromedp.CSS("#rename-title"), "Renamed on a phone"), chromedp.Click(chromedp.CSS(`#rename-form button[type="submit"]`)))
+	wait("the new title", `document.getElementById("session-title").textContent === "Renamed on a phone"`)
+	fits("the renamed session")
 	t.Logf("the dashboard in the browser took %v; screenshots in %s", time.Since(began).Round(time.Millisecond), artifacts)
 }
 
@@ -524,4 +707,62 @@ func writeHostileSession(t *testing.T, home string) (string, string) {
 		}
 	}
 	return id, plain
+}
+
+// startAgedDashboard serves the dashboard's own code (dashboard.New behind
+// an authgate password gate, as hermes dashboard builds them) from this
+// test process, on 127.0.0.2 in the namespace (another host than the
+// binary's dashboard, so that the cookies stay apart), with its server's
+// clock 6 minutes ahead of the gate's: every login it sees is older than
+// the 5 minutes a change of model.* or of a secret allows. The browser
+// meets the "recent login" refusal there without waiting 5 minutes; the
+// binary has no such clock. It returns the dashboard's URL.
+func startAgedDashboard(t *testing.T, ns *browserNetns, home, socket, user, password string) string {
+	t.Helper()
+	var ln net.Listener
+	if err := ns.inside(func() (err error) {
+		ln, err = net.Listen("tcp", "127.0.0.2:0")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	site := "http://127.0.0.2:" + strconv.Itoa(port)
+	vars := map[string]string{
+		"HERMES_HOME":                          home,
+		"HERMES_DASHBOARD_PUBLIC_URL":          site, // gated on loopback
+		"HERMES_DASHBOARD_BASIC_AUTH_USERNAME": user, "HERMES_DASHBOARD_BASIC_AUTH_PASSWORD": password,
+	}
+	env := hostenv.OS()
+	env.Getenv = func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
+	cfg, err := authgate.FromEnv(env, "127.0.0.2", port, false)
+	if err != nil {
+		ln.Close()
+		t.Fatal(err)
+	}
+	gate, err := authgate.New(cfg)
+	if err != nil {
+		ln.Close()
+		t.Fatal(err)
+	}
+	client := control.NewClient(socket)
+	srv, err := dashboard.New(dashboard.Config{
+		Home: home, Gate: gate, Env: env,
+		Control: func(context.Context) *control.Client { return client },
+		Now:     func() time.Time { return time.Now().Add(6 * time.Minute) },
+	})
+	if err != nil {
+		ln.Close()
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("the aged dashboard: %v", err)
+		}
+	})
+	return site
 }

@@ -7,6 +7,7 @@
 package e2e
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -23,6 +24,9 @@ var (
 	hermesBin string
 	// repoRoot is the repository's root directory (where go.mod is).
 	repoRoot string
+	// hermesCommit is the commit stamped into hermesBin (git rev-parse
+	// HEAD of repoRoot), "" outside a git checkout.
+	hermesCommit string
 )
 
 const modulePath = "github.com/hermes-agent/hermes"
@@ -68,21 +72,28 @@ func runMain(m *testing.M) int {
 	return code
 }
 
-// buildHermes builds the static binary the way script/build.sh does.
+// buildHermes builds the static binary the way script/build.sh does: the
+// commit of the checkout (git rev-parse HEAD, none outside one) stamped in
+// by -ldflags, kept in hermesCommit.
 func buildHermes(out string) error {
 	goTool, err := exec.LookPath("go")
 	if err != nil {
 		return fmt.Errorf("building hermes: the go command is not on PATH: %w", err)
 	}
+	if b, err := exec.Command("git", "-C", repoRoot, "rev-parse", "--verify", "-q", "HEAD").Output(); err == nil {
+		hermesCommit = strings.TrimSpace(string(b))
+	}
 	start := time.Now()
-	cmd := exec.Command(goTool, "build", "-trimpath", "-o", out, "./cmd/hermes")
+	cmd := exec.Command(goTool, "build", "-trimpath",
+		"-ldflags", "-s -w -X "+modulePath+"/internal/buildinfo.commit="+hermesCommit,
+		"-o", out, "./cmd/hermes")
 	cmd.Dir = repoRoot
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("building hermes (CGO_ENABLED=0 go build ./cmd/hermes in %s): %v\n%s", repoRoot, err, b)
 	}
 	if testing.Verbose() {
-		fmt.Fprintf(os.Stderr, "e2e: built %s in %v\n", out, time.Since(start).Round(time.Millisecond))
+		fmt.Fprintf(os.Stderr, "e2e: built %s (commit %s) in %v\n", out, cmp.Or(hermesCommit, "unknown"), time.Since(start).Round(time.Millisecond))
 	}
 	return nil
 }

@@ -302,9 +302,6 @@ func (s *Server) apiConfigPut(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"profile": profile, "etag": etag, "changed": keys, "effects": effects, "config": body.Config, "keys": body.Keys})
 }
 
-// errNotRecent is wrapped when a change needs a more recent login.
-var errNotRecent = errors.New("needs a recent login")
-
 // needRecentLogin refuses a sensitive change unless the request's login
 // is less than recentLogin old (gated mode). Open-local (loopback, the
 // per-process token: the person at this machine) is let through;
@@ -314,19 +311,23 @@ func (s *Server) needRecentLogin(r *http.Request, what string) error {
 	case authgate.OpenLocal:
 		return nil
 	case authgate.OpenInsecure:
-		return fmt.Errorf("%w: %s is refused on a dashboard open without a login (--insecure); configure a login, or use hermes config set", errNotRecent, what)
+		return fmt.Errorf("%s is refused on a dashboard open without a login (--insecure); configure a login, or use hermes config set", what)
 	}
 	id, ok := s.gate.Identity(r)
 	if !ok || id.LoginAt.IsZero() || s.now().Sub(id.LoginAt) >= recentLogin {
-		return fmt.Errorf("%w: %s needs a login less than %d minutes old; sign in again, then retry", errNotRecent, what, int(recentLogin/time.Minute))
+		return fmt.Errorf("%s needs a login less than %d minutes old; sign in again, then retry", what, int(recentLogin/time.Minute))
 	}
 	return nil
 }
 
 // writeReauth answers a refused sensitive change: 403 with where to sign
-// in again.
+// in again (gated mode only: an open dashboard has no login to offer).
 func writeReauth(w http.ResponseWriter, g *authgate.Gate, err error) {
-	writeJSON(w, http.StatusForbidden, map[string]string{"error": "recent_login_required", "detail": err.Error(), "login_url": g.URL("/login")})
+	body := map[string]string{"error": "recent_login_required", "detail": err.Error()}
+	if g.Mode() == authgate.Gated {
+		body["login_url"] = g.URL("/login")
+	}
+	writeJSON(w, http.StatusForbidden, body)
 }
 
 // audit writes one audit line of a change made from the browser: the

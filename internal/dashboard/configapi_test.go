@@ -177,8 +177,9 @@ func TestConfigModelNeedsRecentLogin(t *testing.T) {
 		t.Errorf("the change is not audited:\n%s", f.logs)
 	}
 	f.srv.now = func() time.Time { return time.Now().Add(recentLogin + time.Second) }
-	if code, body := put(`{"config":{"model.name":"openai/gpt-4o-mini"}}`, same); code != 403 || !strings.Contains(body, "recent_login_required") || !strings.Contains(body, "sign in again") {
-		t.Errorf("model.name 5 minutes after the login = %d %s, want 403 recent_login_required", code, body)
+	if code, body := put(`{"config":{"model.name":"openai/gpt-4o-mini"}}`, same); code != 403 || !strings.Contains(body, "recent_login_required") ||
+		!strings.Contains(body, `"detail":"changing model.name needs a login less than 5 minutes old; sign in again, then retry"`) || !strings.Contains(body, `"login_url":"/login"`) {
+		t.Errorf("model.name 5 minutes after the login = %d %s, want 403 recent_login_required, in one sentence, with the login page", code, body)
 	}
 	if !strings.Contains(f.logs.String(), "event=config.refused") {
 		t.Errorf("the refusal is not audited:\n%s", f.logs)
@@ -194,8 +195,8 @@ func TestConfigModelNeedsRecentLogin(t *testing.T) {
 
 	ins := newFixture(t, authgate.OpenInsecure, nil)
 	rec := send(ins.handler(), "PUT", "/api/config", `{"config":{"model.base_url":"https://evil.example/v1"}}`, map[string]string{"Host": "dash.example", "Content-Type": "application/json"})
-	if rec.Code != 403 || !strings.Contains(rec.Body.String(), "--insecure") {
-		t.Errorf("open-insecure model.base_url = %d %s, want 403", rec.Code, rec.Body)
+	if rec.Code != 403 || !strings.Contains(rec.Body.String(), "--insecure") || strings.Contains(rec.Body.String(), "login_url") {
+		t.Errorf("open-insecure model.base_url = %d %s, want 403 without a login page to offer", rec.Code, rec.Body)
 	}
 }
 

@@ -8,19 +8,17 @@ import (
 
 // createProfile makes the profile of req through profiles.Clone, as hermes
 // profile create does: the seeds, or --clone (the active profile),
-// --clone-from SRC, --clone-all (its sessions and the rest too); a fresh
-// API_SERVER_KEY and the next free port either way.
+// --clone-from SRC, --clone-all (its sessions and the rest too; alone, of
+// the active profile, as the CLI's); a fresh API_SERVER_KEY and the next
+// free port either way.
 func (s *Server) createProfile(req createRequest) error {
 	from := req.CloneFrom
-	if req.Clone && from == "" {
+	if (req.Clone || req.CloneAll) && from == "" {
 		active, err := profiles.Resolve(s.home, "")
 		if err != nil {
 			return err
 		}
 		from = active
-	}
-	if req.CloneAll && from == "" {
-		return fmt.Errorf("%w: copying everything (clone_all) needs a profile to copy (clone_from)", errBadCreate)
 	}
 	if from != "" {
 		if err := s.checkProfile(from); err != nil {

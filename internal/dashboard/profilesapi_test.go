@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -94,7 +95,8 @@ func TestProfilesPage(t *testing.T) {
 }
 
 // TestProfileClone: a profile made from another one has its config and
-// SOUL.md, its own port and a fresh key (another fingerprint).
+// SOUL.md, its own port and a fresh key (another fingerprint); clone_all
+// alone copies the active profile, as hermes profile create --clone-all.
 func TestProfileClone(t *testing.T) {
 	f := newFixture(t, authgate.OpenLocal, nil)
 	h := f.handler()
@@ -121,7 +123,22 @@ func TestProfileClone(t *testing.T) {
 	if rec := send(h, "POST", "/api/profiles", `{"name":"other","clone_from":"nobody"}`, hdr); rec.Code != 400 && rec.Code != 404 {
 		t.Errorf("clone from nobody = %d %s", rec.Code, rec.Body)
 	}
-	if rec := send(h, "POST", "/api/profiles", `{"name":"other","clone_all":true}`, hdr); rec.Code != 400 {
-		t.Errorf("clone_all without a source = %d", rec.Code)
+	// clone_all alone copies everything of the active profile, as the
+	// CLI's --clone-all does.
+	coder := f.addProfile(t, "coder", 8650)
+	writeFile(t, filepath.Join(coder, "memories", "MEMORY.md"), "the coder's memory\n")
+	writeFile(t, filepath.Join(f.home, profiles.FileActiveProfile), "coder\n")
+	if rec := send(h, "POST", "/api/profiles", `{"name":"other","clone_all":true}`, hdr); rec.Code != 201 {
+		t.Fatalf("clone_all without a source = %d %s, want 201 (a full copy of the active profile)", rec.Code, rec.Body)
+	}
+	c, err = profiles.LoadProfileConfig(f.home, "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := c.Get("model.name"); v != "local/coder" {
+		t.Errorf("clone_all alone: the copy's model.name = %v, want the active profile's local/coder", v)
+	}
+	if b, err := os.ReadFile(filepath.Join(profiles.Dir(f.home, "other"), "memories", "MEMORY.md")); err != nil || string(b) != "the coder's memory\n" {
+		t.Errorf("clone_all alone: the active profile's memories were not copied: %q, %v", b, err)
 	}
 }

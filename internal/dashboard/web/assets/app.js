@@ -14,13 +14,20 @@ const modules = {
   session: "./sessions.js",
 };
 
+// <body data-ready> says the page's script has started (its buttons and
+// forms now act); "failed" when it could not load.
+function ready(state) { document.body.dataset.ready = state; }
+
 refreshTimes();
 if (modules[page]) {
-  import(modules[page]).then(function (m) { m.init(page); }).catch(function (err) {
+  import(modules[page]).then(function (m) { m.init(page); ready("yes"); }).catch(function (err) {
     const p = document.createElement("p");
     p.className = "banner bad";
     p.setAttribute("role", "alert");
     p.textContent = "This page's script failed to load: " + err.message;
     document.querySelector("main").prepend(p);
+    ready("failed");
   });
+} else {
+  ready("yes");
 }

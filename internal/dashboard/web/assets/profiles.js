@@ -2,8 +2,21 @@
 // the seeds or a copy of another profile) and delete (DELETE
 // /api/profiles/{name}, after a dialog that names what is lost and asks
 // for the name typed again); the server refuses a delete while the
-// gateway runs, and the page says so.
-import { call, problem } from "./api.js";
+// gateway runs, and the page says so (and shows the gateway's state as it
+// is now, which may have changed since the page was loaded).
+import { call, problem, el } from "./api.js";
+
+// showGateway puts the gateway's state, as GET /api/profiles has it now,
+// on the profile's card.
+async function showGateway(card, name) {
+  const r = await call("GET", "/api/profiles");
+  const p = r.ok && (r.body.profiles || []).find(function (x) { return x.name === name; });
+  const dd = card.querySelector(".gateway-state");
+  if (!p || !dd) return;
+  const g = p.gateway;
+  dd.replaceChildren(el("span", { class: "state state-" + g.state }, g.state),
+    g.desired_state ? el("span", { class: "muted" }, " (wanted " + g.desired_state + ")") : "");
+}
 
 export function init() {
   const form = document.getElementById("create-form");
@@ -49,7 +62,12 @@ export function init() {
     res.className = "result muted";
     res.textContent = "Deleting…";
     const r = await call("DELETE", "/api/profiles/" + encodeURIComponent(target), { confirm: target });
-    if (!r.ok) { res.className = "result bad"; res.textContent = "✗ Not deleted: " + problem(r); return; }
+    if (!r.ok) {
+      res.className = "result bad";
+      res.textContent = "✗ Not deleted: " + problem(r);
+      if (r.status === 409) showGateway(card, target);
+      return;
+    }
     res.className = "result ok";
     res.textContent = "✓ Deleted. Reloading…";
     setTimeout(function () { window.location.reload(); }, 800);
