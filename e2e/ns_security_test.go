@@ -14,13 +14,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/hermes-agent/hermes/internal/safefs"
 	"github.com/hermes-agent/hermes/internal/sessions"
-	"github.com/hermes-agent/hermes/internal/testenv"
 )
 
 // rootOnly makes a directory only root can enter, holding files, for a
@@ -169,18 +169,67 @@ func TestLockedFilesDoNotHangBoot(t *testing.T) {
 	}
 }
 
+// watchedBuffer is a lockedBuffer that closes seen when a line holding
+// every one of words is written: the event a test waits for, without
+// polling.
+type watchedBuffer struct {
+	lockedBuffer
+	words []string
+	seen  chan struct{}
+	once  sync.Once
+}
+
+func newWatchedBuffer(words ...string) *watchedBuffer {
+	return &watchedBuffer{words: words, seen: make(chan struct{})}
+}
+
+func (w *watchedBuffer) Write(p []byte) (int, error) {
+	n, err := w.lockedBuffer.Write(p)
+	s := w.String()
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 && hasLine(s[:i], w.words...) {
+		w.once.Do(func() { close(w.seen) })
+	}
+	return n, err
+}
+
 // TestTermEndsLockWait: SIGTERM while the boot waits for a lock ends init
-// at once, with 143, instead of when the lock goes.
+// at once with 143 (CONTRACT §1 step 7: a TERM during the boot cancels it),
+// not when the wait runs out. Six gateway_state.json files (the default
+// profile and five more, each recorded running so the boot locks it to
+// record desired_state) and the boot log are held locked: the boot would
+// wait 1 s for each until its 5 s budget is spent. The TERM comes right
+// after the first skipped write, in the second wait; init must be gone
+// within half a second of it, which it cannot be if the signal does not
+// end the wait in progress (up to 1 s) or the ones after it (up to 4 s),
+// nor if a gateway the boot started, waiting as the hermes uid to record
+// "starting" in its locked state file, must be killed after its stop
+// grace (6 s).
 func TestTermEndsLockWait(t *testing.T) {
 	t.Parallel()
 	h := newNSHome(t)
 	logs := filepath.Join(h.home, "logs")
 	os.MkdirAll(logs, 0o755)
 	os.Chown(logs, 10000, 10000)
-	holdLocks(t, filepath.Join(logs, "container-boot.log"))
-	// HERMES_INIT_VERBOSE: the test waits for the reconciler's routine line.
-	cmd := h.initCmd(subreaper, []string{"HERMES_INIT_VERBOSE=1"}, "sleep", "100000")
-	out := &lockedBuffer{}
+	locked := []string{filepath.Join(logs, "container-boot.log")}
+	for _, p := range []string{"", "p1", "p2", "p3", "p4", "p5"} {
+		dir := h.home
+		if p != "" {
+			dir = filepath.Join(h.home, "profiles", p)
+			os.MkdirAll(dir, 0o755)
+			os.Chown(filepath.Dir(dir), 10000, 10000)
+			os.Chown(dir, 10000, 10000)
+		}
+		for name, content := range map[string]string{"SOUL.md": "soul\n", "gateway_state.json": `{"gateway_state": "running"}`} {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			os.Chown(filepath.Join(dir, name), 10000, 10000)
+		}
+		locked = append(locked, filepath.Join(dir, "gateway_state.json"))
+	}
+	holdLocks(t, locked...)
+	cmd := h.initCmd(subreaper, nil, "sleep", "100000")
+	out := newWatchedBuffer("refusing", "gateway_state.json", "locked by pid")
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -195,18 +244,27 @@ func TestTermEndsLockWait(t *testing.T) {
 			<-done
 		}
 	}()
-	// The boot log is written right after the reconciler's last line.
-	testenv.Eventually(t, 20*time.Second, "the reconciler to run", func() bool {
-		return strings.Contains(out.String(), "reconcile: profile=default")
-	})
+	select {
+	case <-out.seen:
+	case <-done:
+		t.Fatalf("init ended before a lock wait ran out:\n%s", out)
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no refusing line for a locked gateway_state.json after 20 s:\n%s", out)
+	}
 	cmd.Process.Signal(syscall.SIGTERM)
+	sent := time.Now()
+	const bound = 500 * time.Millisecond
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
-		t.Fatalf("init still runs 10 s after SIGTERM while a lock is held:\n%s", out)
+		t.Fatalf("init still runs 10 s after SIGTERM while the boot waits for locks:\n%s", out)
 	}
-	if code := cmd.ProcessState.ExitCode(); code != 143 && code != 0 {
-		t.Errorf("exit code %d, want 143 (or 0 when the boot had just finished)\n%s", code, out)
+	took := time.Since(sent)
+	if code := cmd.ProcessState.ExitCode(); code != 143 {
+		t.Errorf("exit code %d, want 143 (a TERM that cancelled the boot)\n%s", code, out)
+	}
+	if took > bound {
+		t.Errorf("init exited %v after SIGTERM, want within %v: the signal did not end the lock wait\n%s", took.Round(time.Millisecond), bound, out)
 	}
 }
 
