@@ -193,7 +193,7 @@ func (w *watchedBuffer) Write(p []byte) (int, error) {
 }
 
 // TestTermEndsLockWait: SIGTERM while the boot waits for a lock ends init
-// at once with 143 (CONTRACT §1 step 7: a TERM during the boot cancels it),
+// at once with 143 (CONTRACT §3 step 7: a TERM during the boot cancels it),
 // not when the wait runs out. Six gateway_state.json files (the default
 // profile and five more, each recorded running so the boot locks it to
 // record desired_state) and the boot log are held locked: the boot would
