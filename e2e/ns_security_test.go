@@ -14,12 +14,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/hermes-agent/hermes/internal/safefs"
-	"github.com/hermes-agent/hermes/internal/testenv"
+	"github.com/hermes-agent/hermes/internal/sessions"
 )
 
 // rootOnly makes a directory only root can enter, holding files, for a
@@ -168,18 +169,67 @@ func TestLockedFilesDoNotHangBoot(t *testing.T) {
 	}
 }
 
+// watchedBuffer is a lockedBuffer that closes seen when a line holding
+// every one of words is written: the event a test waits for, without
+// polling.
+type watchedBuffer struct {
+	lockedBuffer
+	words []string
+	seen  chan struct{}
+	once  sync.Once
+}
+
+func newWatchedBuffer(words ...string) *watchedBuffer {
+	return &watchedBuffer{words: words, seen: make(chan struct{})}
+}
+
+func (w *watchedBuffer) Write(p []byte) (int, error) {
+	n, err := w.lockedBuffer.Write(p)
+	s := w.String()
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 && hasLine(s[:i], w.words...) {
+		w.once.Do(func() { close(w.seen) })
+	}
+	return n, err
+}
+
 // TestTermEndsLockWait: SIGTERM while the boot waits for a lock ends init
-// at once, with 143, instead of when the lock goes.
+// at once with 143 (CONTRACT §3 step 7: a TERM during the boot cancels it),
+// not when the wait runs out. Six gateway_state.json files (the default
+// profile and five more, each recorded running so the boot locks it to
+// record desired_state) and the boot log are held locked: the boot would
+// wait 1 s for each until its 5 s budget is spent. The TERM comes right
+// after the first skipped write, in the second wait; init must be gone
+// within half a second of it, which it cannot be if the signal does not
+// end the wait in progress (up to 1 s) or the ones after it (up to 4 s),
+// nor if a gateway the boot started, waiting as the hermes uid to record
+// "starting" in its locked state file, must be killed after its stop
+// grace (6 s).
 func TestTermEndsLockWait(t *testing.T) {
 	t.Parallel()
 	h := newNSHome(t)
 	logs := filepath.Join(h.home, "logs")
 	os.MkdirAll(logs, 0o755)
 	os.Chown(logs, 10000, 10000)
-	holdLocks(t, filepath.Join(logs, "container-boot.log"))
-	// HERMES_INIT_VERBOSE: the test waits for the reconciler's routine line.
-	cmd := h.initCmd(subreaper, []string{"HERMES_INIT_VERBOSE=1"}, "sleep", "100000")
-	out := &lockedBuffer{}
+	locked := []string{filepath.Join(logs, "container-boot.log")}
+	for _, p := range []string{"", "p1", "p2", "p3", "p4", "p5"} {
+		dir := h.home
+		if p != "" {
+			dir = filepath.Join(h.home, "profiles", p)
+			os.MkdirAll(dir, 0o755)
+			os.Chown(filepath.Dir(dir), 10000, 10000)
+			os.Chown(dir, 10000, 10000)
+		}
+		for name, content := range map[string]string{"SOUL.md": "soul\n", "gateway_state.json": `{"gateway_state": "running"}`} {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			os.Chown(filepath.Join(dir, name), 10000, 10000)
+		}
+		locked = append(locked, filepath.Join(dir, "gateway_state.json"))
+	}
+	holdLocks(t, locked...)
+	cmd := h.initCmd(subreaper, nil, "sleep", "100000")
+	out := newWatchedBuffer("refusing", "gateway_state.json", "locked by pid")
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -194,18 +244,27 @@ func TestTermEndsLockWait(t *testing.T) {
 			<-done
 		}
 	}()
-	// The boot log is written right after the reconciler's last line.
-	testenv.Eventually(t, 20*time.Second, "the reconciler to run", func() bool {
-		return strings.Contains(out.String(), "reconcile: profile=default")
-	})
+	select {
+	case <-out.seen:
+	case <-done:
+		t.Fatalf("init ended before a lock wait ran out:\n%s", out)
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no refusing line for a locked gateway_state.json after 20 s:\n%s", out)
+	}
 	cmd.Process.Signal(syscall.SIGTERM)
+	sent := time.Now()
+	const bound = 500 * time.Millisecond
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
-		t.Fatalf("init still runs 10 s after SIGTERM while a lock is held:\n%s", out)
+		t.Fatalf("init still runs 10 s after SIGTERM while the boot waits for locks:\n%s", out)
 	}
-	if code := cmd.ProcessState.ExitCode(); code != 143 && code != 0 {
-		t.Errorf("exit code %d, want 143 (or 0 when the boot had just finished)\n%s", code, out)
+	took := time.Since(sent)
+	if code := cmd.ProcessState.ExitCode(); code != 143 {
+		t.Errorf("exit code %d, want 143 (a TERM that cancelled the boot)\n%s", code, out)
+	}
+	if took > bound {
+		t.Errorf("init exited %v after SIGTERM, want within %v: the signal did not end the lock wait\n%s", took.Round(time.Millisecond), bound, out)
 	}
 }
 
@@ -247,11 +306,81 @@ func TestRefusedManagedFilesSaySo(t *testing.T) {
 	}
 }
 
+// sessionsDB writes a state.db at path holding two sessions, through
+// internal/sessions as the gateway writes them, and returns their ids,
+// the older one first. Its files are the hermes uid's.
+func sessionsDB(t *testing.T, path string) []string {
+	t.Helper()
+	st, err := sessions.Open(path, sessions.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{sessions.NewSessionID(), sessions.NewSessionID()}
+	now := time.Now()
+	for i, id := range ids {
+		err := st.AppendTurn(context.Background(), sessions.Turn{
+			SessionID: id, Profile: "foo", Model: "test/model",
+			Messages: []sessions.Message{
+				{Role: sessions.RoleUser, Content: "a question " + strconv.Itoa(i)},
+				{Role: sessions.RoleAssistant, Content: "an answer"},
+			},
+			At: now.Add(-time.Duration(len(ids)-i) * time.Hour),
+		})
+		if err != nil {
+			st.Close()
+			t.Fatal(err)
+		}
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	matches, _ := filepath.Glob(path + "*")
+	for _, m := range matches {
+		os.Chown(m, 10000, 10000)
+	}
+	return ids
+}
+
+// snapshot returns every entry below dir: its mode, and a regular file's
+// content or a symlink's target.
+func snapshot(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		v := fi.Mode().String()
+		switch {
+		case fi.Mode().IsRegular():
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			v += " " + string(b)
+		case fi.Mode()&os.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			v += " -> " + target
+		}
+		out[p] = v
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 // TestRootCLIRefusesSymlinks: every CLI command that writes under
 // HERMES_HOME, run as root with HERMES_DOCKER_EXEC_AS_ROOT=1, refuses a
 // symlink the hermes uid planted (profiles/<name>, profiles/, config.yaml,
-// auth.json, a seeds directory), with a message that says so, and writes
-// nothing through it.
+// .env, auth.json, state.db, a seeds directory), with a message that names
+// the link, exits non-zero, and writes nothing through it: the link's
+// target, a root-only directory holding what the command would change
+// (a variable, a key, a session), is byte for byte what it was.
 func TestRootCLIRefusesSymlinks(t *testing.T) {
 	t.Parallel()
 	profile := map[string]string{
@@ -266,8 +395,13 @@ func TestRootCLIRefusesSymlinks(t *testing.T) {
 		files        map[string]string
 		args         []string
 		stdin        string
-		// absent: paths below outside that the command must not create.
-		absent []string
+		// setup, when set, adds to outside what the command would change
+		// through the link, and returns the words of args to replace (a
+		// session's id).
+		setup func(t *testing.T, outside string) map[string]string
+		// absent: paths below outside that the command must not create;
+		// homeAbsent: paths below home.
+		absent, homeAbsent []string
 		// code is the exit code of the refusal.
 		code int
 	}{
@@ -291,12 +425,45 @@ func TestRootCLIRefusesSymlinks(t *testing.T) {
 			args: []string{"-p", "foo", "gateway", "run", "--no-supervise"}, absent: []string{"foo/gateway.pid", "foo/gateway_state.json", "foo/state.db"}, code: 78},
 		{name: "seeds, the directory a symlink", link: "share", files: map[string]string{"keep": "x"},
 			args: []string{"seeds", "--dir", "SHARE"}, absent: []string{"SOUL.md", "config.yaml", "env.example"}, code: 1},
+		{name: "env set, .env a symlink", link: ".env", target: ".env", files: map[string]string{".env": "API_SERVER_KEY=k\nFOO=bar\n"},
+			args: []string{"env", "set", "FOO", "x"}, code: 1},
+		{name: "env unset, profiles/foo a symlink", link: "profiles/foo", target: "foo", files: profile,
+			args: []string{"-p", "foo", "env", "unset", "API_SERVER_KEY"}, code: 1},
+		{name: "env rotate, .env a symlink", link: ".env", target: ".env", files: map[string]string{".env": "API_SERVER_KEY=k\nFOO=bar\n"},
+			args: []string{"env", "rotate", "API_SERVER_KEY"}, code: 1},
+		{name: "config unset, config.yaml a symlink", link: "config.yaml", target: "config.yaml", files: map[string]string{"config.yaml": "model:\n  name: m\nsecret: s3\n"},
+			args: []string{"config", "unset", "secret"}, code: 1},
+		{name: "sessions rename, state.db a symlink", link: "state.db", target: "state.db",
+			setup: func(t *testing.T, outside string) map[string]string {
+				return map[string]string{"ID": sessionsDB(t, filepath.Join(outside, "state.db"))[0]}
+			},
+			args: []string{"sessions", "rename", "ID", "a", "new", "title"}, absent: []string{"state.db-shm", "state.db-wal"}, code: 1},
+		{name: "sessions delete, profiles/foo a symlink", link: "profiles/foo", target: "foo", files: profile,
+			setup: func(t *testing.T, outside string) map[string]string {
+				return map[string]string{"ID": sessionsDB(t, filepath.Join(outside, "foo", "state.db"))[0]}
+			},
+			args: []string{"-p", "foo", "sessions", "delete", "ID", "--yes"}, absent: []string{"foo/state.db-shm", "foo/state.db-wal"}, code: 1},
+		{name: "sessions prune, state.db a symlink", link: "state.db", target: "state.db",
+			setup: func(t *testing.T, outside string) map[string]string {
+				sessionsDB(t, filepath.Join(outside, "state.db"))
+				return nil
+			},
+			args: []string{"sessions", "prune", "--keep", "1"}, absent: []string{"state.db-shm", "state.db-wal"}, code: 1},
+		// The source's files (its .env holds its key) must not be read
+		// into a new profile the hermes uid can read, nor the profile made.
+		{name: "profile create --clone-from, profiles/foo a symlink", link: "profiles/foo", target: "foo", files: profile,
+			args: []string{"profile", "create", "bar", "--clone-from", "foo"}, homeAbsent: []string{"profiles/bar"}, code: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			h := newNSHome(t)
 			outside := rootOnly(t, filepath.Join(h.dir, "outside"), tt.files)
+			var words map[string]string
+			if tt.setup != nil {
+				words = tt.setup(t, outside)
+			}
+			before := snapshot(t, outside)
 			link := filepath.Join(h.home, tt.link)
 			os.MkdirAll(filepath.Dir(link), 0o755)
 			os.Chown(filepath.Dir(link), 10000, 10000)
@@ -306,6 +473,9 @@ func TestRootCLIRefusesSymlinks(t *testing.T) {
 			args := make([]string, len(tt.args))
 			for i, a := range tt.args {
 				args[i] = strings.ReplaceAll(a, "SHARE", filepath.Join(h.home, "share"))
+				if w, ok := words[a]; ok {
+					args[i] = w
+				}
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
@@ -315,10 +485,26 @@ func TestRootCLIRefusesSymlinks(t *testing.T) {
 			cmd.Dir = h.dir
 			cmd.Stdin = strings.NewReader(tt.stdin)
 			out, _ := cmd.CombinedOutput()
-			if code := cmd.ProcessState.ExitCode(); code != tt.code || !strings.Contains(string(out), "symbolic link") {
-				t.Errorf("hermes %s as root: exit %d, want %d and a refusal naming the symbolic link:\n%s", strings.Join(args, " "), code, tt.code, out)
+			if code := cmd.ProcessState.ExitCode(); code != tt.code || !hasLine(string(out), "refusing", link, "symbolic link") {
+				t.Errorf("hermes %s as root: exit %d, want %d and a refusal naming the symbolic link %s:\n%s", strings.Join(args, " "), code, tt.code, link, out)
 			}
 			sameFiles(t, outside, tt.files)
+			after := snapshot(t, outside)
+			for p, v := range before {
+				if after[p] != v {
+					t.Errorf("%s changed through the symlink: %.200q, was %.200q", p, after[p], v)
+				}
+			}
+			for p := range after {
+				if _, ok := before[p]; !ok {
+					t.Errorf("%s was created through the symlink", p)
+				}
+			}
+			for _, a := range tt.homeAbsent {
+				if _, err := os.Lstat(filepath.Join(h.home, a)); !os.IsNotExist(err) {
+					t.Errorf("%s was created: %v", filepath.Join(h.home, a), err)
+				}
+			}
 			for _, a := range tt.absent {
 				if _, err := os.Lstat(filepath.Join(outside, a)); !os.IsNotExist(err) {
 					t.Errorf("%s was created through the symlink", filepath.Join(outside, a))

@@ -209,6 +209,12 @@ type boot struct {
 	desired  *gateway.DesiredQueue
 	consoles [2]*logpipe.Console // stdout, stderr
 
+	// stopDesired ends the desired-state queue's run when the shutdown
+	// begins, so that a write waiting for a held lock ends at once (a
+	// TERM ends every lock wait) and what is still queued is written
+	// without waiting.
+	stopDesired context.CancelFunc
+
 	ctlOnce sync.Once
 	trim    *procmem.Trimmer // gives back what bursts of work left behind; set with ctl
 	ctl     *control.Server  // serves every socket of this init
@@ -451,6 +457,9 @@ func (b *boot) bootDuration() time.Duration { return time.Duration(b.booted.Load
 // shutdown stops every service by ctx's deadline (initd.Init.Shutdown).
 func (b *boot) shutdown(ctx context.Context) error {
 	b.state.Store(control.BootStopping)
+	if b.stopDesired != nil {
+		b.stopDesired()
+	}
 	if b.sup == nil {
 		return nil
 	}

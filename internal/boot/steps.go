@@ -88,7 +88,14 @@ func (b *boot) control() error {
 		Reserved:   runtimeService,
 	})
 	b.parts.start(b.sup.Run, "supervisor")
-	b.parts.start(b.desired.Run, "desired state")
+	stopping, stop := context.WithCancel(context.Background())
+	b.stopDesired = stop
+	b.parts.start(func(ctx context.Context) error {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		defer context.AfterFunc(stopping, cancel)()
+		return b.desired.Run(ctx)
+	}, "desired state")
 	b.serve(ln)
 	return nil
 }

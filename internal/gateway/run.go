@@ -133,7 +133,13 @@ func Run(ctx context.Context, cfg Config) error {
 	defer lock.Release()
 
 	g := &gw{cfg: cfg, dir: dir, log: log, pid: os.Getpid(), start: time.Now()}
-	g.record(StateStarting, "")
+	if err := g.recordCtx(ctx, StateStarting, ""); err != nil && ctx.Err() != nil {
+		// Stopped while it waited to record starting (the state file's
+		// lock held by another process): a TERM ends that wait at once,
+		// nothing was recorded, and there is nothing to drain.
+		log.Info("gateway stopped before it started", "profile", p)
+		return lock.Release()
+	}
 	if cfgErr != nil {
 		g.record(StateStartupFailed, "configuration: "+cfgErr.Error())
 		return fmt.Errorf("%w: %w", ErrConfig, cfgErr)
@@ -240,16 +246,23 @@ type gw struct {
 // file that cannot be written is logged, never fatal: the gateway serves
 // regardless.
 func (g *gw) record(state, reason string) {
+	g.recordCtx(context.Background(), state, reason)
+}
+
+// recordCtx is record whose wait for the state file's lock ctx ends; it
+// returns the write's error.
+func (g *gw) recordCtx(ctx context.Context, state, reason string) error {
 	g.state.Store(state)
-	err := UpdateRuntime(g.dir, func(r *Runtime) {
+	err := updateRuntime(ctx, g.dir, func(r *Runtime) {
 		r.State, r.PID, r.StartTime, r.ExitReason = state, g.pid, g.start, reason
 	})
-	if err != nil {
+	if err != nil && ctx.Err() == nil {
 		g.log.Warn("gateway: cannot record its state", "state", state, "err", err)
 	}
 	if g.cfg.observe != nil {
 		g.cfg.observe(state)
 	}
+	return err
 }
 
 func (g *gw) current() string {

@@ -316,12 +316,17 @@ type Runtime struct {
 // symlink at the state file. fn may be called more than once if another writer
 // replaces the file meanwhile.
 func UpdateRuntime(dir string, fn func(*Runtime)) error {
+	return updateRuntime(context.Background(), dir, fn)
+}
+
+// updateRuntime is UpdateRuntime whose wait for the lock ctx also ends.
+func updateRuntime(ctx context.Context, dir string, fn func(*Runtime)) error {
 	d, err := safefs.OpenPlain(dir)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	return update(context.Background(), d, safefs.Keep, safefs.Wait{Max: lockTimeout}, func(m map[string]json.RawMessage) error {
+	return update(ctx, d, safefs.Keep, safefs.Wait{Max: lockTimeout}, func(m map[string]json.RawMessage) error {
 		applyRuntime(m, fn)
 		return nil
 	})
