@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # deps.sh — install what the test suite needs when it is missing, so that
-# `make test` works on a fresh machine (Go and a Docker engine are the only
+# script/test.sh works on a fresh machine (Go and a Docker engine are the only
 # things it assumes). It installs Debian packages with apt-get (as root, only
 # the missing ones, after one `apt-get update`), downloads the Go modules,
 # and then checks every program the tests run, failing with the package to
@@ -36,11 +36,12 @@ command -v go >/dev/null || die "Go is missing: install Go $(sed -n 's/^go //p' 
 #   curl              the swarm test's probes of the published ports, from the host
 #   bash-completion zsh fish  the shells that source hermes completion's scripts (e2e/cli_completion_test.go)
 #   prometheus        a real Prometheus scraping a container, and promtool check metrics (e2e/container_metrics_test.go)
-pkgs=(debootstrap bsdutils ncurses-bin procps util-linux iproute2 tmux chromium nginx-light
+#   make              make test, make fuzz, make faults (the suite itself is script/test.sh)
+pkgs=(make debootstrap bsdutils ncurses-bin procps util-linux iproute2 tmux chromium nginx-light
       docker-compose sqlite3 gcc libc6-dev git ca-certificates podman uidmap slirp4netns passwd
       curl bash-completion zsh fish prometheus)
 # program → package, checked after the install
-progs=(debootstrap:debootstrap script:bsdutils tput:ncurses-bin ps:procps unshare:util-linux
+progs=(make:make debootstrap:debootstrap script:bsdutils tput:ncurses-bin ps:procps unshare:util-linux
        ip:iproute2 tmux:tmux chromium:chromium nginx:nginx-light docker-compose:docker-compose
        sqlite3:sqlite3 gcc:gcc git:git podman:podman newuidmap:uidmap slirp4netns:slirp4netns
        useradd:passwd setpriv:util-linux nsenter:util-linux curl:curl zsh:zsh fish:fish

@@ -14,7 +14,7 @@
 # The Go modules come through the module proxy, as on a fresh machine; with
 # --modcache the machine's module cache is mounted read-only instead.
 #
-# The whole suite is `make test`: --full runs that instead of the subset (long,
+# The whole suite is script/test.sh (the README's command): --full runs that instead of the subset (long,
 # and heavy on a shared machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +32,7 @@ usage: $prog [--ref REF] [--image IMAGE] [--run REGEX] [--modcache] [--full] [--
   --run REGEX    the tests to run after deps.sh (default: $default_run)
   --modcache     mount the Go module cache (\$(go env GOMODCACHE)) read-only instead of
                  downloading the modules
-  --full         run make test (the README's command, the whole suite) instead
+  --full         run script/test.sh (the README's command, the whole suite) instead
   --keep         keep the container (named hermes-fresh-<pid>) for inspection
 
 Needs root and a Docker engine. Exit status: the container's (125: docker could not start it).
@@ -105,7 +105,7 @@ if [ "$modcache" = 1 ]; then
 fi
 
 if [ "$full" = 1 ]; then
-	tests='make test'
+	tests='script/test.sh'
 else
 	# The README's test command, less its lint and the rest of the suite: what
 	# deps.sh installed, used by the tests that need it.
@@ -122,7 +122,6 @@ docker run --name "$name" --cap-add ALL --cap-drop SYS_RESOURCE --security-opt s
 	--security-opt apparmor=unconfined --shm-size 1g -e HERMES_CI=1 -e CI=true -w /src "${mounts[@]}" "$image" \
 	bash -c "set -euo pipefail; echo \"fresh machine: \$(. /etc/os-release; echo \$PRETTY_NAME), \$(dpkg-query -W -f='\${binary:Package}\n' | wc -l) packages\"; \
 		for p in chromium nginx debootstrap tmux sqlite3 podman; do command -v \$p >/dev/null && echo \"already there: \$p\"; done; \
-		apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq make >/dev/null; \
 		$tests"
 code=$?
 set -e
