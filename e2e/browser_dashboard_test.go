@@ -182,7 +182,7 @@ func TestBrowserDashboard(t *testing.T) {
 	b.screenshot("config-refused")
 	b.run("a good value", step, chromedp.SetValue(chromedp.CSS("#key-gateway\\.max_concurrent"), "8"), chromedp.Click(chromedp.CSS("#config-save")))
 	wait("the save", `document.getElementById("config-result").textContent.startsWith("✓ Saved gateway.max_concurrent")`)
-	if c, err := profiles.LoadProfileConfig(h.home, profiles.Default); err != nil {
+	if c, err := profiles.LoadProfileConfig(profiles.MustParse(h.home, profiles.Default)); err != nil {
 		t.Fatal(err)
 	} else if v, _ := c.Get("gateway.max_concurrent"); v != 8 {
 		t.Errorf("gateway.max_concurrent = %v after the save", v)
@@ -205,7 +205,7 @@ func TestBrowserDashboard(t *testing.T) {
 	b.run("creating a profile as a copy of default", step, chromedp.SendKeys(chromedp.CSS("#create-name"), "writer"), chromedp.SetValue(chromedp.CSS("#create-from"), "default"), chromedp.Click(chromedp.CSS(`#create-form button[type="submit"]`)))
 	wait("the creation's result", `document.getElementById("create-result").textContent.startsWith("✓ Created writer")`)
 	b.run("the page with the new profile", step, chromedp.WaitVisible(chromedp.CSS("#profile-writer")))
-	if !profiles.Exists(h.home, "writer") {
+	if !profiles.Exists(profiles.MustParse(h.home, "writer")) {
 		t.Errorf("the profile writer was not created")
 	}
 	fp := func(p string) string {
@@ -228,12 +228,12 @@ func TestBrowserDashboard(t *testing.T) {
 	b.screenshot("profiles-confirm")
 	b.run("confirming", step, chromedp.SendKeys(chromedp.CSS("#delete-confirm"), "writer"), chromedp.Click(chromedp.CSS("#delete-go")))
 	wait("the deletion's result", `document.querySelector("#profile-writer .result").textContent.startsWith("✓ Deleted")`)
-	testenv.Eventually(t, 10*time.Second, "the profile writer to go", func() bool { return !profiles.Exists(h.home, "writer") })
+	testenv.Eventually(t, 10*time.Second, "the profile writer to go", func() bool { return !profiles.Exists(profiles.MustParse(h.home, "writer")) })
 	open("/profiles", "#create-form")
 	if got := eval(`String(document.getElementById("profile-writer") === null)`); got != "true" {
 		t.Errorf("the deleted profile's card is still on the page")
 	}
-	if profiles.Exists(h.home, "writer") {
+	if profiles.Exists(profiles.MustParse(h.home, "writer")) {
 		t.Errorf("the profile writer is still there")
 	}
 	checkPage(t, b, eval, "profiles")
@@ -303,7 +303,7 @@ func TestBrowserDashboard(t *testing.T) {
 	if got := b.text(`#secrets tr[data-key="OPENROUTER_API_KEY"] .secret-value`); strings.Contains(got, upstreamKey) {
 		t.Errorf("the new key is shown unmasked: %q", got)
 	}
-	envPath := profiles.EnvPath(h.home, profiles.Default)
+	envPath := profiles.EnvPath(profiles.MustParse(h.home, profiles.Default))
 	if fi, err := os.Stat(envPath); err != nil || fi.Mode().Perm() != 0o600 || fi.Sys().(*syscall.Stat_t).Uid != 10000 {
 		t.Errorf(".env after the browser's write: %v %v, want 0600 and the hermes uid", fi.Mode(), err)
 	}
@@ -385,7 +385,7 @@ func scrollFits(s string) bool {
 // home's default profile: the message the page must show.
 func configSetMessage(t *testing.T, home, key, value string) string {
 	t.Helper()
-	c, err := profiles.LoadProfileConfig(home, profiles.Default)
+	c, err := profiles.LoadProfileConfig(profiles.MustParse(home, profiles.Default))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -483,7 +483,7 @@ const hostileCode = `fmt.Println("<b>not bold</b>")`
 // The files are the hermes uid's, as the gateway's are.
 func writeHostileSession(t *testing.T, home string) (string, string) {
 	t.Helper()
-	path := filepath.Join(profiles.Dir(home, profiles.Default), profiles.FileSessions)
+	path := filepath.Join(profiles.MustParse(home, profiles.Default).Dir(), profiles.FileSessions)
 	st, err := sessions.Open(path, sessions.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -77,17 +77,18 @@ func openSessionsForWrite(e *Env) (st *sessions.Store, profile string, ok bool, 
 	if err != nil {
 		return nil, "", false, err
 	}
-	name, err := profiles.Resolve(home, e.Profile)
+	ref, err := profiles.Resolve(home, e.Profile)
 	if err != nil {
 		return nil, "", false, err
 	}
-	if err := gateway.CheckFiles(home, name); err != nil {
+	name := ref.Name()
+	if err := gateway.CheckFiles(ref); err != nil {
 		return nil, "", false, err
 	}
-	if name != profiles.Default && !profiles.Exists(home, name) {
+	if !ref.IsDefault() && !profiles.Exists(ref) {
 		return nil, "", false, fmt.Errorf("profile %s does not exist: create it with hermes profile create %s", name, name)
 	}
-	c, err := profiles.LoadConfig(profiles.ConfigPath(home, name))
+	c, err := profiles.LoadConfig(profiles.ConfigPath(ref))
 	if err != nil {
 		return nil, "", false, err
 	}
@@ -95,7 +96,7 @@ func openSessionsForWrite(e *Env) (st *sessions.Store, profile string, ok bool, 
 	if err != nil {
 		return nil, "", false, err
 	}
-	path := filepath.Join(profiles.Dir(home, name), sessionsFile)
+	path := filepath.Join(ref.Dir(), sessionsFile)
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return nil, name, false, nil
 	}

@@ -10,25 +10,25 @@ import (
 // profile create does: the seeds, or --clone (the active profile),
 // --clone-from SRC, --clone-all (its sessions and the rest too); a fresh
 // API_SERVER_KEY and the next free port either way.
-func (s *Server) createProfile(req createRequest) error {
+func (s *Server) createProfile(ref profiles.Ref, req createRequest) error {
 	from := req.CloneFrom
 	if req.Clone && from == "" {
 		active, err := profiles.Resolve(s.home, "")
 		if err != nil {
 			return err
 		}
-		from = active
+		from = active.Name()
 	}
 	if req.CloneAll && from == "" {
 		return fmt.Errorf("%w: copying everything (clone_all) needs a profile to copy (clone_from)", errBadCreate)
 	}
 	if from != "" {
-		if err := s.checkProfile(from); err != nil {
+		if _, err := s.checkProfile(from); err != nil {
 			return err
 		}
 	}
 	if err := profiles.CheckDescription(req.Description); err != nil {
 		return fmt.Errorf("%w: %w", errBadCreate, err)
 	}
-	return profiles.Clone(s.home, req.Name, profiles.CreateOptions{From: from, All: req.CloneAll, Description: req.Description})
+	return profiles.Clone(ref, profiles.CreateOptions{From: from, All: req.CloneAll, Description: req.Description})
 }
