@@ -15,6 +15,7 @@ import (
 
 	"github.com/hermes-agent/hermes/internal/gateway"
 	"github.com/hermes-agent/hermes/internal/profiles"
+	"github.com/hermes-agent/hermes/internal/safefs"
 	"github.com/hermes-agent/hermes/internal/sessions"
 )
 
@@ -155,23 +156,14 @@ func exportSession(ctx context.Context, e *Env, o exportOptions) error {
 		_, err := e.Stdout.Write(b.Bytes())
 		return err
 	}
-	// Whole or not at all: a temporary file beside it, renamed over it.
-	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".*")
+	// Whole or not at all: safefs's one atomic writer, as the caller's own
+	// file (a plain Dir).
+	dir, err := safefs.OpenPlain(filepath.Dir(out))
 	if err != nil {
 		return fmt.Errorf("exporting session %s: %w", id, err)
 	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.Write(b.Bytes())
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), out)
-	}
-	if err != nil {
+	defer dir.Close()
+	if err := dir.WriteFileAtomic(filepath.Base(out), b.Bytes(), 0o644, safefs.Keep); err != nil {
 		return fmt.Errorf("exporting session %s to %s: %w", id, out, err)
 	}
 	fmt.Fprintf(e.Stderr, "✓ exported session %s to %s (%s, %s)\n", id, out, f, plural(len(d.Messages), "message"))
