@@ -242,7 +242,7 @@ func TestBrowserDashboard(t *testing.T) {
 	b.screenshot("config-refused")
 	b.run("a good value", step, chromedp.SetValue(chromedp.CSS("#key-gateway\\.max_concurrent"), "8"), chromedp.Click(chromedp.CSS("#config-save")))
 	wait("the save", `document.getElementById("config-result").textContent.startsWith("✓ Saved gateway.max_concurrent")`)
-	if c, err := profiles.LoadProfileConfig(h.home, profiles.Default); err != nil {
+	if c, err := profiles.LoadProfileConfig(profiles.MustParse(h.home, profiles.Default)); err != nil {
 		t.Fatal(err)
 	} else if v, _ := c.Get("gateway.max_concurrent"); v != 8 {
 		t.Errorf("gateway.max_concurrent = %v after the save", v)
@@ -267,7 +267,7 @@ func TestBrowserDashboard(t *testing.T) {
 	wait("the creation's result", `document.getElementById("create-result").textContent.startsWith("✓ Created writer")`)
 	waitReloaded("the page to reload with the new profile")
 	b.run("the page with the new profile", step, chromedp.WaitVisible(chromedp.CSS("#profile-writer")))
-	if !profiles.Exists(h.home, "writer") {
+	if !profiles.Exists(profiles.MustParse(h.home, "writer")) {
 		t.Errorf("the profile writer was not created")
 	}
 	fp := func(p string) string {
@@ -287,7 +287,7 @@ func TestBrowserDashboard(t *testing.T) {
 	b.run("asking to delete writer while its gateway runs", step, chromedp.Click(chromedp.CSS(`button[data-delete="writer"]`)), chromedp.WaitVisible(chromedp.CSS("#delete-dialog")))
 	b.run("confirming", step, chromedp.SendKeys(chromedp.CSS("#delete-confirm"), "writer"), chromedp.Click(chromedp.CSS("#delete-go")))
 	wait("the refusal", `/^✗ Not deleted: the gateway of profile writer is \w+: stop it first .*\(HTTP 409\)$/.test(document.querySelector("#profile-writer .result").textContent)`)
-	if !profiles.Exists(h.home, "writer") {
+	if !profiles.Exists(profiles.MustParse(h.home, "writer")) {
 		t.Fatalf("a refused delete removed the profile writer")
 	}
 	wait("the card to show the gateway's state now", `/^(starting|running) \(wanted (up|running)\)$/.test(document.querySelector("#profile-writer .gateway-state").textContent)`)
@@ -304,12 +304,12 @@ func TestBrowserDashboard(t *testing.T) {
 	markPage()
 	b.run("confirming", step, chromedp.SendKeys(chromedp.CSS("#delete-confirm"), "writer"), chromedp.Click(chromedp.CSS("#delete-go")))
 	wait("the deletion's result", `document.querySelector("#profile-writer .result").textContent.startsWith("✓ Deleted")`)
-	testenv.Eventually(t, 10*time.Second, "the profile writer to go", func() bool { return !profiles.Exists(h.home, "writer") })
+	testenv.Eventually(t, 10*time.Second, "the profile writer to go", func() bool { return !profiles.Exists(profiles.MustParse(h.home, "writer")) })
 	waitReloaded("the page to reload without the profile")
 	if got := eval(`String(document.getElementById("profile-writer") === null)`); got != "true" {
 		t.Errorf("the deleted profile's card is still on the page")
 	}
-	if profiles.Exists(h.home, "writer") {
+	if profiles.Exists(profiles.MustParse(h.home, "writer")) {
 		t.Errorf("the profile writer is still there")
 	}
 	checkPage(t, b, eval, "profiles")
@@ -381,7 +381,7 @@ func TestBrowserDashboard(t *testing.T) {
 	if got := b.text(`#secrets tr[data-key="OPENROUTER_API_KEY"] .secret-value`); strings.Contains(got, upstreamKey) {
 		t.Errorf("the new key is shown unmasked: %q", got)
 	}
-	envPath := profiles.EnvPath(h.home, profiles.Default)
+	envPath := profiles.EnvPath(profiles.MustParse(h.home, profiles.Default))
 	if fi, err := os.Stat(envPath); err != nil || fi.Mode().Perm() != 0o600 || fi.Sys().(*syscall.Stat_t).Uid != 10000 {
 		t.Errorf(".env after the browser's write: %v %v, want 0600 and the hermes uid", fi.Mode(), err)
 	}
@@ -418,7 +418,7 @@ func TestBrowserDashboard(t *testing.T) {
 	if got := eval(`(document.querySelector("#config-result a") || {href: ""}).href`); got != aged+"/login?next=%2Fconfig" {
 		t.Errorf("the refusal's link goes to %q, want the login page and back to /config", got)
 	}
-	if c, err := profiles.LoadProfileConfig(h.home, profiles.Default); err != nil {
+	if c, err := profiles.LoadProfileConfig(profiles.MustParse(h.home, profiles.Default)); err != nil {
 		t.Fatal(err)
 	} else if v, _ := c.Get("model.name"); v == "openai/gpt-4o-mini" {
 		t.Errorf("model.name was changed by a login too old")
@@ -507,7 +507,7 @@ func TestBrowserDashboard(t *testing.T) {
 	open("/config", "#config-form")
 	b.run("saving a value at 390 px", step, chromedp.SetValue(chromedp.CSS("#key-gateway\\.max_concurrent"), "7"), chromedp.Click(chromedp.CSS("#config-save")))
 	wait("the save", `document.getElementById("config-result").textContent.startsWith("✓ Saved gateway.max_concurrent")`)
-	if c, err := profiles.LoadProfileConfig(h.home, profiles.Default); err != nil {
+	if c, err := profiles.LoadProfileConfig(profiles.MustParse(h.home, profiles.Default)); err != nil {
 		t.Fatal(err)
 	} else if v, _ := c.Get("gateway.max_concurrent"); v != 7 {
 		t.Errorf("gateway.max_concurrent = %v after the save at 390 px", v)
@@ -527,7 +527,7 @@ func TestBrowserDashboard(t *testing.T) {
 	b.run("confirming at 390 px", step, chromedp.Click(chromedp.CSS("#delete-go")))
 	wait("the deletion's result", `document.querySelector("#profile-phone .result").textContent.startsWith("✓ Deleted")`)
 	waitReloaded("the page to reload without the profile")
-	if got := eval(`String(document.getElementById("profile-phone") === null)`); got != "true" || profiles.Exists(h.home, "phone") {
+	if got := eval(`String(document.getElementById("profile-phone") === null)`); got != "true" || profiles.Exists(profiles.MustParse(h.home, "phone")) {
 		t.Errorf("the profile phone is still there after its delete at 390 px")
 	}
 
@@ -568,7 +568,7 @@ func scrollFits(s string) bool {
 // home's default profile: the message the page must show.
 func configSetMessage(t *testing.T, home, key, value string) string {
 	t.Helper()
-	c, err := profiles.LoadProfileConfig(home, profiles.Default)
+	c, err := profiles.LoadProfileConfig(profiles.MustParse(home, profiles.Default))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -666,7 +666,7 @@ const hostileCode = `fmt.Println("<b>not bold</b>")`
 // The files are the hermes uid's, as the gateway's are.
 func writeHostileSession(t *testing.T, home string) (string, string) {
 	t.Helper()
-	path := filepath.Join(profiles.Dir(home, profiles.Default), profiles.FileSessions)
+	path := filepath.Join(profiles.MustParse(home, profiles.Default).Dir(), profiles.FileSessions)
 	st, err := sessions.Open(path, sessions.Options{})
 	if err != nil {
 		t.Fatal(err)

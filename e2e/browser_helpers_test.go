@@ -254,14 +254,14 @@ func browserHome(t *testing.T) (string, []browserSession) {
 	t.Helper()
 	home := t.TempDir()
 	for path, b := range map[string][]byte{
-		profiles.SOULPath(home, profiles.Default):   profiles.DefaultSOUL(profiles.Default),
-		profiles.ConfigPath(home, profiles.Default): profiles.DefaultConfig(profiles.DefaultGatewayPort),
+		profiles.SOULPath(profiles.MustParse(home, profiles.Default)):   profiles.DefaultSOUL(profiles.Default),
+		profiles.ConfigPath(profiles.MustParse(home, profiles.Default)): profiles.DefaultConfig(profiles.DefaultGatewayPort),
 	} {
 		if err := os.WriteFile(path, b, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	st, err := sessions.Open(filepath.Join(profiles.Dir(home, profiles.Default), profiles.FileSessions), sessions.Options{})
+	st, err := sessions.Open(filepath.Join(profiles.MustParse(home, profiles.Default).Dir(), profiles.FileSessions), sessions.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -255,19 +255,19 @@ func TestFaultAbruptStop(t *testing.T) {
 			}
 		}
 		for p, want := range m.envVal {
-			env, err := profiles.ReadEnv(profiles.EnvPath(f.h.home, p))
+			env, err := profiles.ReadEnv(profiles.EnvPath(profiles.MustParse(f.h.home, p)))
 			if got := env["FAULT_VAR"]; err != nil || (got != want && !strings.Contains(maybe, "FAULT_VAR "+got)) {
 				t.Errorf("boot %d: %s FAULT_VAR = %q (%v), acknowledged %q", boot, p, got, err, want)
 			}
 		}
 		for p, want := range m.profiles {
-			_, err := os.Stat(profiles.SOULPath(f.h.home, p))
+			_, err := os.Stat(profiles.SOULPath(profiles.MustParse(f.h.home, p)))
 			if got := err == nil; got != want && !strings.Contains(maybe, " "+p) {
 				t.Errorf("boot %d: profile %s exists=%v, acknowledged %v (in flight: %q)", boot, p, got, want, maybe)
 			}
 		}
 		for p, want := range m.desired {
-			st, err := gateway.ReadProfileState(f.h.home, p)
+			st, err := gateway.ReadProfileState(profiles.MustParse(f.h.home, p))
 			if err != nil || (st.DesiredState != want && !strings.Contains(maybe, "-p "+p+" gateway ")) {
 				t.Errorf("boot %d: %s desired_state %q (%v), acknowledged %q (in flight: %q)", boot, p, st.DesiredState, err, want, maybe)
 			}
@@ -281,17 +281,17 @@ func TestFaultAbruptStop(t *testing.T) {
 				m.modelName[p] = strings.TrimSpace(f.must("-p", p, "config", "get", "model.name"))
 			}
 			for _, p := range []string{"churn0", "churn1", "churn2"} {
-				_, err := os.Stat(profiles.SOULPath(f.h.home, p))
+				_, err := os.Stat(profiles.SOULPath(profiles.MustParse(f.h.home, p)))
 				if m.profiles[p] = err == nil; !m.profiles[p] {
 					// A create cut short may have left a partial tree that
 					// delete must be able to take away.
-					if _, err := os.Stat(profiles.Dir(f.h.home, p)); err == nil {
+					if _, err := os.Stat(profiles.MustParse(f.h.home, p).Dir()); err == nil {
 						t.Logf("boot %d: a partial profile %s is left after %q", boot, p, maybe)
 					}
 				}
 			}
 			for p := range m.envVal {
-				env, _ := profiles.ReadEnv(profiles.EnvPath(f.h.home, p))
+				env, _ := profiles.ReadEnv(profiles.EnvPath(profiles.MustParse(f.h.home, p)))
 				m.envVal[p] = env["FAULT_VAR"]
 			}
 		}

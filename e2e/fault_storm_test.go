@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/hermes-agent/hermes/internal/gateway"
+	"github.com/hermes-agent/hermes/internal/profiles"
 	"github.com/hermes-agent/hermes/internal/supervise"
 	"github.com/hermes-agent/hermes/internal/testenv"
 )
@@ -187,7 +188,7 @@ func TestFaultKillStorm(t *testing.T) {
 		if p == "beta" {
 			want = gateway.DesiredStopped
 		}
-		gs, err := gateway.ReadProfileState(f.h.home, p)
+		gs, err := gateway.ReadProfileState(profiles.MustParse(f.h.home, p))
 		if err != nil || gs.DesiredState != want {
 			t.Errorf("%s: desired_state %q (%v), want %q", p, gs.DesiredState, err, want)
 		}

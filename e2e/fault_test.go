@@ -190,7 +190,7 @@ func (f *faultRig) gateway(profile string, extra ...[2]string) faultGW {
 		f.must("-p", profile, "config", "set", kv[0], kv[1])
 	}
 	f.must("-p", profile, "gateway", "start")
-	env, err := profiles.ReadEnv(profiles.EnvPath(f.h.home, profile))
+	env, err := profiles.ReadEnv(profiles.EnvPath(profiles.MustParse(f.h.home, profile)))
 	if err != nil {
 		t.Fatal(err)
 	}

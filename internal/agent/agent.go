@@ -28,7 +28,7 @@ const SessionHeader = "X-Hermes-Session-Id"
 type Config struct {
 	// Profile is the profile's name. Required.
 	Profile string
-	// Dir is the profile's directory; "" means profiles.Dir(Home, Profile).
+	// Dir is the profile's directory; "" means that of Profile in Home.
 	Dir string
 	// Home is HERMES_HOME, used when Dir is "".
 	Home string
@@ -100,14 +100,15 @@ type Agent struct {
 // section, SOUL.md, .env and auth.json are read on each request when they
 // have changed.
 func New(cfg Config) (*Agent, error) {
-	if err := profiles.Validate(cfg.Profile); err != nil {
+	ref, err := profiles.Parse(cfg.Home, cfg.Profile)
+	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
 	if cfg.Dir == "" && cfg.Home == "" {
 		return nil, errors.New("agent: neither a profile directory nor HERMES_HOME")
 	}
 	if cfg.Dir == "" {
-		cfg.Dir = profiles.Dir(cfg.Home, cfg.Profile)
+		cfg.Dir = ref.Dir()
 	}
 	c, err := profiles.LoadConfig(filepath.Join(cfg.Dir, profiles.FileConfig))
 	if err != nil {

@@ -72,7 +72,7 @@ func TestRotatedKey(t *testing.T) {
 		t.Fatalf("before: %d %s", resp.StatusCode, body)
 	}
 	// The profile directory is a home whose default profile it is.
-	fresh, err := profiles.EnvRotateAPIKey(p.dir, profiles.Default)
+	fresh, err := profiles.EnvRotateAPIKey(profiles.MustParse(p.dir, profiles.Default))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -103,7 +103,7 @@ func runChat(ctx context.Context, e *Env, o chatOptions) error {
 	if err != nil {
 		return err
 	}
-	c, err := newChatClient(e, home, profile)
+	c, err := newChatClient(e, profile)
 	if err != nil {
 		return err
 	}
@@ -153,12 +153,12 @@ type chatClient struct {
 	render bool
 }
 
-func newChatClient(e *Env, home, profile string) (*chatClient, error) {
-	port, err := profiles.Port(home, profile)
+func newChatClient(e *Env, profile profiles.Ref) (*chatClient, error) {
+	port, err := profiles.Port(profile)
 	if err != nil {
 		return nil, err
 	}
-	host, err := profiles.Host(home, profile, e.Host)
+	host, err := profiles.Host(profile, e.Host)
 	if err != nil {
 		return nil, err
 	}
@@ -169,16 +169,16 @@ func newChatClient(e *Env, home, profile string) (*chatClient, error) {
 	case "::":
 		host = "::1"
 	}
-	env, _ := profiles.ReadEnv(profiles.EnvPath(home, profile))
+	env, _ := profiles.ReadEnv(profiles.EnvPath(profile))
 	key := env["API_SERVER_KEY"]
 	if key == "" {
 		key, _ = e.Host.Getenv("API_SERVER_KEY")
 	}
 	if key == "" {
-		return nil, fmt.Errorf("profile %s has no API_SERVER_KEY in %s", profile, profiles.EnvPath(home, profile))
+		return nil, fmt.Errorf("profile %s has no API_SERVER_KEY in %s", profile, profiles.EnvPath(profile))
 	}
 	return &chatClient{
-		e: e, home: home, profile: profile, key: key,
+		e: e, home: profile.Home(), profile: profile.Name(), key: key,
 		base:   "http://" + net.JoinHostPort(host, strconv.Itoa(port)),
 		http:   &http.Client{},
 		render: terminalWriter(e.Stdout),

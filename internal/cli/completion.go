@@ -62,8 +62,8 @@ func completeProfiles(e *Env, root *cobra.Command) {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
 		list, _ := profiles.List(home)
-		for _, n := range list {
-			if strings.HasPrefix(n, prefix) {
+		for _, r := range list {
+			if n := r.Name(); strings.HasPrefix(n, prefix) {
 				out = append(out, n)
 			}
 		}

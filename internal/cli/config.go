@@ -155,19 +155,19 @@ func configKeysHelp() string {
 
 // configProfile resolves HERMES_HOME, the profile and the path of its
 // config.yaml; a named profile must exist.
-func configProfile(e *Env) (home, name, path string, err error) {
+func configProfile(e *Env) (home string, name profiles.Ref, path string, err error) {
 	if home, err = e.Host.Home(); err != nil {
-		return "", "", "", err
+		return "", profiles.Ref{}, "", err
 	}
 	if name, err = profiles.Resolve(home, e.Profile); err != nil {
-		return "", "", "", err
+		return "", profiles.Ref{}, "", err
 	}
-	if ok, err := profiles.Lookup(home, name); err != nil {
-		return "", "", "", err
-	} else if name != profiles.Default && !ok {
-		return "", "", "", fmt.Errorf("profile %s does not exist: create it with hermes profile create %s", name, name)
+	if ok, err := profiles.Lookup(name); err != nil {
+		return "", profiles.Ref{}, "", err
+	} else if !name.IsDefault() && !ok {
+		return "", profiles.Ref{}, "", fmt.Errorf("profile %s does not exist: create it with hermes profile create %s", name, name)
 	}
-	return home, name, profiles.ConfigPath(home, name), nil
+	return home, name, profiles.ConfigPath(name), nil
 }
 
 // configValue is hermes config get --json.
@@ -179,11 +179,11 @@ type configValue struct {
 }
 
 func configGet(e *Env, key string, asJSON bool) error {
-	home, name, path, err := configProfile(e)
+	_, name, path, err := configProfile(e)
 	if err != nil {
 		return err
 	}
-	c, err := profiles.LoadProfileConfig(home, name)
+	c, err := profiles.LoadProfileConfig(name)
 	if err != nil {
 		return err
 	}
@@ -199,7 +199,7 @@ func configGet(e *Env, key string, asJSON bool) error {
 		return fmt.Errorf("%s is not set in %s", key, path)
 	}
 	if asJSON {
-		return printJSON(e.Stdout, configValue{Profile: name, Key: key, Value: jsonable(v), File: path})
+		return printJSON(e.Stdout, configValue{Profile: name.Name(), Key: key, Value: jsonable(v), File: path})
 	}
 	fmt.Fprint(e.Stdout, formatValue(v))
 	return nil
@@ -279,7 +279,7 @@ func configSet(e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, err := profiles.LoadProfileConfig(home, name)
+	c, err := profiles.LoadProfileConfig(name)
 	if err != nil {
 		return err
 	}
@@ -295,35 +295,35 @@ func configSet(e *Env, args []string) error {
 	}
 	fmt.Fprintf(e.Stdout, "✓ %s = %s (%s)\n", key, shown, path)
 	if key == profiles.KeyGatewayPort {
-		warnPortShared(e, home, name, c)
+		warnPortShared(e, name, c)
 	}
 	k, _ := profiles.LookupKey(key) // Set refuses any other
-	fmt.Fprintf(e.Stdout, "  %s\n", effectLine(home, name, k))
+	fmt.Fprintf(e.Stdout, "  %s\n", effectLine(name, k))
 	return nil
 }
 
 // effectLine says when the gateway of profile takes a change of k: from
 // its next request, or for a key read at start, after a restart, which is
 // named only when the gateway runs.
-func effectLine(home, profile string, k profiles.Key) string {
-	if k.Restart() && !gateway.Observe(home, profile, nil).Running {
+func effectLine(profile profiles.Ref, k profiles.Key) string {
+	if k.Restart() && !gateway.Observe(profile, nil).Running {
 		return fmt.Sprintf("the gateway of profile %s is not running: it uses it when it starts (hermes %sgateway start)", profile, profileFlag(profile))
 	}
-	return k.Effect.Say(profile)
+	return k.Effect.Say(profile.Name())
 }
 
 // warnPortShared warns when another profile has the gateway port just set.
-func warnPortShared(e *Env, home, name string, c *profiles.Config) {
+func warnPortShared(e *Env, name profiles.Ref, c *profiles.Config) {
 	g, err := c.Gateway()
 	if err != nil || g.Port == 0 {
 		return
 	}
-	names, _ := profiles.List(home)
-	for _, other := range names {
+	others, _ := profiles.List(name.Home())
+	for _, other := range others {
 		if other == name {
 			continue
 		}
-		if p, err := profiles.Port(home, other); err == nil && p == g.Port {
+		if p, err := profiles.Port(other); err == nil && p == g.Port {
 			fmt.Fprintf(e.Stderr, "⚠ port %d is also the gateway port of profile %s: only one of them can run\n", p, other)
 		}
 	}

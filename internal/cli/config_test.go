@@ -89,7 +89,9 @@ func TestConfigTranscript(t *testing.T) {
 		{args: []string{"config", "get"}, code: 1},
 		{args: []string{"config", "frob"}, code: 1},
 		{args: []string{"config", "get", "x"}, code: 1,
-			before: func() { os.WriteFile(profiles.ConfigPath(home, "coder"), []byte("gateway: [\n"), 0o640) }},
+			before: func() {
+				os.WriteFile(profiles.ConfigPath(profiles.MustParse(home, "coder")), []byte("gateway: [\n"), 0o640)
+			}},
 	}
 	got := p.transcript(t, steps)
 	b, err := os.ReadFile(cfg)

@@ -22,11 +22,11 @@ type configEntry struct {
 // running gateway takes a change. A value the file holds that cannot work
 // is shown as invalid, with its refusal on stderr, and exits 1.
 func configList(e *Env, asJSON bool) error {
-	home, name, path, err := configProfile(e)
+	_, name, path, err := configProfile(e)
 	if err != nil {
 		return err
 	}
-	c, err := profiles.LoadProfileConfig(home, name)
+	c, err := profiles.LoadProfileConfig(name)
 	if err != nil {
 		return err
 	}
@@ -91,11 +91,11 @@ func orNil(s string) any {
 
 // profileFlag is "-p NAME " for a named profile, for the commands a message
 // suggests.
-func profileFlag(profile string) string {
-	if profile == "" || profile == profiles.Default {
+func profileFlag(profile profiles.Ref) string {
+	if profile.IsZero() || profile.IsDefault() {
 		return ""
 	}
-	return "-p " + profile + " "
+	return "-p " + profile.Name() + " "
 }
 
 // configUnset is hermes config unset KEY: the key goes back to its
@@ -106,7 +106,7 @@ func configUnset(e *Env, key string) error {
 	if err != nil {
 		return err
 	}
-	c, err := profiles.LoadProfileConfig(home, name)
+	c, err := profiles.LoadProfileConfig(name)
 	if err != nil {
 		return err
 	}
@@ -134,7 +134,7 @@ func configUnset(e *Env, key string) error {
 	}
 	fmt.Fprintf(e.Stdout, "✓ %s unset in %s: %s\n", key, path, def)
 	if known {
-		fmt.Fprintf(e.Stdout, "  %s\n", effectLine(home, name, k))
+		fmt.Fprintf(e.Stdout, "  %s\n", effectLine(name, k))
 	}
 	return nil
 }

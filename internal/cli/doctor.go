@@ -291,7 +291,7 @@ func (d *doctor) servicesUp() check {
 		up++
 		if s.State != supervise.Running {
 			why := describe(s)
-			if p, ok := gateway.ProfileOf(s.Name); ok {
+			if p, ok := gateway.ProfileOf(d.home, s.Name); ok {
 				why += d.gatewayRecord(p, s)
 			}
 			bad = append(bad, fmt.Sprintf("%s is %s", s.Name, why))
@@ -308,8 +308,8 @@ func (d *doctor) servicesUp() check {
 
 // gatewayRecord adds to a gateway service that is not running what its
 // gateway says of itself (gateway.Observe): its state and why it ended.
-func (d *doctor) gatewayRecord(profile string, st supervise.Status) string {
-	o := gateway.Observe(d.home, profile, &st)
+func (d *doctor) gatewayRecord(profile profiles.Ref, st supervise.Status) string {
+	o := gateway.Observe(profile, &st)
 	s := "; the gateway is " + o.State
 	if r := o.File.ExitReason; r != "" {
 		s += " (" + shorten(firstLine(r), 160) + ")"
@@ -330,7 +330,7 @@ func (d *doctor) volume() check {
 	names, _ := profiles.List(d.home)
 	for _, p := range names {
 		for _, e := range profiles.Layout(profiles.Guarded) {
-			path := filepath.Join(profiles.Dir(d.home, p), e.Path)
+			path := filepath.Join(p.Dir(), e.Path)
 			fi, err := os.Stat(path)
 			if err != nil {
 				continue
@@ -362,7 +362,7 @@ func (d *doctor) authFiles() check {
 	var bad []string
 	n := 0
 	for _, p := range names {
-		path := filepath.Join(profiles.Dir(d.home, p), profiles.FileAuth)
+		path := filepath.Join(p.Dir(), profiles.FileAuth)
 		fi, err := os.Stat(path)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
@@ -395,8 +395,9 @@ func (d *doctor) ports() check {
 	}
 	byPort := map[int][]string{}
 	var missing []string
-	for _, p := range names {
-		port, err := profiles.Port(d.home, p)
+	for _, ref := range names {
+		p := ref.Name()
+		port, err := profiles.Port(ref)
 		if err != nil {
 			missing = append(missing, p)
 			continue

@@ -52,13 +52,14 @@ func (d *doctor) wantedUp(profile string) bool {
 	return false
 }
 
-func (d *doctor) model(ctx context.Context, profile string, online bool) check {
+func (d *doctor) model(ctx context.Context, ref profiles.Ref, online bool) check {
+	profile := ref.Name()
 	c := check{Name: "model " + profile}
 	flag := ""
 	if profile != profiles.Default {
 		flag = "-p " + profile + " "
 	}
-	m, key, summary, prob := d.inspectModel(profile, flag)
+	m, key, summary, prob := d.inspectModel(ref, flag)
 	if prob != nil {
 		c.Status, c.Detail, c.Fix = checkWarn, prob.detail, prob.fix
 		if !prob.unset && d.wantedUp(profile) {
@@ -89,8 +90,8 @@ func (d *doctor) model(ctx context.Context, profile string, online bool) check {
 
 // inspectModel reads a profile's model and its key; prob says what
 // breaks it.
-func (d *doctor) inspectModel(profile, flag string) (m profiles.ModelConfig, key, summary string, prob *modelProblem) {
-	cfg, err := profiles.LoadProfileConfig(d.home, profile)
+func (d *doctor) inspectModel(profile profiles.Ref, flag string) (m profiles.ModelConfig, key, summary string, prob *modelProblem) {
+	cfg, err := profiles.LoadProfileConfig(profile)
 	if err != nil {
 		return m, "", "", &modelProblem{detail: oneLine(err.Error()), fix: "fix config.yaml (hermes " + flag + "config list shows every key)"}
 	}
@@ -110,7 +111,7 @@ func (d *doctor) inspectModel(profile, flag string) (m profiles.ModelConfig, key
 	summary = fmt.Sprintf("%s at %s", m.Name, m.BaseURL)
 	switch {
 	case m.APIKeyEnv != "":
-		env, err := profiles.LoadEnvDoc(d.home, profile)
+		env, err := profiles.LoadEnvDoc(profile)
 		if err != nil {
 			return m, "", "", &modelProblem{detail: oneLine(err.Error()), fix: "fix or remove the line named"}
 		}
@@ -121,7 +122,7 @@ func (d *doctor) inspectModel(profile, flag string) (m profiles.ModelConfig, key
 			return m, v, summary + fmt.Sprintf(", key %s set in the environment", m.APIKeyEnv), nil
 		}
 		return m, "", "", &modelProblem{
-			detail: fmt.Sprintf("%s names %s, which is set neither in %s nor in the environment: the upstream gets no key", profiles.KeyModelAPIKeyEnv, m.APIKeyEnv, profiles.EnvPath(d.home, profile)),
+			detail: fmt.Sprintf("%s names %s, which is set neither in %s nor in the environment: the upstream gets no key", profiles.KeyModelAPIKeyEnv, m.APIKeyEnv, profiles.EnvPath(profile)),
 			fix:    fmt.Sprintf("hermes %senv set %s (then paste the key)", flag, m.APIKeyEnv),
 		}
 	case m.Provider != "":
@@ -161,8 +162,9 @@ func (d *doctor) configSecrets() check {
 	names, _ := profiles.List(d.home)
 	var found []string
 	fix := ""
-	for _, p := range names {
-		cfg, err := profiles.LoadProfileConfig(d.home, p)
+	for _, ref := range names {
+		p := ref.Name()
+		cfg, err := profiles.LoadProfileConfig(ref)
 		if err != nil {
 			continue
 		}

@@ -18,7 +18,7 @@ import (
 func TestDoctorModel(t *testing.T) {
 	f := newDoctorFixture(t)
 	writeConfig := func(s string) {
-		os.WriteFile(profiles.ConfigPath(f.home, "coder"), []byte("gateway:\n  port: 8650\n"+s), 0o640)
+		os.WriteFile(profiles.ConfigPath(profiles.MustParse(f.home, "coder")), []byte("gateway:\n  port: 8650\n"+s), 0o640)
 		f.chownAll(t)
 	}
 	for _, tc := range []struct {
@@ -35,7 +35,7 @@ func TestDoctorModel(t *testing.T) {
 		{"key in the environment", "model:\n  base_url: https://example.com/v1\n  name: m\n  api_key_env: OPENROUTER_API_KEY\n", "", map[string]string{"OPENROUTER_API_KEY": "x"}, checkOK, "set in the environment"},
 	} {
 		writeConfig(tc.config)
-		os.WriteFile(profiles.EnvPath(f.home, "coder"), []byte("API_SERVER_KEY=0123456789abcdef0123\n"+tc.env), 0o600)
+		os.WriteFile(profiles.EnvPath(profiles.MustParse(f.home, "coder")), []byte("API_SERVER_KEY=0123456789abcdef0123\n"+tc.env), 0o600)
 		f.chownAll(t)
 		f.extra = tc.extra
 		checks, out, code := f.run(t)
@@ -69,8 +69,8 @@ func TestDoctorOnline(t *testing.T) {
 	}))
 	defer up.Close()
 	f := newDoctorFixture(t)
-	os.WriteFile(profiles.ConfigPath(f.home, "coder"), []byte("gateway:\n  port: 8650\nmodel:\n  base_url: "+up.URL+"/v1\n  name: m\n  api_key_env: UP_KEY\n"), 0o640)
-	os.WriteFile(profiles.EnvPath(f.home, "coder"), []byte("UP_KEY=sk-good\n"), 0o600)
+	os.WriteFile(profiles.ConfigPath(profiles.MustParse(f.home, "coder")), []byte("gateway:\n  port: 8650\nmodel:\n  base_url: "+up.URL+"/v1\n  name: m\n  api_key_env: UP_KEY\n"), 0o640)
+	os.WriteFile(profiles.EnvPath(profiles.MustParse(f.home, "coder")), []byte("UP_KEY=sk-good\n"), 0o600)
 	f.chownAll(t)
 	f.run(t)
 	if len(got) != 0 {
@@ -83,7 +83,7 @@ func TestDoctorOnline(t *testing.T) {
 	if len(got) != 1 || got[0] != "GET /v1/models Bearer sk-good" {
 		t.Errorf("upstream saw %q", got)
 	}
-	os.WriteFile(profiles.EnvPath(f.home, "coder"), []byte("UP_KEY=sk-bad\n"), 0o600)
+	os.WriteFile(profiles.EnvPath(profiles.MustParse(f.home, "coder")), []byte("UP_KEY=sk-bad\n"), 0o600)
 	if checks, _, code := f.run(t, "--online"); checks["model coder"].Status != checkFail || code != 1 || !strings.Contains(checks["model coder"].Detail, "refused the key") {
 		t.Errorf("a refused key: exit %d %+v", code, checks["model coder"])
 	}
@@ -92,7 +92,7 @@ func TestDoctorOnline(t *testing.T) {
 // TestDoctorConfigSecrets: a secret in config.yaml warns, with the fix.
 func TestDoctorConfigSecrets(t *testing.T) {
 	f := newDoctorFixture(t)
-	os.WriteFile(profiles.ConfigPath(f.home, "default"), []byte("OPENROUTER_API_KEY: sk-or-test\n"), 0o640)
+	os.WriteFile(profiles.ConfigPath(profiles.MustParse(f.home, "default")), []byte("OPENROUTER_API_KEY: sk-or-test\n"), 0o640)
 	f.chownAll(t)
 	checks, _, _ := f.run(t)
 	c := checks["config secrets"]

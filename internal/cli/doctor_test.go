@@ -40,9 +40,9 @@ func newDoctorFixture(t *testing.T) *doctorFixture {
 	if err := os.Mkdir(f.home, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(profiles.SOULPath(f.home, "default"), profiles.DefaultSOUL("default"), 0o644)
-	os.WriteFile(profiles.ConfigPath(f.home, "default"), profiles.DefaultConfig(8642), 0o640)
-	if err := profiles.Create(f.home, "coder"); err != nil {
+	os.WriteFile(profiles.SOULPath(profiles.MustParse(f.home, "default")), profiles.DefaultSOUL("default"), 0o644)
+	os.WriteFile(profiles.ConfigPath(profiles.MustParse(f.home, "default")), profiles.DefaultConfig(8642), 0o640)
+	if err := profiles.Create(profiles.MustParse(f.home, "coder")); err != nil {
 		t.Fatal(err)
 	}
 	f.chownAll(t)
@@ -129,7 +129,7 @@ func TestDoctorChecks(t *testing.T) {
 			}},
 		{"credentials", "not readable",
 			func() {
-				p := filepath.Join(profiles.Dir(f.home, "coder"), "auth.json")
+				p := filepath.Join(profiles.MustParse(f.home, "coder").Dir(), "auth.json")
 				os.WriteFile(p, []byte(`{"version":1,"providers":{}}`), 0o600)
 				os.Chown(p, 0, 0) // as `docker exec` as root without the drop would leave it
 				if os.Getuid() != 0 {
@@ -137,22 +137,22 @@ func TestDoctorChecks(t *testing.T) {
 				}
 			},
 			func() {
-				p := filepath.Join(profiles.Dir(f.home, "coder"), "auth.json")
+				p := filepath.Join(profiles.MustParse(f.home, "coder").Dir(), "auth.json")
 				os.Chmod(p, 0o600)
 				f.chownAll(t)
 			}},
 		{"ports", "share port",
 			func() {
-				os.WriteFile(profiles.ConfigPath(f.home, "coder"), []byte("gateway:\n  port: 8642\n"), 0o640)
+				os.WriteFile(profiles.ConfigPath(profiles.MustParse(f.home, "coder")), []byte("gateway:\n  port: 8642\n"), 0o640)
 				f.chownAll(t)
 			},
 			func() {
-				os.WriteFile(profiles.ConfigPath(f.home, "coder"), []byte("gateway:\n  port: 8650\n"), 0o640)
+				os.WriteFile(profiles.ConfigPath(profiles.MustParse(f.home, "coder")), []byte("gateway:\n  port: 8650\n"), 0o640)
 				f.chownAll(t)
 			}},
 		{"volume", "mode 0644",
-			func() { os.Chmod(profiles.EnvPath(f.home, "coder"), 0o644) },
-			func() { os.Chmod(profiles.EnvPath(f.home, "coder"), 0o600) }},
+			func() { os.Chmod(profiles.EnvPath(profiles.MustParse(f.home, "coder")), 0o644) },
+			func() { os.Chmod(profiles.EnvPath(profiles.MustParse(f.home, "coder")), 0o600) }},
 	}
 	for _, ft := range faults {
 		t.Run(ft.check, func(t *testing.T) {
@@ -289,7 +289,7 @@ func TestDoctorCounters(t *testing.T) {
 func TestDoctorGatewaySaysWhy(t *testing.T) {
 	f := newDoctorFixture(t)
 	f.sup.Put(supervise.Status{Name: "gateway-coder", Want: supervise.WantUp, State: supervise.Failed, Reason: "exit 78", UID: f.uid})
-	os.WriteFile(filepath.Join(profiles.Dir(f.home, "coder"), "gateway_state.json"), []byte(`{"gateway_state":"startup_failed","exit_reason":"port 8650 is in use"}`), 0o644)
+	os.WriteFile(filepath.Join(profiles.MustParse(f.home, "coder").Dir(), "gateway_state.json"), []byte(`{"gateway_state":"startup_failed","exit_reason":"port 8650 is in use"}`), 0o644)
 	f.chownAll(t)
 	checks, out, code := f.run(t)
 	c := checks["services"]

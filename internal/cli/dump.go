@@ -128,13 +128,13 @@ func gatherDump(ctx context.Context, e *Env) dumpInfo {
 	if err != nil {
 		d.ProfilesErr = err.Error()
 	}
-	for _, p := range names {
-		o := gateway.Observe(home, p, nil)
-		dp := dumpProfile{Name: p, Gateway: o.State, PIDLock: o.Lock, Desired: o.File.DesiredState}
+	for _, ref := range names {
+		o := gateway.Observe(ref, nil)
+		dp := dumpProfile{Name: ref.Name(), Gateway: o.State, PIDLock: o.Lock, Desired: o.File.DesiredState}
 		if r := o.File.GatewayState; r != o.State {
 			dp.Recorded = r
 		}
-		if n, err := profiles.Port(home, p); err == nil {
+		if n, err := profiles.Port(ref); err == nil {
 			dp.Port = n
 		}
 		d.Profiles = append(d.Profiles, dp)

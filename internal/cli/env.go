@@ -96,22 +96,22 @@ running gateway takes it from its next request: the old key stops working then.`
 
 // envProfile resolves HERMES_HOME and the profile; a named profile must
 // exist.
-func envProfile(e *Env) (home, name string, err error) {
-	home, name, _, err = configProfile(e)
-	return home, name, err
+func envProfile(e *Env) (name profiles.Ref, err error) {
+	_, name, _, err = configProfile(e)
+	return name, err
 }
 
 // envList is hermes env list [--json]: every variable, masked.
 func envList(e *Env, asJSON bool) error {
-	home, name, err := envProfile(e)
+	name, err := envProfile(e)
 	if err != nil {
 		return err
 	}
-	vars, err := profiles.EnvVars(home, name)
+	vars, err := profiles.EnvVars(name)
 	if err != nil {
 		return err
 	}
-	path := profiles.EnvPath(home, name)
+	path := profiles.EnvPath(name)
 	if asJSON {
 		return printJSON(e.Stdout, map[string]any{"profile": name, "file": path, "env": vars})
 	}
@@ -137,11 +137,11 @@ func envGet(e *Env, name string, reveal bool) error {
 	if err := profiles.CheckEnvName(name); err != nil {
 		return err
 	}
-	home, profile, err := envProfile(e)
+	profile, err := envProfile(e)
 	if err != nil {
 		return err
 	}
-	d, err := profiles.LoadEnvDoc(home, profile)
+	d, err := profiles.LoadEnvDoc(profile)
 	if err != nil {
 		return err
 	}
@@ -177,7 +177,7 @@ func envSet(ctx context.Context, e *Env, name string, value *string) error {
 	if err := profiles.CheckEnvName(name); err != nil {
 		return err
 	}
-	home, profile, err := envProfile(e)
+	profile, err := envProfile(e)
 	if err != nil {
 		return err
 	}
@@ -192,13 +192,13 @@ func envSet(ctx context.Context, e *Env, name string, value *string) error {
 			return fmt.Errorf("%s: %w (or let hermes write one: hermes %senv rotate %s)", name, err, profileFlag(profile), name)
 		}
 	}
-	if err := profiles.EnvSet(home, profile, name, v); err != nil {
+	if err := profiles.EnvSet(profile, name, v); err != nil {
 		return err
 	}
-	path := profiles.EnvPath(home, profile)
+	path := profiles.EnvPath(profile)
 	fmt.Fprintf(e.Stdout, "✓ %s set in %s (%s)\n", name, path, orDash(profiles.Mask(v)))
 	fmt.Fprintf(e.Stdout, "  %s\n", envEffect(name))
-	if m := modelOf(home, profile); name != profiles.APIKeyVar && profiles.IsSecretKey(name) && m.APIKeyEnv != name {
+	if m := modelOf(profile); name != profiles.APIKeyVar && profiles.IsSecretKey(name) && m.APIKeyEnv != name {
 		fmt.Fprintf(e.Stdout, "  the gateway sends it upstream once model.api_key_env names it: hermes %sconfig set %s %s\n", profileFlag(profile), profiles.KeyModelAPIKeyEnv, name)
 	}
 	return nil
@@ -216,8 +216,8 @@ func envEffect(name string) string {
 }
 
 // modelOf is the profile's model section (zero when it cannot be read).
-func modelOf(home, profile string) profiles.ModelConfig {
-	c, err := profiles.LoadProfileConfig(home, profile)
+func modelOf(profile profiles.Ref) profiles.ModelConfig {
+	c, err := profiles.LoadProfileConfig(profile)
 	if err != nil {
 		return profiles.ModelConfig{}
 	}
@@ -256,17 +256,17 @@ func readSecret(ctx context.Context, e *Env, name string) (string, error) {
 
 // envUnset is hermes env unset NAME.
 func envUnset(e *Env, name string) error {
-	home, profile, err := envProfile(e)
+	profile, err := envProfile(e)
 	if err != nil {
 		return err
 	}
-	if err := profiles.EnvUnset(home, profile, name); err != nil {
+	if err := profiles.EnvUnset(profile, name); err != nil {
 		if errors.Is(err, profiles.ErrEnvNotSet) {
 			return fmt.Errorf("%w (hermes %senv list shows what is set)", err, profileFlag(profile))
 		}
 		return err
 	}
-	fmt.Fprintf(e.Stdout, "✓ %s removed from %s\n", name, profiles.EnvPath(home, profile))
+	fmt.Fprintf(e.Stdout, "✓ %s removed from %s\n", name, profiles.EnvPath(profile))
 	switch name {
 	case profiles.APIKeyVar:
 		fmt.Fprintf(e.Stdout, "  from its next request the gateway takes the environment's %s, or refuses every request without one: hermes %senv rotate %s writes a fresh one\n",
@@ -286,15 +286,15 @@ func envRotate(e *Env, name string) error {
 		}
 		return fmt.Errorf("hermes rotates only %s (it makes that key itself); set %s with hermes env set %s", profiles.APIKeyVar, name, name)
 	}
-	home, profile, err := envProfile(e)
+	profile, err := envProfile(e)
 	if err != nil {
 		return err
 	}
-	key, err := profiles.EnvRotateAPIKey(home, profile)
+	key, err := profiles.EnvRotateAPIKey(profile)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.Stdout, "✓ %s of profile %s rotated in %s (fingerprint %s); the new key, shown this once:\n", name, profile, profiles.EnvPath(home, profile), profiles.Fingerprint(key))
+	fmt.Fprintf(e.Stdout, "✓ %s of profile %s rotated in %s (fingerprint %s); the new key, shown this once:\n", name, profile, profiles.EnvPath(profile), profiles.Fingerprint(key))
 	fmt.Fprintln(e.Stdout, key)
 	fmt.Fprintf(e.Stdout, "  the running gateway takes it from its next request: the old key stops working then; give the new one to its clients\n")
 	return nil

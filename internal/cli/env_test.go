@@ -16,9 +16,9 @@ import (
 func TestEnvTranscript(t *testing.T) {
 	home := t.TempDir()
 	p := newProfileCLI(home, filepath.Join(t.TempDir(), "control.sock"))
-	os.WriteFile(profiles.SOULPath(home, "default"), profiles.DefaultSOUL("default"), 0o644)
-	os.WriteFile(profiles.EnvPath(home, "default"), []byte("# secrets of the default profile\nAPI_SERVER_KEY=0123456789abcdef0123456789abcdef\n"), 0o600)
-	envFile := profiles.EnvPath(home, "default")
+	os.WriteFile(profiles.SOULPath(profiles.MustParse(home, "default")), profiles.DefaultSOUL("default"), 0o644)
+	os.WriteFile(profiles.EnvPath(profiles.MustParse(home, "default")), []byte("# secrets of the default profile\nAPI_SERVER_KEY=0123456789abcdef0123456789abcdef\n"), 0o600)
+	envFile := profiles.EnvPath(profiles.MustParse(home, "default"))
 	var before string
 	keep := func() { b, _ := os.ReadFile(envFile); before = string(b) }
 	steps := []cliStep{

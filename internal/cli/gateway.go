@@ -96,12 +96,12 @@ accepted and means the same).`,
 }
 
 // gatewayProfile returns HERMES_HOME and the profile the command acts on.
-func gatewayProfile(e *Env) (home, profile string, err error) {
-	if home, err = e.Host.Home(); err != nil {
-		return "", "", err
+func gatewayProfile(e *Env) (profiles.Ref, error) {
+	home, err := e.Host.Home()
+	if err != nil {
+		return profiles.Ref{}, err
 	}
-	profile, err = profiles.Resolve(home, e.Profile)
-	return home, profile, err
+	return profiles.Resolve(home, e.Profile)
 }
 
 // gatewayRun is hermes gateway run: the gateway itself in the foreground,
@@ -112,25 +112,25 @@ func gatewayProfile(e *Env) (home, profile string, err error) {
 // supervisor is even consulted, so it can never recurse); a supervisor
 // that answers → redirect; none → foreground.
 func gatewayRun(ctx context.Context, e *Env, noSupervise, replace bool) error {
-	home, profile, err := gatewayProfile(e)
+	profile, err := gatewayProfile(e)
 	if err != nil {
 		return err
 	}
 	if !noSupervise && gateway.MayRedirect(e.Host) {
-		done, err := redirectRun(ctx, e, home, profile)
+		done, err := redirectRun(ctx, e, profile)
 		if done || err != nil {
 			return err
 		}
 	}
-	return foregroundGateway(ctx, e, home, profile, replace)
+	return foregroundGateway(ctx, e, profile, replace)
 }
 
 // foregroundGateway runs the gateway in this process until ctx is done.
-func foregroundGateway(ctx context.Context, e *Env, home, profile string, replace bool) error {
+func foregroundGateway(ctx context.Context, e *Env, profile profiles.Ref, replace bool) error {
 	err := gateway.Run(ctx, gateway.Config{
-		Home: home, Profile: profile, Replace: replace,
+		Profile: profile, Replace: replace,
 		Stdout: e.Stdout, Stderr: e.Stderr, Env: e.Host,
-		Logger: slog.New(newLineHandler(e.Stderr, "gateway "+profile+": ")),
+		Logger: slog.New(newLineHandler(e.Stderr, "gateway "+profile.Name()+": ")),
 	})
 	if errors.Is(err, gateway.ErrConfig) {
 		// EX_CONFIG: the supervisor marks the service failed rather than
@@ -142,7 +142,7 @@ func foregroundGateway(ctx context.Context, e *Env, home, profile string, replac
 		// A full volume at start: every restart would fail the same way,
 		// so it is explained once and the service marked failed, never a
 		// crash loop.
-		fmt.Fprintf(e.Stdout, "✗ the volume of %s is full: %s. Free space on it, then: hermes -p %s gateway start\n", home, oneLine(err.Error()), profile)
+		fmt.Fprintf(e.Stdout, "✗ the volume of %s is full: %s. Free space on it, then: hermes -p %s gateway start\n", profile.Home(), oneLine(err.Error()), profile)
 		return &ExitError{Code: gateway.ExitConfig}
 	}
 	return err
@@ -152,13 +152,13 @@ func foregroundGateway(ctx context.Context, e *Env, home, profile string, replac
 // and waits until ctx is done (SIGTERM, SIGINT). done is false when no
 // supervisor answers or none manages gateways: the caller then runs the
 // gateway in the foreground.
-func redirectRun(ctx context.Context, e *Env, home, profile string) (done bool, err error) {
+func redirectRun(ctx context.Context, e *Env, profile profiles.Ref) (done bool, err error) {
 	c := e.gatewayClient(ctx)
-	name := gateway.ServiceName(profile)
+	name := gateway.ServiceName(profile.Name())
 	st, err := func() (supervise.Status, error) {
 		cctx, cancel := context.WithTimeout(ctx, supervisorTimeout)
 		defer cancel()
-		return startGateway(cctx, e, c, home, profile)
+		return startGateway(cctx, e, c, profile)
 	}()
 	switch {
 	case ctx.Err() != nil:
@@ -192,16 +192,16 @@ func redirectRun(ctx context.Context, e *Env, home, profile string) (done bool, 
 // startGateway starts gateway-<profile>, registering its slot first when
 // the profile exists but has none (a profile created from the host on a
 // bind mount), and never for a profile that does not exist.
-func startGateway(ctx context.Context, e *Env, c *control.Client, home, profile string) (supervise.Status, error) {
-	name := gateway.ServiceName(profile)
+func startGateway(ctx context.Context, e *Env, c *control.Client, profile profiles.Ref) (supervise.Status, error) {
+	name := gateway.ServiceName(profile.Name())
 	st, err := c.Start(ctx, name)
 	if !errors.Is(err, supervise.ErrNotFound) {
 		return st, err
 	}
-	if !profiles.Exists(home, profile) {
-		return st, noSuchGateway(profile)
+	if !profiles.Exists(profile) {
+		return st, noSuchGateway(profile.Name())
 	}
-	if _, err := c.RegisterGateway(ctx, profile, false); err != nil {
+	if _, err := c.RegisterGateway(ctx, profile.Name(), false); err != nil {
 		return st, err
 	}
 	fmt.Fprintf(e.Stdout, "✓ registered the gateway slot for profile '%s'\n", profile)
@@ -224,10 +224,10 @@ func needsSupervisor(err error) error {
 
 // gatewayChange is hermes gateway start|stop|restart [--all].
 func gatewayChange(ctx context.Context, e *Env, verb string, all bool) error {
-	home, profile := "", ""
+	var profile profiles.Ref
 	var err error
 	if !all {
-		if home, profile, err = gatewayProfile(e); err != nil {
+		if profile, err = gatewayProfile(e); err != nil {
 			return err
 		}
 	}
@@ -237,24 +237,24 @@ func gatewayChange(ctx context.Context, e *Env, verb string, all bool) error {
 	if all {
 		return needsSupervisor(gatewayAll(ctx, e, c, verb))
 	}
-	name := gateway.ServiceName(profile)
+	name := gateway.ServiceName(profile.Name())
 	var st supervise.Status
 	switch verb {
 	case "start":
-		st, err = startGateway(ctx, e, c, home, profile)
+		st, err = startGateway(ctx, e, c, profile)
 	case "stop":
 		st, err = c.Stop(ctx, name)
 	case "restart":
 		st, err = c.Restart(ctx, name)
 	}
 	if errors.Is(err, supervise.ErrNotFound) {
-		if profiles.Exists(home, profile) {
+		if profiles.Exists(profile) {
 			// Only start registers a missing slot (as the reference): a stop
 			// or restart of a gateway that was never registered has nothing
 			// to act on.
 			return fmt.Errorf("gateway '%s' is not registered with the supervisor, so there is nothing to %s: hermes -p %s gateway start registers and starts it", profile, verb, profile)
 		}
-		return noSuchGateway(profile)
+		return noSuchGateway(profile.Name())
 	}
 	if err != nil {
 		return needsSupervisor(err)
@@ -266,7 +266,7 @@ func gatewayChange(ctx context.Context, e *Env, verb string, all bool) error {
 	if notUp(st) {
 		return fmt.Errorf("%s %s (see hermes -p %s logs)", name, describe(st), profile)
 	}
-	return awaitServing(ctx, e, c, home, profile, st)
+	return awaitServing(ctx, e, c, profile, st)
 }
 
 // servingWait bounds how long gateway start and restart wait for the
@@ -279,11 +279,11 @@ var servingWait = 10 * time.Second
 // is never followed by a status that says "starting"; it fails when the
 // gateway ends first, and says so when it is still starting after
 // servingWait.
-func awaitServing(ctx context.Context, e *Env, c *control.Client, home, profile string, st supervise.Status) error {
-	name := gateway.ServiceName(profile)
+func awaitServing(ctx context.Context, e *Env, c *control.Client, profile profiles.Ref, st supervise.Status) error {
+	name := gateway.ServiceName(profile.Name())
 	deadline := time.Now().Add(servingWait)
 	for {
-		o := gateway.Observe(home, profile, &st)
+		o := gateway.Observe(profile, &st)
 		switch {
 		case o.State == gateway.StateRunning && (o.File.PID == 0 || o.File.PID == st.PID):
 			fmt.Fprintf(e.Stdout, "✓ %s %s, serving\n", name, describe(st))
@@ -322,7 +322,7 @@ func gatewayAll(ctx context.Context, e *Env, c *control.Client, verb string) err
 	var names []string
 	registered := 0
 	for _, st := range list {
-		if _, ok := gateway.ProfileOf(st.Name); ok {
+		if _, ok := gateway.ProfileOf("", st.Name); ok {
 			registered++
 			if verb == "restart" && st.Want != supervise.WantUp {
 				continue
@@ -396,12 +396,12 @@ type gatewayStateJSON struct {
 // supervisor has it, and what the gateway recorded in the profile's own
 // files.
 func gatewayStatus(ctx context.Context, e *Env, asJSON bool) error {
-	home, profile, err := gatewayProfile(e)
+	profile, err := gatewayProfile(e)
 	if err != nil {
 		return err
 	}
-	out := gatewayStatusJSON{Profile: profile}
-	name := gateway.ServiceName(profile)
+	out := gatewayStatusJSON{Profile: profile.Name()}
+	name := gateway.ServiceName(profile.Name())
 	err = withSupervisor(ctx, e, func(ctx context.Context, c *control.Client) error {
 		st, err := c.Status(ctx, name)
 		switch {
@@ -419,7 +419,7 @@ func gatewayStatus(ctx context.Context, e *Env, asJSON bool) error {
 	if err != nil {
 		return err
 	}
-	obs := gateway.Observe(home, profile, out.Service)
+	obs := gateway.Observe(profile, out.Service)
 	out.Gateway = gatewayObservedJSON{State: obs.State, Running: obs.Running, PIDLock: obs.Lock}
 	switch st := obs.File; {
 	case obs.HasFile:
@@ -427,8 +427,8 @@ func gatewayStatus(ctx context.Context, e *Env, asJSON bool) error {
 	case errors.Is(obs.FileErr, gateway.ErrCorrupt):
 		out.StateError = obs.FileErr.Error()
 	}
-	if out.Service == nil && out.State == nil && out.StateError == "" && !profiles.Exists(home, profile) && profile != profiles.Default {
-		return noSuchGateway(profile)
+	if out.Service == nil && out.State == nil && out.StateError == "" && !profiles.Exists(profile) && !profile.IsDefault() {
+		return noSuchGateway(profile.Name())
 	}
 	if asJSON {
 		return printJSON(e.Stdout, out)

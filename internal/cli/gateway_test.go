@@ -17,6 +17,7 @@ import (
 	"github.com/hermes-agent/hermes/internal/control/controltest"
 	"github.com/hermes-agent/hermes/internal/gateway"
 	"github.com/hermes-agent/hermes/internal/hostenv"
+	"github.com/hermes-agent/hermes/internal/profiles"
 	"github.com/hermes-agent/hermes/internal/supervise"
 )
 
@@ -171,7 +172,7 @@ func TestGatewayTranscript(t *testing.T) {
 		}},
 		{[]string{"-p", "coder", "gateway", "start"}, 0, func(t *testing.T) {
 			spec, ok := f.sup.Spec("gateway-coder")
-			want, _ := gateway.ServiceSpec("/opt/hermes/bin/hermes", f.home, "coder").Normalize(f.home)
+			want, _ := gateway.ServiceSpec("/opt/hermes/bin/hermes", profiles.MustParse(f.home, "coder")).Normalize(f.home)
 			if !ok || strings.Join(spec.Argv, " ") != strings.Join(want.Argv, " ") || spec.LogFile != want.LogFile {
 				t.Errorf("the slot registered for coder = %+v, want the canonical spec", spec)
 			}

@@ -33,17 +33,17 @@ var initCmdline = func() ([]string, error) {
 // mainGatewayProfile returns the profile whose gateway is init's main
 // command (hermes init -- [-p P] gateway run), and false when PID 1 is
 // not hermes init or its main command is not a gateway.
-func mainGatewayProfile(home string) (string, bool) {
+func mainGatewayProfile(home string) (profiles.Ref, bool) {
 	argv, err := initCmdline()
 	if err != nil || len(argv) < 2 {
-		return "", false
+		return profiles.Ref{}, false
 	}
 	i := 1
 	for i < len(argv) && argv[i] != "init" {
 		i++
 	}
 	if i == len(argv) {
-		return "", false
+		return profiles.Ref{}, false
 	}
 	rest := argv[i+1:]
 	for j, a := range rest {
@@ -67,7 +67,7 @@ func mainGatewayProfile(home string) (string, bool) {
 		}
 	}
 	if len(rest) < 2 || rest[0] != "gateway" || rest[1] != "run" {
-		return "", false
+		return profiles.Ref{}, false
 	}
 	p, err := profiles.Resolve(home, flag)
 	return p, err == nil
@@ -77,11 +77,12 @@ func mainGatewayProfile(home string) (string, bool) {
 // answers GET /health on its port.
 func (d *doctor) mainGateway(ctx context.Context) check {
 	c := check{Name: "main gateway"}
-	p, ok := mainGatewayProfile(d.home)
+	ref, ok := mainGatewayProfile(d.home)
 	if !ok {
 		c.Status, c.Detail = checkOK, "the main command is not a gateway"
 		return c
 	}
+	p := ref.Name()
 	name := gateway.ServiceName(p)
 	fail := func(why string) check {
 		c.Status, c.Detail = checkFail, fmt.Sprintf("%s (the main command's gateway) is down: %s", name, why)
@@ -106,11 +107,11 @@ func (d *doctor) mainGateway(ctx context.Context) check {
 			return fail(why)
 		}
 	}
-	port, err := profiles.Port(d.home, p)
+	port, err := profiles.Port(ref)
 	if err != nil {
 		return fail(err.Error())
 	}
-	host, err := profiles.Host(d.home, p, d.e.Host)
+	host, err := profiles.Host(ref, d.e.Host)
 	if err != nil || host == "" || host == "0.0.0.0" || host == "::" {
 		host = "127.0.0.1"
 	}

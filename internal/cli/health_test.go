@@ -22,7 +22,7 @@ func setInitCmdline(t *testing.T, argv ...string) {
 
 func TestMainGatewayProfile(t *testing.T) {
 	home := t.TempDir()
-	os.WriteFile(profiles.SOULPath(home, "default"), []byte("x\n"), 0o644)
+	os.WriteFile(profiles.SOULPath(profiles.MustParse(home, "default")), []byte("x\n"), 0o644)
 	for _, tc := range []struct {
 		argv []string
 		want string
@@ -39,7 +39,7 @@ func TestMainGatewayProfile(t *testing.T) {
 	} {
 		setInitCmdline(t, tc.argv...)
 		got, ok := mainGatewayProfile(home)
-		if got != tc.want || ok != tc.ok {
+		if got.Name() != tc.want || ok != tc.ok {
 			t.Errorf("%q: %q, %v; want %q, %v", tc.argv, got, ok, tc.want, tc.ok)
 		}
 	}
@@ -63,7 +63,7 @@ func TestDoctorMainGateway(t *testing.T) {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	if err := os.WriteFile(profiles.ConfigPath(f.home, "coder"), profiles.DefaultConfig(port), 0o640); err != nil {
+	if err := os.WriteFile(profiles.ConfigPath(profiles.MustParse(f.home, "coder")), profiles.DefaultConfig(port), 0o640); err != nil {
 		t.Fatal(err)
 	}
 	f.chownAll(t)

@@ -51,11 +51,12 @@ func runLogin(ctx context.Context, e *Env, provider string) error {
 	if err := checkProvider(provider); err != nil {
 		return err
 	}
-	home, name, _, err := configProfile(e)
+	home, ref, _, err := configProfile(e)
 	if err != nil {
 		return err
 	}
-	path := agent.AuthPath(profiles.Dir(home, name))
+	name := ref.Name()
+	path := agent.AuthPath(ref.Dir())
 	// A file that cannot be rewritten is refused before the key is typed.
 	if err := agent.CheckAuthFile(home, path); err != nil {
 		return err
@@ -68,7 +69,7 @@ func runLogin(ctx context.Context, e *Env, provider string) error {
 		return err
 	}
 	fmt.Fprintf(e.Stdout, "✓ stored the key for provider '%s' in %s\n", provider, path)
-	if c, err := profiles.LoadProfileConfig(home, name); err == nil {
+	if c, err := profiles.LoadProfileConfig(ref); err == nil {
 		if m, err := c.Model(); err == nil && m.Provider != provider {
 			flag := ""
 			if name != profiles.Default {

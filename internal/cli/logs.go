@@ -101,7 +101,7 @@ func runLogs(ctx context.Context, e *Env, o logsOptions) error {
 		if err != nil {
 			return err
 		}
-		service = gateway.ServiceName(p)
+		service = gateway.ServiceName(p.Name())
 	}
 	if err := supervise.ValidName(service); err != nil {
 		return usageError("%v", err)

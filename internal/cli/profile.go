@@ -118,12 +118,16 @@ func profileCreate(ctx context.Context, e *Env, home, name string, o createOpts)
 		if err != nil {
 			return err
 		}
-		opts.From = active
+		opts.From = active.Name()
 	}
-	if err := profiles.Clone(home, name, opts); err != nil {
+	ref, err := profiles.ParseNamed(home, name)
+	if err != nil {
 		return err
 	}
-	port, err := profiles.Port(home, name)
+	if err := profiles.Clone(ref, opts); err != nil {
+		return err
+	}
+	port, err := profiles.Port(ref)
 	if err != nil {
 		return err
 	}
@@ -172,32 +176,33 @@ func terminal(r any) bool {
 }
 
 func profileDelete(ctx context.Context, e *Env, home, name string, yes bool) error {
-	if err := profiles.ValidateDeletable(name); err != nil {
+	ref, err := profiles.ParseDeletable(home, name)
+	if err != nil {
 		return err
 	}
-	if ok, err := profiles.Lookup(home, name); err != nil {
+	if ok, err := profiles.Lookup(ref); err != nil {
 		return err
 	} else if !ok {
-		return fmt.Errorf("profile %s does not exist (no %s); see hermes profile list", name, profiles.SOULPath(home, name))
+		return fmt.Errorf("profile %s does not exist (no %s); see hermes profile list", name, profiles.SOULPath(ref))
 	}
 	if !yes {
 		if !terminal(e.Stdin) {
 			return fmt.Errorf("refusing to delete profile %s without a confirmation: pass -y (hermes profile delete %s -y)", name, name)
 		}
 		fmt.Fprintf(e.Stderr, "This deletes profile %s: its gateway, and everything in %s\n(SOUL.md, config.yaml, .env, sessions, memories, skills, workspace).\nType the profile's name to confirm: ",
-			name, profiles.Dir(home, name))
+			name, ref.Dir())
 		line, _ := bufio.NewReader(e.Stdin).ReadString('\n')
 		if strings.TrimSpace(line) != name {
 			return fmt.Errorf("profile %s not deleted: the name typed did not match", name)
 		}
 	}
-	err := withSupervisor(ctx, e, func(ctx context.Context, c *control.Client) error {
+	err = withSupervisor(ctx, e, func(ctx context.Context, c *control.Client) error {
 		return c.RemoveGateway(ctx, name)
 	})
 	if err != nil && !errors.Is(err, control.ErrUnavailable) {
 		fmt.Fprintf(e.Stderr, "⚠ could not unregister the gateway of profile %s: %s\n", name, oneLine(err.Error()))
 	}
-	if err := profiles.Delete(home, name); err != nil {
+	if err := profiles.Delete(ref); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.Stdout, "✓ deleted profile %s\n", name)
@@ -222,8 +227,8 @@ func gatewayStates(ctx context.Context, e *Env) (map[string]supervise.Status, bo
 	}
 	states := map[string]supervise.Status{}
 	for _, st := range list {
-		if p, ok := gateway.ProfileOf(st.Name); ok {
-			states[p] = st
+		if p, ok := gateway.ProfileOf("", st.Name); ok { // by name: no home needed
+			states[p.Name()] = st
 		}
 	}
 	return states, true
@@ -252,7 +257,7 @@ func activeProfile(e *Env, home string) string {
 		fmt.Fprintf(e.Stderr, "⚠ %s\n", oneLine(err.Error()))
 		return ""
 	}
-	return active
+	return active.Name()
 }
 
 // profileEntry is one profile of hermes profile list --json.
@@ -273,9 +278,10 @@ func profileList(ctx context.Context, e *Env, home string, asJSON bool) error {
 	active := activeProfile(e, home)
 	states, answered := gatewayStates(ctx, e)
 	entries := make([]profileEntry, 0, len(names))
-	for _, n := range names {
-		ent := profileEntry{Name: n, Active: n == active, Dir: profiles.Dir(home, n)}
-		if p, err := profiles.Port(home, n); err == nil {
+	for _, ref := range names {
+		n := ref.Name()
+		ent := profileEntry{Name: n, Active: n == active, Dir: ref.Dir()}
+		if p, err := profiles.Port(ref); err == nil {
 			ent.Port = p
 		} else {
 			ent.PortError = oneLine(err.Error())
@@ -310,7 +316,11 @@ func profileList(ctx context.Context, e *Env, home string, asJSON bool) error {
 }
 
 func profileUse(e *Env, home, name string) error {
-	if err := profiles.SetActive(home, name); err != nil {
+	ref, err := profiles.Parse(home, name)
+	if err != nil {
+		return err
+	}
+	if err := profiles.SetActive(ref); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.Stdout, "✓ active profile is now %s\n", name)
@@ -345,33 +355,36 @@ type profileInfo struct {
 }
 
 func profileShow(ctx context.Context, e *Env, home, name string, asJSON bool) error {
+	var ref profiles.Ref
+	var err error
 	if name == "" {
-		var err error
-		if name, err = profiles.Resolve(home, e.Profile); err != nil {
-			return err
-		}
-	} else if err := profiles.Validate(name); err != nil {
+		ref, err = profiles.Resolve(home, e.Profile)
+	} else {
+		ref, err = profiles.Parse(home, name)
+	}
+	if err != nil {
 		return err
 	}
-	if name != profiles.Default && !profiles.Exists(home, name) {
+	name = ref.Name()
+	if !ref.IsDefault() && !profiles.Exists(ref) {
 		return fmt.Errorf("profile %s does not exist: create it with hermes profile create %s", name, name)
 	}
 	info := profileInfo{
-		Name: name, Active: activeProfile(e, home) == name, Dir: profiles.Dir(home, name),
-		Config: profiles.ConfigPath(home, name), LogDir: profiles.LogDir(home, name),
+		Name: name, Active: activeProfile(e, home) == name, Dir: ref.Dir(),
+		Config: profiles.ConfigPath(ref), LogDir: profiles.LogDir(ref),
 	}
 	problem := func(err error) { info.Problems = append(info.Problems, oneLine(err.Error())) }
-	if p, err := profiles.Port(home, name); err == nil {
+	if p, err := profiles.Port(ref); err == nil {
 		info.Port = p
 	} else {
 		problem(err)
 	}
-	if h, err := profiles.Host(home, name, e.Host); err == nil {
+	if h, err := profiles.Host(ref, e.Host); err == nil {
 		info.Host = h
 	} else if info.Port != 0 { // a broken config.yaml is said once
 		problem(err)
 	}
-	if c, err := profiles.LoadProfileConfig(home, name); err == nil {
+	if c, err := profiles.LoadProfileConfig(ref); err == nil {
 		m, err := c.Model()
 		if err != nil {
 			problem(err)
@@ -382,9 +395,9 @@ func profileShow(ctx context.Context, e *Env, home, name string, asJSON bool) er
 	if st, ok := states[name]; ok {
 		info.Gateway = &st
 	}
-	info.GatewayState = gateway.Observe(home, name, info.Gateway).State
-	info.Description = profiles.Description(home, name)
-	if d, err := profiles.LoadEnvDoc(home, name); err != nil {
+	info.GatewayState = gateway.Observe(ref, info.Gateway).State
+	info.Description = profiles.Description(ref)
+	if d, err := profiles.LoadEnvDoc(ref); err != nil {
 		problem(err)
 	} else if k, ok := d.Get(profiles.APIKeyVar); ok && k != "" {
 		info.KeyFingerprint, info.KeyFrom = profiles.Fingerprint(k), profiles.FileEnv
@@ -431,7 +444,7 @@ func profileShow(ctx context.Context, e *Env, home, name string, asJSON bool) er
 	if info.KeyFingerprint != "" {
 		row("gateway key", fmt.Sprintf("%s %s (in %s)", profiles.APIKeyVar, info.KeyFingerprint, info.KeyFrom))
 	} else {
-		row("gateway key", "none: hermes "+profileFlag(name)+"env rotate "+profiles.APIKeyVar+" writes one")
+		row("gateway key", "none: hermes "+profileFlag(ref)+"env rotate "+profiles.APIKeyVar+" writes one")
 	}
 	tw.Flush()
 	for _, p := range info.Problems {

@@ -61,7 +61,7 @@ func (g *fakeGateways) RegisterGateway(ctx context.Context, profile string, star
 	if err := g.record(fmt.Sprintf("register %s start=%v", profile, start)); err != nil {
 		return supervise.Status{}, err
 	}
-	if !profiles.Exists(g.home, profile) {
+	if !profiles.Exists(profiles.MustParse(g.home, profile)) {
 		return supervise.Status{}, fmt.Errorf("%w: profile %s has no SOUL.md", supervise.ErrNotFound, profile)
 	}
 	spec := supervise.Spec{Name: gateway.ServiceName(profile), Argv: []string{"/opt/hermes/bin/hermes", "-p", profile, "gateway", "run", "--replace"}}
@@ -153,7 +153,7 @@ func (p *profileCLI) transcript(t *testing.T, steps []cliStep) string {
 			t.Errorf("hermes %s printed a stack trace", strings.Join(s.args, " "))
 		}
 		if len(s.args) >= 3 && s.args[0] == "profile" && s.args[1] == "create" && code == 0 {
-			if port, err := profiles.Port(p.home, s.args[2]); err == nil {
+			if port, err := profiles.Port(profiles.MustParse(p.home, s.args[2])); err == nil {
 				p.ports[strconv.Itoa(port)] = strconv.Itoa(p.next)
 				p.next++
 			}
@@ -209,7 +209,7 @@ func TestProfileTranscript(t *testing.T) {
 		{args: []string{"profile", "show"}},
 		{args: []string{"profile", "show", "second", "--json"},
 			before: func() {
-				os.WriteFile(profiles.ConfigPath(home, "second"), []byte("gateway:\n  port: 8700\n  host: 0.0.0.0\nmodel:\n  name: anthropic/claude-sonnet-4\n  base_url: https://openrouter.ai/api/v1\n  api_key_env: OPENROUTER_API_KEY\n"), 0o640)
+				os.WriteFile(profiles.ConfigPath(profiles.MustParse(home, "second")), []byte("gateway:\n  port: 8700\n  host: 0.0.0.0\nmodel:\n  name: anthropic/claude-sonnet-4\n  base_url: https://openrouter.ai/api/v1\n  api_key_env: OPENROUTER_API_KEY\n"), 0o640)
 			}},
 		{args: []string{"-p", "second", "profile", "show"}},
 		{args: []string{"profile", "show", "ghost"}, code: 1},
@@ -247,7 +247,7 @@ func TestProfileRegistrationErrorsWarn(t *testing.T) {
 		{args: []string{"profile", "delete", "coder", "-y"}},
 	})
 	testenv.Golden(t, "profile_warn.golden", got)
-	if profiles.Exists(home, "coder") {
+	if profiles.Exists(profiles.MustParse(home, "coder")) {
 		t.Error("the profile is still there after delete")
 	}
 	if calls := gw.Calls(); len(calls) != 2 {
@@ -317,9 +317,9 @@ func TestProfileCloneTranscript(t *testing.T) {
 	home := t.TempDir()
 	_, _, socket := withFakeSupervisor(t, home)
 	p := newProfileCLI(home, socket)
-	os.WriteFile(profiles.SOULPath(home, "default"), []byte("You are a pirate.\n"), 0o644)
-	os.WriteFile(profiles.ConfigPath(home, "default"), []byte("model:\n  name: openai/gpt-4o-mini\n  base_url: https://openrouter.ai/api/v1\n  api_key_env: OPENROUTER_API_KEY\n"), 0o640)
-	os.WriteFile(profiles.EnvPath(home, "default"), []byte("# mine\nAPI_SERVER_KEY=0123456789abcdef0123456789abcdef\nOPENROUTER_API_KEY=sk-or-test\n"), 0o600)
+	os.WriteFile(profiles.SOULPath(profiles.MustParse(home, "default")), []byte("You are a pirate.\n"), 0o644)
+	os.WriteFile(profiles.ConfigPath(profiles.MustParse(home, "default")), []byte("model:\n  name: openai/gpt-4o-mini\n  base_url: https://openrouter.ai/api/v1\n  api_key_env: OPENROUTER_API_KEY\n"), 0o640)
+	os.WriteFile(profiles.EnvPath(profiles.MustParse(home, "default")), []byte("# mine\nAPI_SERVER_KEY=0123456789abcdef0123456789abcdef\nOPENROUTER_API_KEY=sk-or-test\n"), 0o600)
 	os.WriteFile(filepath.Join(home, profiles.FileSessions), []byte("sessions"), 0o600)
 	steps := []cliStep{
 		{args: []string{"profile", "create", "coder", "--clone", "--description", "writes code"}},
@@ -333,7 +333,7 @@ func TestProfileCloneTranscript(t *testing.T) {
 	}
 	got := p.transcript(t, steps)
 	for _, n := range []string{"coder", "full", "all"} {
-		env, _ := profiles.ReadEnv(profiles.EnvPath(home, n))
+		env, _ := profiles.ReadEnv(profiles.EnvPath(profiles.MustParse(home, n)))
 		if env["OPENROUTER_API_KEY"] != "sk-or-test" || env[profiles.APIKeyVar] == "0123456789abcdef0123456789abcdef" {
 			t.Errorf("%s: .env %v", n, env)
 		}
@@ -341,7 +341,7 @@ func TestProfileCloneTranscript(t *testing.T) {
 			t.Errorf("the transcript shows the key of %s", n)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(profiles.Dir(home, "all"), profiles.FileSessions)); err != nil {
+	if _, err := os.Stat(filepath.Join(profiles.MustParse(home, "all").Dir(), profiles.FileSessions)); err != nil {
 		t.Errorf("--clone-all did not copy the sessions: %v", err)
 	}
 	testenv.Golden(t, "profile_clone.golden", got)

@@ -195,7 +195,7 @@ func TestUsageErrors(t *testing.T) {
 // in every spelling, and acts on that profile.
 func TestProfileFlagAnywhere(t *testing.T) {
 	home := t.TempDir()
-	if err := profiles.Create(home, "coder"); err != nil {
+	if err := profiles.Create(profiles.MustParse(home, "coder")); err != nil {
 		t.Fatal(err)
 	}
 	want, _, code := runCLI(home, "-p", "coder", "config", "get", "gateway.port")
@@ -342,7 +342,7 @@ func FuzzUseWords(f *testing.F) {
 func TestComplete(t *testing.T) {
 	home := t.TempDir()
 	for _, p := range []string{"coder", "writer"} {
-		if err := profiles.Create(home, p); err != nil {
+		if err := profiles.Create(profiles.MustParse(home, p)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -127,19 +127,20 @@ func openSessions(e *Env) (*sessions.Store, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	name, err := profiles.Resolve(home, e.Profile)
+	ref, err := profiles.Resolve(home, e.Profile)
 	if err != nil {
 		return nil, "", err
 	}
 	// As root, SQLite would open (and create the -wal and -shm files of)
 	// whatever a planted symlink points at.
-	if err := gateway.CheckFiles(home, name); err != nil {
+	name := ref.Name()
+	if err := gateway.CheckFiles(ref); err != nil {
 		return nil, "", err
 	}
-	if name != profiles.Default && !profiles.Exists(home, name) {
+	if !ref.IsDefault() && !profiles.Exists(ref) {
 		return nil, "", fmt.Errorf("profile %s does not exist: create it with hermes profile create %s", name, name)
 	}
-	st, err := sessions.OpenReadOnly(filepath.Join(profiles.Dir(home, name), sessionsFile))
+	st, err := sessions.OpenReadOnly(filepath.Join(ref.Dir(), sessionsFile))
 	if err != nil {
 		return nil, "", err
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hermes-agent/hermes/internal/gateway"
 	"github.com/hermes-agent/hermes/internal/profiles"
+	"github.com/hermes-agent/hermes/internal/safefs"
 	"github.com/hermes-agent/hermes/internal/sessions"
 )
 
@@ -77,17 +78,18 @@ func openSessionsForWrite(e *Env) (st *sessions.Store, profile string, ok bool, 
 	if err != nil {
 		return nil, "", false, err
 	}
-	name, err := profiles.Resolve(home, e.Profile)
+	ref, err := profiles.Resolve(home, e.Profile)
 	if err != nil {
 		return nil, "", false, err
 	}
-	if err := gateway.CheckFiles(home, name); err != nil {
+	name := ref.Name()
+	if err := gateway.CheckFiles(ref); err != nil {
 		return nil, "", false, err
 	}
-	if name != profiles.Default && !profiles.Exists(home, name) {
+	if !ref.IsDefault() && !profiles.Exists(ref) {
 		return nil, "", false, fmt.Errorf("profile %s does not exist: create it with hermes profile create %s", name, name)
 	}
-	c, err := profiles.LoadConfig(profiles.ConfigPath(home, name))
+	c, err := profiles.LoadConfig(profiles.ConfigPath(ref))
 	if err != nil {
 		return nil, "", false, err
 	}
@@ -95,7 +97,7 @@ func openSessionsForWrite(e *Env) (st *sessions.Store, profile string, ok bool, 
 	if err != nil {
 		return nil, "", false, err
 	}
-	path := filepath.Join(profiles.Dir(home, name), sessionsFile)
+	path := filepath.Join(ref.Dir(), sessionsFile)
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return nil, name, false, nil
 	}
@@ -154,23 +156,14 @@ func exportSession(ctx context.Context, e *Env, o exportOptions) error {
 		_, err := e.Stdout.Write(b.Bytes())
 		return err
 	}
-	// Whole or not at all: a temporary file beside it, renamed over it.
-	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".*")
+	// Whole or not at all: safefs's one atomic writer, as the caller's own
+	// file (a plain Dir).
+	dir, err := safefs.OpenPlain(filepath.Dir(out))
 	if err != nil {
 		return fmt.Errorf("exporting session %s: %w", id, err)
 	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.Write(b.Bytes())
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), out)
-	}
-	if err != nil {
+	defer dir.Close()
+	if err := dir.WriteFileAtomic(filepath.Base(out), b.Bytes(), 0o644, safefs.Keep); err != nil {
 		return fmt.Errorf("exporting session %s to %s: %w", id, out, err)
 	}
 	fmt.Fprintf(e.Stderr, "✓ exported session %s to %s (%s, %s)\n", id, out, f, plural(len(d.Messages), "message"))

@@ -98,13 +98,13 @@ func fillSessions(t *testing.T, path string) {
 
 func TestSessionsTranscript(t *testing.T) {
 	home := t.TempDir()
-	if err := profiles.Create(home, "coder"); err != nil {
+	if err := profiles.Create(profiles.MustParse(home, "coder")); err != nil {
 		t.Fatal(err)
 	}
-	if err := profiles.Create(home, "reference"); err != nil {
+	if err := profiles.Create(profiles.MustParse(home, "reference")); err != nil {
 		t.Fatal(err)
 	}
-	if err := profiles.Create(home, "future"); err != nil {
+	if err := profiles.Create(profiles.MustParse(home, "future")); err != nil {
 		t.Fatal(err)
 	}
 	steps := []sessionsStep{
@@ -152,7 +152,7 @@ func TestSessionsTranscript(t *testing.T) {
 		{args: []string{"-p", "coder", "sessions", "list"}},
 		{args: []string{"-p", "ghost", "sessions", "list"}, code: 1},
 		{args: []string{"-p", "reference", "sessions", "list"}, code: 1, before: func(t *testing.T) {
-			db, err := sql.Open("sqlite", filepath.Join(profiles.Dir(home, "reference"), "state.db"))
+			db, err := sql.Open("sqlite", filepath.Join(profiles.MustParse(home, "reference").Dir(), "state.db"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -168,7 +168,7 @@ func TestSessionsTranscript(t *testing.T) {
 		}},
 		{args: []string{"-p", "reference", "sessions", "show", "x", "--json"}, code: 1},
 		{args: []string{"-p", "future", "sessions", "list"}, code: 1, before: func(t *testing.T) {
-			path := filepath.Join(profiles.Dir(home, "future"), "state.db")
+			path := filepath.Join(profiles.MustParse(home, "future").Dir(), "state.db")
 			st, err := sessions.Open(path, sessions.Options{})
 			if err != nil {
 				t.Fatal(err)

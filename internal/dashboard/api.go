@@ -119,26 +119,29 @@ type sessionPage struct {
 // exist.
 var errNoProfile = errors.New("no such profile")
 
-// checkProfile refuses an invalid name or a profile that does not exist.
-func (s *Server) checkProfile(name string) error {
-	if err := profiles.Validate(name); err != nil {
-		return fmt.Errorf("%w: %w", errNoProfile, err)
+// checkProfile makes a request's profile name a profile (profiles.Parse),
+// refusing an invalid name or a profile that does not exist.
+func (s *Server) checkProfile(name string) (profiles.Ref, error) {
+	r, err := profiles.Parse(s.home, name)
+	if err != nil {
+		return profiles.Ref{}, fmt.Errorf("%w: %w", errNoProfile, err)
 	}
-	if name != profiles.Default && !profiles.Exists(s.home, name) {
-		return fmt.Errorf("%w: %s", errNoProfile, name)
+	if !r.IsDefault() && !profiles.Exists(r) {
+		return profiles.Ref{}, fmt.Errorf("%w: %s", errNoProfile, name)
 	}
-	return nil
+	return r, nil
 }
 
 // listSessions returns sessions [offset, offset+limit) of the given
 // profiles, merged, the most recent activity first (ties: most recently
 // started, then profile and id), each store read read-only.
-func (s *Server) listSessions(ctx context.Context, names []string, q string, offset, limit int) sessionPage {
+func (s *Server) listSessions(ctx context.Context, refs []profiles.Ref, q string, offset, limit int) sessionPage {
 	page := sessionPage{Page: sessions.Page{Query: q, Offset: offset, Limit: limit, Sessions: []sessionItem{}}, Errors: []storeError{}}
 	now := s.now()
 	var all []sessionItem
-	for _, p := range names {
-		list, err := s.readSessions(ctx, p, q, offset+limit+1)
+	for _, ref := range refs {
+		p := ref.Name()
+		list, err := s.readSessions(ctx, ref, q, offset+limit+1)
 		if err != nil {
 			page.Errors = append(page.Errors, storeError{Profile: p, Error: err.Error()})
 			continue
@@ -167,8 +170,8 @@ func (s *Server) listSessions(ctx context.Context, names []string, q string, off
 
 // readSessions lists up to n sessions of one profile's store, those whose
 // title or messages hold q when q is set (sessions.Store.Search).
-func (s *Server) readSessions(ctx context.Context, profile, q string, n int) ([]sessions.Session, error) {
-	st, err := sessions.OpenReadOnly(sessionsPath(s.home, profile))
+func (s *Server) readSessions(ctx context.Context, profile profiles.Ref, q string, n int) ([]sessions.Session, error) {
+	st, err := sessions.OpenReadOnly(sessionsPath(profile))
 	if err != nil {
 		return nil, err
 	}
@@ -181,13 +184,19 @@ func (s *Server) readSessions(ctx context.Context, profile, q string, n int) ([]
 
 // getSession reads one session and its messages.
 func (s *Server) getSession(ctx context.Context, profile, id string) (sessions.Session, []sessions.Message, error) {
-	if err := s.checkProfile(profile); err != nil {
+	ref, err := s.checkProfile(profile)
+	if err != nil {
 		return sessions.Session{}, nil, err
 	}
+	return s.readSession(ctx, ref, id)
+}
+
+// readSession reads one session of profile and its messages.
+func (s *Server) readSession(ctx context.Context, profile profiles.Ref, id string) (sessions.Session, []sessions.Message, error) {
 	if err := sessions.ValidSessionID(id); err != nil {
 		return sessions.Session{}, nil, fmt.Errorf("%w: %w", sessions.ErrNotFound, err)
 	}
-	st, err := sessions.OpenReadOnly(sessionsPath(s.home, profile))
+	st, err := sessions.OpenReadOnly(sessionsPath(profile))
 	if err != nil {
 		return sessions.Session{}, nil, err
 	}
@@ -197,19 +206,19 @@ func (s *Server) getSession(ctx context.Context, profile, id string) (sessions.S
 
 // sessionQuery reads the profile filter, the search (q) and the paging of
 // a sessions request; a search the store would refuse is refused here.
-func (s *Server) sessionQuery(r *http.Request) (names []string, q string, offset, limit int, err error) {
+func (s *Server) sessionQuery(r *http.Request) (refs []profiles.Ref, q string, offset, limit int, err error) {
 	q = r.URL.Query().Get("q")
 	if q != "" {
 		if strings.TrimSpace(q) == "" || len(q) > sessions.MaxQueryBytes || !utf8.ValidString(q) || strings.ContainsRune(q, 0) {
 			return nil, "", 0, 0, fmt.Errorf("q: a search is 1 to %d bytes of text", sessions.MaxQueryBytes)
 		}
 	}
-	names, offset, limit, err = s.sessionPaging(r)
-	return names, q, offset, limit, err
+	refs, offset, limit, err = s.sessionPaging(r)
+	return refs, q, offset, limit, err
 }
 
 // sessionPaging reads the profile filter and paging of a sessions request.
-func (s *Server) sessionPaging(r *http.Request) (names []string, offset, limit int, err error) {
+func (s *Server) sessionPaging(r *http.Request) (refs []profiles.Ref, offset, limit int, err error) {
 	if offset, err = intParam(r, "offset", 0, 0, maxOffset); err != nil {
 		return nil, 0, 0, err
 	}
@@ -217,12 +226,13 @@ func (s *Server) sessionPaging(r *http.Request) (names []string, offset, limit i
 		return nil, 0, 0, err
 	}
 	if p := r.URL.Query().Get("profile"); p != "" {
-		if err := s.checkProfile(p); err != nil {
+		ref, err := s.checkProfile(p)
+		if err != nil {
 			return nil, 0, 0, err
 		}
-		return []string{p}, offset, limit, nil
+		return []profiles.Ref{ref}, offset, limit, nil
 	}
-	return s.profileList(), offset, limit, nil
+	return s.profileRefs(), offset, limit, nil
 }
 
 // apiSessions is GET /api/sessions[?profile=P][&q=TEXT][&offset=N][&limit=N]:
@@ -353,8 +363,9 @@ type gatewayJSON struct {
 
 // readProfile reads what the dashboard shows of one profile, from its own
 // files.
-func (s *Server) readProfile(ctx context.Context, name string, now time.Time) profileBody {
-	v := readGateway(s.home, name)
+func (s *Server) readProfile(ctx context.Context, ref profiles.Ref, now time.Time) profileBody {
+	name := ref.Name()
+	v := readGateway(ref)
 	p := profileBody{
 		Name: name, Dir: v.Dir, Service: gateway.ServiceName(name),
 		Gateway: gatewayJSON{
@@ -363,25 +374,25 @@ func (s *Server) readProfile(ctx context.Context, name string, now time.Time) pr
 			StateError: stateError(v),
 		},
 	}
-	if port, err := profiles.Port(s.home, name); err != nil {
+	if port, err := profiles.Port(ref); err != nil {
 		p.PortError = err.Error()
 	} else {
 		p.Port = port
 	}
-	if host, err := profiles.Host(s.home, name, s.env); err == nil {
+	if host, err := profiles.Host(ref, s.env); err == nil {
 		p.Host = host
 	}
-	if m, err := s.model(name); err != nil {
+	if m, err := s.model(ref); err != nil {
 		p.ConfigError = err.Error()
 	} else {
 		p.Model, p.BaseURLHost = m.Name, urlHost(m.BaseURL)
 	}
-	if d, err := profiles.LoadEnvDoc(s.home, name); err == nil {
+	if d, err := profiles.LoadEnvDoc(ref); err == nil {
 		if key, ok := d.Get(profiles.APIKeyVar); ok {
 			p.KeyFingerprint = profiles.Fingerprint(key)
 		}
 	}
-	n, err := s.activeSessions(ctx, name, now)
+	n, err := s.activeSessions(ctx, ref, now)
 	p.ActiveSessions = n
 	if err != nil {
 		p.SessionsError = err.Error()
@@ -393,8 +404,8 @@ func (s *Server) readProfile(ctx context.Context, name string, now time.Time) pr
 func (s *Server) readProfiles(ctx context.Context) []profileBody {
 	now := s.now()
 	var out []profileBody
-	for _, name := range s.profileList() {
-		out = append(out, s.readProfile(ctx, name, now))
+	for _, ref := range s.profileRefs() {
+		out = append(out, s.readProfile(ctx, ref, now))
 	}
 	return out
 }

@@ -35,7 +35,7 @@ type modelInfo struct {
 // be read gives nulls (the probe never says why: the reason names a path).
 func (s *Server) apiModelInfo(w http.ResponseWriter, r *http.Request) {
 	info := modelInfo{Profile: profiles.Default}
-	if m, err := s.model(profiles.Default); err == nil {
+	if m, err := s.model(profiles.MustParse(s.home, profiles.Default)); err == nil {
 		if m.Name != "" {
 			info.Model = &m.Name
 		}
@@ -47,8 +47,8 @@ func (s *Server) apiModelInfo(w http.ResponseWriter, r *http.Request) {
 }
 
 // model reads the model section of a profile's config.yaml.
-func (s *Server) model(profile string) (profiles.ModelConfig, error) {
-	c, err := profiles.LoadProfileConfig(s.home, profile)
+func (s *Server) model(profile profiles.Ref) (profiles.ModelConfig, error) {
+	c, err := profiles.LoadProfileConfig(profile)
 	if err != nil {
 		return profiles.ModelConfig{}, err
 	}

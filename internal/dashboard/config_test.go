@@ -98,7 +98,7 @@ func TestConfigEndpoints(t *testing.T) {
 
 func TestModelInfoUnreadable(t *testing.T) {
 	f := newFixture(t, authgate.Gated, nil)
-	writeFile(t, profiles.ConfigPath(f.home, profiles.Default), "model: [unclosed\n")
+	writeFile(t, profiles.ConfigPath(profiles.MustParse(f.home, profiles.Default)), "model: [unclosed\n")
 	rec := do(f.handler(), http.MethodGet, "/api/model/info", statusHeaders)
 	if got, want := strings.TrimSpace(rec.Body.String()), `{"profile":"default","model":null,"base_url_host":null}`; rec.Code != http.StatusOK || got != want {
 		t.Errorf("/api/model/info = %d %s, want 200 %s", rec.Code, got, want)
@@ -112,7 +112,7 @@ func TestModelInfoUnreadable(t *testing.T) {
 func TestModelInfoOversized(t *testing.T) {
 	f := newFixture(t, authgate.Gated, nil)
 	big := "model:\n  name: m\n  base_url: https://x.example/v1\n#" + strings.Repeat("x", 22<<20) + "\n"
-	writeFile(t, profiles.ConfigPath(f.home, profiles.Default), big)
+	writeFile(t, profiles.ConfigPath(profiles.MustParse(f.home, profiles.Default)), big)
 	for i := 0; i < 2; i++ {
 		rec := do(f.handler(), http.MethodGet, "/api/model/info", statusHeaders)
 		if got, want := strings.TrimSpace(rec.Body.String()), `{"profile":"default","model":null,"base_url_host":null}`; rec.Code != http.StatusOK || got != want {

@@ -37,15 +37,12 @@ const maxConfigBody = 64 << 10
 
 // profileParam is ?profile=NAME (default "default"), refused unless the
 // profile exists.
-func (s *Server) profileParam(r *http.Request) (string, error) {
+func (s *Server) profileParam(r *http.Request) (profiles.Ref, error) {
 	p := r.URL.Query().Get("profile")
 	if p == "" {
 		p = profiles.Default
 	}
-	if err := s.checkProfile(p); err != nil {
-		return "", err
-	}
-	return p, nil
+	return s.checkProfile(p)
 }
 
 // configETag is the version of a profile's config.yaml: a digest of its
@@ -59,14 +56,14 @@ func configETag(data []byte, missing bool) string {
 }
 
 // readConfig reads a profile's config.yaml and its version.
-func (s *Server) readConfig(profile string) (*profiles.Config, string, error) {
-	path := profiles.ConfigPath(s.home, profile)
+func (s *Server) readConfig(profile profiles.Ref) (*profiles.Config, string, error) {
+	path := profiles.ConfigPath(profile)
 	data, err := profiles.ReadFile(s.home, path)
 	missing := errors.Is(err, fs.ErrNotExist)
 	if err != nil && !missing {
 		return nil, "", err
 	}
-	c, err := profiles.LoadProfileConfig(s.home, profile)
+	c, err := profiles.LoadProfileConfig(profile)
 	if err != nil {
 		return nil, "", err
 	}
@@ -171,8 +168,8 @@ type configBody struct {
 	Keys   []configKey    `json:"keys"`
 }
 
-func (s *Server) configBody(profile string, c *profiles.Config, etag string) configBody {
-	b := configBody{Profile: profile, Path: profiles.ConfigPath(s.home, profile), ETag: etag, Config: map[string]any{}, Keys: configKeys(c)}
+func (s *Server) configBody(ref profiles.Ref, c *profiles.Config, etag string) configBody {
+	b := configBody{Profile: ref.Name(), Path: profiles.ConfigPath(ref), ETag: etag, Config: map[string]any{}, Keys: configKeys(c)}
 	for _, k := range profiles.Keys() {
 		v, _ := c.Get(k.Name)
 		b.Config[k.Name] = v
@@ -183,18 +180,18 @@ func (s *Server) configBody(profile string, c *profiles.Config, etag string) con
 // apiConfigGet is GET /api/config?profile=NAME: the profile's value of
 // every key of the table, with its version (also as ETag) for If-Match.
 func (s *Server) apiConfigGet(w http.ResponseWriter, r *http.Request) {
-	profile, err := s.profileParam(r)
+	ref, err := s.profileParam(r)
 	if err != nil {
 		writeError(w, http.StatusNotFound, "not_found", err.Error())
 		return
 	}
-	c, etag, err := s.readConfig(profile)
+	c, etag, err := s.readConfig(ref)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "config_unreadable", err.Error())
 		return
 	}
 	w.Header().Set("ETag", etag)
-	writeJSON(w, http.StatusOK, s.configBody(profile, c, etag))
+	writeJSON(w, http.StatusOK, s.configBody(ref, c, etag))
 }
 
 // valueText turns a JSON value of PUT /api/config into the text `hermes
@@ -226,11 +223,12 @@ func valueText(raw json.RawMessage) (string, error) {
 // written. A change of model.* needs a login less than 5 minutes old (in
 // gated mode; open-insecure refuses it) and is audited.
 func (s *Server) apiConfigPut(w http.ResponseWriter, r *http.Request) {
-	profile, err := s.profileParam(r)
+	ref, err := s.profileParam(r)
 	if err != nil {
 		writeError(w, http.StatusNotFound, "not_found", err.Error())
 		return
 	}
+	profile := ref.Name()
 	var req struct {
 		Config map[string]json.RawMessage `json:"config"`
 	}
@@ -252,7 +250,7 @@ func (s *Server) apiConfigPut(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	c, etag, err := s.readConfig(profile)
+	c, etag, err := s.readConfig(ref)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "config_unreadable", err.Error())
 		return
@@ -285,20 +283,20 @@ func (s *Server) apiConfigPut(w http.ResponseWriter, r *http.Request) {
 			effects = append(effects, key+": "+k.Effect.Say(profile))
 		}
 	}
-	path := profiles.ConfigPath(s.home, profile)
+	path := profiles.ConfigPath(ref)
 	if err := profiles.WriteConfig(s.home, path, c); err != nil {
 		writeError(w, http.StatusInternalServerError, "write_failed", err.Error())
 		return
 	}
 	s.audit(r, "config.set", "profile", profile, "keys", strings.Join(keys, ","))
 	s.hub.poke()
-	c, etag, err = s.readConfig(profile)
+	c, etag, err = s.readConfig(ref)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "config_unreadable", err.Error())
 		return
 	}
 	w.Header().Set("ETag", etag)
-	body := s.configBody(profile, c, etag)
+	body := s.configBody(ref, c, etag)
 	writeJSON(w, http.StatusOK, map[string]any{"profile": profile, "etag": etag, "changed": keys, "effects": effects, "config": body.Config, "keys": body.Keys})
 }
 
@@ -355,13 +353,14 @@ type configSection struct {
 // table, with its type, range or choices, default and when a change takes
 // effect; the page's script saves it with PUT /api/config.
 func (s *Server) pageConfig(w http.ResponseWriter, r *http.Request) {
-	profile, err := s.profileParam(r)
+	ref, err := s.profileParam(r)
 	if err != nil {
 		s.renderError(w, r, http.StatusNotFound, err.Error())
 		return
 	}
-	v := configView{Profile: profile, Profiles: s.profileList(), Path: profiles.ConfigPath(s.home, profile)}
-	c, etag, err := s.readConfig(profile)
+	profile := ref.Name()
+	v := configView{Profile: profile, Profiles: s.profileList(), Path: profiles.ConfigPath(ref)}
+	c, etag, err := s.readConfig(ref)
 	if err != nil {
 		v.Error = err.Error()
 		s.render(w, r, http.StatusOK, pageConfigName, "Configuration", v)

@@ -31,7 +31,7 @@ func send(h http.Handler, method, target, body string, hdr map[string]string) *h
 // on the same file: the message the dashboard must repeat.
 func cliMessage(t *testing.T, home, profile, key, value string) string {
 	t.Helper()
-	c, err := profiles.LoadProfileConfig(home, profile)
+	c, err := profiles.LoadProfileConfig(profiles.MustParse(home, profile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +49,7 @@ func cliMessage(t *testing.T, home, profile, key, value string) string {
 func TestConfigAPI(t *testing.T) {
 	f := newFixture(t, authgate.OpenLocal, nil)
 	h := f.handler()
-	path := profiles.ConfigPath(f.home, profiles.Default)
+	path := profiles.ConfigPath(profiles.MustParse(f.home, profiles.Default))
 	const original = "# my notes\nmodel:\n  name: anthropic/claude-sonnet-4 # the one\ngateway:\n  port: 8642\nmine:\n  keep: me\n"
 	writeFile(t, path, original)
 	hdr := f.localHeaders()
@@ -187,7 +187,7 @@ func TestConfigModelNeedsRecentLogin(t *testing.T) {
 	if code, body := put(`{"config":{"gateway.max_concurrent":4}}`, same); code != 200 {
 		t.Errorf("gateway.max_concurrent 5 minutes after the login = %d %s", code, body)
 	}
-	if c, _ := profiles.LoadProfileConfig(f.home, profiles.Default); c != nil {
+	if c, _ := profiles.LoadProfileConfig(profiles.MustParse(f.home, profiles.Default)); c != nil {
 		if v, _ := c.Get("model.name"); v != "openai/gpt-4o" {
 			t.Errorf("model.name = %v after the refused change", v)
 		}
@@ -229,7 +229,7 @@ func TestConfigPage(t *testing.T) {
 // config unset), keeping the rest of the file.
 func TestConfigNullUnsets(t *testing.T) {
 	f := newFixture(t, authgate.OpenLocal, nil)
-	path := profiles.ConfigPath(f.home, profiles.Default)
+	path := profiles.ConfigPath(profiles.MustParse(f.home, profiles.Default))
 	writeFile(t, path, "# notes\ngateway:\n  port: 8642\n  max_concurrent: 7\n")
 	rec := send(f.handler(), "PUT", "/api/config", `{"config":{"gateway.max_concurrent":null}}`, f.localHeaders())
 	b, _ := os.ReadFile(path)

@@ -49,8 +49,8 @@ func runGated(tb testing.TB, vars map[string]string, mod func(*Config, string)) 
 	tb.Helper()
 	home := tb.TempDir()
 	for path, content := range map[string]string{
-		profiles.SOULPath(home, profiles.Default):   "default\n",
-		profiles.ConfigPath(home, profiles.Default): "gateway:\n  port: 8642\n",
+		profiles.SOULPath(profiles.MustParse(home, profiles.Default)):   "default\n",
+		profiles.ConfigPath(profiles.MustParse(home, profiles.Default)): "gateway:\n  port: 8642\n",
 	} {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			tb.Fatal(err)

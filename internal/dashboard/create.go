@@ -11,22 +11,22 @@ import (
 // --clone-from SRC, --clone-all (its sessions and the rest too; alone, of
 // the active profile, as the CLI's); a fresh API_SERVER_KEY and the next
 // free port either way.
-func (s *Server) createProfile(req createRequest) error {
+func (s *Server) createProfile(ref profiles.Ref, req createRequest) error {
 	from := req.CloneFrom
 	if (req.Clone || req.CloneAll) && from == "" {
 		active, err := profiles.Resolve(s.home, "")
 		if err != nil {
 			return err
 		}
-		from = active
+		from = active.Name()
 	}
 	if from != "" {
-		if err := s.checkProfile(from); err != nil {
+		if _, err := s.checkProfile(from); err != nil {
 			return err
 		}
 	}
 	if err := profiles.CheckDescription(req.Description); err != nil {
 		return fmt.Errorf("%w: %w", errBadCreate, err)
 	}
-	return profiles.Clone(s.home, req.Name, profiles.CreateOptions{From: from, All: req.CloneAll, Description: req.Description})
+	return profiles.Clone(ref, profiles.CreateOptions{From: from, All: req.CloneAll, Description: req.Description})
 }

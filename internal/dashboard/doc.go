@@ -76,7 +76,7 @@
 // # Where the numbers come from
 //
 // The gateways are read from each profile's own directory
-// (profiles.Dir(home, p) for every p of profiles.List), never through a
+// (the Dir of every profile of profiles.List), never through a
 // "current" or sticky profile: the reference showed a running gateway as
 // STOPPED that way (its #23457). A gateway's state is gateway.Observe's,
 // the one rule every reader applies: its gateway_state.json corrected by

@@ -15,8 +15,8 @@ import (
 // "current" profile (the reference did, and showed a running gateway as
 // STOPPED: its #23457), and without the supervisor's view, which /api/status
 // does not wait for.
-func readGateway(home, profile string) gateway.Observation {
-	return gateway.Observe(home, profile, nil)
+func readGateway(profile profiles.Ref) gateway.Observation {
+	return gateway.Observe(profile, nil)
 }
 
 // stateError is why the state file of v could not be read, "" when it
@@ -33,18 +33,18 @@ func stateError(v gateway.Observation) string {
 const storeTimeout = 2 * time.Second
 
 // sessionsPath is the sessions store of profile.
-func sessionsPath(home, profile string) string {
-	return filepath.Join(profiles.Dir(home, profile), profiles.FileSessions)
+func sessionsPath(profile profiles.Ref) string {
+	return filepath.Join(profile.Dir(), profiles.FileSessions)
 }
 
 // activeSessions counts the active sessions of profile (read-only). A store
 // that cannot be read (foreign, newer, corrupt, unreadable) counts 0; the
 // error is returned for the gated views and logged once per change.
-func (s *Server) activeSessions(ctx context.Context, profile string, now time.Time) (int, error) {
+func (s *Server) activeSessions(ctx context.Context, profile profiles.Ref, now time.Time) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
-	n, err := sessions.CountActive(ctx, sessionsPath(s.home, profile), now)
-	s.noteStore(profile, err)
+	n, err := sessions.CountActive(ctx, sessionsPath(profile), now)
+	s.noteStore(profile.Name(), err)
 	if err != nil {
 		return 0, err
 	}
@@ -80,11 +80,20 @@ func (s *Server) note(key string, err error, msg string, attrs ...any) {
 	}
 }
 
-// profileList returns the profiles of the home ("default" first); a
+// profileRefs returns the profiles of the home ("default" first); a
 // profiles/ directory that cannot be read leaves "default" alone, and is
 // logged once.
-func (s *Server) profileList() []string {
-	names, err := profiles.List(s.home)
+func (s *Server) profileRefs() []profiles.Ref {
+	refs, err := profiles.List(s.home)
 	s.note("profiles", err, "reading the profiles")
+	return refs
+}
+
+// profileList is the names of profileRefs, for the pages.
+func (s *Server) profileList() []string {
+	var names []string
+	for _, r := range s.profileRefs() {
+		names = append(names, r.Name())
+	}
 	return names
 }

@@ -98,8 +98,8 @@ type fixture struct {
 func newFixture(t *testing.T, mode authgate.Mode, extra map[string]string) *fixture {
 	t.Helper()
 	f := &fixture{home: t.TempDir(), logs: &testenv.Buffer{}}
-	writeFile(t, profiles.SOULPath(f.home, profiles.Default), "default\n")
-	writeFile(t, profiles.ConfigPath(f.home, profiles.Default), "model:\n  name: anthropic/claude-sonnet-4\n  base_url: https://openrouter.ai/api/v1\n  api_key_env: OPENROUTER_API_KEY\ngateway:\n  port: 8642\n")
+	writeFile(t, profiles.SOULPath(profiles.MustParse(f.home, profiles.Default)), "default\n")
+	writeFile(t, profiles.ConfigPath(profiles.MustParse(f.home, profiles.Default)), "model:\n  name: anthropic/claude-sonnet-4\n  base_url: https://openrouter.ai/api/v1\n  api_key_env: OPENROUTER_API_KEY\ngateway:\n  port: 8642\n")
 	f.sup = controltest.NewSupervisor(f.home, 10000, 10000)
 	f.socket = controltest.Serve(t, f.sup, f.home, controltest.Options{})
 	ctx := context.Background()
@@ -124,7 +124,7 @@ func newFixture(t *testing.T, mode authgate.Mode, extra map[string]string) *fixt
 // addProfile creates a named profile (SOUL.md, config.yaml with a port).
 func (f *fixture) addProfile(t *testing.T, name string, port int) string {
 	t.Helper()
-	dir := profiles.Dir(f.home, name)
+	dir := profiles.MustParse(f.home, name).Dir()
 	writeFile(t, filepath.Join(dir, "SOUL.md"), name+"\n")
 	writeFile(t, filepath.Join(dir, "config.yaml"), "gateway:\n  port: "+strconv.Itoa(port)+"\nmodel:\n  name: local/"+name+"\n")
 	return dir

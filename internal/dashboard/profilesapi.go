@@ -53,15 +53,16 @@ func (s *Server) apiProfileCreate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "bad_request", `the body must be {"name": NAME, "clone_from": PROFILE, "clone": false, "clone_all": false, "description": TEXT}`)
 		return
 	}
-	if err := profiles.ValidateNamed(req.Name); err != nil {
+	ref, err := profiles.ParseNamed(s.home, req.Name)
+	if err != nil {
 		writeError(w, http.StatusBadRequest, "invalid_name", err.Error())
 		return
 	}
-	if profiles.Exists(s.home, req.Name) {
+	if profiles.Exists(ref) {
 		writeError(w, http.StatusConflict, "exists", "profile "+req.Name+" already exists")
 		return
 	}
-	if err := s.createProfile(req); err != nil {
+	if err := s.createProfile(ref, req); err != nil {
 		code := http.StatusInternalServerError
 		if errors.Is(err, errNoProfile) || errors.Is(err, fs.ErrNotExist) || errors.Is(err, profiles.ErrInvalidName) || errors.Is(err, errBadCreate) {
 			code = http.StatusBadRequest
@@ -77,7 +78,7 @@ func (s *Server) apiProfileCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	s.audit(r, "profile.create", "profile", req.Name, "clone_from", req.CloneFrom, "clone_all", req.CloneAll)
 	s.hub.poke()
-	body := map[string]any{"profile": s.readProfile(r.Context(), req.Name, s.now())}
+	body := map[string]any{"profile": s.readProfile(r.Context(), ref, s.now())}
 	if warning != "" {
 		body["warning"] = warning
 	}
@@ -95,8 +96,8 @@ type deleteRequest struct {
 }
 
 // whatIsLost names what deleting a profile removes.
-func (s *Server) whatIsLost(name string) string {
-	return fmt.Sprintf("its gateway, and everything in %s (SOUL.md, config.yaml, .env with its keys, its sessions, memories, skills, workspace)", profiles.Dir(s.home, name))
+func (s *Server) whatIsLost(dir string) string {
+	return fmt.Sprintf("its gateway, and everything in %s (SOUL.md, config.yaml, .env with its keys, its sessions, memories, skills, workspace)", dir)
 }
 
 // apiProfileDelete is DELETE /api/profiles/{name} with {"confirm": NAME}.
@@ -105,11 +106,12 @@ func (s *Server) whatIsLost(name string) string {
 // first).
 func (s *Server) apiProfileDelete(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	if err := profiles.ValidateNamed(name); err != nil {
+	ref, err := profiles.ParseNamed(s.home, name)
+	if err != nil {
 		writeError(w, http.StatusBadRequest, "invalid_name", err.Error())
 		return
 	}
-	if ok, err := profiles.Lookup(s.home, name); err != nil {
+	if ok, err := profiles.Lookup(ref); err != nil {
 		writeError(w, http.StatusInternalServerError, "unreadable", err.Error())
 		return
 	} else if !ok {
@@ -118,7 +120,7 @@ func (s *Server) apiProfileDelete(w http.ResponseWriter, r *http.Request) {
 	}
 	var req deleteRequest
 	if err := decodeBody(r, &req); err != nil || req.Confirm != name {
-		writeError(w, http.StatusBadRequest, "confirm", "deleting profile "+name+" removes "+s.whatIsLost(name)+`; send {"confirm": "`+name+`"} to confirm`)
+		writeError(w, http.StatusBadRequest, "confirm", "deleting profile "+name+" removes "+s.whatIsLost(ref.Dir())+`; send {"confirm": "`+name+`"} to confirm`)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), registerTimeout)
@@ -126,7 +128,7 @@ func (s *Server) apiProfileDelete(w http.ResponseWriter, r *http.Request) {
 	c := s.control(ctx)
 	svc := gateway.ServiceName(name)
 	st, serr := c.Status(ctx, svc)
-	if v := gateway.Observe(s.home, name, nil); v.Running || serr == nil && st.State != supervise.Stopped && st.State != supervise.Failed {
+	if v := gateway.Observe(ref, nil); v.Running || serr == nil && st.State != supervise.Stopped && st.State != supervise.Failed {
 		state := v.State
 		if serr == nil {
 			state = string(st.State)
@@ -142,7 +144,7 @@ func (s *Server) apiProfileDelete(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if err := profiles.Delete(s.home, name); err != nil {
+	if err := profiles.Delete(ref); err != nil {
 		writeError(w, http.StatusInternalServerError, "delete_failed", err.Error())
 		return
 	}
@@ -171,10 +173,10 @@ type profileCard struct {
 func (s *Server) pageProfiles(w http.ResponseWriter, r *http.Request) {
 	v := profilesView{Names: s.profileList(), Active: profiles.Default}
 	if p, err := profiles.Resolve(s.home, ""); err == nil {
-		v.Active = p
+		v.Active = p.Name()
 	}
 	for _, p := range s.readProfiles(r.Context()) {
-		c := profileCard{profileBody: p, Lost: s.whatIsLost(p.Name), CanDelete: true}
+		c := profileCard{profileBody: p, Lost: s.whatIsLost(p.Dir), CanDelete: true}
 		switch {
 		case p.Name == profiles.Default:
 			c.CanDelete, c.Why = false, "the default profile is the home itself and cannot be deleted"

@@ -36,17 +36,17 @@ func TestProfilesAPI(t *testing.T) {
 			t.Errorf("POST /api/profiles %s = %d %s, want %d with %q", tt.body, rec.Code, rec.Body, tt.code, tt.want)
 		}
 	}
-	if !profiles.Exists(f.home, "writer") {
+	if !profiles.Exists(profiles.MustParse(f.home, "writer")) {
 		t.Fatal("profile writer was not created")
 	}
-	if port, err := profiles.Port(f.home, "writer"); err != nil || port == 0 {
+	if port, err := profiles.Port(profiles.MustParse(f.home, "writer")); err != nil || port == 0 {
 		t.Errorf("writer's port = %d, %v", port, err)
 	}
 	if !strings.Contains(f.logs.String(), "event=profile.create") {
 		t.Errorf("the creation is not audited:\n%s", f.logs)
 	}
 
-	dir := profiles.Dir(f.home, "writer")
+	dir := profiles.MustParse(f.home, "writer").Dir()
 	if rec := send(h, "DELETE", "/api/profiles/writer", `{}`, hdr); rec.Code != 400 || !strings.Contains(rec.Body.String(), "SOUL.md, config.yaml, .env") {
 		t.Errorf("DELETE without the confirmation = %d %s, want 400 naming what is lost", rec.Code, rec.Body)
 	}
@@ -59,7 +59,7 @@ func TestProfilesAPI(t *testing.T) {
 	if rec := send(h, "DELETE", "/api/profiles/writer", `{"confirm":"writer"}`, hdr); rec.Code != 409 || !strings.Contains(rec.Body.String(), "stop it first") {
 		t.Errorf("DELETE while the gateway runs = %d %s, want 409 saying to stop it first", rec.Code, rec.Body)
 	}
-	if !profiles.Exists(f.home, "writer") {
+	if !profiles.Exists(profiles.MustParse(f.home, "writer")) {
 		t.Fatal("a refused delete removed the profile")
 	}
 
@@ -75,7 +75,7 @@ func TestProfilesAPI(t *testing.T) {
 			t.Errorf("DELETE %s = %d, want 400 or 404", target, rec.Code)
 		}
 	}
-	if !profiles.Exists(f.home, profiles.Default) {
+	if !profiles.Exists(profiles.MustParse(f.home, profiles.Default)) {
 		t.Fatal("default is gone")
 	}
 }
@@ -102,19 +102,19 @@ func TestProfileClone(t *testing.T) {
 	h := f.handler()
 	hdr := f.localHeaders()
 	hdr["Content-Type"] = "application/json"
-	writeFile(t, profiles.EnvPath(f.home, profiles.Default), "API_SERVER_KEY=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n")
+	writeFile(t, profiles.EnvPath(profiles.MustParse(f.home, profiles.Default)), "API_SERVER_KEY=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n")
 	rec := send(h, "POST", "/api/profiles", `{"name":"copy","clone_from":"default","description":"a copy"}`, hdr)
 	if rec.Code != 201 {
 		t.Fatalf("clone = %d %s", rec.Code, rec.Body)
 	}
-	c, err := profiles.LoadProfileConfig(f.home, "copy")
+	c, err := profiles.LoadProfileConfig(profiles.MustParse(f.home, "copy"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if v, _ := c.Get("model.name"); v != "anthropic/claude-sonnet-4" {
 		t.Errorf("the clone's model.name = %v", v)
 	}
-	if p, _ := profiles.Port(f.home, "copy"); p == 8642 || p == 0 {
+	if p, _ := profiles.Port(profiles.MustParse(f.home, "copy")); p == 8642 || p == 0 {
 		t.Errorf("the clone's port = %d", p)
 	}
 	if !strings.Contains(rec.Body.String(), `"key_fingerprint":"sha256:`) || strings.Contains(rec.Body.String(), profiles.Fingerprint("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")) {
@@ -131,14 +131,14 @@ func TestProfileClone(t *testing.T) {
 	if rec := send(h, "POST", "/api/profiles", `{"name":"other","clone_all":true}`, hdr); rec.Code != 201 {
 		t.Fatalf("clone_all without a source = %d %s, want 201 (a full copy of the active profile)", rec.Code, rec.Body)
 	}
-	c, err = profiles.LoadProfileConfig(f.home, "other")
+	c, err = profiles.LoadProfileConfig(profiles.MustParse(f.home, "other"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if v, _ := c.Get("model.name"); v != "local/coder" {
 		t.Errorf("clone_all alone: the copy's model.name = %v, want the active profile's local/coder", v)
 	}
-	if b, err := os.ReadFile(filepath.Join(profiles.Dir(f.home, "other"), "memories", "MEMORY.md")); err != nil || string(b) != "the coder's memory\n" {
+	if b, err := os.ReadFile(filepath.Join(profiles.MustParse(f.home, "other").Dir(), "memories", "MEMORY.md")); err != nil || string(b) != "the coder's memory\n" {
 		t.Errorf("clone_all alone: the active profile's memories were not copied: %q, %v", b, err)
 	}
 }

@@ -105,12 +105,13 @@ func envError(w http.ResponseWriter, err error) {
 
 // apiEnvList is GET /api/env?profile=NAME.
 func (s *Server) apiEnvList(w http.ResponseWriter, r *http.Request) {
-	profile, err := s.profileParam(r)
+	ref, err := s.profileParam(r)
 	if err != nil {
 		writeError(w, http.StatusNotFound, "not_found", err.Error())
 		return
 	}
-	vars, err := profiles.EnvVars(s.home, profile)
+	profile := ref.Name()
+	vars, err := profiles.EnvVars(ref)
 	if err != nil {
 		envError(w, err)
 		return
@@ -118,31 +119,31 @@ func (s *Server) apiEnvList(w http.ResponseWriter, r *http.Request) {
 	if vars == nil {
 		vars = []profiles.EnvVar{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"profile": profile, "path": profiles.EnvPath(s.home, profile), "vars": vars})
+	writeJSON(w, http.StatusOK, map[string]any{"profile": profile, "path": profiles.EnvPath(ref), "vars": vars})
 }
 
 // envTarget reads the profile and the body of a .env request, refusing a
 // bad name with 400 before anything else.
-func (s *Server) envTarget(w http.ResponseWriter, r *http.Request) (profile string, req envRequest, ok bool) {
+func (s *Server) envTarget(w http.ResponseWriter, r *http.Request) (profile profiles.Ref, req envRequest, ok bool) {
 	profile, err := s.profileParam(r)
 	if err != nil {
 		writeError(w, http.StatusNotFound, "not_found", err.Error())
-		return "", req, false
+		return profiles.Ref{}, req, false
 	}
 	if err := decodeBody(r, &req); err != nil {
 		writeError(w, http.StatusBadRequest, "bad_request", `the body must be {"key": NAME} (and "value" to set it)`)
-		return "", req, false
+		return profiles.Ref{}, req, false
 	}
 	if err := profiles.CheckEnvName(req.Key); err != nil {
 		envError(w, err)
-		return "", req, false
+		return profiles.Ref{}, req, false
 	}
 	return profile, req, true
 }
 
 // varOf is the listed variable name of profile's .env.
-func (s *Server) varOf(profile, name string) profiles.EnvVar {
-	vars, _ := profiles.EnvVars(s.home, profile)
+func (s *Server) varOf(profile profiles.Ref, name string) profiles.EnvVar {
+	vars, _ := profiles.EnvVars(profile)
 	for _, v := range vars {
 		if v.Name == name {
 			return v
@@ -153,10 +154,11 @@ func (s *Server) varOf(profile, name string) profiles.EnvVar {
 
 // apiEnvSet is PUT /api/env?profile=NAME {"key", "value"}.
 func (s *Server) apiEnvSet(w http.ResponseWriter, r *http.Request) {
-	profile, req, ok := s.envTarget(w, r)
+	ref, req, ok := s.envTarget(w, r)
 	if !ok {
 		return
 	}
+	profile := ref.Name()
 	if req.Value == nil {
 		writeError(w, http.StatusBadRequest, "bad_request", `PUT needs {"key": NAME, "value": VALUE}`)
 		return
@@ -164,24 +166,25 @@ func (s *Server) apiEnvSet(w http.ResponseWriter, r *http.Request) {
 	if !s.secretGuard(w, r, "setting "+req.Key, profile, req.Key) {
 		return
 	}
-	if err := profiles.EnvSet(s.home, profile, req.Key, *req.Value); err != nil {
+	if err := profiles.EnvSet(ref, req.Key, *req.Value); err != nil {
 		envError(w, err)
 		return
 	}
 	s.audit(r, "env.set", "profile", profile, "key", req.Key)
-	writeJSON(w, http.StatusOK, s.varOf(profile, req.Key))
+	writeJSON(w, http.StatusOK, s.varOf(ref, req.Key))
 }
 
 // apiEnvDelete is DELETE /api/env?profile=NAME {"key"}.
 func (s *Server) apiEnvDelete(w http.ResponseWriter, r *http.Request) {
-	profile, req, ok := s.envTarget(w, r)
+	ref, req, ok := s.envTarget(w, r)
 	if !ok {
 		return
 	}
+	profile := ref.Name()
 	if !s.secretGuard(w, r, "removing "+req.Key, profile, req.Key) {
 		return
 	}
-	if err := profiles.EnvUnset(s.home, profile, req.Key); err != nil {
+	if err := profiles.EnvUnset(ref, req.Key); err != nil {
 		envError(w, err)
 		return
 	}
@@ -192,10 +195,11 @@ func (s *Server) apiEnvDelete(w http.ResponseWriter, r *http.Request) {
 // apiEnvReveal is POST /api/env/reveal?profile=NAME {"key"}: one value,
 // at most revealsPerPerson a minute per person, revealsInAll in all.
 func (s *Server) apiEnvReveal(w http.ResponseWriter, r *http.Request) {
-	profile, req, ok := s.envTarget(w, r)
+	ref, req, ok := s.envTarget(w, r)
 	if !ok {
 		return
 	}
+	profile := ref.Name()
 	if !s.secretGuard(w, r, "revealing "+req.Key, profile, req.Key) {
 		return
 	}
@@ -205,7 +209,7 @@ func (s *Server) apiEnvReveal(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusTooManyRequests, "rate_limited", "too many values revealed in the last minute; wait a minute")
 		return
 	}
-	d, err := profiles.LoadEnvDoc(s.home, profile)
+	d, err := profiles.LoadEnvDoc(ref)
 	if err != nil {
 		envError(w, err)
 		return
@@ -237,8 +241,8 @@ func (s *Server) pageSecrets(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, http.StatusNotFound, err.Error())
 		return
 	}
-	v := secretsView{Profile: profile, Profiles: s.profileList(), Path: profiles.EnvPath(s.home, profile), Insecure: s.gate.Mode() == authgate.OpenInsecure}
-	if v.Vars, err = profiles.EnvVars(s.home, profile); err != nil {
+	v := secretsView{Profile: profile.Name(), Profiles: s.profileList(), Path: profiles.EnvPath(profile), Insecure: s.gate.Mode() == authgate.OpenInsecure}
+	if v.Vars, err = profiles.EnvVars(profile); err != nil {
 		v.Error = err.Error()
 	}
 	s.render(w, r, http.StatusOK, pageSecretsName, "Secrets", v)

@@ -20,7 +20,7 @@ func TestEnvAPI(t *testing.T) {
 	h := f.handler()
 	hdr := f.localHeaders()
 	hdr["Content-Type"] = "application/json"
-	path := profiles.EnvPath(f.home, profiles.Default)
+	path := profiles.EnvPath(profiles.MustParse(f.home, profiles.Default))
 	const secret = "sk-or-v1-0123456789abcdef0123456789abcdef"
 	writeFile(t, path, "# keys of the default profile\nAPI_SERVER_KEY=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n# the upstream\nOPENROUTER_API_KEY="+secret+"\n")
 

@@ -21,7 +21,11 @@ const writeTimeout = 10 * time.Second
 // profile's store for writing (the store must exist: nothing is created).
 func (s *Server) sessionTarget(w http.ResponseWriter, r *http.Request) (*sessions.Store, string, string, bool) {
 	profile, id := r.PathValue("profile"), r.PathValue("id")
-	if _, _, err := s.getSession(r.Context(), profile, id); err != nil {
+	ref, err := s.checkProfile(profile)
+	if err == nil {
+		_, _, err = s.readSession(r.Context(), ref, id)
+	}
+	if err != nil {
 		code := http.StatusInternalServerError
 		if errors.Is(err, errNoProfile) || errors.Is(err, sessions.ErrNotFound) {
 			code = http.StatusNotFound
@@ -29,7 +33,7 @@ func (s *Server) sessionTarget(w http.ResponseWriter, r *http.Request) (*session
 		writeError(w, code, "not_found", err.Error())
 		return nil, "", "", false
 	}
-	st, err := sessions.Open(sessionsPath(s.home, profile), sessions.Options{Clock: s.now})
+	st, err := sessions.Open(sessionsPath(ref), sessions.Options{Clock: s.now})
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "store_unwritable", err.Error())
 		return nil, "", "", false
@@ -94,7 +98,8 @@ func (s *Server) apiSessionExport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	profile, id := r.PathValue("profile"), r.PathValue("id")
-	if err := s.checkProfile(profile); err != nil {
+	ref, err := s.checkProfile(profile)
+	if err != nil {
 		writeError(w, http.StatusNotFound, "not_found", err.Error())
 		return
 	}
@@ -102,7 +107,7 @@ func (s *Server) apiSessionExport(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", err.Error())
 		return
 	}
-	st, err := sessions.OpenReadOnly(sessionsPath(s.home, profile))
+	st, err := sessions.OpenReadOnly(sessionsPath(ref))
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "store_unreadable", err.Error())
 		return

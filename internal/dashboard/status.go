@@ -69,8 +69,8 @@ type status struct {
 func (s *Server) readStatus(ctx context.Context) status {
 	now := s.now()
 	var st status
-	for _, p := range s.profileList() {
-		st.views = append(st.views, readGateway(s.home, p))
+	for _, p := range s.profileRefs() {
+		st.views = append(st.views, readGateway(p))
 		n, _ := s.activeSessions(ctx, p, now)
 		st.active += n
 	}
@@ -104,8 +104,8 @@ func (s *Server) apiStatus(w http.ResponseWriter, r *http.Request) {
 	open := openStatusBody{
 		statusBody:        body,
 		HermesHome:        s.home,
-		ConfigPath:        profiles.ConfigPath(s.home, profiles.Default),
-		EnvPath:           profiles.EnvPath(s.home, profiles.Default),
+		ConfigPath:        profiles.ConfigPath(profiles.MustParse(s.home, profiles.Default)),
+		EnvPath:           profiles.EnvPath(profiles.MustParse(s.home, profiles.Default)),
 		GatewayPID:        pidOrNil(def.PID),
 		GatewayExitReason: def.File.ExitReason,
 		GatewayUpdatedAt:  def.File.UpdatedAt,

@@ -255,7 +255,7 @@ func TestReadGateway(t *testing.T) {
 			if tt.held {
 				holdLock(t, home)
 			}
-			v := readGateway(home, profiles.Default)
+			v := readGateway(profiles.MustParse(home, profiles.Default))
 			if got, want := v.State, tt.wantState; got != want {
 				t.Errorf("state = %q, want %q", got, want)
 			}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hermes-agent/hermes/internal/netcap"
+	"github.com/hermes-agent/hermes/internal/profiles"
 	"github.com/hermes-agent/hermes/internal/testenv"
 )
 
@@ -42,7 +43,7 @@ func TestRunConnectionBounds(t *testing.T) {
 	port := freePort(t)
 	home := gatewayHome(t, port)
 	logs := &testenv.Buffer{}
-	r := startRun(t, Config{Home: home, Profile: "default", Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	r := startRun(t, Config{Profile: profiles.MustParse(home, "default"), Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	r.expectStates(t, StateStarting, StateRunning)
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 

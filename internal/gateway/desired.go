@@ -51,8 +51,9 @@ type DesiredQueue struct {
 
 // desiredChange is one queued desired_state record.
 type desiredChange struct {
-	profile, state string
-	at             time.Time
+	profile profiles.Ref
+	state   string
+	at      time.Time
 }
 
 // NewDesiredQueue returns an empty queue; nothing is written until Run.
@@ -70,7 +71,7 @@ func NewDesiredQueue(cfg DesiredConfig) *DesiredQueue {
 // wanted state of a gateway service becomes a queued desired_state; any
 // other service is ignored.
 func (q *DesiredQueue) OnOperator(name string, want supervise.Want) {
-	p, ok := ProfileOf(name)
+	p, ok := ProfileOf(q.cfg.Home, name)
 	if !ok {
 		return
 	}
@@ -155,15 +156,15 @@ func (q *DesiredQueue) writePending(ctx context.Context) {
 // held longer skips the write with a refusal.
 func (q *DesiredQueue) write(ctx context.Context, c desiredChange) {
 	err := RecordDesired(ctx, Desired{
-		Home: q.cfg.Home, Profile: c.profile, State: c.state, At: c.at,
+		Profile: c.profile, State: c.state, At: c.at,
 		Owner: q.cfg.Owner, Wait: safefs.RootWait(nil),
 	})
-	path := filepath.Join(profiles.Dir(q.cfg.Home, c.profile), StateFile)
+	path := filepath.Join(c.profile.Dir(), StateFile)
 	if r, ok := safefs.Refuse(path, err, "desired_state "+c.state+" not recorded"); ok {
 		if q.cfg.Refused != nil {
 			q.cfg.Refused(r)
 		}
 	} else if err != nil {
-		q.cfg.Logger.Warn("cannot record the desired state", "gateway", ServiceName(c.profile), "err", err)
+		q.cfg.Logger.Warn("cannot record the desired state", "gateway", ServiceName(c.profile.Name()), "err", err)
 	}
 }

@@ -29,7 +29,7 @@ func TestDesiredQueue(t *testing.T) {
 	if err := q.Run(ctx); err != nil {
 		t.Fatal(err)
 	}
-	st, err := ReadProfileState(home, profiles.Default)
+	st, err := ReadProfileState(profiles.MustParse(home, profiles.Default))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func TestDesiredQueueFlush(t *testing.T) {
 	if err := q.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if st, err := ReadProfileState(home, profiles.Default); err != nil || st.DesiredState != DesiredStopped {
+	if st, err := ReadProfileState(profiles.MustParse(home, profiles.Default)); err != nil || st.DesiredState != DesiredStopped {
 		t.Errorf("after Flush: desired_state %q (%v), want %q on disk", st.DesiredState, err, DesiredStopped)
 	}
 	cancel()

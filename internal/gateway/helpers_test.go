@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hermes-agent/hermes/internal/profiles"
 	"github.com/hermes-agent/hermes/internal/safefs"
 	"github.com/hermes-agent/hermes/internal/testenv"
 )
@@ -40,7 +41,7 @@ func helper(role string) int {
 	case "desired": // RecordDesired n times on home=dir, profile default
 		for i := range n {
 			want := []string{DesiredRunning, DesiredStopped}[i%2]
-			if err := RecordDesired(context.Background(), Desired{Home: dir, Profile: "default", State: want, Owner: safefs.Keep, At: time.Unix(int64(i), 0), Wait: testWait}); err != nil {
+			if err := RecordDesired(context.Background(), Desired{Profile: profiles.MustParse(dir, "default"), State: want, Owner: safefs.Keep, At: time.Unix(int64(i), 0), Wait: testWait}); err != nil {
 				fmt.Fprintln(os.Stderr, err)
 				return 1
 			}

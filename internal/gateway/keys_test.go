@@ -181,7 +181,7 @@ func newProbedGateway(t *testing.T, key string) *probedGateway {
 	}
 	g.up1, g.up2 = newProbeUpstream(t, "upstream 1"), newProbeUpstream(t, "upstream 2")
 	writeFile(t, filepath.Join(g.home, "SOUL.md"), "default\n")
-	writeFile(t, profiles.EnvPath(g.home, profiles.Default), "API_SERVER_KEY=probe-key\nKEY_A=key-a\nKEY_B=key-b\n")
+	writeFile(t, profiles.EnvPath(profiles.MustParse(g.home, profiles.Default)), "API_SERVER_KEY=probe-key\nKEY_A=key-a\nKEY_B=key-b\n")
 	writeFile(t, filepath.Join(g.home, "auth.json"), `{"version":1,"providers":{"prov-a":{"api_key":"provider-key-a"},"prov-b":{"api_key":"provider-key-b"}}}`)
 	base := [][2]string{
 		{profiles.KeyGatewayHost, "127.0.0.1"}, {profiles.KeyGatewayPort, "PORT1"}, {profiles.KeyGatewayDrainTimeout, "2s"},
@@ -202,7 +202,7 @@ func (g *probedGateway) set(t *testing.T, key, value string) {
 	t.Helper()
 	value = strings.NewReplacer("UP1", g.up1.srv.URL+"/v1", "UP2", g.up2.srv.URL+"/v1",
 		"PORT1", strconv.Itoa(g.port), "PORT2", strconv.Itoa(g.port2)).Replace(value)
-	path := profiles.ConfigPath(g.home, profiles.Default)
+	path := profiles.ConfigPath(profiles.MustParse(g.home, profiles.Default))
 	c, err := profiles.LoadConfig(path)
 	if err != nil {
 		t.Fatal(err)
@@ -219,16 +219,16 @@ func (g *probedGateway) set(t *testing.T, key, value string) {
 // config.yaml gives it now.
 func (g *probedGateway) start(t *testing.T) {
 	t.Helper()
-	host, err := profiles.Host(g.home, profiles.Default, noEnv())
+	host, err := profiles.Host(profiles.MustParse(g.home, profiles.Default), noEnv())
 	if err != nil {
 		t.Fatal(err)
 	}
-	port, err := profiles.Port(g.home, profiles.Default)
+	port, err := profiles.Port(profiles.MustParse(g.home, profiles.Default))
 	if err != nil {
 		t.Fatal(err)
 	}
 	g.addr = net.JoinHostPort(host, strconv.Itoa(port))
-	g.run = startRun(t, Config{Home: g.home, Profile: profiles.Default, Logger: slog.New(slog.NewTextHandler(g.log, nil))})
+	g.run = startRun(t, Config{Profile: profiles.MustParse(g.home, profiles.Default), Logger: slog.New(slog.NewTextHandler(g.log, nil))})
 	g.run.expectStates(t, StateStarting, StateRunning)
 }
 

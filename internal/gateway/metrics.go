@@ -36,7 +36,7 @@ type Ready struct {
 func (g *gw) ready(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 	defer cancel()
-	h := Ready{Profile: g.cfg.Profile, State: g.current(), Status: "not_ready"}
+	h := Ready{Profile: g.cfg.Profile.Name(), State: g.current(), Status: "not_ready"}
 	switch {
 	case h.State != StateRunning:
 		h.Reason = "the gateway is " + h.State

@@ -82,10 +82,10 @@ func (o Observation) Recorded() string { return o.File.Recorded() }
 // As root, the profile's directory and both files are reached through
 // safefs: no symlink below home is followed (a refusal is a FileErr, and
 // an unknown lock).
-func Observe(home, profile string, service *supervise.Status) Observation {
-	o := Observation{Profile: profile, Dir: profiles.Dir(home, profile), Service: service}
-	o.Lock = lockState(home, profile, o.Dir)
-	st, err := ReadProfileState(home, profile)
+func Observe(r profiles.Ref, service *supervise.Status) Observation {
+	o := Observation{Profile: r.Name(), Dir: r.Dir(), Service: service}
+	o.Lock = lockState(r)
+	st, err := ReadProfileState(r)
 	switch {
 	case err == nil:
 		o.File, o.HasFile = st, true
@@ -142,11 +142,11 @@ func liveState(st string) bool {
 // lockState is LockState of the profile's directory; as root the pid file
 // is opened through safefs from home, so that a symlinked profile
 // directory never makes root lock a file elsewhere.
-func lockState(home, profile, dir string) string {
+func lockState(r profiles.Ref) string {
 	if os.Geteuid() != 0 {
-		return LockState(dir)
+		return LockState(r.Dir())
 	}
-	d, err := openProfileDir(home, profile)
+	d, err := openProfileDir(r)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return LockFree

@@ -54,7 +54,7 @@ func TestObserve(t *testing.T) {
 				}
 				defer l.Release()
 			}
-			o := Observe(home, profiles.Default, tt.service)
+			o := Observe(profiles.MustParse(home, profiles.Default), tt.service)
 			if got, want := o.State, tt.wantState; got != want {
 				t.Errorf("state = %q, want %q", got, want)
 			}
@@ -102,7 +102,7 @@ func TestObserveRootFollowsNoSymlink(t *testing.T) {
 	if err := os.Symlink(elsewhere, filepath.Join(home, "profiles", "coder")); err != nil {
 		t.Fatal(err)
 	}
-	o := Observe(home, "coder", nil)
+	o := Observe(profiles.MustParse(home, "coder"), nil)
 	if !errors.Is(o.FileErr, safefs.ErrSymlink) || o.HasFile || o.Lock != LockUnknown || o.State != StateUnknown {
 		t.Errorf("through a symlinked profile: %+v, want a refusal, no file, an unknown lock and state", o)
 	}

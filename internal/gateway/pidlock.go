@@ -306,8 +306,9 @@ func isGatewayCmdline(pid int) bool {
 // through safefs from home (no symlink below it is followed; a symlink at
 // either name is removed, never its target), and the lock is taken (and
 // held while removing) to tell a live holder from a stale file.
-func SweepStale(home, profile string) ([]string, error) {
-	d, err := openProfileDir(home, profile)
+func SweepStale(r profiles.Ref) ([]string, error) {
+	profile := r.Name()
+	d, err := openProfileDir(r)
 	if err != nil {
 		return nil, fmt.Errorf("sweeping the pid file of %s: %w", profile, err)
 	}
@@ -380,11 +381,11 @@ var processStart = time.Now()
 // symlink, a hard link or a special file, with an error that names it and
 // wraps the safefs error. Not root, it checks nothing: the files are the
 // process's own.
-func CheckFiles(home, profile string) error {
+func CheckFiles(r profiles.Ref) error {
 	if os.Geteuid() != 0 {
 		return nil
 	}
-	d, err := openProfileDir(home, profile)
+	d, err := openProfileDir(r)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -417,17 +418,18 @@ func CheckFiles(home, profile string) error {
 	return nil
 }
 
-// openProfileDir opens the directory of profile under home through safefs.
-func openProfileDir(home, profile string) (*safefs.Dir, error) {
-	if err := profiles.Validate(profile); err != nil {
-		return nil, err
+// openProfileDir opens the directory of profile r under its home through
+// safefs; the zero Ref has none (fs.ErrNotExist).
+func openProfileDir(r profiles.Ref) (*safefs.Dir, error) {
+	if r.IsZero() {
+		return nil, fmt.Errorf("no profile: %w", fs.ErrNotExist)
 	}
-	base, err := safefs.OpenBase(home)
+	base, err := safefs.OpenBase(r.Home())
 	if err != nil {
 		return nil, err
 	}
 	defer base.Close()
-	rel, err := filepath.Rel(home, profiles.Dir(home, profile))
+	rel, err := filepath.Rel(r.Home(), r.Dir())
 	if err != nil {
 		return nil, err
 	}

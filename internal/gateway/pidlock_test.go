@@ -210,7 +210,7 @@ func TestSweepStale(t *testing.T) {
 		home := t.TempDir()
 		writeFile(t, filepath.Join(home, PIDFile), `{"pid": 1}`)
 		writeFile(t, filepath.Join(home, ProcessesFile), `[]`)
-		got, err := SweepStale(home, "default")
+		got, err := SweepStale(profiles.MustParse(home, "default"))
 		want := []string{filepath.Join(home, PIDFile), filepath.Join(home, ProcessesFile)}
 		if err != nil || strings.Join(got, " ") != strings.Join(want, " ") {
 			t.Errorf("SweepStale = %v, %v; want %v", got, err, want)
@@ -225,7 +225,7 @@ func TestSweepStale(t *testing.T) {
 		home := t.TempDir()
 		dir := filepath.Join(home, "profiles", "coder")
 		writeFile(t, filepath.Join(dir, ProcessesFile), `[]`)
-		got, err := SweepStale(home, "coder")
+		got, err := SweepStale(profiles.MustParse(home, "coder"))
 		if err != nil || len(got) != 1 || got[0] != filepath.Join(dir, ProcessesFile) {
 			t.Errorf("SweepStale = %v, %v; want processes.json removed", got, err)
 		}
@@ -249,7 +249,7 @@ func TestSweepStale(t *testing.T) {
 		if err := os.Chtimes(fresh, time.Now().Add(time.Minute), time.Now().Add(time.Minute)); err != nil {
 			t.Fatal(err)
 		}
-		got, err := SweepStale(home, "default")
+		got, err := SweepStale(profiles.MustParse(home, "default"))
 		slices.Sort(got)
 		if want := []string{oldConfig, old}; err != nil || !slices.Equal(got, want) {
 			t.Errorf("SweepStale = %v, %v; want only %v removed", got, err, want)
@@ -259,7 +259,7 @@ func TestSweepStale(t *testing.T) {
 		}
 	})
 	t.Run("nothing to sweep", func(t *testing.T) {
-		got, err := SweepStale(t.TempDir(), "default")
+		got, err := SweepStale(profiles.MustParse(t.TempDir(), "default"))
 		if err != nil || len(got) != 0 {
 			t.Errorf("SweepStale = %v, %v; want nothing", got, err)
 		}
@@ -268,7 +268,7 @@ func TestSweepStale(t *testing.T) {
 		home := t.TempDir()
 		holder := holdLock(t, "hold", home, time.Second, "gateway", "run")
 		writeFile(t, filepath.Join(home, ProcessesFile), `[]`)
-		got, err := SweepStale(home, "default")
+		got, err := SweepStale(profiles.MustParse(home, "default"))
 		if err != nil || len(got) != 0 {
 			t.Errorf("SweepStale with a live holder = %v, %v; want nothing removed", got, err)
 		}
@@ -288,7 +288,7 @@ func TestSweepStale(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if _, err := SweepStale(home, "default"); err != nil {
+		if _, err := SweepStale(profiles.MustParse(home, "default")); err != nil {
 			t.Errorf("SweepStale = %v", err)
 		}
 		if b, err := os.ReadFile(target); err != nil || string(b) != "keep me" {
@@ -304,7 +304,7 @@ func TestSweepStale(t *testing.T) {
 		if err := os.Symlink(outside, filepath.Join(home, "profiles", "evil")); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := SweepStale(home, "evil"); err == nil {
+		if _, err := SweepStale(profiles.MustParse(home, "evil")); err == nil {
 			t.Errorf("SweepStale through a symlinked profile directory = nil, want an error")
 		}
 		if _, err := os.Lstat(filepath.Join(outside, PIDFile)); err != nil {

@@ -34,10 +34,9 @@ const ExitConfig = supervise.ExitConfig
 
 // Config configures Run.
 type Config struct {
-	// Home is HERMES_HOME. Required.
-	Home string
-	// Profile is the profile whose gateway this is. Required.
-	Profile string
+	// Profile is the profile whose gateway this is, in its HERMES_HOME.
+	// Required.
+	Profile profiles.Ref
 	// Replace takes the pid lock over from a live gateway of this PID
 	// namespace (see LockPID).
 	Replace bool
@@ -66,9 +65,9 @@ func (s settings) addr() string { return net.JoinHostPort(s.host, strconv.Itoa(s
 
 // loadSettings reads the gateway and sessions sections of profile's
 // configuration.
-func loadSettings(home, profile string, env hostenv.Env) (settings, error) {
+func loadSettings(r profiles.Ref, env hostenv.Env) (settings, error) {
 	s := settings{drain: DefaultDrainTimeout}
-	c, err := profiles.LoadConfig(profiles.ConfigPath(home, profile))
+	c, err := profiles.LoadConfig(profiles.ConfigPath(r))
 	if err != nil {
 		return s, err
 	}
@@ -85,10 +84,10 @@ func loadSettings(home, profile string, env hostenv.Env) (settings, error) {
 	// gateway itself, as the hermes uid, under the profiles lock: the
 	// supervisor that registered it runs as root and must not write the
 	// profile's files.
-	if s.port, err = profiles.EnsurePort(home, profile); err != nil {
+	if s.port, err = profiles.EnsurePort(r); err != nil {
 		return s, err
 	}
-	if s.host, err = profiles.Host(home, profile, env); err != nil {
+	if s.host, err = profiles.Host(r, env); err != nil {
 		return s, err
 	}
 	return s, nil
@@ -113,18 +112,18 @@ func Run(ctx context.Context, cfg Config) error {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(cfg.Stderr, nil))
 	}
-	p := cfg.Profile
-	if err := profiles.Validate(p); err != nil {
+	ref, p := cfg.Profile, cfg.Profile.Name()
+	if ref.IsZero() {
+		return fmt.Errorf("%w: no profile", ErrConfig)
+	}
+	if err := CheckFiles(ref); err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	if err := CheckFiles(cfg.Home, p); err != nil {
-		return fmt.Errorf("%w: %w", ErrConfig, err)
-	}
-	if p != profiles.Default && !profiles.Exists(cfg.Home, p) {
+	if !ref.IsDefault() && !profiles.Exists(ref) {
 		return fmt.Errorf("%w: no such profile %q (it has no SOUL.md): create it with hermes profile create %s", ErrConfig, p, p)
 	}
-	dir := profiles.Dir(cfg.Home, p)
-	set, cfgErr := loadSettings(cfg.Home, p, cfg.Env)
+	dir := ref.Dir()
+	set, cfgErr := loadSettings(ref, cfg.Env)
 
 	lock, err := lockPID(dir, cfg.Replace, set.drain)
 	if err != nil {
@@ -166,7 +165,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("gateway %s: sessions store: %w", p, err)
 	}
 	defer store.Close()
-	ag, err := agent.New(agent.Config{Profile: p, Dir: dir, Home: cfg.Home, Store: store, Env: cfg.Env.Getenv, Logger: log, Routes: g.routes(), Observe: g.observe})
+	ag, err := agent.New(agent.Config{Profile: p, Dir: dir, Home: ref.Home(), Store: store, Env: cfg.Env.Getenv, Logger: log, Routes: g.routes(), Observe: g.observe})
 	if err != nil {
 		g.record(StateStartupFailed, "agent: "+err.Error())
 		return fmt.Errorf("%w: %w", ErrConfig, err)

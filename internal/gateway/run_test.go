@@ -125,7 +125,7 @@ func TestRunLifecycle(t *testing.T) {
 	port := freePort(t)
 	home := gatewayHome(t, port)
 	var logBuf testenv.Buffer
-	r := startRun(t, Config{Home: home, Profile: "default", Logger: slog.New(slog.NewTextHandler(&logBuf, nil))})
+	r := startRun(t, Config{Profile: profiles.MustParse(home, "default"), Logger: slog.New(slog.NewTextHandler(&logBuf, nil))})
 	r.expectStates(t, StateStarting, StateRunning)
 
 	base := "http://127.0.0.1:" + strconv.Itoa(port)
@@ -163,7 +163,7 @@ func TestRunLifecycle(t *testing.T) {
 	}
 
 	// A second gateway of the same profile is refused and changes nothing.
-	err = Run(context.Background(), Config{Home: home, Profile: "default", Env: noEnv()})
+	err = Run(context.Background(), Config{Profile: profiles.MustParse(home, "default"), Env: noEnv()})
 	if !errors.Is(err, ErrRunning) {
 		t.Errorf("a second Run = %v, want ErrRunning", err)
 	}
@@ -195,7 +195,7 @@ func TestRunPortInUse(t *testing.T) {
 	}
 	defer ln.Close()
 	home := gatewayHome(t, ln.Addr().(*net.TCPAddr).Port)
-	r := startRun(t, Config{Home: home, Profile: "default"})
+	r := startRun(t, Config{Profile: profiles.MustParse(home, "default")})
 	r.expectStates(t, StateStarting, StateStartupFailed)
 	err = r.wait(t)
 	if err == nil || errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "address already in use") {
@@ -218,7 +218,7 @@ func TestRunAllocatesMissingPort(t *testing.T) {
 	writeFile(t, filepath.Join(home, "profiles", "coder", "SOUL.md"), "coder\n")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Run(ctx, Config{Home: home, Profile: "coder", Env: noEnv()}) }()
+	go func() { done <- Run(ctx, Config{Profile: profiles.MustParse(home, "coder"), Env: noEnv()}) }()
 	testenv.EventuallyNil(t, 10*time.Second, "the gateway to run", func() error {
 		st, err := ReadState(filepath.Join(home, "profiles", "coder"))
 		if err == nil && st.GatewayState != StateRunning {
@@ -226,7 +226,7 @@ func TestRunAllocatesMissingPort(t *testing.T) {
 		}
 		return err
 	})
-	port, err := profiles.Port(home, "coder")
+	port, err := profiles.Port(profiles.MustParse(home, "coder"))
 	if err != nil || port <= profiles.DefaultGatewayPort {
 		t.Errorf("port after the first start = %d, %v; want one above %d written to config.yaml", port, err, profiles.DefaultGatewayPort)
 	}
@@ -254,13 +254,17 @@ func TestRunConfigErrors(t *testing.T) {
 			writeFile(t, filepath.Join(home, "config.yaml"), "gateway:\n  port: 8642\n  drain_timeout: forever\n")
 		}, StateStartupFailed, "drain_timeout"},
 		{"no such profile", "ghost", func(string) {}, "", ""},
-		{"invalid profile", "Bad", func(string) {}, "", ""},
+		{"no profile (the zero Ref)", "", func(string) {}, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			home := t.TempDir()
 			tt.setup(home)
-			err := Run(context.Background(), Config{Home: home, Profile: tt.profile, Env: noEnv()})
+			var ref profiles.Ref // an invalid name never becomes one: profiles.Parse
+			if tt.profile != "" {
+				ref = profiles.MustParse(home, tt.profile)
+			}
+			err := Run(context.Background(), Config{Profile: ref, Env: noEnv()})
 			if !errors.Is(err, ErrConfig) {
 				t.Fatalf("Run = %v, want ErrConfig", err)
 			}
@@ -296,7 +300,7 @@ func servedGateway(t *testing.T, state, base string) (*gw, http.Handler) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	g := &gw{cfg: Config{Profile: "coder"}, dir: dir, pid: 4242, start: time.Unix(1_800_000_000, 0), store: store, token: metrics.NewToken(testMetricsToken)}
+	g := &gw{cfg: Config{Profile: profiles.MustParse(filepath.Dir(dir), "coder")}, dir: dir, pid: 4242, start: time.Unix(1_800_000_000, 0), store: store, token: metrics.NewToken(testMetricsToken)}
 	g.state.Store(state)
 	g.newMetrics()
 	ag, err := agent.New(agent.Config{Profile: "coder", Dir: dir, Store: store, Routes: g.routes(), Observe: g.observe, Env: func(string) (string, bool) { return "", false }})

@@ -82,7 +82,7 @@ func (g *gw) routes() []agent.Route {
 
 // basicHealth is the gateway's state and profile, nothing else.
 func (g *gw) basicHealth() Health {
-	h := Health{Status: "ok", Platform: agent.Platform, Profile: g.cfg.Profile, State: g.current()}
+	h := Health{Status: "ok", Platform: agent.Platform, Profile: g.cfg.Profile.Name(), State: g.current()}
 	if h.State == StateDraining || h.State == StateStopped {
 		h.Status = "draining"
 	}

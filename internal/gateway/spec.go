@@ -51,14 +51,16 @@ const StopGrace = profiles.GatewayStopGrace
 // "gateway-<profile>".
 func ServiceName(profile string) string { return servicePrefix + profile }
 
-// ProfileOf returns the profile of a gateway service name, and false when
-// service is not "gateway-<valid profile name>".
-func ProfileOf(service string) (string, bool) {
+// ProfileOf returns the profile of home whose gateway service is named
+// service, and false when service is not "gateway-<valid profile name>":
+// the edge where a profile comes in by its service's name.
+func ProfileOf(home, service string) (profiles.Ref, bool) {
 	p, ok := strings.CutPrefix(service, servicePrefix)
-	if !ok || profiles.Validate(p) != nil {
-		return "", false
+	if !ok {
+		return profiles.Ref{}, false
 	}
-	return p, true
+	r, err := profiles.Parse(home, p)
+	return r, err == nil
 }
 
 // InNamespace reports whether service lies in the gateways' namespace (it
@@ -69,24 +71,25 @@ func InNamespace(service string) bool { return strings.HasPrefix(service, servic
 // LogFile is the one function from a service's name to its log file
 // (CONTRACT §2), for every reader of logs: a profile's gateway logs in
 // logs/gateways/<profile>/current, every other service in
-// logs/<service>/current unless its spec names another file.
+// logs/<service>/current unless its spec names another file. The path
+// itself is profiles.LogFile's.
 func LogFile(home, service string) string {
-	if p, ok := ProfileOf(service); ok {
-		return profiles.GatewayLogFile(home, p)
-	}
-	return profiles.ServiceLogFile(home, service)
+	r, _ := ProfileOf(home, service) // the zero Ref for any other service
+	return profiles.LogFile(home, service, r)
 }
 
-// ServiceSpec is the one builder of the gateway service of profile
+// ServiceSpec is the one builder of the gateway service of profile r
 // (CONTRACT §4): exe -p <profile> gateway run --replace ("-p default"
 // included, so the service never depends on the sticky profile), with the
 // supervised-child markers and HOME=home in its environment, run as the
 // hermes user in home, restarted on failure only (exit 0 is an intended
-// stop; 78 marks it failed), logging to logs/gateways/<profile>/current,
-// with a stop_grace of 6 s.
-func ServiceSpec(exe, home, profile string) supervise.Spec {
+// stop; 78 marks it failed), logging to logs/gateways/<profile>/current
+// (LogFile), with a stop_grace of 6 s.
+func ServiceSpec(exe string, r profiles.Ref) supervise.Spec {
+	home, profile := r.Home(), r.Name()
+	name := ServiceName(profile)
 	return supervise.Spec{
-		Name: ServiceName(profile),
+		Name: name,
 		Argv: []string{exe, "-p", profile, "gateway", "run", "--replace"},
 		Env: map[string]string{
 			envSupervisedChild:   "1",
@@ -97,7 +100,7 @@ func ServiceSpec(exe, home, profile string) supervise.Spec {
 		User:      "",
 		Restart:   supervise.RestartOnFailure,
 		StopGrace: supervise.Duration(StopGrace),
-		LogFile:   profiles.GatewayLogFile(home, profile),
+		LogFile:   LogFile(home, name),
 	}
 }
 
@@ -128,20 +131,22 @@ type Slots struct {
 func (Slots) ServiceName(profile string) string { return ServiceName(profile) }
 
 // RegisterGateway registers (or replaces) gateway-<profile> and starts it
-// when start is true. The name must pass profiles.Validate, and the profile
-// must exist (hold SOUL.md): otherwise the error wraps supervise.ErrNotFound,
-// so that a typo never registers anything.
+// when start is true. The name, the control API's, is made a profile here
+// (profiles.Parse), and the profile must exist (hold SOUL.md): otherwise
+// the error wraps supervise.ErrNotFound, so that a typo never registers
+// anything.
 func (s Slots) RegisterGateway(ctx context.Context, profile string, start bool) (supervise.Status, error) {
-	if err := profiles.Validate(profile); err != nil {
+	r, err := profiles.Parse(s.Home, profile)
+	if err != nil {
 		return supervise.Status{}, fmt.Errorf("%w: %w", supervise.ErrInvalid, err)
 	}
 	// gateway-default always has a slot, so that a bare `hermes gateway
 	// start` has a target (the reference's pitfall #25); a named profile
 	// exists iff it holds SOUL.md.
-	if profile != profiles.Default && !profiles.Exists(s.Home, profile) {
+	if !r.IsDefault() && !profiles.Exists(r) {
 		return supervise.Status{}, fmt.Errorf("%w: no such profile %q (it has no SOUL.md): create it with hermes profile create %s", supervise.ErrNotFound, profile, profile)
 	}
-	sp := ServiceSpec(s.Exe, s.Home, profile)
+	sp := ServiceSpec(s.Exe, r)
 	maps.Copy(sp.Env, s.Env)
 	return s.Sup.Register(ctx, sp, start)
 }
@@ -149,8 +154,9 @@ func (s Slots) RegisterGateway(ctx context.Context, profile string, start bool) 
 // RemoveGateway stops and removes gateway-<profile>; an absent one is not
 // an error to the control API (it answers 204).
 func (s Slots) RemoveGateway(ctx context.Context, profile string) error {
-	if err := profiles.Validate(profile); err != nil {
+	r, err := profiles.Parse(s.Home, profile)
+	if err != nil {
 		return fmt.Errorf("%w: %w", supervise.ErrInvalid, err)
 	}
-	return s.Sup.Remove(ctx, ServiceName(profile))
+	return s.Sup.Remove(ctx, ServiceName(r.Name()))
 }

@@ -12,13 +12,14 @@ import (
 
 	"github.com/hermes-agent/hermes/internal/control/controltest"
 	"github.com/hermes-agent/hermes/internal/hostenv"
+	"github.com/hermes-agent/hermes/internal/profiles"
 	"github.com/hermes-agent/hermes/internal/supervise"
 )
 
 func TestServiceSpecGolden(t *testing.T) {
 	specs := map[string]supervise.Spec{
-		"default": ServiceSpec("/opt/hermes/bin/hermes", "/opt/data", "default"),
-		"coder":   ServiceSpec("/opt/hermes/bin/hermes", "/opt/data", "coder"),
+		"default": ServiceSpec("/opt/hermes/bin/hermes", profiles.MustParse("/opt/data", "default")),
+		"coder":   ServiceSpec("/opt/hermes/bin/hermes", profiles.MustParse("/opt/data", "coder")),
 	}
 	got, err := json.MarshalIndent(specs, "", "  ")
 	if err != nil {
@@ -56,7 +57,8 @@ func TestServiceNames(t *testing.T) {
 		{"not-prefixed", "", false},
 	}
 	for _, tt := range tests {
-		p, ok := ProfileOf(tt.service)
+		r, ok := ProfileOf("/h", tt.service)
+		p := r.Name()
 		if p != tt.profile || ok != tt.ok {
 			t.Errorf("ProfileOf(%q) = %q, %v; want %q, %v", tt.service, p, ok, tt.profile, tt.ok)
 		}
@@ -96,8 +98,8 @@ func TestLogFile(t *testing.T) {
 			t.Errorf("LogFile(%q) = %q, want %q", tt.service, got, tt.want)
 		}
 		var spec supervise.Spec
-		if p, ok := ProfileOf(tt.service); ok {
-			spec = ServiceSpec("/bin/hermes", "/h", p)
+		if r, ok := ProfileOf("/h", tt.service); ok {
+			spec = ServiceSpec("/bin/hermes", r)
 		} else {
 			spec = supervise.Spec{Name: tt.service, Argv: []string{"/bin/true"}}
 		}
@@ -126,7 +128,7 @@ func TestSlots(t *testing.T) {
 	if err != nil || st.Name != "gateway-coder" || st.Want != supervise.WantDown {
 		t.Fatalf("RegisterGateway(coder, false) = %+v, %v", st, err)
 	}
-	want, _ := ServiceSpec(slots.Exe, home, "coder").Normalize(home)
+	want, _ := ServiceSpec(slots.Exe, profiles.MustParse(home, "coder")).Normalize(home)
 	if got, _ := sup.Spec("gateway-coder"); !specEqual(got, want) {
 		t.Errorf("registered spec = %+v, want the canonical %+v", got, want)
 	}
@@ -174,7 +176,7 @@ func TestSlotsEnv(t *testing.T) {
 	if got.Env[hostenv.EnvMetricsToken] != "tok" || got.Env["HOME"] != home {
 		t.Errorf("gateway env = %v, want the token beside HOME", got.Env)
 	}
-	if ServiceSpec(slots.Exe, home, "default").Env[hostenv.EnvMetricsToken] != "" {
+	if ServiceSpec(slots.Exe, profiles.MustParse(home, "default")).Env[hostenv.EnvMetricsToken] != "" {
 		t.Error("Slots.Env leaked into ServiceSpec's own map")
 	}
 }
@@ -188,7 +190,7 @@ func specEqual(a, b supervise.Spec) bool {
 // TestMayRedirect: the supervised gateway (ServiceSpec's own markers, set
 // to anything) and the opt-out never hand over to a supervisor.
 func TestMayRedirect(t *testing.T) {
-	marks := ServiceSpec("/opt/hermes/bin/hermes", "/opt/data", "default").Env
+	marks := ServiceSpec("/opt/hermes/bin/hermes", profiles.MustParse("/opt/data", "default")).Env
 	tests := []struct {
 		name string
 		vars map[string]string

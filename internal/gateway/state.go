@@ -129,19 +129,16 @@ func ReadState(dir string) (State, error) {
 // refusal is an error wrapping ErrCorrupt and the safefs error
 // (safefs.ErrSymlink, ErrHardLink, ErrNotRegular); a missing profile
 // directory or file wraps fs.ErrNotExist.
-func ReadProfileState(home, profile string) (State, error) {
+func ReadProfileState(r profiles.Ref) (State, error) {
 	if os.Geteuid() != 0 {
-		if err := profiles.Validate(profile); err != nil {
-			return State{}, err
-		}
-		return ReadState(profiles.Dir(home, profile))
+		return ReadState(r.Dir())
 	}
-	d, err := openProfileDir(home, profile)
+	d, err := openProfileDir(r)
 	if errors.Is(err, fs.ErrNotExist) {
-		return State{}, fmt.Errorf("reading the state of %s: %w", profile, err)
+		return State{}, fmt.Errorf("reading the state of %s: %w", r.Name(), err)
 	}
 	if err != nil {
-		return State{}, fmt.Errorf("%w: %s: %w", ErrCorrupt, filepath.Join(profiles.Dir(home, profile), StateFile), err)
+		return State{}, fmt.Errorf("%w: %s: %w", ErrCorrupt, filepath.Join(r.Dir(), StateFile), err)
 	}
 	defer d.Close()
 	path := filepath.Join(d.Path(), StateFile)
@@ -357,8 +354,8 @@ func applyRuntime(m map[string]json.RawMessage, fn func(*Runtime)) {
 
 // Desired is one record of RecordDesired.
 type Desired struct {
-	// Home is HERMES_HOME and Profile the profile whose state file it is.
-	Home, Profile string
+	// Profile is the profile whose state file it is.
+	Profile profiles.Ref
 	// State is DesiredRunning or DesiredStopped; At is when it was wanted.
 	State string
 	At    time.Time
@@ -373,7 +370,7 @@ type Desired struct {
 
 // RecordDesired is the supervisor's writer of the state file: it records
 // d.State ("running" or "stopped") and desired_updated_at = d.At in the
-// state file of d.Profile under d.Home, keeping every other key. It runs as
+// state file of d.Profile, keeping every other key. It runs as
 // root under a tree that the hermes uid can write, so every file operation
 // goes through safefs from home (the trusted base, which may itself be a
 // symlink): no symlink below it is followed, a symlink at the state file is
@@ -382,11 +379,11 @@ type Desired struct {
 // safefs.ErrHardLink or safefs.ErrNotRegular, and the file ends owned by
 // d.Owner with mode 0644. ctx ends a wait for the lock at once.
 func RecordDesired(ctx context.Context, d Desired) error {
-	home, profile, desired, owner, now := d.Home, d.Profile, d.State, d.Owner, d.At
+	profile, desired, owner, now := d.Profile.Name(), d.State, d.Owner, d.At
 	if desired != DesiredRunning && desired != DesiredStopped {
 		return fmt.Errorf("desired state %q: want %q or %q", desired, DesiredRunning, DesiredStopped)
 	}
-	dir, err := openProfileDir(home, profile)
+	dir, err := openProfileDir(d.Profile)
 	if err != nil {
 		return fmt.Errorf("recording the desired state of %s: %w", profile, err)
 	}

@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/hermes-agent/hermes/internal/profiles"
 	"github.com/hermes-agent/hermes/internal/safefs"
 	"github.com/hermes-agent/hermes/internal/testenv"
 )
@@ -163,7 +164,7 @@ func TestWritersKeepOtherKeys(t *testing.T) {
 	home := t.TempDir()
 	writeFile(t, filepath.Join(home, StateFile), "\xEF\xBB\xBF"+`{"platforms": {"telegram": {"state": "ok"}}, "restart_requested": false, "gateway_state": "running", "custom": [1, 2]}`)
 	now := time.Date(2026, 11, 26, 8, 0, 0, 0, time.UTC)
-	if err := RecordDesired(context.Background(), Desired{Home: home, Profile: "default", State: DesiredStopped, Owner: selfOwner(), At: now, Wait: testWait}); err != nil {
+	if err := RecordDesired(context.Background(), Desired{Profile: profiles.MustParse(home, "default"), State: DesiredStopped, Owner: selfOwner(), At: now, Wait: testWait}); err != nil {
 		t.Fatal(err)
 	}
 	m := readRaw(t, home)
@@ -201,7 +202,7 @@ func TestWritersKeepOtherKeys(t *testing.T) {
 // TestWriterKeys checks that each writer writes exactly its own keys.
 func TestWriterKeys(t *testing.T) {
 	home := t.TempDir()
-	if err := RecordDesired(context.Background(), Desired{Home: home, Profile: "default", State: DesiredRunning, Owner: selfOwner(), At: time.Now(), Wait: testWait}); err != nil {
+	if err := RecordDesired(context.Background(), Desired{Profile: profiles.MustParse(home, "default"), State: DesiredRunning, Owner: selfOwner(), At: time.Now(), Wait: testWait}); err != nil {
 		t.Fatal(err)
 	}
 	if got := keys(readRaw(t, home)); got != "desired_state desired_updated_at" {
@@ -232,7 +233,7 @@ func keys(m map[string]any) string {
 func TestWritersReplaceCorruptFile(t *testing.T) {
 	home := t.TempDir()
 	writeFile(t, filepath.Join(home, StateFile), `{"gateway_state": "runn`)
-	if err := RecordDesired(context.Background(), Desired{Home: home, Profile: "default", State: DesiredRunning, Owner: selfOwner(), At: time.Now(), Wait: testWait}); err != nil {
+	if err := RecordDesired(context.Background(), Desired{Profile: profiles.MustParse(home, "default"), State: DesiredRunning, Owner: selfOwner(), At: time.Now(), Wait: testWait}); err != nil {
 		t.Fatalf("RecordDesired over a corrupt file = %v", err)
 	}
 	if st, err := ReadState(home); err != nil || st.Recorded() != DesiredRunning {
@@ -242,17 +243,24 @@ func TestWritersReplaceCorruptFile(t *testing.T) {
 
 func TestRecordDesiredRefuses(t *testing.T) {
 	home := t.TempDir()
-	for _, tt := range []struct{ profile, desired string }{
-		{"default", "up"},
-		{"default", ""},
-		{"../etc", DesiredRunning},
-		{"Bad", DesiredRunning},
+	for _, tt := range []struct {
+		profile profiles.Ref
+		desired string
+	}{
+		{profiles.MustParse(home, "default"), "up"},
+		{profiles.MustParse(home, "default"), ""},
+		{profiles.Ref{}, DesiredRunning}, // no profile: an invalid name never is one
 	} {
-		if err := RecordDesired(context.Background(), Desired{Home: home, Profile: tt.profile, State: tt.desired, Owner: selfOwner(), At: time.Now(), Wait: testWait}); err == nil {
+		if err := RecordDesired(context.Background(), Desired{Profile: tt.profile, State: tt.desired, Owner: selfOwner(), At: time.Now(), Wait: testWait}); err == nil {
 			t.Errorf("RecordDesired(%q, %q) = nil, want an error", tt.profile, tt.desired)
 		}
 	}
-	if err := RecordDesired(context.Background(), Desired{Home: home, Profile: "ghost", State: DesiredRunning, Owner: selfOwner(), At: time.Now(), Wait: testWait}); !errors.Is(err, fs.ErrNotExist) {
+	for _, bad := range []string{"../etc", "Bad"} {
+		if _, err := profiles.Parse(home, bad); err == nil {
+			t.Errorf("profiles.Parse(%q) = nil error: RecordDesired would write outside a profile", bad)
+		}
+	}
+	if err := RecordDesired(context.Background(), Desired{Profile: profiles.MustParse(home, "ghost"), State: DesiredRunning, Owner: selfOwner(), At: time.Now(), Wait: testWait}); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("RecordDesired for a profile without a directory = %v, want ErrNotExist", err)
 	}
 }
@@ -266,7 +274,7 @@ func TestRecordDesiredAsRoot(t *testing.T) {
 
 	t.Run("owner and mode", func(t *testing.T) {
 		home := hermesHome(t, uid, gid)
-		if err := RecordDesired(context.Background(), Desired{Home: home, Profile: "default", State: DesiredRunning, Owner: own, At: time.Now(), Wait: testWait}); err != nil {
+		if err := RecordDesired(context.Background(), Desired{Profile: profiles.MustParse(home, "default"), State: DesiredRunning, Owner: own, At: time.Now(), Wait: testWait}); err != nil {
 			t.Fatal(err)
 		}
 		var st unix.Stat_t
@@ -291,7 +299,7 @@ func TestRecordDesiredAsRoot(t *testing.T) {
 		if err := os.Symlink(target, filepath.Join(home, StateFile)); err != nil {
 			t.Fatal(err)
 		}
-		err := RecordDesired(context.Background(), Desired{Home: home, Profile: "default", State: DesiredStopped, Owner: own, At: time.Now(), Wait: testWait})
+		err := RecordDesired(context.Background(), Desired{Profile: profiles.MustParse(home, "default"), State: DesiredStopped, Owner: own, At: time.Now(), Wait: testWait})
 		if !errors.Is(err, safefs.ErrSymlink) {
 			t.Errorf("RecordDesired through a symlink = %v, want ErrSymlink", err)
 		}
@@ -312,7 +320,7 @@ func TestRecordDesiredAsRoot(t *testing.T) {
 		if err := os.Symlink(outside, filepath.Join(home, "profiles", "evil")); err != nil {
 			t.Fatal(err)
 		}
-		err := RecordDesired(context.Background(), Desired{Home: home, Profile: "evil", State: DesiredRunning, Owner: own, At: time.Now(), Wait: testWait})
+		err := RecordDesired(context.Background(), Desired{Profile: profiles.MustParse(home, "evil"), State: DesiredRunning, Owner: own, At: time.Now(), Wait: testWait})
 		if !errors.Is(err, safefs.ErrSymlink) {
 			t.Errorf("RecordDesired in a symlinked profile directory = %v, want ErrSymlink", err)
 		}
@@ -377,7 +385,7 @@ func TestConcurrentWriters(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		for i := range n {
-			if err := RecordDesired(context.Background(), Desired{Home: home, Profile: "default", State: []string{DesiredRunning, DesiredStopped}[i%2], Owner: selfOwner(), At: time.Unix(int64(i), 0), Wait: testWait}); err != nil {
+			if err := RecordDesired(context.Background(), Desired{Profile: profiles.MustParse(home, "default"), State: []string{DesiredRunning, DesiredStopped}[i%2], Owner: selfOwner(), At: time.Unix(int64(i), 0), Wait: testWait}); err != nil {
 				errs <- err
 				return
 			}
@@ -424,7 +432,7 @@ func TestConcurrentWriters(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		for i := range n {
-			RecordDesired(context.Background(), Desired{Home: home, Profile: "default", State: DesiredRunning, Owner: selfOwner(), At: time.Unix(int64(i), 0), Wait: testWait})
+			RecordDesired(context.Background(), Desired{Profile: profiles.MustParse(home, "default"), State: DesiredRunning, Owner: selfOwner(), At: time.Unix(int64(i), 0), Wait: testWait})
 			UpdateRuntime(home, func(r *Runtime) { r.PID = i })
 		}
 	}()

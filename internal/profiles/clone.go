@@ -54,11 +54,11 @@ func CheckDescription(s string) error {
 }
 
 // Description returns a profile's description ("" when it has none).
-func Description(home, name string) string {
-	if Validate(name) != nil {
+func Description(r Ref) string {
+	if r.IsZero() {
 		return ""
 	}
-	b, err := treeOf(home).readFile(filepath.Join(Dir(home, name), FileDescription))
+	b, err := treeOf(r.home).readFile(r.path(FileDescription))
 	if err != nil {
 		return ""
 	}
@@ -73,10 +73,11 @@ func Description(home, name string) string {
 // parse (a broken line is named, and nothing is made). As root every
 // operation below home goes through safefs, and a symlink in the source
 // is not copied.
-func Clone(home, name string, o CreateOptions) error {
-	if err := ValidateNamed(name); err != nil {
-		return err
+func Clone(r Ref, o CreateOptions) error {
+	if r.IsDefault() {
+		return errCreateRoot()
 	}
+	home, name := r.home, r.name
 	if o.Description != "" {
 		if err := CheckDescription(o.Description); err != nil {
 			return err
@@ -85,8 +86,10 @@ func Clone(home, name string, o CreateOptions) error {
 	if o.All && o.From == "" {
 		return errors.New("copying everything needs a profile to copy from (--clone-from SRC, or --clone for the active profile)")
 	}
+	var from Ref // o.From, made a Ref here: the edge of that name
 	if o.From != "" {
-		if err := Validate(o.From); err != nil {
+		var err error
+		if from, err = Parse(home, o.From); err != nil {
 			return fmt.Errorf("the profile to clone: %w", err)
 		}
 		if o.From == name {
@@ -94,16 +97,16 @@ func Clone(home, name string, o CreateOptions) error {
 		}
 	}
 	check := func() error {
-		if ok, err := Lookup(home, name); err != nil {
+		if ok, err := Lookup(r); err != nil {
 			return err
 		} else if ok {
-			return existsError(home, name)
+			return existsError(r)
 		}
-		if o.From != "" && o.From != Default {
-			if ok, err := Lookup(home, o.From); err != nil {
+		if !from.IsZero() && !from.IsDefault() {
+			if ok, err := Lookup(from); err != nil {
 				return err
 			} else if !ok {
-				return kindError{fs.ErrNotExist, fmt.Sprintf("cannot clone profile %s: it does not exist (no %s); see hermes profile list", o.From, SOULPath(home, o.From))}
+				return kindError{fs.ErrNotExist, fmt.Sprintf("cannot clone profile %s: it does not exist (no %s); see hermes profile list", o.From, SOULPath(from))}
 			}
 		}
 		return nil
@@ -115,43 +118,45 @@ func Clone(home, name string, o CreateOptions) error {
 		if err := check(); err != nil {
 			return err
 		}
-		if o.From == "" {
-			return createWith(home, name, nil, o)
+		if from.IsZero() {
+			return createWith(r, nil, o)
 		}
-		src, err := readSource(home, o.From)
+		src, err := readSource(from)
 		if err != nil {
 			return err
 		}
-		return createWith(home, name, src, o)
+		return createWith(r, src, o)
 	})
 }
 
 // source is what a clone takes from its source profile.
 type source struct {
+	ref    Ref
 	name   string
 	config *Config
 	soul   []byte
 	env    *EnvDoc
 }
 
-// readSource reads the files a clone copies from profile name.
-func readSource(home, name string) (*source, error) {
-	t := treeOf(home)
-	c, err := LoadProfileConfig(home, name)
+// readSource reads the files a clone copies from profile r.
+func readSource(r Ref) (*source, error) {
+	name := r.name
+	t := treeOf(r.home)
+	c, err := LoadProfileConfig(r)
 	if err != nil {
 		return nil, fmt.Errorf("cannot clone profile %s: %w", name, err)
 	}
-	soul, err := t.readFile(SOULPath(home, name))
+	soul, err := t.readFile(SOULPath(r))
 	if errors.Is(err, fs.ErrNotExist) {
 		soul = DefaultSOUL(name)
 	} else if err != nil {
-		return nil, fmt.Errorf("cannot clone profile %s: %w", name, fileError(SOULPath(home, name), err))
+		return nil, fmt.Errorf("cannot clone profile %s: %w", name, fileError(SOULPath(r), err))
 	}
-	env, err := LoadEnvDoc(home, name)
+	env, err := LoadEnvDoc(r)
 	if err != nil {
 		return nil, fmt.Errorf("cannot clone profile %s: %w", name, err)
 	}
-	return &source{name: name, config: c, soul: soul, env: env}, nil
+	return &source{ref: r, name: name, config: c, soul: soul, env: env}, nil
 }
 
 // cloneSkipped are the entries of a profile's directory that a full clone

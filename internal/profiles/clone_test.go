@@ -15,53 +15,53 @@ import (
 // --description is kept.
 func TestClone(t *testing.T) {
 	home := t.TempDir()
-	if err := Create(home, "src"); err != nil {
+	if err := Create(MustParse(home, "src")); err != nil {
 		t.Fatal(err)
 	}
-	srcDir := Dir(home, "src")
-	c, _ := LoadProfileConfig(home, "src")
+	srcDir := MustParse(home, "src").Dir()
+	c, _ := LoadProfileConfig(MustParse(home, "src"))
 	c.Set(KeyModelName, "openai/gpt-4o-mini")
-	WriteConfig(home, ConfigPath(home, "src"), c)
-	writeFile(t, SOULPath(home, "src"), "You are a pirate.\n")
-	EnvSet(home, "src", "OPENROUTER_API_KEY", "sk-or-test")
-	EnvSet(home, "src", legacyPortVar, "9999")
+	WriteConfig(home, ConfigPath(MustParse(home, "src")), c)
+	writeFile(t, SOULPath(MustParse(home, "src")), "You are a pirate.\n")
+	EnvSet(MustParse(home, "src"), "OPENROUTER_API_KEY", "sk-or-test")
+	EnvSet(MustParse(home, "src"), legacyPortVar, "9999")
 	writeFile(t, filepath.Join(srcDir, FileSessions), "sqlite bytes")
 	writeFile(t, filepath.Join(srcDir, "memories", "m.md"), "remember")
 	writeFile(t, filepath.Join(srcDir, FileGatewayState), "{}")
 	writeFile(t, filepath.Join(srcDir, FilePID), "1")
 	os.Symlink("/etc/passwd", filepath.Join(srcDir, "workspace", "link"))
-	srcEnv, _ := ReadEnv(EnvPath(home, "src"))
-	srcPort, _ := Port(home, "src")
+	srcEnv, _ := ReadEnv(EnvPath(MustParse(home, "src")))
+	srcPort, _ := Port(MustParse(home, "src"))
 
-	if err := Clone(home, "copy", CreateOptions{From: "src", Description: "a copy of src"}); err != nil {
+	if err := Clone(MustParse(home, "copy"), CreateOptions{From: "src", Description: "a copy of src"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := Clone(home, "full", CreateOptions{From: "src", All: true}); err != nil {
+	if err := Clone(MustParse(home, "full"), CreateOptions{From: "src", All: true}); err != nil {
 		t.Fatal(err)
 	}
 	ports := map[int]string{srcPort: "src"}
 	for _, name := range []string{"copy", "full"} {
-		dir := Dir(home, name)
-		env, _ := ReadEnv(EnvPath(home, name))
+		dir := MustParse(home, name).Dir()
+		env, _ := ReadEnv(EnvPath(MustParse(home, name)))
 		if env["OPENROUTER_API_KEY"] != "sk-or-test" || env[APIKeyVar] == srcEnv[APIKeyVar] || CheckAPIKey(env[APIKeyVar]) != nil {
 			t.Errorf("%s: .env %v", name, env)
 		}
 		if _, ok := env[legacyPortVar]; ok {
 			t.Errorf("%s: the legacy port was copied", name)
 		}
-		cc, _ := LoadProfileConfig(home, name)
+		cc, _ := LoadProfileConfig(MustParse(home, name))
 		if m, _ := cc.Model(); m.Name != "openai/gpt-4o-mini" {
 			t.Errorf("%s: model %q", name, m.Name)
 		}
-		p, err := Port(home, name)
+		p, err := Port(MustParse(home, name))
 		if err != nil || ports[p] != "" {
 			t.Errorf("%s: port %d (%v), already %s's", name, p, err, ports[p])
 		}
 		ports[p] = name
-		if b, _ := os.ReadFile(SOULPath(home, name)); string(b) != "You are a pirate.\n" {
+		if b, _ := os.ReadFile(SOULPath(MustParse(home, name))); string(b) != "You are a pirate.\n" {
 			t.Errorf("%s: SOUL.md %q", name, b)
 		}
-		if mode(t, EnvPath(home, name)) != EnvMode || mode(t, ConfigPath(home, name)) != ConfigMode {
+		if mode(t, EnvPath(MustParse(home, name))) != EnvMode || mode(t, ConfigPath(MustParse(home, name))) != ConfigMode {
 			t.Errorf("%s: modes", name)
 		}
 		for _, runtime := range []string{FileGatewayState, FilePID, "workspace/link"} {
@@ -70,14 +70,14 @@ func TestClone(t *testing.T) {
 			}
 		}
 	}
-	if Description(home, "copy") != "a copy of src" || Description(home, "full") != "" {
-		t.Errorf("descriptions %q %q", Description(home, "copy"), Description(home, "full"))
+	if Description(MustParse(home, "copy")) != "a copy of src" || Description(MustParse(home, "full")) != "" {
+		t.Errorf("descriptions %q %q", Description(MustParse(home, "copy")), Description(MustParse(home, "full")))
 	}
-	if _, err := os.Stat(filepath.Join(Dir(home, "copy"), FileSessions)); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(MustParse(home, "copy").Dir(), FileSessions)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("--clone copied the sessions")
 	}
 	for rel, want := range map[string]string{FileSessions: "sqlite bytes", "memories/m.md": "remember"} {
-		if b, _ := os.ReadFile(filepath.Join(Dir(home, "full"), rel)); string(b) != want {
+		if b, _ := os.ReadFile(filepath.Join(MustParse(home, "full").Dir(), rel)); string(b) != want {
 			t.Errorf("full: %s = %q", rel, b)
 		}
 	}
@@ -86,10 +86,10 @@ func TestClone(t *testing.T) {
 // TestCloneRefusals: each refused before anything is made.
 func TestCloneRefusals(t *testing.T) {
 	home := t.TempDir()
-	if err := Create(home, "src"); err != nil {
+	if err := Create(MustParse(home, "src")); err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, EnvPath(home, "src"), "API_SERVER_KEY=0123456789abcdef\nbroken line\n")
+	writeFile(t, EnvPath(MustParse(home, "src")), "API_SERVER_KEY=0123456789abcdef\nbroken line\n")
 	for _, tc := range []struct {
 		name string
 		o    CreateOptions
@@ -103,13 +103,13 @@ func TestCloneRefusals(t *testing.T) {
 		{"default", CreateOptions{From: "src"}, "choose another name"},
 		{"src", CreateOptions{}, "already exists"},
 	} {
-		err := Clone(home, tc.name, tc.o)
+		err := Clone(MustParse(home, tc.name), tc.o)
 		if err == nil || !strings.Contains(err.Error(), tc.says) {
 			t.Errorf("%s %+v: %v, want an error saying %q", tc.name, tc.o, err, tc.says)
 		}
 		if tc.name == "x" {
-			if _, err := os.Stat(Dir(home, "x")); !errors.Is(err, fs.ErrNotExist) {
-				t.Errorf("%+v: left %s behind", tc.o, Dir(home, "x"))
+			if _, err := os.Stat(MustParse(home, "x").Dir()); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("%+v: left %s behind", tc.o, MustParse(home, "x").Dir())
 			}
 		}
 	}
@@ -118,24 +118,24 @@ func TestCloneRefusals(t *testing.T) {
 // TestCloneFromDefault: the root's own entries are not copied.
 func TestCloneFromDefault(t *testing.T) {
 	home := t.TempDir()
-	writeFile(t, SOULPath(home, Default), string(DefaultSOUL(Default)))
-	writeFile(t, EnvPath(home, Default), "API_SERVER_KEY=0123456789abcdef0\n")
+	writeFile(t, SOULPath(MustParse(home, Default)), string(DefaultSOUL(Default)))
+	writeFile(t, EnvPath(MustParse(home, Default)), "API_SERVER_KEY=0123456789abcdef0\n")
 	writeFile(t, filepath.Join(home, FileActiveProfile), "default\n")
-	if err := Create(home, "other"); err != nil {
+	if err := Create(MustParse(home, "other")); err != nil {
 		t.Fatal(err)
 	}
-	if err := Clone(home, "copy", CreateOptions{From: Default, All: true}); err != nil {
+	if err := Clone(MustParse(home, "copy"), CreateOptions{From: Default, All: true}); err != nil {
 		t.Fatal(err)
 	}
 	for _, rel := range []string{DirProfiles, FileActiveProfile} {
-		if _, err := os.Lstat(filepath.Join(Dir(home, "copy"), rel)); !errors.Is(err, fs.ErrNotExist) {
+		if _, err := os.Lstat(filepath.Join(MustParse(home, "copy").Dir(), rel)); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("%s copied from the root", rel)
 		}
 	}
 }
 
 func TestDeleteDefault(t *testing.T) {
-	err := Delete(t.TempDir(), Default)
+	err := Delete(MustParse(t.TempDir(), Default))
 	if err == nil || strings.Contains(err.Error(), "choose another name") || !strings.Contains(err.Error(), "cannot be deleted") {
 		t.Errorf("Delete(default) = %v", err)
 	}

@@ -333,12 +333,12 @@ func (c *Config) profileFlag() string {
 // LoadProfileConfig is LoadConfig of a profile's config.yaml; its
 // messages suggest the fix with the profile's -p flag. As root the file is
 // read through safefs (see tree).
-func LoadProfileConfig(home, name string) (*Config, error) {
-	c, err := treeOf(home).loadConfig(ConfigPath(home, name))
+func LoadProfileConfig(r Ref) (*Config, error) {
+	c, err := treeOf(r.home).loadConfig(ConfigPath(r))
 	if err != nil {
 		return nil, err
 	}
-	c.profile = name
+	c.profile = r.name
 	return c, nil
 }
 

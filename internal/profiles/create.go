@@ -22,32 +22,32 @@ import (
 // is removed. As root (HERMES_DOCKER_EXEC_AS_ROOT) every file operation
 // below home goes through safefs: a symlinked profiles/ or profiles/<name>
 // is refused, never built into.
-func Create(home, name string) error {
-	if err := ValidateNamed(name); err != nil {
-		return err
+func Create(r Ref) error {
+	if r.IsDefault() {
+		return errCreateRoot()
 	}
 	exists := func() error {
-		if ok, err := Lookup(home, name); err != nil {
+		if ok, err := Lookup(r); err != nil {
 			return err
 		} else if ok {
-			return existsError(home, name)
+			return existsError(r)
 		}
 		return nil
 	}
 	if err := exists(); err != nil {
 		return err
 	}
-	return WithLock(home, func() error {
+	return WithLock(r.home, func() error {
 		if err := exists(); err != nil {
 			return err
 		}
-		return create(home, name, nil)
+		return create(r, nil)
 	})
 }
 
-func existsError(home, name string) error {
+func existsError(r Ref) error {
 	return kindError{fs.ErrExist, fmt.Sprintf("profile %s already exists in %s (use it with hermes -p %s, or delete it with hermes profile delete %s)",
-		name, Dir(home, name), name, name)}
+		r.name, r.Dir(), r.name, r.name)}
 }
 
 // kindError is a message for a person that matches a sentinel error
@@ -63,19 +63,20 @@ func (e kindError) Unwrap() error { return e.kind }
 // create does Create's work under the lock and removes what it made when
 // it fails. fail, when not nil, is asked after each step ("dirs",
 // "config", "env", "soul") and may fail it (tests use it).
-func create(home, name string, fail func(step string) error) error {
-	return build(home, name, nil, CreateOptions{}, fail)
+func create(r Ref, fail func(step string) error) error {
+	return build(r, nil, CreateOptions{}, fail)
 }
 
 // createWith is create from src (nil for the seeds), with o's description.
-func createWith(home, name string, src *source, o CreateOptions) error {
-	return build(home, name, src, o, nil)
+func createWith(r Ref, src *source, o CreateOptions) error {
+	return build(r, src, o, nil)
 }
 
 // build does the work of create and createWith.
-func build(home, name string, src *source, o CreateOptions, fail func(step string) error) (err error) {
+func build(r Ref, src *source, o CreateOptions, fail func(step string) error) (err error) {
+	home, name := r.home, r.name
 	t := treeOf(home)
-	dir := Dir(home, name)
+	dir := r.Dir()
 	step := func(s string) error {
 		if fail == nil {
 			return nil
@@ -120,7 +121,7 @@ func build(home, name string, src *source, o CreateOptions, fail func(step strin
 		return err
 	}
 	if src != nil && o.All {
-		if err := t.copyTree(Dir(home, src.name), dir, func(rel string) bool { return cloneSkipped(rel, src.name == Default) }); err != nil {
+		if err := t.copyTree(src.ref.Dir(), dir, func(rel string) bool { return cloneSkipped(rel, src.name == Default) }); err != nil {
 			return fmt.Errorf("copying profile %s into %s: %w", src.name, dir, err)
 		}
 	}
@@ -129,7 +130,7 @@ func build(home, name string, src *source, o CreateOptions, fail func(step strin
 	cfgPath := filepath.Join(dir, FileConfig)
 	port := 0
 	if src == nil {
-		if port, err = configuredPort(home, name); err != nil {
+		if port, err = configuredPort(r); err != nil {
 			return err
 		}
 	}
@@ -237,15 +238,16 @@ func appendEnv(home, path string, existing []byte, line string) error {
 // (LogDir) are kept. As root the tree is removed through safefs: a
 // symlinked profiles/ or profiles/<name> is refused, and nothing outside
 // home is ever removed.
-func Delete(home, name string) error {
-	if err := ValidateDeletable(name); err != nil {
-		return err
+func Delete(r Ref) error {
+	if r.IsDefault() {
+		return errDeleteRoot()
 	}
+	home, name := r.home, r.name
 	missing := func() error {
-		if ok, err := Lookup(home, name); err != nil {
+		if ok, err := Lookup(r); err != nil {
 			return err
 		} else if !ok {
-			return notExistError(home, name)
+			return notExistError(r)
 		}
 		return nil
 	}
@@ -257,7 +259,7 @@ func Delete(home, name string) error {
 			return err
 		}
 		t := treeOf(home)
-		dir := Dir(home, name)
+		dir := r.Dir()
 		if !t.isDir(dir) {
 			// A symlink where the profile's directory should be: its
 			// target is not hermes's to delete.
@@ -267,7 +269,7 @@ func Delete(home, name string) error {
 			return fmt.Errorf("removing %s: %w (remove what is left by hand)", dir, err)
 		}
 		if b, err := t.readFile(filepath.Join(home, FileActiveProfile)); err == nil && strings.TrimSpace(string(b)) == name {
-			if err := SetActive(home, Default); err != nil {
+			if err := SetActive(Ref{home: home, name: Default}); err != nil {
 				return err
 			}
 		}
@@ -275,8 +277,8 @@ func Delete(home, name string) error {
 	})
 }
 
-func notExistError(home, name string) error {
-	return kindError{fs.ErrNotExist, fmt.Sprintf("profile %s does not exist (no %s); see hermes profile list", name, SOULPath(home, name))}
+func notExistError(r Ref) error {
+	return kindError{fs.ErrNotExist, fmt.Sprintf("profile %s does not exist (no %s); see hermes profile list", r.name, SOULPath(r))}
 }
 
 // removeTree is os.RemoveAll (which never follows symlinks), retried once

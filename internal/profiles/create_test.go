@@ -30,7 +30,7 @@ func mode(t *testing.T, path string) os.FileMode {
 // checkTree verifies a complete profile and returns its port.
 func checkTree(t *testing.T, home, name string) int {
 	t.Helper()
-	dir := Dir(home, name)
+	dir := MustParse(home, name).Dir()
 	for _, tc := range []struct {
 		path string
 		want os.FileMode
@@ -49,14 +49,14 @@ func checkTree(t *testing.T, home, name string) int {
 			t.Errorf("%s/%s: mode %v, want %v", dir, sub, got, want)
 		}
 	}
-	env, err := ReadEnv(EnvPath(home, name))
+	env, err := ReadEnv(EnvPath(MustParse(home, name)))
 	if err != nil || !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(env["API_SERVER_KEY"]) {
 		t.Errorf("%s/.env: API_SERVER_KEY = %q (%v), want 64 hex characters", dir, env["API_SERVER_KEY"], err)
 	}
-	if soul, _ := os.ReadFile(SOULPath(home, name)); string(soul) != string(DefaultSOUL(name)) {
+	if soul, _ := os.ReadFile(SOULPath(MustParse(home, name))); string(soul) != string(DefaultSOUL(name)) {
 		t.Errorf("%s/SOUL.md = %q", dir, soul)
 	}
-	port, err := Port(home, name)
+	port, err := Port(MustParse(home, name))
 	if err != nil || port <= DefaultGatewayPort {
 		t.Errorf("Port(%s) = %d, %v; want a port above %d", name, port, err, DefaultGatewayPort)
 	}
@@ -68,7 +68,7 @@ func TestCreateModes(t *testing.T) {
 	for _, umask := range []int{0o077, 0o000, 0o022} {
 		old := syscall.Umask(umask)
 		home := t.TempDir()
-		err := Create(home, "coder")
+		err := Create(MustParse(home, "coder"))
 		syscall.Umask(old)
 		if err != nil {
 			t.Fatal(err)
@@ -83,9 +83,19 @@ func TestCreateModes(t *testing.T) {
 	}
 }
 
+// viaParse is what an edge does with a name: Parse it, then call f with
+// the Ref; an invalid name is Parse's error.
+func viaParse(home, name string, f func(Ref) error) error {
+	r, err := Parse(home, name)
+	if err != nil {
+		return err
+	}
+	return f(r)
+}
+
 func TestCreateRefuses(t *testing.T) {
 	home := t.TempDir()
-	if err := Create(home, "coder"); err != nil {
+	if err := Create(MustParse(home, "coder")); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -99,13 +109,13 @@ func TestCreateRefuses(t *testing.T) {
 		{"../x", "not allowed", ErrInvalidName},
 		{"root", "reserved", ErrInvalidName},
 	} {
-		err := Create(home, tc.name)
+		err := viaParse(home, tc.name, Create)
 		if err == nil || !strings.Contains(err.Error(), tc.says) || !errors.Is(err, tc.is) {
 			t.Errorf("Create(%q) = %v, want an error saying %q", tc.name, err, tc.says)
 		}
 	}
 	// The existing profile is untouched.
-	if b, _ := os.ReadFile(SOULPath(home, "coder")); string(b) != string(DefaultSOUL("coder")) {
+	if b, _ := os.ReadFile(SOULPath(MustParse(home, "coder"))); string(b) != string(DefaultSOUL("coder")) {
 		t.Error("Create of an existing profile changed its SOUL.md")
 	}
 }
@@ -113,7 +123,7 @@ func TestCreateRefuses(t *testing.T) {
 func TestTwoProfilesTwoPorts(t *testing.T) {
 	home := t.TempDir()
 	for _, n := range []string{"one", "two", "three"} {
-		if err := Create(home, n); err != nil {
+		if err := Create(MustParse(home, n)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -126,10 +136,10 @@ func TestTwoProfilesTwoPorts(t *testing.T) {
 		seen[p] = n
 	}
 	// A deleted profile's port can be given again, but never one in use.
-	if err := Delete(home, "two"); err != nil {
+	if err := Delete(MustParse(home, "two")); err != nil {
 		t.Fatal(err)
 	}
-	if err := Create(home, "four"); err != nil {
+	if err := Create(MustParse(home, "four")); err != nil {
 		t.Fatal(err)
 	}
 	p4 := checkTree(t, home, "four")
@@ -145,7 +155,7 @@ func TestCreateCleansUp(t *testing.T) {
 			home := t.TempDir()
 			boom := errors.New("boom")
 			err := WithLock(home, func() error {
-				return create(home, "coder", func(s string) error {
+				return create(MustParse(home, "coder"), func(s string) error {
 					if s == at {
 						return boom
 					}
@@ -155,25 +165,25 @@ func TestCreateCleansUp(t *testing.T) {
 			if !errors.Is(err, boom) {
 				t.Fatalf("create = %v, want boom", err)
 			}
-			if _, err := os.Lstat(Dir(home, "coder")); !errors.Is(err, fs.ErrNotExist) {
+			if _, err := os.Lstat(MustParse(home, "coder").Dir()); !errors.Is(err, fs.ErrNotExist) {
 				t.Errorf("half-created profile left behind: %v", err)
 			}
-			if Exists(home, "coder") {
+			if Exists(MustParse(home, "coder")) {
 				t.Error("the profile exists")
 			}
 			// And it can be created afterwards.
-			if err := Create(home, "coder"); err != nil {
+			if err := Create(MustParse(home, "coder")); err != nil {
 				t.Fatal(err)
 			}
 			checkTree(t, home, "coder")
 		})
 		t.Run("existing-dir/"+at, func(t *testing.T) {
 			home := t.TempDir()
-			dir := Dir(home, "coder")
+			dir := MustParse(home, "coder").Dir()
 			writeFile(t, filepath.Join(dir, "notes.txt"), "mine")
 			writeFile(t, filepath.Join(dir, "skills", "s.md"), "skill")
 			err := WithLock(home, func() error {
-				return create(home, "coder", func(s string) error {
+				return create(MustParse(home, "coder"), func(s string) error {
 					if s == at {
 						return errors.New("boom")
 					}
@@ -201,11 +211,11 @@ func TestCreateCleansUp(t *testing.T) {
 // missing and clobbers nothing.
 func TestCreateCompletesAnExistingDirectory(t *testing.T) {
 	home := t.TempDir()
-	dir := Dir(home, "coder")
+	dir := MustParse(home, "coder").Dir()
 	writeFile(t, filepath.Join(dir, "config.yaml"), "# my settings\nmodel:\n  name: m\n")
 	writeFile(t, filepath.Join(dir, ".env"), "OPENROUTER_API_KEY=sk-1")
 	writeFile(t, filepath.Join(dir, "memories", "m.md"), "memory")
-	if err := Create(home, "coder"); err != nil {
+	if err := Create(MustParse(home, "coder")); err != nil {
 		t.Fatal(err)
 	}
 	port := checkTree(t, home, "coder")
@@ -223,13 +233,13 @@ func TestCreateCompletesAnExistingDirectory(t *testing.T) {
 
 	// A configured port and an existing key are kept as they are.
 	home2 := t.TempDir()
-	dir2 := Dir(home2, "kept")
+	dir2 := MustParse(home2, "kept").Dir()
 	writeFile(t, filepath.Join(dir2, "config.yaml"), "gateway:\n  port: 9100\n")
 	writeFile(t, filepath.Join(dir2, ".env"), "API_SERVER_KEY=old\n")
-	if err := Create(home2, "kept"); err != nil {
+	if err := Create(MustParse(home2, "kept")); err != nil {
 		t.Fatal(err)
 	}
-	if p, _ := Port(home2, "kept"); p != 9100 {
+	if p, _ := Port(MustParse(home2, "kept")); p != 9100 {
 		t.Errorf("port = %d, want 9100 kept", p)
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir2, ".env")); string(b) != "API_SERVER_KEY=old\n" {
@@ -240,12 +250,12 @@ func TestCreateCompletesAnExistingDirectory(t *testing.T) {
 	home3 := t.TempDir()
 	outside := t.TempDir()
 	os.MkdirAll(filepath.Join(home3, "profiles"), 0o755)
-	if err := os.Symlink(outside, Dir(home3, "evil")); err != nil {
+	if err := os.Symlink(outside, MustParse(home3, "evil").Dir()); err != nil {
 		t.Fatal(err)
 	}
 	// The hermes uid's Create finds no directory there; root's does not
 	// follow the link at all.
-	if err := Create(home3, "evil"); err == nil || !strings.Contains(err.Error(), "not a directory") && !errors.Is(err, safefs.ErrSymlink) {
+	if err := Create(MustParse(home3, "evil")); err == nil || !strings.Contains(err.Error(), "not a directory") && !errors.Is(err, safefs.ErrSymlink) {
 		t.Errorf("Create over a symlink = %v, want a refusal", err)
 	}
 	if entries, _ := os.ReadDir(outside); len(entries) != 0 {
@@ -258,21 +268,21 @@ func TestDelete(t *testing.T) {
 	outside := t.TempDir()
 	writeFile(t, filepath.Join(outside, "precious"), "keep me")
 	for _, n := range []string{"coder", "other"} {
-		if err := Create(home, n); err != nil {
+		if err := Create(MustParse(home, n)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	dir := Dir(home, "coder")
+	dir := MustParse(home, "coder").Dir()
 	// Links out of the tree, and a read-only directory inside it.
 	os.Symlink(outside, filepath.Join(dir, "workspace", "link"))
 	os.Symlink(filepath.Join(outside, "precious"), filepath.Join(dir, "file-link"))
 	writeFile(t, filepath.Join(dir, "sessions", "ro", "s.json"), "{}")
 	os.Chmod(filepath.Join(dir, "sessions", "ro"), 0o500)
-	writeFile(t, filepath.Join(LogDir(home, "coder"), "current"), "log")
-	if err := SetActive(home, "coder"); err != nil {
+	writeFile(t, filepath.Join(LogDir(MustParse(home, "coder")), "current"), "log")
+	if err := SetActive(MustParse(home, "coder")); err != nil {
 		t.Fatal(err)
 	}
-	if err := Delete(home, "coder"); err != nil {
+	if err := Delete(MustParse(home, "coder")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Lstat(dir); !errors.Is(err, fs.ErrNotExist) {
@@ -281,25 +291,25 @@ func TestDelete(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(outside, "precious")); err != nil || string(b) != "keep me" {
 		t.Errorf("a file outside the profile was touched: %q, %v", b, err)
 	}
-	if got, _ := Resolve(home, ""); got != Default {
+	if got, _ := Resolve(home, ""); got.Name() != Default {
 		t.Errorf("active profile after deleting it = %q, want default", got)
 	}
-	if _, err := os.Stat(filepath.Join(LogDir(home, "coder"), "current")); err != nil {
+	if _, err := os.Stat(filepath.Join(LogDir(MustParse(home, "coder")), "current")); err != nil {
 		t.Errorf("the gateway log was removed: %v", err)
 	}
 	checkTree(t, home, "other")
 
 	// The sticky profile is left alone when another profile is deleted.
-	if err := SetActive(home, "other"); err != nil {
+	if err := SetActive(MustParse(home, "other")); err != nil {
 		t.Fatal(err)
 	}
-	if err := Create(home, "third"); err != nil {
+	if err := Create(MustParse(home, "third")); err != nil {
 		t.Fatal(err)
 	}
-	if err := Delete(home, "third"); err != nil {
+	if err := Delete(MustParse(home, "third")); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := Resolve(home, ""); got != "other" {
+	if got, _ := Resolve(home, ""); got.Name() != "other" {
 		t.Errorf("active profile = %q, want other", got)
 	}
 
@@ -310,7 +320,7 @@ func TestDelete(t *testing.T) {
 		{"Other", "lower-case"},
 		{"..", "not allowed"},
 	} {
-		if err := Delete(home, tc.name); err == nil || !strings.Contains(err.Error(), tc.says) {
+		if err := viaParse(home, tc.name, Delete); err == nil || !strings.Contains(err.Error(), tc.says) {
 			t.Errorf("Delete(%q) = %v, want an error saying %q", tc.name, err, tc.says)
 		}
 	}
@@ -346,7 +356,7 @@ func TestConcurrentCreateGoroutines(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs <- Create(home, fmt.Sprintf("p%d", i))
+			errs <- Create(MustParse(home, fmt.Sprintf("p%d", i)))
 		}()
 	}
 	wg.Wait()
@@ -370,7 +380,7 @@ func TestHelperCreate(t *testing.T) {
 		t.Skip("helper process only")
 	}
 	home, name, _ := strings.Cut(spec, "|")
-	if err := Create(home, name); err != nil {
+	if err := Create(MustParse(home, name)); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}

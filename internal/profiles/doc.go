@@ -20,13 +20,16 @@
 // guarded by hermes doctor, opened by path by a gateway). The volume's
 // preflight, repair and seeding, Create, hermes doctor and the gateway's
 // root checks iterate it; every package that names one of its files takes
-// the name from here (FileConfig, FileGatewayState, ...), and the log files
-// of services are ServiceLogFile and GatewayLogFile.
+// the name from here (FileConfig, FileGatewayState, ...), and LogFile
+// builds the log file of every service.
 //
 // One validator. Validate is the only profile-name check in hermes (CONTRACT
-// §1 rule 5): the CLI, the control API, the reconciler and the dashboard all
-// call it, and ValidateNamed adds the one extra rule of create and delete
-// (the root profile "default" is neither created nor deleted).
+// §1 rule 5), and ValidateNamed adds the one extra rule of create and delete
+// (the root profile "default" is neither created nor deleted). Parse runs
+// it once, where a name comes in (the CLI's -p and sticky profile through
+// Resolve, a dashboard's ?profile=, the control API's path, List's
+// directories), and makes a Ref: the one value of a profile that every
+// function acting on one takes, which it trusts without validating again.
 //
 // One table of keys. Keys lists every key of config.yaml hermes reads, with
 // its type, default, range, description and when a running gateway takes a

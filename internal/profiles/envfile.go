@@ -232,12 +232,9 @@ func quoteEnv(v string) string {
 // LoadEnvDoc reads the .env of a profile (as root through safefs). A
 // missing file is an empty document; a broken line is an error naming it
 // (ErrEnvSyntax).
-func LoadEnvDoc(home, profile string) (*EnvDoc, error) {
-	if err := Validate(profile); err != nil {
-		return nil, err
-	}
-	path := EnvPath(home, profile)
-	data, err := treeOf(home).readFile(path)
+func LoadEnvDoc(r Ref) (*EnvDoc, error) {
+	path := EnvPath(r)
+	data, err := treeOf(r.home).readFile(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return &EnvDoc{Path: path}, nil
@@ -248,21 +245,21 @@ func LoadEnvDoc(home, profile string) (*EnvDoc, error) {
 }
 
 // EnvSet sets one variable of a profile's .env (see EnvEdit).
-func EnvSet(home, profile, name, value string) error {
+func EnvSet(r Ref, name, value string) error {
 	if err := CheckEnvName(name); err != nil {
 		return err
 	}
-	return EnvEdit(home, profile, func(d *EnvDoc) error { return d.Set(name, value) })
+	return EnvEdit(r, func(d *EnvDoc) error { return d.Set(name, value) })
 }
 
 // EnvUnset removes one variable from a profile's .env (see EnvEdit); a
 // variable that is not there is an error wrapping ErrEnvNotSet, and the
 // file is left alone.
-func EnvUnset(home, profile, name string) error {
+func EnvUnset(r Ref, name string) error {
 	if err := CheckEnvName(name); err != nil {
 		return err
 	}
-	return EnvEdit(home, profile, func(d *EnvDoc) error {
+	return EnvEdit(r, func(d *EnvDoc) error {
 		if !d.Unset(name) {
 			return fmt.Errorf("%s is %w in %s", name, ErrEnvNotSet, d.Path)
 		}
@@ -274,12 +271,12 @@ func EnvUnset(home, profile, name string) error {
 // returns it. A running gateway reads its .env again on the request after
 // it changed (the agent watches the file's inode, size and times), so the
 // old key stops working from its next request.
-func EnvRotateAPIKey(home, profile string) (string, error) {
+func EnvRotateAPIKey(r Ref) (string, error) {
 	key, err := NewAPIKey()
 	if err != nil {
 		return "", err
 	}
-	return key, EnvEdit(home, profile, func(d *EnvDoc) error { return d.Set(APIKeyVar, key) })
+	return key, EnvEdit(r, func(d *EnvDoc) error { return d.Set(APIKeyVar, key) })
 }
 
 // EnvEdit changes a profile's .env with edit, holding the profiles lock
@@ -289,26 +286,23 @@ func EnvRotateAPIKey(home, profile string) (string, error) {
 // The new file replaces the old atomically, mode 0600, owned by the
 // hermes uid (EnvOwner) also when the caller is root, who writes through
 // safefs without following a symlink below home.
-func EnvEdit(home, profile string, edit func(*EnvDoc) error) error {
-	if err := Validate(profile); err != nil {
-		return err
-	}
-	if profile != Default {
-		if ok, err := Lookup(home, profile); err != nil {
+func EnvEdit(r Ref, edit func(*EnvDoc) error) error {
+	if !r.IsDefault() {
+		if ok, err := Lookup(r); err != nil {
 			return err
 		} else if !ok {
-			return notExistError(home, profile)
+			return notExistError(r)
 		}
 	}
-	return WithLock(home, func() error {
-		d, err := LoadEnvDoc(home, profile)
+	return WithLock(r.home, func() error {
+		d, err := LoadEnvDoc(r)
 		if err != nil {
 			return err
 		}
 		if err := edit(d); err != nil {
 			return err
 		}
-		return writeEnvDoc(home, d)
+		return writeEnvDoc(r.home, d)
 	})
 }
 
@@ -379,14 +373,14 @@ const (
 // EnvVars lists a profile's .env: the variables hermes itself reads first
 // (API_SERVER_KEY, and the variable model.api_key_env names, set or not),
 // then every other variable of the file in its order. Values are masked.
-func EnvVars(home, profile string) ([]EnvVar, error) {
-	d, err := LoadEnvDoc(home, profile)
+func EnvVars(r Ref) ([]EnvVar, error) {
+	d, err := LoadEnvDoc(r)
 	if err != nil {
 		return nil, err
 	}
 	known := []EnvVar{{Name: APIKeyVar, Category: EnvCategoryGateway, IsPassword: true,
 		Description: "the key clients call this profile's gateway with (Authorization: Bearer); hermes env rotate " + APIKeyVar + " replaces it"}}
-	if c, err := LoadProfileConfig(home, profile); err == nil {
+	if c, err := LoadProfileConfig(r); err == nil {
 		if m, err := c.Model(); err == nil && m.APIKeyEnv != "" {
 			known = append(known, EnvVar{Name: m.APIKeyEnv, Category: EnvCategoryModel, IsPassword: true,
 				Description: "the upstream's key (" + KeyModelAPIKeyEnv + ")"})

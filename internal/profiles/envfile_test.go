@@ -113,7 +113,7 @@ func TestMaskAndFingerprint(t *testing.T) {
 // all land (the profiles lock), and the file stays 0600.
 func TestEnvSetConcurrent(t *testing.T) {
 	home := t.TempDir()
-	if err := Create(home, "coder"); err != nil {
+	if err := Create(MustParse(home, "coder")); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -122,7 +122,7 @@ func TestEnvSetConcurrent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs <- EnvSet(home, "coder", fmt.Sprintf("VAR_%d", i), fmt.Sprint(i))
+			errs <- EnvSet(MustParse(home, "coder"), fmt.Sprintf("VAR_%d", i), fmt.Sprint(i))
 		}()
 	}
 	wg.Wait()
@@ -132,7 +132,7 @@ func TestEnvSetConcurrent(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	m, err := ReadEnv(EnvPath(home, "coder"))
+	m, err := ReadEnv(EnvPath(MustParse(home, "coder")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +144,7 @@ func TestEnvSetConcurrent(t *testing.T) {
 	if m[APIKeyVar] == "" {
 		t.Errorf("API_SERVER_KEY lost")
 	}
-	if got := mode(t, EnvPath(home, "coder")); got != EnvMode {
+	if got := mode(t, EnvPath(MustParse(home, "coder"))); got != EnvMode {
 		t.Errorf("mode %v", got)
 	}
 }
@@ -153,29 +153,29 @@ func TestEnvSetConcurrent(t *testing.T) {
 // missing variable: refused, the file byte for byte as it was.
 func TestEnvEditRefusals(t *testing.T) {
 	home := t.TempDir()
-	if err := Create(home, "coder"); err != nil {
+	if err := Create(MustParse(home, "coder")); err != nil {
 		t.Fatal(err)
 	}
-	path := EnvPath(home, "coder")
+	path := EnvPath(MustParse(home, "coder"))
 	broken := "API_SERVER_KEY=0123456789abcdef0123\nthis is not a pair\n"
 	writeFile(t, path, broken)
-	if err := EnvSet(home, "coder", "A", "1"); !errors.Is(err, ErrEnvSyntax) || !strings.Contains(err.Error(), "line 2") {
+	if err := EnvSet(MustParse(home, "coder"), "A", "1"); !errors.Is(err, ErrEnvSyntax) || !strings.Contains(err.Error(), "line 2") {
 		t.Errorf("broken: %v", err)
 	}
-	if err := EnvUnset(home, "coder", "MISSING"); !errors.Is(err, ErrEnvSyntax) {
+	if err := EnvUnset(MustParse(home, "coder"), "MISSING"); !errors.Is(err, ErrEnvSyntax) {
 		t.Errorf("broken unset: %v", err)
 	}
 	if b, _ := os.ReadFile(path); string(b) != broken {
 		t.Errorf("broken file changed: %q", b)
 	}
 	writeFile(t, path, "A=1\n")
-	if err := EnvUnset(home, "coder", "MISSING"); !errors.Is(err, ErrEnvNotSet) {
+	if err := EnvUnset(MustParse(home, "coder"), "MISSING"); !errors.Is(err, ErrEnvNotSet) {
 		t.Errorf("missing: %v", err)
 	}
-	if err := EnvSet(home, "nosuch", "A", "1"); err == nil || !strings.Contains(err.Error(), "does not exist") {
+	if err := EnvSet(MustParse(home, "nosuch"), "A", "1"); err == nil || !strings.Contains(err.Error(), "does not exist") {
 		t.Errorf("no profile: %v", err)
 	}
-	if err := EnvSet(home, "coder", "bad-name", "1"); !errors.Is(err, ErrEnvName) {
+	if err := EnvSet(MustParse(home, "coder"), "bad-name", "1"); !errors.Is(err, ErrEnvName) {
 		t.Errorf("bad name: %v", err)
 	}
 	if b, _ := os.ReadFile(path); string(b) != "A=1\n" {
@@ -186,19 +186,19 @@ func TestEnvEditRefusals(t *testing.T) {
 // TestEnvRotate: a fresh key, different from the old one, the rest kept.
 func TestEnvRotate(t *testing.T) {
 	home := t.TempDir()
-	if err := Create(home, "coder"); err != nil {
+	if err := Create(MustParse(home, "coder")); err != nil {
 		t.Fatal(err)
 	}
-	old, _ := ReadEnv(EnvPath(home, "coder"))
-	key, err := EnvRotateAPIKey(home, "coder")
+	old, _ := ReadEnv(EnvPath(MustParse(home, "coder")))
+	key, err := EnvRotateAPIKey(MustParse(home, "coder"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	now, _ := ReadEnv(EnvPath(home, "coder"))
+	now, _ := ReadEnv(EnvPath(MustParse(home, "coder")))
 	if key == old[APIKeyVar] || now[APIKeyVar] != key || CheckAPIKey(key) != nil {
 		t.Errorf("old %q, rotated %q, file %q", old[APIKeyVar], key, now[APIKeyVar])
 	}
-	b, _ := os.ReadFile(EnvPath(home, "coder"))
+	b, _ := os.ReadFile(EnvPath(MustParse(home, "coder")))
 	if !strings.HasPrefix(string(b), "# secrets") {
 		t.Errorf("comment lost: %q", b)
 	}
@@ -208,15 +208,15 @@ func TestEnvRotate(t *testing.T) {
 func TestEnvSetAsRootOwner(t *testing.T) {
 	testenv.NeedRoot(t, "chown to the hermes uid")
 	home := t.TempDir()
-	if err := Create(home, "coder"); err != nil {
+	if err := Create(MustParse(home, "coder")); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("HERMES_UID", "4242")
 	t.Setenv("HERMES_GID", "4343")
-	if err := EnvSet(home, "coder", "A", "1"); err != nil {
+	if err := EnvSet(MustParse(home, "coder"), "A", "1"); err != nil {
 		t.Fatal(err)
 	}
-	fi, err := os.Stat(EnvPath(home, "coder"))
+	fi, err := os.Stat(EnvPath(MustParse(home, "coder")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,11 +227,11 @@ func TestEnvSetAsRootOwner(t *testing.T) {
 	// A planted link is refused, never followed.
 	outside := filepath.Join(t.TempDir(), "target")
 	writeFile(t, outside, "X=1\n")
-	os.Remove(EnvPath(home, "coder"))
-	if err := os.Symlink(outside, EnvPath(home, "coder")); err != nil {
+	os.Remove(EnvPath(MustParse(home, "coder")))
+	if err := os.Symlink(outside, EnvPath(MustParse(home, "coder"))); err != nil {
 		t.Fatal(err)
 	}
-	if err := EnvSet(home, "coder", "A", "2"); err == nil {
+	if err := EnvSet(MustParse(home, "coder"), "A", "2"); err == nil {
 		t.Errorf("a symlinked .env was written through")
 	}
 	if b, _ := os.ReadFile(outside); string(b) != "X=1\n" {
@@ -242,16 +242,16 @@ func TestEnvSetAsRootOwner(t *testing.T) {
 // TestEnvVars: the variables hermes reads first, masked; the rest after.
 func TestEnvVars(t *testing.T) {
 	home := t.TempDir()
-	if err := Create(home, "coder"); err != nil {
+	if err := Create(MustParse(home, "coder")); err != nil {
 		t.Fatal(err)
 	}
-	c, _ := LoadProfileConfig(home, "coder")
+	c, _ := LoadProfileConfig(MustParse(home, "coder"))
 	if err := c.Set(KeyModelAPIKeyEnv, "OPENROUTER_API_KEY"); err != nil {
 		t.Fatal(err)
 	}
-	WriteConfig(home, ConfigPath(home, "coder"), c)
-	EnvSet(home, "coder", "OTHER", "plain")
-	vars, err := EnvVars(home, "coder")
+	WriteConfig(home, ConfigPath(MustParse(home, "coder")), c)
+	EnvSet(MustParse(home, "coder"), "OTHER", "plain")
+	vars, err := EnvVars(MustParse(home, "coder"))
 	if err != nil {
 		t.Fatal(err)
 	}

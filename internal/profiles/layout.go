@@ -216,20 +216,20 @@ func Subdirs() []string {
 
 // LogDir is the directory of a profile's gateway log: every gateway's log
 // lives under the root, in home/logs/gateways/<name>.
-func LogDir(home, name string) string {
-	return filepath.Join(home, DirGatewayLogs, name)
+func LogDir(r Ref) string {
+	return filepath.Join(r.home, DirGatewayLogs, r.name)
 }
 
-// ServiceLogFile is the log file of a service that is not a profile's
-// gateway, unless its spec names another: home/logs/<service>/current
-// (CONTRACT §2). gateway.LogFile is the one function from any service's
-// name to its log file.
-func ServiceLogFile(home, service string) string {
+// LogFile builds every service's log file (CONTRACT §2), unless its spec
+// names another: gateway, the profile whose gateway service is, logs in
+// home/logs/gateways/<profile>/current; a service that is no gateway
+// (gateway the zero Ref) in home/logs/<service>/current. gateway.LogFile,
+// which knows the gateways' service names, is the function from any
+// service's name to its log file; supervise asks this one, with the zero
+// Ref, for a spec that names no file (a gateway's always does).
+func LogFile(home, service string, gateway Ref) string {
+	if !gateway.IsZero() {
+		return filepath.Join(LogDir(gateway), "current")
+	}
 	return filepath.Join(home, DirLogs, service, "current")
-}
-
-// GatewayLogFile is the log file of profile's gateway:
-// home/logs/gateways/<profile>/current.
-func GatewayLogFile(home, profile string) string {
-	return filepath.Join(LogDir(home, profile), "current")
 }

@@ -70,19 +70,30 @@ func Validate(name string) error {
 // HERMES_HOME itself and can be neither created nor deleted.
 func ValidateNamed(name string) error {
 	if name == Default {
-		return nameErr(name, "it is the root profile (HERMES_HOME itself), which always exists; choose another name for a new profile")
+		return errCreateRoot()
 	}
 	return Validate(name)
+}
+
+// errCreateRoot is the refusal to create (or clone into) "default".
+func errCreateRoot() error {
+	return nameErr(Default, "it is the root profile (HERMES_HOME itself), which always exists; choose another name for a new profile")
 }
 
 // ValidateDeletable is ValidateNamed for a profile to delete: "default"
 // is refused with what to do instead.
 func ValidateDeletable(name string) error {
 	if name == Default {
-		return fmt.Errorf("%w: default is the root profile (HERMES_HOME itself) and cannot be deleted; "+
-			"to start it afresh, stop its gateway (hermes gateway stop) and remove what you no longer want from HERMES_HOME", ErrInvalidName)
+		return errDeleteRoot()
 	}
 	return Validate(name)
+}
+
+// errDeleteRoot is the refusal to delete "default", with what to do
+// instead.
+func errDeleteRoot() error {
+	return fmt.Errorf("%w: default is the root profile (HERMES_HOME itself) and cannot be deleted; "+
+		"to start it afresh, stop its gateway (hermes gateway stop) and remove what you no longer want from HERMES_HOME", ErrInvalidName)
 }
 
 func isLowerAlnum(c byte) bool {
@@ -146,106 +157,100 @@ func shortName(name string) string {
 	return name[:20] + "..."
 }
 
-// Dir is the directory of a profile: home for "default", else
-// home/profiles/<name>. name must have passed Validate.
-func Dir(home, name string) string {
-	if name == Default {
-		return home
-	}
-	return filepath.Join(home, DirProfiles, name)
-}
-
 // Exists reports whether a profile exists, i.e. whether its SOUL.md exists
-// (home/SOUL.md for "default"). An invalid name never exists; as root,
+// (home/SOUL.md for "default"). The zero Ref never exists; as root,
 // neither does a profile reached through a symlink below home.
-func Exists(home, name string) bool {
-	ok, err := Lookup(home, name)
+func Exists(r Ref) bool {
+	ok, err := Lookup(r)
 	return ok && err == nil
 }
 
-// Lookup is Exists with the reason it cannot tell: an invalid name, or, as
-// root, a symlink on the way to the profile's SOUL.md (an error wrapping
-// safefs.ErrSymlink that names it), which root never follows.
-func Lookup(home, name string) (bool, error) {
-	if err := Validate(name); err != nil {
-		return false, err
+// Lookup is Exists with the reason it cannot tell: as root, a symlink on
+// the way to the profile's SOUL.md (an error wrapping safefs.ErrSymlink
+// that names it), which root never follows.
+func Lookup(r Ref) (bool, error) {
+	if r.IsZero() {
+		return false, nil
 	}
-	return treeOf(home).exists(filepath.Join(Dir(home, name), FileSOUL))
+	return treeOf(r.home).exists(SOULPath(r))
 }
 
 // List returns the profiles of home: "default" first, always, then every
-// profiles/<name>/ that holds SOUL.md and whose name passes Validate, sorted.
+// profiles/<name>/ that holds SOUL.md and whose name passes Validate, sorted
+// by name: the edge where names come from disk.
 // A missing profiles/ directory is not an error. As root (init's
 // reconciler) nothing below home is reached through a symlink: a symlinked
 // profiles/ is an error wrapping safefs.ErrSymlink (with "default" alone
 // listed), and a symlinked profiles/<name> is not a profile.
-func List(home string) ([]string, error) {
-	names := []string{Default}
+func List(home string) ([]Ref, error) {
+	refs := []Ref{{home: home, name: Default}}
 	t := treeOf(home)
 	entries, err := t.dirNames(filepath.Join(home, DirProfiles))
 	if errors.Is(err, fs.ErrNotExist) {
-		return names, nil
+		return refs, nil
 	}
 	if err != nil {
-		return names, fmt.Errorf("listing profiles: %w", err)
+		return refs, fmt.Errorf("listing profiles: %w", err)
 	}
-	var named []string
+	var named []Ref
 	for _, n := range entries {
-		if n == Default || Validate(n) != nil {
+		r, err := Parse(home, n)
+		if err != nil || r.IsDefault() {
 			continue
 		}
-		if ok, _ := t.exists(filepath.Join(home, DirProfiles, n, FileSOUL)); ok {
-			named = append(named, n)
+		if ok, _ := t.exists(SOULPath(r)); ok {
+			named = append(named, r)
 		}
 	}
-	sort.Strings(named)
-	return append(names, named...), nil
+	sort.Slice(named, func(i, j int) bool { return named[i].name < named[j].name })
+	return append(refs, named...), nil
 }
 
 // Resolve returns the profile a command acts on (CONTRACT §5): flag (the
 // global -p) when set, else the sticky profile in home/active_profile, else
-// "default". The result is validated; a sticky profile that is invalid is an
-// error that says how to reset it.
-func Resolve(home, flag string) (string, error) {
+// "default": the edge where the CLI's names come in, made into a Ref once.
+// A sticky profile that is invalid is an error that says how to reset it.
+func Resolve(home, flag string) (Ref, error) {
 	if flag != "" {
-		if err := Validate(flag); err != nil {
-			return "", fmt.Errorf("-p %s: %w", flag, err)
+		r, err := Parse(home, flag)
+		if err != nil {
+			return Ref{}, fmt.Errorf("-p %s: %w", flag, err)
 		}
-		return flag, nil
+		return r, nil
 	}
+	root := Ref{home: home, name: Default}
 	b, err := treeOf(home).readFile(filepath.Join(home, FileActiveProfile))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return Default, nil
+		return root, nil
 	case err != nil:
-		return "", fmt.Errorf("reading the sticky profile: %w", err)
+		return Ref{}, fmt.Errorf("reading the sticky profile: %w", err)
 	}
 	name := strings.TrimSpace(string(b))
 	if name == "" {
-		return Default, nil
+		return root, nil
 	}
-	if err := Validate(name); err != nil {
-		return "", fmt.Errorf("%s: %w (reset it with: hermes profile use default)", filepath.Join(home, FileActiveProfile), err)
+	r, err := Parse(home, name)
+	if err != nil {
+		return Ref{}, fmt.Errorf("%s: %w (reset it with: hermes profile use default)", filepath.Join(home, FileActiveProfile), err)
 	}
-	return name, nil
+	return r, nil
 }
 
-// SetActive makes name the sticky profile by writing home/active_profile;
-// "default" removes the file. The name is validated; a named profile must
+// SetActive makes r the sticky profile of its home by writing
+// home/active_profile; "default" removes the file. A named profile must
 // exist.
-func SetActive(home, name string) error {
-	if err := Validate(name); err != nil {
-		return err
-	}
+func SetActive(r Ref) error {
+	home, name := r.home, r.name
 	t := treeOf(home)
 	path := filepath.Join(home, FileActiveProfile)
-	if name == Default {
+	if r.IsDefault() {
 		if err := t.remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("resetting the sticky profile: %w", err)
 		}
 		return nil
 	}
-	if ok, err := Lookup(home, name); err != nil {
+	if ok, err := Lookup(r); err != nil {
 		return err
 	} else if !ok {
 		return kindError{fs.ErrNotExist, fmt.Sprintf("profile %s does not exist: create it with hermes profile create %s", name, name)}

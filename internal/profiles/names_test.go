@@ -126,10 +126,10 @@ func TestDirs(t *testing.T) {
 		{"default", "/h", "/h/logs/gateways/default"},
 		{"coder", "/h/profiles/coder", "/h/logs/gateways/coder"},
 	} {
-		if got, want := Dir("/h", tc.name), tc.dir; got != want {
+		if got, want := MustParse("/h", tc.name).Dir(), tc.dir; got != want {
 			t.Errorf("Dir(/h, %s) = %q, want %q", tc.name, got, want)
 		}
-		if got, want := LogDir("/h", tc.name), tc.logs; got != want {
+		if got, want := LogDir(MustParse("/h", tc.name)), tc.logs; got != want {
 			t.Errorf("LogDir(/h, %s) = %q, want %q", tc.name, got, want)
 		}
 	}
@@ -145,9 +145,18 @@ func writeFile(t *testing.T, path, content string) {
 	}
 }
 
+// refNames is the names of refs, in order.
+func refNames(refs []Ref) []string {
+	var out []string
+	for _, r := range refs {
+		out = append(out, r.Name())
+	}
+	return out
+}
+
 func TestExistsAndList(t *testing.T) {
 	home := t.TempDir()
-	if got, err := List(home); err != nil || !reflect.DeepEqual(got, []string{"default"}) {
+	if got, err := List(home); err != nil || !reflect.DeepEqual(refNames(got), []string{"default"}) {
 		t.Errorf("List(empty home) = %v, %v; want [default]", got, err)
 	}
 	writeFile(t, filepath.Join(home, "profiles/zeta/SOUL.md"), "z")
@@ -161,7 +170,7 @@ func TestExistsAndList(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err := List(home)
-	if want := []string{"default", "alpha", "zeta"}; err != nil || !reflect.DeepEqual(got, want) {
+	if want := []string{"default", "alpha", "zeta"}; err != nil || !reflect.DeepEqual(refNames(got), want) {
 		t.Errorf("List = %v, %v; want %v", got, err, want)
 	}
 	for _, tc := range []struct {
@@ -171,12 +180,13 @@ func TestExistsAndList(t *testing.T) {
 		{"alpha", true}, {"zeta", true}, {"nosoul", false}, {"missing", false}, {"Upper", false},
 		{"default", false}, {"../profiles/alpha", false},
 	} {
-		if got := Exists(home, tc.name); got != tc.want {
+		r, err := Parse(home, tc.name) // an invalid name is no Ref, so never exists
+		if got := err == nil && Exists(r); got != tc.want {
 			t.Errorf("Exists(%q) = %v, want %v", tc.name, got, tc.want)
 		}
 	}
 	writeFile(t, filepath.Join(home, "SOUL.md"), "root")
-	if !Exists(home, Default) {
+	if !Exists(MustParse(home, Default)) {
 		t.Error("Exists(default) = false with home/SOUL.md present")
 	}
 }
@@ -194,9 +204,9 @@ func TestResolveAndSetActive(t *testing.T) {
 		{want: "default"},
 		{flag: "coder", want: "coder"},
 		{flag: "Coder", wantErr: `-p Coder: invalid profile name "Coder"`},
-		{do: func() error { return SetActive(home, "coder") }, want: "coder"},
+		{do: func() error { return SetActive(MustParse(home, "coder")) }, want: "coder"},
 		{flag: "default", want: "default"},
-		{do: func() error { return SetActive(home, "default") }, want: "default"},
+		{do: func() error { return SetActive(MustParse(home, "default")) }, want: "default"},
 		{do: func() error { return os.WriteFile(active, []byte("  coder\n"), 0o644) }, want: "coder"},
 		{do: func() error { return os.WriteFile(active, []byte("\n"), 0o644) }, want: "default"},
 		{do: func() error { return os.WriteFile(active, []byte("../x\n"), 0o644) }, wantErr: "hermes profile use default"},
@@ -214,17 +224,17 @@ func TestResolveAndSetActive(t *testing.T) {
 			}
 			continue
 		}
-		if err != nil || got != s.want {
+		if err != nil || got.Name() != s.want {
 			t.Errorf("step %d: Resolve(%q) = %q, %v; want %q", i, s.flag, got, err, s.want)
 		}
 	}
-	if err := SetActive(home, "ghost"); err == nil || !strings.Contains(err.Error(), "hermes profile create ghost") {
+	if err := SetActive(MustParse(home, "ghost")); err == nil || !strings.Contains(err.Error(), "hermes profile create ghost") {
 		t.Errorf("SetActive(ghost) = %v, want a does-not-exist error with the fix", err)
 	}
-	if err := SetActive(home, "Bad"); !errors.Is(err, ErrInvalidName) {
-		t.Errorf("SetActive(Bad) = %v, want ErrInvalidName", err)
+	if _, err := Parse(home, "Bad"); !errors.Is(err, ErrInvalidName) {
+		t.Errorf("Parse(Bad) = %v, want ErrInvalidName", err)
 	}
-	if err := SetActive(home, "default"); err != nil {
+	if err := SetActive(MustParse(home, "default")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(active); !os.IsNotExist(err) {

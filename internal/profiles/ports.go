@@ -18,23 +18,21 @@ const legacyPortVar = "API_SERVER_PORT"
 // Port returns the gateway port of a profile: gateway.port of its
 // config.yaml; else a legacy API_SERVER_PORT in its .env; else 8642 for
 // default; else an error saying how to set one.
-func Port(home, name string) (int, error) {
-	if err := Validate(name); err != nil {
-		return 0, err
-	}
-	port, err := configuredPort(home, name)
+func Port(r Ref) (int, error) {
+	port, err := configuredPort(r)
 	if err != nil || port != 0 {
 		return port, err
 	}
-	if name == Default {
+	name := r.name
+	if r.IsDefault() {
 		return DefaultGatewayPort, nil
 	}
 	return 0, fmt.Errorf("profile %s has no gateway port: set one with hermes -p %s config set gateway.port N", name, name)
 }
 
 // configuredPort is the port a profile's files give (0 when none).
-func configuredPort(home, name string) (int, error) {
-	c, err := LoadProfileConfig(home, name)
+func configuredPort(r Ref) (int, error) {
+	c, err := LoadProfileConfig(r)
 	if err != nil {
 		return 0, err
 	}
@@ -45,12 +43,12 @@ func configuredPort(home, name string) (int, error) {
 	if ok {
 		return int(v.i), nil
 	}
-	env, envErr := treeOf(home).readEnv(EnvPath(home, name))
+	env, envErr := treeOf(r.home).readEnv(EnvPath(r))
 	if s, ok := env[legacyPortVar]; ok {
 		p, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || p < 1 || p > 65535 {
 			return 0, fmt.Errorf("%s: %s=%q is not a port (1-65535); set gateway.port instead: hermes -p %s config set gateway.port N",
-				EnvPath(home, name), legacyPortVar, s, name)
+				EnvPath(r), legacyPortVar, s, r.name)
 		}
 		return p, nil
 	}
@@ -63,11 +61,8 @@ func configuredPort(home, name string) (int, error) {
 // Host returns the bind address of a profile's gateway: gateway.host of
 // its config.yaml, else HERMES_GATEWAY_HOST (the image sets 0.0.0.0), else
 // 127.0.0.1.
-func Host(home, name string, env hostenv.Env) (string, error) {
-	if err := Validate(name); err != nil {
-		return "", err
-	}
-	c, err := LoadProfileConfig(home, name)
+func Host(r Ref, env hostenv.Env) (string, error) {
+	c, err := LoadProfileConfig(r)
 	if err != nil {
 		return "", err
 	}
@@ -97,17 +92,18 @@ func Host(home, name string, env hostenv.Env) (string, error) {
 // creation.
 func usedPorts(home string) map[int]bool {
 	used := map[int]bool{}
-	if p, err := Port(home, Default); err == nil {
+	if p, err := Port(Ref{home: home, name: Default}); err == nil {
 		used[p] = true
 	} else {
 		used[DefaultGatewayPort] = true
 	}
 	names, _ := treeOf(home).dirNames(filepath.Join(home, DirProfiles))
 	for _, n := range names {
-		if n == Default || Validate(n) != nil {
+		r, err := Parse(home, n)
+		if err != nil || r.IsDefault() {
 			continue
 		}
-		if p, err := configuredPort(home, n); err == nil && p != 0 {
+		if p, err := configuredPort(r); err == nil && p != 0 {
 			used[p] = true
 		}
 	}
@@ -147,26 +143,24 @@ func listening(p int) bool {
 // and writes it to the profile's config.yaml (CONTRACT §5: any
 // registration of a profile without a port gives it one). The default
 // profile always has one (8642).
-func EnsurePort(home, name string) (int, error) {
-	if err := Validate(name); err != nil {
-		return 0, err
-	}
-	if p, err := configuredPort(home, name); err != nil || p != 0 {
+func EnsurePort(r Ref) (int, error) {
+	if p, err := configuredPort(r); err != nil || p != 0 {
 		return p, err
 	}
-	if name == Default {
+	if r.IsDefault() {
 		return DefaultGatewayPort, nil
 	}
+	home := r.home
 	var port int
 	err := WithLock(home, func() error {
 		var err error
-		if port, err = configuredPort(home, name); err != nil || port != 0 {
+		if port, err = configuredPort(r); err != nil || port != 0 {
 			return err
 		}
 		if port, err = AllocatePort(home); err != nil {
 			return err
 		}
-		return setConfigKey(home, ConfigPath(home, name), KeyGatewayPort, strconv.Itoa(port))
+		return setConfigKey(home, ConfigPath(r), KeyGatewayPort, strconv.Itoa(port))
 	})
 	return port, err
 }

@@ -13,9 +13,9 @@ import (
 // profileWith makes a profile directory with a marker and the given files.
 func profileWith(t *testing.T, home, name string, files map[string]string) {
 	t.Helper()
-	writeFile(t, SOULPath(home, name), "s")
+	writeFile(t, SOULPath(MustParse(home, name)), "s")
 	for f, content := range files {
-		writeFile(t, filepath.Join(Dir(home, name), f), content)
+		writeFile(t, filepath.Join(MustParse(home, name).Dir(), f), content)
 	}
 }
 
@@ -43,7 +43,11 @@ func TestPort(t *testing.T) {
 		{"badyaml", 0, "invalid YAML"},
 		{"Bad", 0, "invalid profile name"},
 	} {
-		got, err := Port(home, tc.name)
+		var got int
+		r, err := Parse(home, tc.name)
+		if err == nil {
+			got, err = Port(r)
+		}
 		if tc.errSays != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.errSays) {
 				t.Errorf("Port(%s) = %d, %v; want an error saying %q", tc.name, got, err, tc.errSays)
@@ -55,7 +59,7 @@ func TestPort(t *testing.T) {
 		}
 	}
 	writeFile(t, filepath.Join(home, "config.yaml"), "gateway:\n  port: 9000\n")
-	if got, err := Port(home, Default); err != nil || got != 9000 {
+	if got, err := Port(MustParse(home, Default)); err != nil || got != 9000 {
 		t.Errorf("Port(default) with a configured port = %d, %v; want 9000", got, err)
 	}
 }
@@ -78,7 +82,7 @@ func TestHost(t *testing.T) {
 		{"bound", map[string]string{"HERMES_GATEWAY_HOST": "0.0.0.0"}, "10.0.0.1", ""},
 		{"default", map[string]string{"HERMES_GATEWAY_HOST": "http://x"}, "", "HERMES_GATEWAY_HOST"},
 	} {
-		got, err := Host(home, tc.name, env(tc.vars))
+		got, err := Host(MustParse(home, tc.name), env(tc.vars))
 		if tc.errSays != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.errSays) {
 				t.Errorf("Host(%s, %v) = %q, %v; want an error saying %q", tc.name, tc.vars, got, err, tc.errSays)
@@ -160,21 +164,21 @@ func TestEnsurePort(t *testing.T) {
 	home := t.TempDir()
 	first := freeRun(t, 2)
 	profileWith(t, home, "host-made", map[string]string{"config.yaml": "# mine\nmodel:\n  name: m\n"})
-	got, err := EnsurePort(home, "host-made")
+	got, err := EnsurePort(MustParse(home, "host-made"))
 	if err != nil || got != first {
 		t.Fatalf("EnsurePort = %d, %v; want %d", got, err, first)
 	}
-	c, err := LoadConfig(ConfigPath(home, "host-made"))
+	c, err := LoadConfig(ConfigPath(MustParse(home, "host-made")))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := c.Bytes(); string(b) != "# mine\nmodel:\n  name: m\ngateway:\n  port: "+strconv.Itoa(first)+"\n" {
 		t.Errorf("config.yaml after EnsurePort:\n%s", b)
 	}
-	if again, err := EnsurePort(home, "host-made"); err != nil || again != first {
+	if again, err := EnsurePort(MustParse(home, "host-made")); err != nil || again != first {
 		t.Errorf("EnsurePort again = %d, %v; want %d", again, err, first)
 	}
-	if p, err := EnsurePort(home, Default); err != nil || p != DefaultGatewayPort {
+	if p, err := EnsurePort(MustParse(home, Default)); err != nil || p != DefaultGatewayPort {
 		t.Errorf("EnsurePort(default) = %d, %v", p, err)
 	}
 }

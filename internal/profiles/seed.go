@@ -4,19 +4,18 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 )
 
 // ConfigPath is the path of a profile's config.yaml.
-func ConfigPath(home, name string) string { return filepath.Join(Dir(home, name), FileConfig) }
+func ConfigPath(r Ref) string { return r.path(FileConfig) }
 
 // EnvPath is the path of a profile's .env.
-func EnvPath(home, name string) string { return filepath.Join(Dir(home, name), FileEnv) }
+func EnvPath(r Ref) string { return r.path(FileEnv) }
 
 // SOULPath is the path of a profile's SOUL.md, its marker.
-func SOULPath(home, name string) string { return filepath.Join(Dir(home, name), FileSOUL) }
+func SOULPath(r Ref) string { return r.path(FileSOUL) }
 
 // DefaultSOUL is the SOUL.md of a new profile: the marker that makes the
 // directory a profile, and the agent's persona, for the person to edit.

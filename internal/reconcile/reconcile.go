@@ -202,21 +202,22 @@ func Run(ctx context.Context, cfg Config) ([]Action, error) {
 	} else if cfg.Slots == nil && !cfg.DryRun {
 		return nil, errors.New("reconcile: no supervisor to register the gateways on")
 	}
-	names, err := profiles.List(cfg.Home)
+	refs, err := profiles.List(cfg.Home)
 	if r, ok := safefs.Refuse(filepath.Join(cfg.Home, profiles.DirProfiles), err, "only the default profile is reconciled"); ok {
 		cfg.refuse(r, warn)
 	} else if err != nil {
 		fmt.Fprintf(warn, "reconcile: warning: %s; only the default profile is reconciled\n", oneLine(err.Error()))
 	} else {
-		warnStrays(cfg.Home, names, warn)
+		warnStrays(cfg.Home, refs, warn)
 	}
 
 	var actions []Action
-	for _, p := range names {
+	for _, ref := range refs {
 		if err := ctx.Err(); err != nil {
 			return actions, err
 		}
-		st, prior := cfg.readPrior(p, warn)
+		p := ref.Name()
+		st, prior := cfg.readPrior(ref, warn)
 		a := Action{Profile: p, PriorState: prior, Action: Registered}
 		start := prior == gateway.StateRunning
 		switch {
@@ -226,15 +227,15 @@ func Run(ctx context.Context, cfg Config) ([]Action, error) {
 			a.Action = Started
 		}
 		if skip == "" && !cfg.DryRun {
-			sweep(cfg.Home, p, notice, warn)
+			sweep(ref, notice, warn)
 			if _, err := cfg.Slots.RegisterGateway(ctx, p, start); err != nil {
 				a.Err = err
 			} else if start && st.DesiredState != gateway.DesiredRunning {
 				err := gateway.RecordDesired(ctx, gateway.Desired{
-					Home: cfg.Home, Profile: p, State: gateway.DesiredRunning, At: stamp,
+					Profile: ref, State: gateway.DesiredRunning, At: stamp,
 					Owner: cfg.Owner, Wait: safefs.RootWait(cfg.Locks),
 				})
-				if r, ok := safefs.Refuse(filepath.Join(profiles.Dir(cfg.Home, p), gateway.StateFile), err, "desired_state running not recorded"); ok {
+				if r, ok := safefs.Refuse(filepath.Join(ref.Dir(), gateway.StateFile), err, "desired_state running not recorded"); ok {
 					cfg.refuse(r, warn)
 				} else if err != nil {
 					fmt.Fprintf(warn, "reconcile: warning: profile=%s: %s\n", p, oneLine(err.Error()))
@@ -263,10 +264,10 @@ func Run(ctx context.Context, cfg Config) ([]Action, error) {
 }
 
 // warnStrays warns about the directories under profiles/ that hold SOUL.md
-// but are not in names (the profiles the pass visits). Nothing is followed:
+// but are not in refs (the profiles the pass visits). Nothing is followed:
 // a symlinked entry is not a profile, and as root profiles/ is opened
 // through safefs.
-func warnStrays(home string, names []string, warn io.Writer) {
+func warnStrays(home string, refs []profiles.Ref, warn io.Writer) {
 	d, err := safefs.OpenDir(home, profiles.DirProfiles)
 	if err != nil {
 		return
@@ -278,7 +279,7 @@ func warnStrays(home string, names []string, warn io.Writer) {
 	}
 	slices.Sort(entries)
 	for _, n := range entries {
-		if slices.Contains(names[1:], n) {
+		if slices.ContainsFunc(refs[1:], func(r profiles.Ref) bool { return r.Name() == n }) {
 			continue
 		}
 		sub, err := d.Sub(n)
@@ -300,12 +301,13 @@ func warnStrays(home string, names []string, warn io.Writer) {
 	}
 }
 
-// readPrior reads the recorded state of profile p (gateway.Observe, then
+// readPrior reads the recorded state of profile r (gateway.Observe, then
 // Observation.Recorded): as root through safefs, so that a planted symlink
 // never makes root read (and copy into the boot log, and act on) a file
 // outside HERMES_HOME.
-func (cfg Config) readPrior(p string, warn io.Writer) (gateway.State, string) {
-	o := gateway.Observe(cfg.Home, p, nil)
+func (cfg Config) readPrior(ref profiles.Ref, warn io.Writer) (gateway.State, string) {
+	p := ref.Name()
+	o := gateway.Observe(ref, nil)
 	err := o.FileErr
 	r, refused := safefs.Refuse(filepath.Join(o.Dir, gateway.StateFile), err, "its recorded state is ignored (prior_state=none)")
 	switch {
@@ -322,9 +324,10 @@ func (cfg Config) readPrior(p string, warn io.Writer) (gateway.State, string) {
 	return o.File, PriorNone
 }
 
-// sweep removes the stale pid files of profile p.
-func sweep(home, p string, log, warn io.Writer) {
-	removed, err := gateway.SweepStale(home, p)
+// sweep removes the stale pid files of profile ref.
+func sweep(ref profiles.Ref, log, warn io.Writer) {
+	p := ref.Name()
+	removed, err := gateway.SweepStale(ref)
 	for _, r := range removed {
 		fmt.Fprintf(log, "reconcile: profile=%s removed the stale %s\n", p, escape(r))
 	}

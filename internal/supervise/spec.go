@@ -57,7 +57,7 @@ type Spec struct {
 	// failed and not restarted. nil means [78]; an empty list means none.
 	NoRestartExitCodes []int `json:"no_restart_exit_codes,omitempty" yaml:"no_restart_exit_codes,omitempty"`
 	// LogFile is the service's log file; "" means
-	// HERMES_HOME/logs/<name>/current (profiles.ServiceLogFile). A
+	// HERMES_HOME/logs/<name>/current (profiles.LogFile). A
 	// relative path is relative to HERMES_HOME.
 	LogFile     string `json:"log_file,omitempty" yaml:"log_file,omitempty"`
 	LogMaxBytes int64  `json:"log_max_bytes,omitempty" yaml:"log_max_bytes,omitempty"`
@@ -223,7 +223,7 @@ func (s Spec) Normalize(home string) (Spec, error) {
 	}
 	s.Dir = filepath.Clean(s.Dir)
 	if s.LogFile == "" {
-		s.LogFile = profiles.ServiceLogFile(home, s.Name)
+		s.LogFile = profiles.LogFile(home, s.Name, profiles.Ref{}) // a gateway's spec names its file
 	} else if !filepath.IsAbs(s.LogFile) {
 		s.LogFile = filepath.Join(home, s.LogFile)
 	}

@@ -563,7 +563,7 @@ func seedGatewayState(ctx context.Context, cfg Config, base *safefs.Dir) (bool, 
 		return false, err
 	}
 	err := gateway.RecordDesired(ctx, gateway.Desired{
-		Home: cfg.Home, Profile: profiles.Default, State: gateway.DesiredRunning, At: cfg.now(),
+		Profile: profiles.MustParse(cfg.Home, profiles.Default), State: gateway.DesiredRunning, At: cfg.now(),
 		Owner: cfg.owner(), Wait: safefs.RootWait(cfg.Locks),
 	})
 	if r, ok := safefs.Refuse(filepath.Join(cfg.Home, gateway.StateFile), err, skipped); ok {

@@ -264,7 +264,7 @@ func TestSeedGatewayBootstrap(t *testing.T) {
 				t.Errorf("state = %+v, %v; want desired_state running at the seed time", st, err)
 			}
 			// First boot only: a state written since is kept.
-			if err := gateway.RecordDesired(context.Background(), gateway.Desired{Home: home, Profile: "default", State: "stopped", Owner: cfg.owner(), At: now, Wait: safefs.Wait{Max: time.Second}}); err != nil {
+			if err := gateway.RecordDesired(context.Background(), gateway.Desired{Profile: profiles.MustParse(home, "default"), State: "stopped", Owner: cfg.owner(), At: now, Wait: safefs.Wait{Max: time.Second}}); err != nil {
 				t.Fatal(err)
 			}
 			if err := Seed(context.Background(), cfg); err != nil {
