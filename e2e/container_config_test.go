@@ -12,7 +12,8 @@ import (
 // config set refuses a secret and a URL that cannot work (the file byte
 // for byte), hermes env set takes a pasted key as the hermes user also
 // from root, doctor is not green while the key is missing, env rotate
-// works from the gateway's next request, and a clone starts ready.
+// works from the gateway's next request, and a clone starts ready; then
+// the rest of TestConfigEndToEnd's points (containerConfigMore).
 func TestContainerConfig(t *testing.T) {
 	t.Parallel()
 	c := startContainer(t, containerOpts{Volume: true})
@@ -114,5 +115,60 @@ func TestContainerConfig(t *testing.T) {
 	}
 	if r := hermes("", "profile", "delete", "default", "-y"); r.Code != 1 || strings.Contains(r.Stdout, "choose another name") {
 		t.Errorf("profile delete default: %s", r)
+	}
+	containerConfigMore(t, c, fresh)
+}
+
+// TestContainerConfig, continued in the same container (issue 12's points
+// that TestConfigEndToEnd checks outside the image): gateway start says
+// "✓ running" and status agrees; doctor --online reaches an upstream and
+// gives its status and latency; gateway stop says one clean line.
+func containerConfigMore(t *testing.T, c *container, fresh string) {
+	hermes := func(args ...string) cmdResult {
+		t.Helper()
+		return dockerExec(t, c, "", append([]string{"hermes"}, args...)...)
+	}
+
+	// gateway start: "✓ running" and a status that agrees at once (the
+	// same pid, never "starting").
+	out := mustExec(t, c, "", "hermes", "-p", "coder", "gateway", "start")
+	m := regexp.MustCompile(`(?m)^✓ gateway-coder running \(pid (\d+)\), serving$`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("gateway start: %s", out)
+	}
+	st := mustExec(t, c, "", "hermes", "-p", "coder", "gateway", "status")
+	if !regexp.MustCompile(`(?m)^gateway\s+running `).MatchString(st) || !strings.Contains(st, "gateway-coder: running (pid "+m[1]+"), want up") || strings.Contains(st, "starting") {
+		t.Errorf("gateway status right after %q:\n%s", strings.TrimSpace(out), st)
+	}
+
+	// doctor --online: each profile's gateway is the other's upstream (an
+	// OpenAI-compatible server the container reaches without a network;
+	// GET /v1/models wants its API_SERVER_KEY).
+	coderEnv, _ := catIn(t, c, "", "/opt/data/profiles/coder/.env")
+	coderKey := regexp.MustCompile(`(?m)^API_SERVER_KEY=(.*)$`).FindStringSubmatch(coderEnv)[1]
+	for _, p := range []struct{ flag, url, key string }{
+		{"default", "http://127.0.0.1:8643/v1", coderKey},
+		{"coder", "http://127.0.0.1:8642/v1", fresh},
+	} {
+		mustExec(t, c, "", "hermes", "-p", p.flag, "env", "set", "UPSTREAM_KEY", p.key)
+		mustExec(t, c, "", "hermes", "-p", p.flag, "config", "set", "model.api_key_env", "UPSTREAM_KEY")
+		mustExec(t, c, "", "hermes", "-p", p.flag, "config", "set", "model.base_url", p.url)
+	}
+	r := hermes("doctor", "--online")
+	for _, want := range []string{
+		`(?m)^✓ model default: openai/gpt-4o-mini at http://127\.0\.0\.1:8643/v1, key UPSTREAM_KEY set in \.env; the upstream answered GET /models with 200 in \d+ms$`,
+		`(?m)^✓ model coder: openai/gpt-4o-mini at http://127\.0\.0\.1:8642/v1, key UPSTREAM_KEY set in \.env; the upstream answered GET /models with 200 in \d+ms$`,
+	} {
+		if r.Code != 0 || !regexp.MustCompile(want).MatchString(r.Stdout) {
+			t.Errorf("doctor --online: want %s; got %s", want, r)
+		}
+	}
+
+	// gateway stop: one clean line, and no "stopped: stopped" after it.
+	if out := mustExec(t, c, "", "hermes", "-p", "coder", "gateway", "stop"); out != "✓ gateway-coder stopped\n" {
+		t.Errorf("gateway stop printed %q", out)
+	}
+	if st := mustExec(t, c, "", "hermes", "-p", "coder", "gateway", "status"); strings.Contains(st, "stopped: stopped") || !regexp.MustCompile(`(?m)^gateway\s+stopped `).MatchString(st) {
+		t.Errorf("gateway status after stop:\n%s", st)
 	}
 }
