@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -122,11 +124,26 @@ func TestContainerConfig(t *testing.T) {
 // TestContainerConfig, continued in the same container (issue 12's points
 // that TestConfigEndToEnd checks outside the image): gateway start says
 // "✓ running" and status agrees; doctor --online reaches an upstream and
-// gives its status and latency; gateway stop says one clean line.
+// gives its status and latency; 8 env set at once all land; a broken .env
+// line is named with its number and left alone; a second dashboard on a
+// taken port names the pid holding it; gateway stop says one clean line.
 func containerConfigMore(t *testing.T, c *container, fresh string) {
 	hermes := func(args ...string) cmdResult {
 		t.Helper()
 		return dockerExec(t, c, "", append([]string{"hermes"}, args...)...)
+	}
+	// refused wants exit 1, one ✗ line saying says, and file unchanged
+	// byte for byte.
+	refused := func(file, says string, args ...string) {
+		t.Helper()
+		before, _ := catIn(t, c, "", file)
+		r := hermes(args...)
+		if lines := strings.Split(strings.TrimSpace(r.Stdout), "\n"); r.Code != 1 || len(lines) != 1 || !strings.HasPrefix(lines[0], "✗ ") || !strings.Contains(r.Stdout, says) {
+			t.Errorf("hermes %s: want exit 1 and one ✗ line saying %q; got %s", strings.Join(args, " "), says, r)
+		}
+		if after, _ := catIn(t, c, "", file); after != before {
+			t.Errorf("hermes %s changed %s:\n%s\nwas:\n%s", strings.Join(args, " "), file, after, before)
+		}
 	}
 
 	// gateway start: "✓ running" and a status that agrees at once (the
@@ -163,6 +180,51 @@ func containerConfigMore(t *testing.T, c *container, fresh string) {
 			t.Errorf("doctor --online: want %s; got %s", want, r)
 		}
 	}
+
+	// 8 env set at once, as the hermes uid through docker exec: all land.
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := runCommand(dockerTimeout, nil, "docker", "exec", "--user", hermesUser, c.Name, "hermes", "env", "set", fmt.Sprintf("PARALLEL_%d", i), fmt.Sprintf("v%d", i))
+			if err != nil || r.Code != 0 {
+				t.Errorf("parallel env set PARALLEL_%d: %v %s", i, err, r)
+			}
+		}()
+	}
+	wg.Wait()
+	env, _ := catIn(t, c, "", "/opt/data/.env")
+	for i := range 8 {
+		if !regexp.MustCompile(fmt.Sprintf(`(?m)^PARALLEL_%d=v%d$`, i, i)).MatchString(env) {
+			t.Errorf("PARALLEL_%d was lost:\n%s", i, env)
+		}
+	}
+	if got := statIn(t, c, "%u:%g %a", "/opt/data/.env"); got != "10000:10000 600" {
+		t.Errorf(".env after 8 env set at once is %s, want 10000:10000 600", got)
+	}
+
+	// A .env with a broken line: named with its number, left as it was.
+	mustExec(t, c, "", "sh", "-c", "echo 'this is not a pair' >> /opt/data/.env")
+	broken := strings.Count(env, "\n") + 1
+	refused("/opt/data/.env", fmt.Sprintf(".env line %d: ", broken), "env", "set", "A", "1")
+	restore, err := runCommand(dockerTimeout, strings.NewReader(env), "docker", "exec", "-i", "--user", hermesUser, c.Name, "sh", "-c", "cat > /opt/data/.env")
+	if err != nil || restore.Code != 0 {
+		t.Fatalf("restoring .env: %v %s", err, restore)
+	}
+
+	// A second dashboard on a taken port names the pid that holds it.
+	mustDocker(t, "exec", "-d", "--user", hermesUser, c.Name, "hermes", "dashboard", "--no-open", "--host", "127.0.0.1")
+	waitHTTP(t, c, 10*time.Second, dashboardPort, "GET", "/")
+	pids := dashboardPIDs(t, c)
+	if len(pids) != 1 {
+		t.Fatalf("pgrep -f 'hermes dashboard' after one started: %v", pids)
+	}
+	r = hermes("dashboard", "--no-open", "--host", "127.0.0.1")
+	if r.Code == 0 || !strings.Contains(r.Stdout+r.Stderr, fmt.Sprintf("held by pid %d", pids[0])) {
+		t.Errorf("a second dashboard on a taken port: %s; want it to name pid %d", r, pids[0])
+	}
+	mustExec(t, c, "", "kill", fmt.Sprint(pids[0]))
 
 	// gateway stop: one clean line, and no "stopped: stopped" after it.
 	if out := mustExec(t, c, "", "hermes", "-p", "coder", "gateway", "stop"); out != "✓ gateway-coder stopped\n" {
