@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -12,7 +14,8 @@ import (
 // config set refuses a secret and a URL that cannot work (the file byte
 // for byte), hermes env set takes a pasted key as the hermes user also
 // from root, doctor is not green while the key is missing, env rotate
-// works from the gateway's next request, and a clone starts ready.
+// works from the gateway's next request, and a clone starts ready; then
+// the rest of TestConfigEndToEnd's points (containerConfigMore).
 func TestContainerConfig(t *testing.T) {
 	t.Parallel()
 	c := startContainer(t, containerOpts{Volume: true})
@@ -114,5 +117,120 @@ func TestContainerConfig(t *testing.T) {
 	}
 	if r := hermes("", "profile", "delete", "default", "-y"); r.Code != 1 || strings.Contains(r.Stdout, "choose another name") {
 		t.Errorf("profile delete default: %s", r)
+	}
+	containerConfigMore(t, c, fresh)
+}
+
+// TestContainerConfig, continued in the same container (issue 12's points
+// that TestConfigEndToEnd checks outside the image): gateway start says
+// "✓ running" and status agrees; doctor --online reaches an upstream and
+// gives its status and latency; 8 env set at once all land; a broken .env
+// line is named with its number and left alone; a second dashboard on a
+// taken port names the pid holding it; gateway stop says one clean line.
+func containerConfigMore(t *testing.T, c *container, fresh string) {
+	hermes := func(args ...string) cmdResult {
+		t.Helper()
+		return dockerExec(t, c, "", append([]string{"hermes"}, args...)...)
+	}
+	// refused wants exit 1, one ✗ line saying says, and file unchanged
+	// byte for byte.
+	refused := func(file, says string, args ...string) {
+		t.Helper()
+		before, _ := catIn(t, c, "", file)
+		r := hermes(args...)
+		if lines := strings.Split(strings.TrimSpace(r.Stdout), "\n"); r.Code != 1 || len(lines) != 1 || !strings.HasPrefix(lines[0], "✗ ") || !strings.Contains(r.Stdout, says) {
+			t.Errorf("hermes %s: want exit 1 and one ✗ line saying %q; got %s", strings.Join(args, " "), says, r)
+		}
+		if after, _ := catIn(t, c, "", file); after != before {
+			t.Errorf("hermes %s changed %s:\n%s\nwas:\n%s", strings.Join(args, " "), file, after, before)
+		}
+	}
+
+	// gateway start: "✓ running" and a status that agrees at once (the
+	// same pid, never "starting").
+	out := mustExec(t, c, "", "hermes", "-p", "coder", "gateway", "start")
+	m := regexp.MustCompile(`(?m)^✓ gateway-coder running \(pid (\d+)\), serving$`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("gateway start: %s", out)
+	}
+	st := mustExec(t, c, "", "hermes", "-p", "coder", "gateway", "status")
+	if !regexp.MustCompile(`(?m)^gateway\s+running `).MatchString(st) || !strings.Contains(st, "gateway-coder: running (pid "+m[1]+"), want up") || strings.Contains(st, "starting") {
+		t.Errorf("gateway status right after %q:\n%s", strings.TrimSpace(out), st)
+	}
+
+	// doctor --online: each profile's gateway is the other's upstream (an
+	// OpenAI-compatible server the container reaches without a network;
+	// GET /v1/models wants its API_SERVER_KEY).
+	coderEnv, _ := catIn(t, c, "", "/opt/data/profiles/coder/.env")
+	coderKey := regexp.MustCompile(`(?m)^API_SERVER_KEY=(.*)$`).FindStringSubmatch(coderEnv)[1]
+	for _, p := range []struct{ flag, url, key string }{
+		{"default", "http://127.0.0.1:8643/v1", coderKey},
+		{"coder", "http://127.0.0.1:8642/v1", fresh},
+	} {
+		mustExec(t, c, "", "hermes", "-p", p.flag, "env", "set", "UPSTREAM_KEY", p.key)
+		mustExec(t, c, "", "hermes", "-p", p.flag, "config", "set", "model.api_key_env", "UPSTREAM_KEY")
+		mustExec(t, c, "", "hermes", "-p", p.flag, "config", "set", "model.base_url", p.url)
+	}
+	r := hermes("doctor", "--online")
+	for _, want := range []string{
+		`(?m)^✓ model default: openai/gpt-4o-mini at http://127\.0\.0\.1:8643/v1, key UPSTREAM_KEY set in \.env; the upstream answered GET /models with 200 in \d+ms$`,
+		`(?m)^✓ model coder: openai/gpt-4o-mini at http://127\.0\.0\.1:8642/v1, key UPSTREAM_KEY set in \.env; the upstream answered GET /models with 200 in \d+ms$`,
+	} {
+		if r.Code != 0 || !regexp.MustCompile(want).MatchString(r.Stdout) {
+			t.Errorf("doctor --online: want %s; got %s", want, r)
+		}
+	}
+
+	// 8 env set at once, as the hermes uid through docker exec: all land.
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := runCommand(dockerTimeout, nil, "docker", "exec", "--user", hermesUser, c.Name, "hermes", "env", "set", fmt.Sprintf("PARALLEL_%d", i), fmt.Sprintf("v%d", i))
+			if err != nil || r.Code != 0 {
+				t.Errorf("parallel env set PARALLEL_%d: %v %s", i, err, r)
+			}
+		}()
+	}
+	wg.Wait()
+	env, _ := catIn(t, c, "", "/opt/data/.env")
+	for i := range 8 {
+		if !regexp.MustCompile(fmt.Sprintf(`(?m)^PARALLEL_%d=v%d$`, i, i)).MatchString(env) {
+			t.Errorf("PARALLEL_%d was lost:\n%s", i, env)
+		}
+	}
+	if got := statIn(t, c, "%u:%g %a", "/opt/data/.env"); got != "10000:10000 600" {
+		t.Errorf(".env after 8 env set at once is %s, want 10000:10000 600", got)
+	}
+
+	// A .env with a broken line: named with its number, left as it was.
+	mustExec(t, c, "", "sh", "-c", "echo 'this is not a pair' >> /opt/data/.env")
+	broken := strings.Count(env, "\n") + 1
+	refused("/opt/data/.env", fmt.Sprintf(".env line %d: ", broken), "env", "set", "A", "1")
+	restore, err := runCommand(dockerTimeout, strings.NewReader(env), "docker", "exec", "-i", "--user", hermesUser, c.Name, "sh", "-c", "cat > /opt/data/.env")
+	if err != nil || restore.Code != 0 {
+		t.Fatalf("restoring .env: %v %s", err, restore)
+	}
+
+	// A second dashboard on a taken port names the pid that holds it.
+	mustDocker(t, "exec", "-d", "--user", hermesUser, c.Name, "hermes", "dashboard", "--no-open", "--host", "127.0.0.1")
+	waitHTTP(t, c, 10*time.Second, dashboardPort, "GET", "/")
+	pids := dashboardPIDs(t, c)
+	if len(pids) != 1 {
+		t.Fatalf("pgrep -f 'hermes dashboard' after one started: %v", pids)
+	}
+	r = hermes("dashboard", "--no-open", "--host", "127.0.0.1")
+	if r.Code == 0 || !strings.Contains(r.Stdout+r.Stderr, fmt.Sprintf("held by pid %d", pids[0])) {
+		t.Errorf("a second dashboard on a taken port: %s; want it to name pid %d", r, pids[0])
+	}
+	mustExec(t, c, "", "kill", fmt.Sprint(pids[0]))
+
+	// gateway stop: one clean line, and no "stopped: stopped" after it.
+	if out := mustExec(t, c, "", "hermes", "-p", "coder", "gateway", "stop"); out != "✓ gateway-coder stopped\n" {
+		t.Errorf("gateway stop printed %q", out)
+	}
+	if st := mustExec(t, c, "", "hermes", "-p", "coder", "gateway", "status"); strings.Contains(st, "stopped: stopped") || !regexp.MustCompile(`(?m)^gateway\s+stopped `).MatchString(st) {
+		t.Errorf("gateway status after stop:\n%s", st)
 	}
 }
