@@ -315,7 +315,10 @@ func TestFaultSoak(t *testing.T) {
 			}
 			s.gwG = append(s.gwG, n)
 		}
-		s.gor, _ = f.goroutines()
+		var ok bool
+		if s.gor, ok = f.goroutines(); !ok {
+			failed.Add(1)
+		}
 		samples = append(samples, s)
 	}
 	tick := time.NewTicker(10 * time.Second)
