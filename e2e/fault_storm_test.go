@@ -54,11 +54,11 @@ func gatewayClients(ctx context.Context, wg *sync.WaitGroup, n int, gws []faultG
 
 // TestFaultKillStorm (scenario 1): SIGKILL to random service processes,
 // gateways and their children at random intervals while clients talk to
-// the gateways. No zombie is left, init's descriptors and threads (and
-// goroutines where metrics serve them) come back to their baseline, every
-// service is back within its backoff, each service's restart counter is
-// the number of times its process was killed, and every gateway's
-// desired_state is what the operator last asked.
+// the gateways. No zombie is left, init's descriptors, threads and
+// goroutines come back to their baseline, every service is back within
+// its backoff, each service's restart counter is the number of times its
+// process was killed, and every gateway's desired_state is what the
+// operator last asked.
 func TestFaultKillStorm(t *testing.T) {
 	storm := faultDuration(time.Minute, 30*time.Minute)
 	f := newFaultRig(t)
@@ -87,7 +87,7 @@ func TestFaultKillStorm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	baseG, haveG := f.goroutines()
+	baseG := f.mustGoroutines()
 	baseKinds := fdKinds(r.pid)
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -221,23 +221,46 @@ func TestFaultKillStorm(t *testing.T) {
 	if after.Threads > base.Threads+4 {
 		t.Errorf("init has %d threads after the storm, %d before", after.Threads, base.Threads)
 	}
-	gor := "goroutines: not served by this build (no hermes svc metrics)"
-	if haveG {
-		var n int
-		testenv.EventuallyNil(t, 20*time.Second, "init's goroutines back to the baseline", func() error {
-			n, _ = f.goroutines()
-			if n > baseG+2 {
-				return fmt.Errorf("%d goroutines, %d before", n, baseG)
-			}
-			return nil
-		})
-		gor = fmt.Sprintf("goroutines %d before, %d after", baseG, n)
-	}
-	figure(t, "%v storm: %d service kills (%v), %d child kills, %d/%d client requests answered/failed; init before %s, after %s; %s; restarts late: %d",
-		storm, total, kills, childKills, ok.Load(), failed.Load(), base, after, gor, late)
+	afterG := f.waitGoroutines(baseG)
+	figure(t, "%v storm: %d service kills (%v), %d child kills, %d/%d client requests answered/failed; init before %s, after %s; goroutines %d before, %d after; restarts late: %d",
+		storm, total, kills, childKills, ok.Load(), failed.Load(), base, after, baseG, afterG, late)
 	if total < 5 {
 		t.Errorf("only %d kills in %v: the storm did not happen", total, storm)
 	}
+}
+
+// mustGoroutines is init's goroutine count (hermes svc metrics); the test
+// fails when the scrape does not serve it.
+func (f *faultRig) mustGoroutines() int {
+	f.t.Helper()
+	n, ok := f.goroutines()
+	if !ok {
+		f.t.Fatalf("hermes svc metrics serves no go_goroutines:\n%s", f.hermes("svc", "metrics"))
+	}
+	return n
+}
+
+// waitGoroutines waits for init's goroutines to be back to base, and
+// returns the count it saw last. Waited for: a client's connection that
+// just closed, a timer's callback, end on their own. The slack of 2 is for
+// those a server keeps until it next looks (a keep-alive connection's
+// reader that has not seen its peer's close yet); a leak of one per kill
+// or per control request would be far past it (a short storm makes some
+// 40 kills, a short soak some 2,000 control requests).
+func (f *faultRig) waitGoroutines(base int) int {
+	f.t.Helper()
+	var n int
+	testenv.EventuallyNil(f.t, 20*time.Second, fmt.Sprintf("init's goroutines back to the baseline (%d)", base), func() error {
+		var ok bool
+		if n, ok = f.goroutines(); !ok {
+			return errors.New("svc metrics serves no go_goroutines")
+		}
+		if n > base+2 {
+			return fmt.Errorf("%d goroutines, %d before", n, base)
+		}
+		return nil
+	})
+	return n
 }
 
 // soakSample is one scrape of the soak.
@@ -263,10 +286,7 @@ func TestFaultSoak(t *testing.T) {
 	f.statuses() // the test's one control connection, kept alive, is part of the baseline
 	base, _ := readProcStats(r.pid)
 	baseKinds := fdKinds(r.pid)
-	baseG, ok := f.goroutines()
-	if !ok {
-		t.Fatalf("hermes svc metrics serves no go_goroutines:\n%s", f.hermes("svc", "metrics"))
-	}
+	baseG := f.mustGoroutines()
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -344,24 +364,7 @@ func TestFaultSoak(t *testing.T) {
 	if after.Threads > base.Threads+4 {
 		t.Errorf("init has %d threads after the soak, %d before", after.Threads, base.Threads)
 	}
-	// Goroutines back to the baseline, waited for: a client's connection
-	// that just closed, a timer's callback, end on their own. The slack of
-	// 2 (the kill storm's) is for those a server keeps until it next looks
-	// (a keep-alive connection's reader that has not seen its peer's close
-	// yet); a leak of one per control request would be well over a
-	// thousand over the short soak (about a thousand operator rounds of
-	// two commands each), far past it.
-	var afterG int
-	testenv.EventuallyNil(t, 20*time.Second, fmt.Sprintf("init's goroutines back to the baseline (%d)", baseG), func() error {
-		n, ok := f.goroutines()
-		if !ok {
-			return errors.New("svc metrics serves no go_goroutines")
-		}
-		if afterG = n; n > baseG+2 {
-			return fmt.Errorf("%d goroutines, %d before", n, baseG)
-		}
-		return nil
-	})
+	afterG := f.waitGoroutines(baseG)
 
 	// Slopes per hour, least squares over the samples after the first
 	// minute (warm-up).
