@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hermes-agent/hermes/internal/metrics"
 	"github.com/hermes-agent/hermes/internal/supervise"
 	"github.com/hermes-agent/hermes/internal/testenv"
 )
@@ -115,10 +116,27 @@ func (f *faultRig) svcJSON(name string) supervise.Status {
 	return supervise.Status{}
 }
 
+// logCounters are service's dropped log lines and log write errors as
+// hermes svc metrics counts them (0 when a series is missing).
+func (f *faultRig) logCounters(service string) (dropped, writeErrors uint64) {
+	f.t.Helper()
+	text := f.must("svc", "metrics")
+	label := fmt.Sprintf("service=%q", service)
+	d, ok := promSample(text, metrics.ServiceLogDropped, label)
+	if !ok {
+		f.t.Errorf("svc metrics has no %s{%s}", metrics.ServiceLogDropped, label)
+	}
+	e, ok := promSample(text, metrics.ServiceLogWriteErrors, label)
+	if !ok {
+		f.t.Errorf("svc metrics has no %s{%s}", metrics.ServiceLogWriteErrors, label)
+	}
+	return uint64(d), uint64(e)
+}
+
 // TestFaultFullDisk (scenario 3): logs on a 4 MiB tmpfs, HERMES_HOME on a
 // 32 MiB one. A service writes 100 MB: it keeps running, its console copy
 // keeps flowing, the lines that could not be written are counted (svc
-// status, its --json, doctor), writing resumes by itself once space
+// status, its --json, doctor, svc metrics), writing resumes by itself once space
 // returns, and the gateway's sessions and the state files are intact. A
 // HERMES_HOME full at boot is explained in one line, and never becomes a
 // crash loop.
@@ -175,6 +193,13 @@ func TestFaultFullDisk(t *testing.T) {
 	if !strings.Contains(doc.Stdout+doc.Stderr, "writer dropped") {
 		t.Errorf("doctor does not name the dropped lines:\n%s", doc)
 	}
+	// And in the metrics, read after the status: the disk is still full,
+	// so the counters can only have grown since.
+	mDropped, mErrors := f.logCounters("writer")
+	if mDropped == 0 || mDropped < st.Logs.Dropped || mErrors < st.Logs.WriteErrors {
+		t.Errorf("svc metrics count %d dropped lines and %d write errors of writer, want at least svc status's %d and %d (and more than 0)",
+			mDropped, mErrors, st.Logs.Dropped, st.Logs.WriteErrors)
+	}
 	dropped := st.Logs.Dropped
 
 	// Space returns: the file gets lines again by itself.
@@ -196,8 +221,14 @@ func TestFaultFullDisk(t *testing.T) {
 	took := time.Since(resumed)
 	before := f.svcJSON("writer").Logs
 	testenv.Eventually(t, 5*time.Second, "a few more lines", func() bool { return f.svcJSON("writer").Logs.Lines > before.Lines+10 })
-	if after := f.svcJSON("writer").Logs; after.WriteErrors != before.WriteErrors || after.Dropped != before.Dropped {
+	after := f.svcJSON("writer").Logs
+	if after.WriteErrors != before.WriteErrors || after.Dropped != before.Dropped {
 		t.Errorf("write errors or drops still grow after space returned: %+v then %+v", before, after)
+	}
+	// The counters stand still now: the metrics say exactly what the
+	// status says.
+	if d, e := f.logCounters("writer"); d != after.Dropped || e != after.WriteErrors {
+		t.Errorf("once space returned, svc metrics count %d dropped lines and %d write errors of writer, svc status %d and %d", d, e, after.Dropped, after.WriteErrors)
 	}
 	for _, id := range ids {
 		if code, err := gw.stored(client, id); err != nil || code != 200 {
@@ -261,8 +292,8 @@ func TestFaultFullDisk(t *testing.T) {
 	f.h.waitState(t, f.h.socket, "gateway-default", "up/running")
 	syscall.Kill(initPID(t, pidNS, cmd), syscall.SIGTERM)
 	<-done
-	figure(t, "100 MB written in %v with the logs' 4 MiB disk full: %d lines dropped, %d write errors counted, the service never restarted, its console copy flowing; writing resumed %v after space returned; %d session turns stored; HERMES_HOME full at boot: %s, explained in %d line(s)",
-		wrote.Round(time.Millisecond), dropped, st.Logs.WriteErrors, took.Round(time.Millisecond), len(ids), full, lines)
+	figure(t, "100 MB written in %v with the logs' 4 MiB disk full: %d lines dropped, %d write errors counted (svc status; svc metrics then %d and %d), the service never restarted, its console copy flowing; writing resumed %v after space returned; %d session turns stored; HERMES_HOME full at boot: %s, explained in %d line(s)",
+		wrote.Round(time.Millisecond), dropped, st.Logs.WriteErrors, mDropped, mErrors, took.Round(time.Millisecond), len(ids), full, lines)
 }
 
 // TestFaultStalledConsole (scenario 4): nobody reads the container's

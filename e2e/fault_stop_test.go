@@ -13,6 +13,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -117,7 +119,11 @@ const helperDBEnv = "HERMES_E2E_DB"
 // After every kill every managed file parses and state.db passes
 // integrity_check; after every boot every acknowledged change is there
 // (a change in flight may be either), every acknowledged session turn is
-// stored, and the boot says what it repaired.
+// stored, and the boot names, in one line each, every stale pid file and
+// temporary of an interrupted write that the kill left in a profile, and
+// nothing else. A directory that a create or delete cut short leaves
+// without SOUL.md is not repaired by the boot: it is not a profile (not
+// listed, no gateway), and profile create completes it.
 func TestFaultAbruptStop(t *testing.T) {
 	boots := faultPick(20, 200)
 	f := newFaultRig(t)
@@ -134,7 +140,7 @@ func TestFaultAbruptStop(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2))
 	var acked []string // stored response ids
-	var ops, kills, inFlight, turns int
+	var ops, kills, inFlight, turns, partials int
 	repairs := map[string]int{}
 	client := &http.Client{Timeout: 10 * time.Second}
 	run := func(ctx context.Context, args ...string) error {
@@ -228,20 +234,45 @@ func TestFaultAbruptStop(t *testing.T) {
 			inFlight++
 		}
 
+		// What the boot must repair: the dead namespace's pid files and
+		// the temporaries of its interrupted writes, in every profile.
+		stale := staleFiles(t, f.h.home)
+		if !stale[filepath.Join(f.h.home, gateway.PIDFile)] {
+			t.Errorf("boot %d: no %s of the default gateway after the kill (it was running): the check of the repairs below proves nothing", boot, gateway.PIDFile)
+		}
 		booted := time.Now()
 		r = f.boot(nil)
 		var left []string
 		if n := leftTempsBefore(f.h.home, booted, &left); n[gateway.StateFile]+n[profiles.FileConfig]+n[profiles.FileEnv] > 0 {
 			t.Errorf("boot %d: temporary files of interrupted writes %v not swept by the boot: %v", boot, n, left)
 		}
+		// The boot names every one of them, and nothing else, in a line
+		// "reconcile: profile=P removed the stale PATH" (init's output is
+		// copied to the test as it comes: wait for the lines).
+		var named map[string]string
+		testenv.EventuallyNil(t, 10*time.Second, fmt.Sprintf("boot %d to name its %d repairs", boot, len(stale)), func() error {
+			var err error
+			if named, err = repairLines(r.out.String()); err != nil {
+				return err
+			}
+			for p := range stale {
+				if _, ok := named[p]; !ok {
+					return fmt.Errorf("no line names %s; init said:\n%s", p, r.out.String())
+				}
+			}
+			return nil
+		})
+		for p, profile := range named {
+			if !stale[p] {
+				t.Errorf("boot %d: profile=%s says it removed the stale %s, which was not there", boot, profile, p)
+			} else if want := profileOf(f.h.home, p); profile != want {
+				t.Errorf("boot %d: the line on %s names profile=%s, want %s", boot, p, profile, want)
+			}
+			repairs[repairKind(p)]++
+		}
 		out := r.out.String()
 		if strings.Contains(out, "panic") || strings.Contains(out, "goroutine ") {
 			t.Fatalf("boot %d: init's output has a stack trace:\n%s", boot, out)
-		}
-		for _, l := range strings.Split(out, "\n") {
-			if strings.Contains(l, "removed") || strings.Contains(l, "stale") || strings.Contains(l, "repair") {
-				repairs[strings.TrimSpace(l)]++
-			}
 		}
 		// Acknowledged changes (the one in flight may have gone either way).
 		maybe := ""
@@ -283,10 +314,10 @@ func TestFaultAbruptStop(t *testing.T) {
 			for _, p := range []string{"churn0", "churn1", "churn2"} {
 				_, err := os.Stat(profiles.SOULPath(profiles.MustParse(f.h.home, p)))
 				if m.profiles[p] = err == nil; !m.profiles[p] {
-					// A create cut short may have left a partial tree that
-					// delete must be able to take away.
 					if _, err := os.Stat(profiles.MustParse(f.h.home, p).Dir()); err == nil {
-						t.Logf("boot %d: a partial profile %s is left after %q", boot, p, maybe)
+						f.checkPartialProfile(boot, p, maybe)
+						m.profiles[p] = true
+						partials++
 					}
 				}
 			}
@@ -320,8 +351,8 @@ func TestFaultAbruptStop(t *testing.T) {
 	if haveEnvSet {
 		envNote = "env set exercised"
 	}
-	figure(t, "%d kills of PID 1 and boots, %d acknowledged operator changes (%d in flight at a kill), %d acknowledged session turns, %d lost; every managed file parsed and state.db passed integrity_check after every kill; %s; repairs explained by the boots: %v; temporary files of interrupted writes left at the end: %v",
-		kills, ops, inFlight, len(acked), lost, envNote, repairSummary(repairs), leftTemps(f.h.home))
+	figure(t, "%d kills of PID 1 and boots, %d acknowledged operator changes (%d in flight at a kill), %d acknowledged session turns, %d lost; every managed file parsed and state.db passed integrity_check after every kill; %s; repairs named by the boots, each one what the dead namespace left: %v; partial profiles (no SOUL.md) left by a create or delete cut short, not listed and completed by profile create: %d; temporary files of interrupted writes left at the end: %v",
+		kills, ops, inFlight, len(acked), lost, envNote, repairSummary(repairs), partials, leftTemps(f.h.home))
 }
 
 // leftTemps counts, by managed file, the temporary files that interrupted
@@ -355,22 +386,129 @@ func leftTempsBefore(home string, before time.Time, paths *[]string) map[string]
 	return m
 }
 
-// repairSummary is the number of boot lines of each kind of repair.
-func repairSummary(m map[string]int) string {
-	kinds := map[string]int{}
-	for l, n := range m {
-		k := l
-		if len(k) > 80 {
-			k = k[:80]
+// staleFiles are the files the next boot's sweep must remove, as true
+// values keyed by path: in every profile (profiles.List, the profiles the
+// boot visits), the gateway's pid and processes files (the namespace that
+// held their locks is dead) and the temporaries of interrupted writes of
+// the managed files.
+func staleFiles(t *testing.T, home string) map[string]bool {
+	t.Helper()
+	names, err := profiles.List(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]bool{}
+	for _, p := range names {
+		dir := p.Dir()
+		for _, name := range []string{gateway.PIDFile, gateway.ProcessesFile} {
+			if _, err := os.Lstat(filepath.Join(dir, name)); err == nil {
+				m[filepath.Join(dir, name)] = true
+			}
 		}
-		kinds[k] += n
+		for _, name := range []string{profiles.FileConfig, profiles.FileEnv, gateway.StateFile, profiles.FileAuth} {
+			got, _ := filepath.Glob(filepath.Join(dir, safefs.TempPrefix(name)+"*"))
+			for _, g := range got {
+				m[g] = true
+			}
+		}
 	}
+	return m
+}
+
+// repairLines are the paths that init's output says the boot's sweep
+// removed ("reconcile: profile=P removed the stale PATH", PATH quoted when
+// it is not a plain word), each with its P.
+func repairLines(out string) (map[string]string, error) {
+	m := map[string]string{}
+	for _, l := range strings.Split(out, "\n") {
+		rest, ok := strings.CutPrefix(strings.TrimSpace(l), "reconcile: profile=")
+		if !ok {
+			continue
+		}
+		profile, path, ok := strings.Cut(rest, " removed the stale ")
+		if !ok {
+			continue
+		}
+		if strings.HasPrefix(path, `"`) {
+			p, err := strconv.Unquote(path)
+			if err != nil {
+				return nil, fmt.Errorf("a repair line whose path does not unquote: %q", l)
+			}
+			path = p
+		}
+		m[filepath.Clean(path)] = profile
+	}
+	return m, nil
+}
+
+// profileOf is the profile whose directory holds path.
+func profileOf(home, path string) string {
+	dir := filepath.Dir(path)
+	if dir == filepath.Clean(home) {
+		return profiles.Default
+	}
+	return filepath.Base(dir)
+}
+
+// repairKind is what a removed file was: its name, or the file whose
+// write it was the temporary of.
+func repairKind(path string) string {
+	base := filepath.Base(path)
+	for _, name := range []string{profiles.FileConfig, profiles.FileEnv, gateway.StateFile, profiles.FileAuth} {
+		if strings.HasPrefix(base, safefs.TempPrefix(name)) {
+			return "temporary of " + name
+		}
+	}
+	return base
+}
+
+// checkPartialProfile checks what an operator sees of the directory of
+// profile p that holds no SOUL.md after the boot (a profile create or
+// delete cut short by the kill, in flight: maybe): it is not a profile
+// (profile list omits it, and the boot registered no gateway for it), and
+// hermes profile create completes it in place into a whole profile.
+func (f *faultRig) checkPartialProfile(boot int, p, maybe string) {
+	t := f.t
+	t.Helper()
+	t.Logf("boot %d: a partial profile %s (no SOUL.md) is left after %q", boot, p, maybe)
+	for _, l := range strings.Split(f.must("profile", "list"), "\n") {
+		if fs := strings.Fields(l); len(fs) > 0 && fs[0] == p {
+			t.Errorf("boot %d: profile list shows the partial profile %s: %q", boot, p, l)
+		}
+	}
+	if st, _ := f.statuses(); st != nil {
+		if _, ok := st[gateway.ServiceName(p)]; ok {
+			t.Errorf("boot %d: the boot registered a gateway for the partial profile %s", boot, p)
+		}
+	}
+	f.must("profile", "create", p)
+	if _, err := os.Stat(profiles.SOULPath(profiles.MustParse(f.h.home, p))); err != nil {
+		t.Errorf("boot %d: profile create %s left it without SOUL.md: %v", boot, p, err)
+	}
+	if _, err := profiles.LoadConfig(filepath.Join(profiles.MustParse(f.h.home, p).Dir(), profiles.FileConfig)); err != nil {
+		t.Errorf("boot %d: profile create %s over a partial one: config.yaml: %v", boot, p, err)
+	}
+	if port, err := profiles.Port(profiles.MustParse(f.h.home, p)); err != nil || port == 0 {
+		t.Errorf("boot %d: profile create %s over a partial one: no gateway port (%d, %v)", boot, p, port, err)
+	}
+	if env, err := profiles.ReadEnv(profiles.EnvPath(profiles.MustParse(f.h.home, p))); err != nil || env[profiles.APIKeyVar] == "" {
+		t.Errorf("boot %d: profile create %s over a partial one: no %s in .env (%v)", boot, p, profiles.APIKeyVar, err)
+	}
+}
+
+// repairSummary is the number of each kind of repair.
+func repairSummary(m map[string]int) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	kinds := make([]string, 0, len(m))
+	for k := range m {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
 	var b strings.Builder
-	for k, n := range kinds {
-		fmt.Fprintf(&b, "%d× %q; ", n, k)
-	}
-	if b.Len() == 0 {
-		return "none needed"
+	for _, k := range kinds {
+		fmt.Fprintf(&b, "%d× %s; ", m[k], k)
 	}
 	return strings.TrimSuffix(b.String(), "; ")
 }

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -54,11 +55,11 @@ func gatewayClients(ctx context.Context, wg *sync.WaitGroup, n int, gws []faultG
 
 // TestFaultKillStorm (scenario 1): SIGKILL to random service processes,
 // gateways and their children at random intervals while clients talk to
-// the gateways. No zombie is left, init's descriptors and threads (and
-// goroutines where metrics serve them) come back to their baseline, every
-// service is back within its backoff, each service's restart counter is
-// the number of times its process was killed, and every gateway's
-// desired_state is what the operator last asked.
+// the gateways. No zombie is left, init's descriptors, threads and
+// goroutines come back to their baseline, every service is back within
+// its backoff, each service's restart counter is the number of times its
+// process was killed, and every gateway's desired_state is what the
+// operator last asked.
 func TestFaultKillStorm(t *testing.T) {
 	storm := faultDuration(time.Minute, 30*time.Minute)
 	f := newFaultRig(t)
@@ -87,7 +88,7 @@ func TestFaultKillStorm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	baseG, haveG := f.goroutines()
+	baseG := f.mustGoroutines()
 	baseKinds := fdKinds(r.pid)
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -221,23 +222,46 @@ func TestFaultKillStorm(t *testing.T) {
 	if after.Threads > base.Threads+4 {
 		t.Errorf("init has %d threads after the storm, %d before", after.Threads, base.Threads)
 	}
-	gor := "goroutines: not served by this build (no hermes svc metrics)"
-	if haveG {
-		var n int
-		testenv.EventuallyNil(t, 20*time.Second, "init's goroutines back to the baseline", func() error {
-			n, _ = f.goroutines()
-			if n > baseG+2 {
-				return fmt.Errorf("%d goroutines, %d before", n, baseG)
-			}
-			return nil
-		})
-		gor = fmt.Sprintf("goroutines %d before, %d after", baseG, n)
-	}
-	figure(t, "%v storm: %d service kills (%v), %d child kills, %d/%d client requests answered/failed; init before %s, after %s; %s; restarts late: %d",
-		storm, total, kills, childKills, ok.Load(), failed.Load(), base, after, gor, late)
+	afterG := f.waitGoroutines(baseG)
+	figure(t, "%v storm: %d service kills (%v), %d child kills, %d/%d client requests answered/failed; init before %s, after %s; goroutines %d before, %d after; restarts late: %d",
+		storm, total, kills, childKills, ok.Load(), failed.Load(), base, after, baseG, afterG, late)
 	if total < 5 {
 		t.Errorf("only %d kills in %v: the storm did not happen", total, storm)
 	}
+}
+
+// mustGoroutines is init's goroutine count (hermes svc metrics); the test
+// fails when the scrape does not serve it.
+func (f *faultRig) mustGoroutines() int {
+	f.t.Helper()
+	n, ok := f.goroutines()
+	if !ok {
+		f.t.Fatalf("hermes svc metrics serves no go_goroutines:\n%s", f.hermes("svc", "metrics"))
+	}
+	return n
+}
+
+// waitGoroutines waits for init's goroutines to be back to base, and
+// returns the count it saw last. Waited for: a client's connection that
+// just closed, a timer's callback, end on their own. The slack of 2 is for
+// those a server keeps until it next looks (a keep-alive connection's
+// reader that has not seen its peer's close yet); a leak of one per kill
+// or per control request would be far past it (a short storm makes some
+// 40 kills, a short soak some 2,000 control requests).
+func (f *faultRig) waitGoroutines(base int) int {
+	f.t.Helper()
+	var n int
+	testenv.EventuallyNil(f.t, 20*time.Second, fmt.Sprintf("init's goroutines back to the baseline (%d)", base), func() error {
+		var ok bool
+		if n, ok = f.goroutines(); !ok {
+			return errors.New("svc metrics serves no go_goroutines")
+		}
+		if n > base+2 {
+			return fmt.Errorf("%d goroutines, %d before", n, base)
+		}
+		return nil
+	})
+	return n
 }
 
 // soakSample is one scrape of the soak.
@@ -245,15 +269,16 @@ type soakSample struct {
 	at   time.Duration
 	init procStats
 	gws  []procStats
-	gor  int
+	gor  int   // init's goroutines (svc metrics)
+	gwG  []int // each gateway's goroutines (its /metrics)
 }
 
 // TestFaultSoak (scenario 7): mixed traffic (chat, stored responses, svc
 // status, logs, the gateways' detailed health) for 2 minutes (30 in the
-// long form) with a scrape every 10 s. Afterwards init's descriptors and
-// threads are back to the baseline; the slopes of RSS, descriptors and
-// threads of init and of each gateway are measured, and in the long form
-// held under a small bound.
+// long form) with a scrape every 10 s. Afterwards init's descriptors,
+// threads and goroutines are back to the baseline; the slopes of RSS,
+// descriptors, threads and goroutines of init and of each gateway are
+// measured, and in the long form held under a small bound.
 func TestFaultSoak(t *testing.T) {
 	soak := faultDuration(2*time.Minute, 30*time.Minute)
 	f := newFaultRig(t)
@@ -262,11 +287,12 @@ func TestFaultSoak(t *testing.T) {
 	f.statuses() // the test's one control connection, kept alive, is part of the baseline
 	base, _ := readProcStats(r.pid)
 	baseKinds := fdKinds(r.pid)
+	baseG := f.mustGoroutines()
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	var ok, failed atomic.Int64
-	gatewayClients(ctx, &wg, 3, gws, &ok, &failed)
+	var answered, failed atomic.Int64
+	gatewayClients(ctx, &wg, 3, gws, &answered, &failed)
 	var ops atomic.Int64
 	wg.Add(1)
 	go func() { // operators: status, logs, the detailed health
@@ -296,15 +322,24 @@ func TestFaultSoak(t *testing.T) {
 	}
 	var samples []soakSample
 	start := time.Now()
+	scraper := &http.Client{Timeout: 5 * time.Second}
 	scrape := func() {
 		s := soakSample{at: time.Since(start)}
 		s.init, _ = readProcStats(r.pid)
 		for _, g := range gws {
 			p, _ := readProcStats(gwPID(g))
 			s.gws = append(s.gws, p)
+			// The gateway's goroutines, as a scraper reads them.
+			n, ok := g.goroutines(scraper)
+			if !ok {
+				failed.Add(1)
+			}
+			s.gwG = append(s.gwG, n)
 		}
-		s.gor, _ = f.goroutines()
-		// The gateways' own health, as a scraper would ask it.
+		var ok bool
+		if s.gor, ok = f.goroutines(); !ok {
+			failed.Add(1)
+		}
 		samples = append(samples, s)
 	}
 	tick := time.NewTicker(10 * time.Second)
@@ -317,7 +352,7 @@ func TestFaultSoak(t *testing.T) {
 	cancel()
 	wg.Wait()
 	if failed.Load() > 0 {
-		t.Errorf("%d requests failed during the soak (%d answered)", failed.Load(), ok.Load())
+		t.Errorf("%d requests failed during the soak (%d answered)", failed.Load(), answered.Load())
 	}
 	var after procStats
 	testenv.EventuallyNil(t, 20*time.Second, "init's descriptors back to the baseline "+base.String(), func() error {
@@ -330,6 +365,7 @@ func TestFaultSoak(t *testing.T) {
 	if after.Threads > base.Threads+4 {
 		t.Errorf("init has %d threads after the soak, %d before", after.Threads, base.Threads)
 	}
+	afterG := f.waitGoroutines(baseG)
 
 	// Slopes per hour, least squares over the samples after the first
 	// minute (warm-up).
@@ -361,15 +397,14 @@ func TestFaultSoak(t *testing.T) {
 		{"init rss KiB", func(s soakSample) float64 { return float64(s.init.RSSKiB) }, 4096},
 		{"init fds", func(s soakSample) float64 { return float64(s.init.FDs) }, 4},
 		{"init threads", func(s soakSample) float64 { return float64(s.init.Threads) }, 4},
-	}
-	if samples[0].gor > 0 {
-		all = append(all, series{"init goroutines", func(s soakSample) float64 { return float64(s.gor) }, 8})
+		{"init goroutines", func(s soakSample) float64 { return float64(s.gor) }, 8},
 	}
 	for i, g := range gws {
 		all = append(all,
 			series{g.profile + " rss KiB", func(s soakSample) float64 { return float64(s.gws[i].RSSKiB) }, 8192},
 			series{g.profile + " fds", func(s soakSample) float64 { return float64(s.gws[i].FDs) }, 4},
-			series{g.profile + " threads", func(s soakSample) float64 { return float64(s.gws[i].Threads) }, 4})
+			series{g.profile + " threads", func(s soakSample) float64 { return float64(s.gws[i].Threads) }, 4},
+			series{g.profile + " goroutines", func(s soakSample) float64 { return float64(s.gwG[i]) }, 8})
 	}
 	for _, s := range all {
 		v := slope(s.get)
@@ -379,11 +414,11 @@ func TestFaultSoak(t *testing.T) {
 		}
 	}
 	last := samples[len(samples)-1]
-	figure(t, "%v soak, %d scrapes, %d requests answered, %d operator rounds; init %s → %s (at rest after: %s); gateways at the end %v; slopes: %s",
-		soak, len(samples), ok.Load(), ops.Load(), samples[0].init, last.init, after, last.gws, strings.TrimSuffix(b.String(), "; "))
+	figure(t, "%v soak, %d scrapes, %d requests answered, %d operator rounds; init %s → %s (at rest after: %s); init goroutines %d before, %d at the end of the traffic, %d at rest after; gateways at the end %v, goroutines %v; slopes: %s",
+		soak, len(samples), answered.Load(), ops.Load(), samples[0].init, last.init, after, baseG, last.gor, afterG, last.gws, last.gwG, strings.TrimSuffix(b.String(), "; "))
 	if os.Getenv("HERMES_FAULTS_SAMPLES") != "" {
 		for _, s := range samples {
-			t.Logf("sample %s init %s gateways %v goroutines %s", s.at.Round(time.Second), s.init, s.gws, strconv.Itoa(s.gor))
+			t.Logf("sample %s init %s gateways %v goroutines %s (gateways %v)", s.at.Round(time.Second), s.init, s.gws, strconv.Itoa(s.gor), s.gwG)
 		}
 	}
 }

@@ -321,22 +321,60 @@ func readProcStats(pid int) (procStats, error) {
 	return p, nil
 }
 
-// goroutines reads init's goroutine count from its metrics (hermes svc
-// metrics, issue 16) when this build serves them; ok is false otherwise,
-// and the suite then judges threads and descriptors alone.
+// goroutines reads init's goroutine count (go_goroutines) from hermes svc
+// metrics; ok is false when the scrape failed or does not hold it.
 func (f *faultRig) goroutines() (n int, ok bool) {
 	r := f.hermes("svc", "metrics")
 	if r.Code != 0 {
 		return 0, false
 	}
-	for _, line := range strings.Split(r.Stdout, "\n") {
-		if strings.HasPrefix(line, "go_goroutines") {
-			fs := strings.Fields(line)
-			v, err := strconv.ParseFloat(fs[len(fs)-1], 64)
-			return int(v), err == nil
+	v, ok := promSample(r.Stdout, "go_goroutines")
+	return int(v), ok
+}
+
+// promSample is the value of the first sample of the series name in text
+// (the Prometheus text format) whose labels hold every one of labels
+// (each as it is written: `service="writer"`); ok is false when there is
+// none.
+func promSample(text, name string, labels ...string) (float64, bool) {
+	for _, line := range strings.Split(text, "\n") {
+		rest, found := strings.CutPrefix(line, name)
+		if !found || rest == "" || (rest[0] != '{' && rest[0] != ' ') {
+			continue
 		}
+		i := strings.LastIndexByte(rest, ' ')
+		if i < 0 {
+			continue
+		}
+		match := true
+		for _, l := range labels {
+			match = match && strings.Contains(rest[:i], l)
+		}
+		if !match {
+			continue
+		}
+		v, err := strconv.ParseFloat(rest[i+1:], 64)
+		return v, err == nil
 	}
 	return 0, false
+}
+
+// goroutines reads the goroutine count of g's gateway from its own
+// GET /metrics (behind its API key); ok is false when it could not.
+func (g faultGW) goroutines(c *http.Client) (n int, ok bool) {
+	req, _ := http.NewRequest("GET", g.base+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+g.key)
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, false
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != 200 {
+		return 0, false
+	}
+	v, ok := promSample(string(b), "go_goroutines")
+	return int(v), ok
 }
 
 // descendants are the pids below pid (children first, breadth-first).
