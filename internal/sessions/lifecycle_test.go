@@ -512,12 +512,22 @@ func exportDetail() Detail {
 		{Role: RoleTool, Content: "a cat, 3 kg", Raw: json.RawMessage(`{"role":"tool","tool_call_id":"call_1","content":"a cat, 3 kg"}`)},
 		{Role: RoleAssistant, Content: "It is a **cat**.\n\n```go\nfmt.Println(\"```\")\n```\n\n- one\n- two", Model: "gpt-4o", Usage: &Usage{10, 20, 30}},
 		{Role: RoleUser, Content: "", Raw: json.RawMessage(`{"role":"user","content":[{"type":"mystery","x":1}]}`)},
+		// The Responses API's items: a message of input parts, a function
+		// call and its output.
+		{Role: RoleUser, Content: "Which breed is this?", Raw: json.RawMessage(`{"type":"message","role":"user","content":[{"type":"input_text","text":"Which breed is this?"},{"type":"input_image","image_url":"https://example.com/dog.png","detail":"auto"},{"type":"input_image","file_id":"file-abc123"},{"type":"input_file","filename":"breeds.csv","file_id":"file-def456"}]}`)},
+		{Role: RoleAssistant, Raw: json.RawMessage(`{"type":"function_call","call_id":"call_2","name":"classify","arguments":"{\"image\":\"file-abc123\"}"}`), Model: "gpt-4o"},
+		{Role: RoleTool, Raw: json.RawMessage(`{"type":"function_call_output","call_id":"call_2","output":"{\"breed\":\"corgi\",\"confidence\":0.93}"}`)},
+		{Role: RoleTool, Raw: json.RawMessage(`{"type":"function_call_output","call_id":"call_3","output":"no match"}`)},
+		// Refusals: a part of the content (Responses API, chat
+		// completions' content parts) and chat completions' refusal field.
+		{Role: RoleAssistant, Content: "It looks like a corgi.", Raw: json.RawMessage(`{"role":"assistant","content":[{"type":"output_text","text":"It looks like a corgi."},{"type":"refusal","refusal":"I can't tell you\nwho owns it."}]}`), Model: "gpt-4o"},
+		{Role: RoleAssistant, Raw: json.RawMessage(`{"role":"assistant","content":null,"refusal":"I can't help with that."}`), Model: "gpt-4o"},
 		{Role: RoleAssistant, Content: "", Model: "gpt-4o"},
 	}
 	for i := range msgs {
 		msgs[i].SessionID, msgs[i].Seq, msgs[i].CreatedAt = "sess_export", i+1, at.Add(time.Duration(i)*time.Minute)
 	}
-	s := Session{ID: "sess_export", Profile: "default", Model: "gpt-4o", Title: "What is in this picture?", StartedAt: at, LastActivityAt: at.Add(6 * time.Minute), EndedAt: &ended, MessageCount: len(msgs), PromptTokens: 10, CompletionTokens: 20, TotalTokens: 30}
+	s := Session{ID: "sess_export", Profile: "default", Model: "gpt-4o", Title: "What is in this picture?", StartedAt: at, LastActivityAt: at.Add(time.Duration(len(msgs)-1) * time.Minute), EndedAt: &ended, MessageCount: len(msgs), PromptTokens: 10, CompletionTokens: 20, TotalTokens: 30}
 	return Detail{Session: NewItem(s, at.Add(2*time.Hour)), Messages: msgs}
 }
 
