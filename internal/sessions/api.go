@@ -183,9 +183,12 @@ func (s *Store) Search(ctx context.Context, o SearchOptions) ([]Session, error) 
 	// the page.
 	scan := `EXISTS (SELECT 1 FROM messages m WHERE m.session_id = sessions.id AND m.content LIKE ?2 ESCAPE '\')`
 	// The index holds every message but those listed for it (schema
-	// version 3): they are matched one by one, as the index would.
+	// version 3): they are matched one by one, as the index would. The
+	// list is walked and its messages looked up (CROSS JOIN keeps that
+	// order): without it SQLite may read every message and look each up
+	// in the list (1 s instead of 8 ms on the benchmark's store).
 	indexed := `id IN (SELECT m.session_id FROM messages m WHERE m.rowid IN (SELECT rowid FROM messages_text WHERE messages_text MATCH ?2)
-		UNION ALL SELECT m.session_id FROM messages_unindexed p JOIN messages m ON m.rowid = p.id WHERE ` + containsFunc + `(m.content, ?6))`
+		UNION ALL SELECT m.session_id FROM messages_unindexed p CROSS JOIN messages m ON m.rowid = p.id WHERE ` + containsFunc + `(m.content, ?6))`
 	if utf8.RuneCountInString(q) < 3 {
 		return s.searchWith(ctx, db, scan, "", like, like, o, q)
 	}
