@@ -594,8 +594,9 @@ func FuzzSearch(f *testing.F) {
 	})
 }
 
-// TestSearchPaths: the scan of the newest sessions and the index give the
-// same pages, in List's order.
+// TestSearchPaths: the scan of the newest sessions, the index and the
+// pass over every message (a query under 3 characters) give the same
+// pages, in List's order.
 func TestSearchPaths(t *testing.T) {
 	clk := newClock()
 	s, _ := openStore(t, clk)
@@ -606,7 +607,7 @@ func TestSearchPaths(t *testing.T) {
 		clk.Add(time.Minute)
 		text := fmt.Sprintf("common words, number %d", i)
 		if i == 0 || i == 1 || i == n-1 {
-			text += " and a rare needle"
+			text += " and a rare needle, zQ"
 		}
 		appendTurn(t, s, turn(fmt.Sprintf("s%03d", i), "question", text, nil))
 	}
@@ -623,6 +624,15 @@ func TestSearchPaths(t *testing.T) {
 		{"common words", 3, 0, []string{id(last), id(last - 1), id(last - 2)}},
 		{"common words", 2, last - 9, []string{id(9), id(8)}},
 		{"RARE NEEDLE", 5, 0, []string{id(last), "s001", "s000"}},
+		// Under 3 characters: the newest sessions, then one pass over
+		// every message.
+		{"zq", 2, 0, []string{id(last), "s001"}},
+		{"Zq", 2, 1, []string{"s001", "s000"}},
+		{"zq", 0, 0, []string{id(last), "s001", "s000"}},
+		{"ZQ", 5, 2, []string{"s000"}},
+		{"nu", 3, 0, []string{id(last), id(last - 1), id(last - 2)}},
+		{"nu", 2, last - 9, []string{id(9), id(8)}},
+		{"_Q", 5, 0, nil},
 	} {
 		got, err := s.Search(ctx, SearchOptions{Query: tc.q, Limit: tc.limit, Offset: tc.offset})
 		if err != nil || !slices.Equal(ids(got), tc.want) {
