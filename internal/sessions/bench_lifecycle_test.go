@@ -19,6 +19,9 @@ const (
 	benchSessions    = 10_000
 	benchPerSession  = 100
 	benchNeedleEvery = 500 // one session in 500 holds a rare word
+	// benchBuild names the way benchStore builds its store (2: its
+	// messages indexed, not listed for Index).
+	benchBuild = 2
 )
 
 // benchWords are the words of the messages.
@@ -35,8 +38,9 @@ func benchStore(b *testing.B) string {
 	b.Helper()
 	path := os.Getenv("HERMES_BENCH_STORE")
 	if path == "" {
-		// Named by the schema: a change of it builds a new store.
-		h := sha256.Sum256(fmt.Append(nil, migrations))
+		// Named by the schema and the build: a change of either builds a
+		// new store.
+		h := sha256.Sum256(fmt.Append(nil, migrations, benchBuild))
 		path = filepath.Join(os.TempDir(), fmt.Sprintf("hermes-bench-sessions-%x-%dx%d.db", h[:6], benchSessions, benchPerSession))
 	}
 	if _, err := os.Stat(path); err == nil {
@@ -89,6 +93,16 @@ func benchStore(b *testing.B) string {
 			if _, err := insM.Exec(id, j+1, role, content, ms(at.Add(time.Duration(j)*time.Minute)), model); err != nil {
 				b.Fatal(err)
 			}
+		}
+	}
+	// The messages are in the trigram index, as Index leaves them (schema
+	// version 3 lists every inserted message for it).
+	for _, q := range []string{
+		`INSERT INTO messages_text (rowid, content) SELECT m.rowid, m.content FROM messages_unindexed p JOIN messages m ON m.rowid = p.id`,
+		`DELETE FROM messages_unindexed`,
+	} {
+		if _, err := tx.Exec(q); err != nil {
+			b.Fatal(err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -174,19 +188,124 @@ func BenchmarkSessionsAPI(b *testing.B) {
 			return Export(io.Discard, d, FormatJSON)
 		}},
 	}
-	for _, o := range ops {
-		b.Run(o.name, func(b *testing.B) {
-			var times []time.Duration
-			for b.Loop() {
-				t := time.Now()
-				if err := o.op(); err != nil {
-					b.Fatal(err)
-				}
-				times = append(times, time.Since(t))
+	// The operations that delete or end sessions run on a copy of the
+	// store made for each batch of calls (each sub-benchmark), so that
+	// every run measures the same thing: the k-th call of a batch deletes
+	// or ends sessions of the same store.
+	idle := 30 * time.Minute
+	var openIDs []string // the sessions the store leaves open (1 in 3)
+	for i := 0; i < benchSessions; i += 3 {
+		openIDs = append(openIDs, fmt.Sprintf("sess_bench%06d", i))
+	}
+	lastActivity := func(i int) time.Time { // session i's
+		return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i)*time.Hour + benchPerSession*time.Minute)
+	}
+	writes := []struct {
+		name string
+		max  int // calls a copy takes
+		// op is the k-th call on st, whose clock reads *now.
+		op func(st *Store, k int, now *time.Time) error
+	}{
+		{"delete", benchSessions, func(st *Store, k int, _ *time.Time) error { // a session of 100 messages
+			return st.Delete(ctx, fmt.Sprintf("sess_bench%06d", (k*7919)%benchSessions))
+		}},
+		{"prune_keep", benchSessions / 10, func(st *Store, k int, _ *time.Time) error { // the oldest 10 by count
+			r, err := st.Prune(ctx, PruneOptions{Keep: benchSessions - 10*(k+1), Now: lastActivity(benchSessions).Add(24 * time.Hour)})
+			if err == nil && len(r.Pruned) != 10 {
+				err = fmt.Errorf("pruned %d sessions, want 10", len(r.Pruned))
 			}
-			slices.Sort(times)
-			b.ReportMetric(float64(times[len(times)/2].Microseconds())/1000, "p50-ms")
-			b.ReportMetric(float64(times[len(times)*99/100].Microseconds())/1000, "p99-ms")
+			return err
+		}},
+		{"prune_age", benchSessions / 10, func(st *Store, k int, _ *time.Time) error { // the oldest 10 by age
+			r, err := st.Prune(ctx, PruneOptions{OlderThan: 24 * time.Hour, Now: lastActivity(10 * (k + 1)).Add(24*time.Hour - time.Minute)})
+			if err == nil && len(r.Pruned) != 10 {
+				err = fmt.Errorf("pruned %d sessions, want 10", len(r.Pruned))
+			}
+			return err
+		}},
+		{"end", len(openIDs), func(st *Store, k int, _ *time.Time) error { // an open session
+			return st.EndSession(ctx, openIDs[(k*7919)%len(openIDs)])
+		}},
+		{"end_idle", benchSessions / 10, func(st *Store, k int, now *time.Time) error { // the sweep of Run: 10 hours later, 3 or 4 sessions idle
+			*now = lastActivity(10 * (k + 1)).Add(idle - time.Minute)
+			n, err := st.EndIdle(ctx)
+			if err == nil && (n < 3 || n > 4) {
+				err = fmt.Errorf("ended %d sessions, want 3 or 4", n)
+			}
+			return err
+		}},
+	}
+	ops = append(ops, struct {
+		name string
+		op   func() error
+	}{"prune_dry_run", func() error { // what --keep 1000 --dry-run lists: 9,000 sessions
+		r, err := s.Prune(ctx, PruneOptions{Keep: 1000, DryRun: true})
+		if err == nil && len(r.Pruned)+len(r.Skipped) != benchSessions-1000 {
+			err = fmt.Errorf("would prune %d sessions", len(r.Pruned)+len(r.Skipped))
+		}
+		return err
+	}})
+	for _, o := range ops {
+		b.Run(o.name, func(b *testing.B) { measure(b, func(int) error { return o.op() }) })
+	}
+	for _, o := range writes {
+		b.Run(o.name, func(b *testing.B) {
+			now := lastActivity(benchSessions).Add(24 * time.Hour)
+			st, err := Open(copyStore(b, path), Options{IdleTimeout: idle, Clock: func() time.Time { return now }})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close()
+			measure(b, func(k int) error {
+				if k >= o.max {
+					return fmt.Errorf("a copy of the store takes %d calls of %s: run with -benchtime %dx or less", o.max, o.name, o.max)
+				}
+				return o.op(st, k, &now)
+			})
 		})
 	}
+}
+
+// measure runs op (its argument counts the calls) in b's loop and reports
+// the median and 99th percentile of its calls.
+func measure(b *testing.B, op func(k int) error) {
+	var times []time.Duration
+	for b.Loop() {
+		t := time.Now()
+		if err := op(len(times)); err != nil {
+			b.Fatal(err)
+		}
+		times = append(times, time.Since(t))
+	}
+	slices.Sort(times)
+	b.ReportMetric(float64(times[len(times)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(times[len(times)*99/100].Microseconds())/1000, "p99-ms")
+}
+
+// copyStore copies the store at path (and its WAL: the benchmark's store
+// is open, idle) into b's temporary directory.
+func copyStore(b *testing.B, path string) string {
+	b.Helper()
+	dst := filepath.Join(b.TempDir(), "state.db")
+	for _, ext := range []string{"", "-wal"} {
+		in, err := os.Open(path + ext)
+		if ext != "" && os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		out, err := os.Create(dst + ext)
+		if err == nil {
+			_, err = io.Copy(out, in)
+			if cerr := out.Close(); err == nil {
+				err = cerr
+			}
+		}
+		in.Close()
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	return dst
 }

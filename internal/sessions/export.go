@@ -169,6 +169,8 @@ func extras(raw json.RawMessage) extra {
 		ToolCalls    []toolCall      `json:"tool_calls"`
 		FunctionCall *function       `json:"function_call"`
 		ToolCallID   string          `json:"tool_call_id"`
+		// Refusal is chat completions' refusal of an assistant message.
+		Refusal string `json:"refusal"`
 		// Responses API items.
 		Type      string `json:"type"`
 		CallID    string `json:"call_id"`
@@ -192,12 +194,17 @@ func extras(raw json.RawMessage) extra {
 	if obj.FunctionCall != nil {
 		x.lines = append(x.lines, callLines("", obj.FunctionCall.Name, obj.FunctionCall.Arguments)...)
 	}
+	if obj.Refusal != "" {
+		x.lines = append(x.lines, refusalLine(obj.Refusal))
+	}
 	switch obj.Type {
 	case "function_call":
 		x.lines = append(x.lines, callLines(obj.CallID, obj.Name, obj.Arguments)...)
 	case "function_call_output":
 		x.toolCallID = obj.CallID
-		if out, ok := obj.Output.(string); ok {
+		if out, ok := obj.Output.(string); ok && isJSONValue(out) {
+			x.lines = append(x.lines, codeBlock("json", indentJSON(json.RawMessage(out))))
+		} else if ok {
 			x.lines = append(x.lines, codeBlock("", out))
 		} else if obj.Output != nil {
 			b, _ := json.MarshalIndent(obj.Output, "", "  ")
@@ -252,7 +259,7 @@ func partLines(raw json.RawMessage) []string {
 			}
 			if url == "" {
 				if id, _ := p["file_id"].(string); id != "" {
-					url = "file " + id
+					url = "file id " + id
 				}
 			}
 			out = append(out, "*[image: "+shortURL(url)+"]*")
@@ -270,16 +277,29 @@ func partLines(raw json.RawMessage) []string {
 			if n, _ := p["filename"].(string); n != "" {
 				name = n
 			}
+			if id, _ := p["file_id"].(string); name == "" && id != "" {
+				name = "file id " + id
+			}
 			out = append(out, "*[file"+prefixed(": ", name)+"]*")
 		case "refusal":
 			r, _ := p["refusal"].(string)
-			out = append(out, "*[refusal: "+oneLine(r)+"]*")
+			out = append(out, refusalLine(r))
 		default:
 			b, _ := json.MarshalIndent(p, "", "  ")
 			out = append(out, codeBlock("json", string(b)))
 		}
 	}
 	return out
+}
+
+// refusalLine shows a model's refusal.
+func refusalLine(r string) string { return "*[refusal: " + oneLine(r) + "]*" }
+
+// isJSONValue reports whether s is a JSON object or array (a tool's output
+// shown indented).
+func isJSONValue(s string) bool {
+	t := strings.TrimSpace(s)
+	return t != "" && (t[0] == '{' || t[0] == '[') && json.Valid([]byte(t))
 }
 
 func prefixed(p, s string) string {

@@ -512,12 +512,22 @@ func exportDetail() Detail {
 		{Role: RoleTool, Content: "a cat, 3 kg", Raw: json.RawMessage(`{"role":"tool","tool_call_id":"call_1","content":"a cat, 3 kg"}`)},
 		{Role: RoleAssistant, Content: "It is a **cat**.\n\n```go\nfmt.Println(\"```\")\n```\n\n- one\n- two", Model: "gpt-4o", Usage: &Usage{10, 20, 30}},
 		{Role: RoleUser, Content: "", Raw: json.RawMessage(`{"role":"user","content":[{"type":"mystery","x":1}]}`)},
+		// The Responses API's items: a message of input parts, a function
+		// call and its output.
+		{Role: RoleUser, Content: "Which breed is this?", Raw: json.RawMessage(`{"type":"message","role":"user","content":[{"type":"input_text","text":"Which breed is this?"},{"type":"input_image","image_url":"https://example.com/dog.png","detail":"auto"},{"type":"input_image","file_id":"file-abc123"},{"type":"input_file","filename":"breeds.csv","file_id":"file-def456"}]}`)},
+		{Role: RoleAssistant, Raw: json.RawMessage(`{"type":"function_call","call_id":"call_2","name":"classify","arguments":"{\"image\":\"file-abc123\"}"}`), Model: "gpt-4o"},
+		{Role: RoleTool, Raw: json.RawMessage(`{"type":"function_call_output","call_id":"call_2","output":"{\"breed\":\"corgi\",\"confidence\":0.93}"}`)},
+		{Role: RoleTool, Raw: json.RawMessage(`{"type":"function_call_output","call_id":"call_3","output":"no match"}`)},
+		// Refusals: a part of the content (Responses API, chat
+		// completions' content parts) and chat completions' refusal field.
+		{Role: RoleAssistant, Content: "It looks like a corgi.", Raw: json.RawMessage(`{"role":"assistant","content":[{"type":"output_text","text":"It looks like a corgi."},{"type":"refusal","refusal":"I can't tell you\nwho owns it."}]}`), Model: "gpt-4o"},
+		{Role: RoleAssistant, Raw: json.RawMessage(`{"role":"assistant","content":null,"refusal":"I can't help with that."}`), Model: "gpt-4o"},
 		{Role: RoleAssistant, Content: "", Model: "gpt-4o"},
 	}
 	for i := range msgs {
 		msgs[i].SessionID, msgs[i].Seq, msgs[i].CreatedAt = "sess_export", i+1, at.Add(time.Duration(i)*time.Minute)
 	}
-	s := Session{ID: "sess_export", Profile: "default", Model: "gpt-4o", Title: "What is in this picture?", StartedAt: at, LastActivityAt: at.Add(6 * time.Minute), EndedAt: &ended, MessageCount: len(msgs), PromptTokens: 10, CompletionTokens: 20, TotalTokens: 30}
+	s := Session{ID: "sess_export", Profile: "default", Model: "gpt-4o", Title: "What is in this picture?", StartedAt: at, LastActivityAt: at.Add(time.Duration(len(msgs)-1) * time.Minute), EndedAt: &ended, MessageCount: len(msgs), PromptTokens: 10, CompletionTokens: 20, TotalTokens: 30}
 	return Detail{Session: NewItem(s, at.Add(2*time.Hour)), Messages: msgs}
 }
 
@@ -584,8 +594,9 @@ func FuzzSearch(f *testing.F) {
 	})
 }
 
-// TestSearchPaths: the scan of the newest sessions and the index give the
-// same pages, in List's order.
+// TestSearchPaths: the scan of the newest sessions, the index and the
+// pass over every message (a query under 3 characters) give the same
+// pages, in List's order.
 func TestSearchPaths(t *testing.T) {
 	clk := newClock()
 	s, _ := openStore(t, clk)
@@ -596,7 +607,7 @@ func TestSearchPaths(t *testing.T) {
 		clk.Add(time.Minute)
 		text := fmt.Sprintf("common words, number %d", i)
 		if i == 0 || i == 1 || i == n-1 {
-			text += " and a rare needle"
+			text += " and a rare needle, zQ"
 		}
 		appendTurn(t, s, turn(fmt.Sprintf("s%03d", i), "question", text, nil))
 	}
@@ -613,6 +624,15 @@ func TestSearchPaths(t *testing.T) {
 		{"common words", 3, 0, []string{id(last), id(last - 1), id(last - 2)}},
 		{"common words", 2, last - 9, []string{id(9), id(8)}},
 		{"RARE NEEDLE", 5, 0, []string{id(last), "s001", "s000"}},
+		// Under 3 characters: the newest sessions, then one pass over
+		// every message.
+		{"zq", 2, 0, []string{id(last), "s001"}},
+		{"Zq", 2, 1, []string{"s001", "s000"}},
+		{"zq", 0, 0, []string{id(last), "s001", "s000"}},
+		{"ZQ", 5, 2, []string{"s000"}},
+		{"nu", 3, 0, []string{id(last), id(last - 1), id(last - 2)}},
+		{"nu", 2, last - 9, []string{id(9), id(8)}},
+		{"_Q", 5, 0, nil},
 	} {
 		got, err := s.Search(ctx, SearchOptions{Query: tc.q, Limit: tc.limit, Offset: tc.offset})
 		if err != nil || !slices.Equal(ids(got), tc.want) {
