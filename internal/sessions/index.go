@@ -73,7 +73,7 @@ func indexOnce(ctx context.Context, w *sql.DB) (int, error) {
 		return 0, nil
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO messages_text (rowid, content)
-		SELECT m.rowid, m.content FROM messages_unindexed p JOIN messages m ON m.rowid = p.id WHERE p.id <= ?`, upto.Int64); err != nil {
+		SELECT m.rowid, m.content FROM messages_unindexed p CROSS JOIN messages m ON m.rowid = p.id WHERE p.id <= ?`, upto.Int64); err != nil {
 		return 0, err
 	}
 	res, err := tx.ExecContext(ctx, `DELETE FROM messages_unindexed WHERE id <= ?`, upto.Int64)
