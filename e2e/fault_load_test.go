@@ -35,7 +35,7 @@ type loadResult struct {
 
 // controlLoad runs clients goroutines of requests each against the
 // control socket (status, one service's status, a logs tail, a follow
-// for a moment, stop and start of the service "toy"); refusals (403) are
+// for 50 ms after its first line, stop and start of the service "toy"); refusals (403) are
 // counted apart.
 func controlLoad(socket string, clients, requests int) loadResult {
 	c := control.NewClient(socket)
@@ -58,9 +58,20 @@ func controlLoad(socket string, clients, requests int) loadResult {
 				case 3:
 					err = c.Logs(ctx, "toy", 20, false, func(control.LogLine) error { return nil })
 				case 4:
-					fctx, fcancel := context.WithTimeout(ctx, 50*time.Millisecond)
-					err = c.Logs(fctx, "toy", 5, true, func(control.LogLine) error { return nil })
-					if fctx.Err() != nil && ctx.Err() == nil {
+					// A follow the client ends 50 ms after its first line:
+					// ended so, it was served; a refusal (or nothing) before
+					// any line is what it is.
+					fctx, fcancel := context.WithCancel(ctx)
+					var first sync.Once
+					served := false
+					err = c.Logs(fctx, "toy", 5, true, func(control.LogLine) error {
+						first.Do(func() {
+							served = true
+							time.AfterFunc(50*time.Millisecond, fcancel)
+						})
+						return nil
+					})
+					if served && fctx.Err() != nil && ctx.Err() == nil {
 						err = nil // the follow ended by its client, as wanted
 					}
 					fcancel()
