@@ -17,8 +17,12 @@ type processCollector struct {
 	cpu, fds, maxFDs, vsize, maxVsize, rss, start *prometheus.Desc
 }
 
-func newProcessCollector() *processCollector {
-	d := func(name, help string) *prometheus.Desc { return prometheus.NewDesc(name, help, nil, nil) }
+// newProcessCollector returns the collector of the calling process's
+// series, each labelled component=<component> in its descriptor (a
+// wrapping registerer would make the descriptors again at every scrape).
+func newProcessCollector(component string) *processCollector {
+	labels := prometheus.Labels{LabelComponent: component}
+	d := func(name, help string) *prometheus.Desc { return prometheus.NewDesc(name, help, nil, labels) }
 	return &processCollector{
 		cpu:      d("process_cpu_seconds_total", "Total user and system CPU time spent in seconds."),
 		fds:      d("process_open_fds", "Number of open file descriptors."),

@@ -25,8 +25,8 @@ const LabelComponent = "component"
 // each labelled component=<component>.
 func NewRegistry(component string) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
-	own := prometheus.WrapRegistererWith(prometheus.Labels{LabelComponent: component}, reg)
-	own.MustRegister(collectors.NewGoCollector(), newProcessCollector())
+	prometheus.WrapRegistererWith(prometheus.Labels{LabelComponent: component}, reg).MustRegister(collectors.NewGoCollector())
+	reg.MustRegister(newProcessCollector(component))
 	return reg
 }
 

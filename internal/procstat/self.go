@@ -26,7 +26,8 @@ type Process struct {
 func Self() (Process, error) { return self("/proc") }
 
 func self(proc string) (Process, error) {
-	b, err := os.ReadFile(proc + "/self/stat")
+	var r reader
+	b, err := r.read(proc + "/self/stat")
 	if err != nil {
 		return Process{}, err
 	}
@@ -34,7 +35,6 @@ func self(proc string) (Process, error) {
 	if err != nil {
 		return Process{}, err
 	}
-	var r reader
 	if p.FDs, err = r.countDir(proc + "/self/fd"); err != nil {
 		return Process{}, err
 	}
