@@ -23,9 +23,45 @@ import (
 	"github.com/hermes-agent/hermes/internal/testenv"
 )
 
+// failures counts the failed requests of a scenario and keeps the first
+// few, with when and what, for the test's report.
+type failures struct {
+	n     atomic.Int64
+	mu    sync.Mutex
+	start time.Time
+	first []string
+}
+
+func newFailures() *failures { return &failures{start: time.Now()} }
+
+// add counts one failure of what.
+func (f *failures) add(what string, err error) {
+	f.n.Add(1)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.first) < 5 {
+		f.first = append(f.first, fmt.Sprintf("at %v, %s: %v", time.Since(f.start).Round(time.Millisecond), what, err))
+	}
+}
+
+func (f *failures) Load() int64 { return f.n.Load() }
+func (f *failures) Store(v int64) {
+	f.n.Store(v)
+	f.mu.Lock()
+	f.first = nil
+	f.mu.Unlock()
+}
+
+// String lists the first failures.
+func (f *failures) String() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return strings.Join(f.first, "; ")
+}
+
 // gatewayClients runs n clients that chat with the gateways in turn until
 // ctx ends; ok and failed count their requests.
-func gatewayClients(ctx context.Context, wg *sync.WaitGroup, n int, gws []faultGW, ok, failed *atomic.Int64) {
+func gatewayClients(ctx context.Context, wg *sync.WaitGroup, n int, gws []faultGW, ok *atomic.Int64, failed *failures) {
 	c := &http.Client{Timeout: 10 * time.Second}
 	for i := range n {
 		wg.Add(1)
@@ -42,7 +78,7 @@ func gatewayClients(ctx context.Context, wg *sync.WaitGroup, n int, gws []faultG
 				if err == nil {
 					ok.Add(1)
 				} else if ctx.Err() == nil {
-					failed.Add(1)
+					failed.add(g.profile+" chat or response", err)
 					select { // a gateway being restarted: try again soon
 					case <-ctx.Done():
 					case <-time.After(50 * time.Millisecond):
@@ -79,8 +115,9 @@ func TestFaultKillStorm(t *testing.T) {
 	before, _ := f.statuses()
 	warm, cancelWarm := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	var ok, failed atomic.Int64
-	gatewayClients(warm, &wg, 2, gws, &ok, &failed)
+	var ok atomic.Int64
+	failed := newFailures()
+	gatewayClients(warm, &wg, 2, gws, &ok, failed)
 	testenv.Eventually(t, 10*time.Second, "the clients to be answered", func() bool { return ok.Load() >= 10 })
 	cancelWarm()
 	wg.Wait()
@@ -94,7 +131,7 @@ func TestFaultKillStorm(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ok.Store(0)
 	failed.Store(0)
-	gatewayClients(ctx, &wg, 4, gws, &ok, &failed)
+	gatewayClients(ctx, &wg, 4, gws, &ok, failed)
 	kills := map[string]int{}
 	childKills := 0
 	lastPID := map[string]int{}
@@ -291,8 +328,9 @@ func TestFaultSoak(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	var answered, failed atomic.Int64
-	gatewayClients(ctx, &wg, 3, gws, &answered, &failed)
+	var answered atomic.Int64
+	failed := newFailures()
+	gatewayClients(ctx, &wg, 3, gws, &answered, failed)
 	var ops atomic.Int64
 	wg.Add(1)
 	go func() { // operators: status, logs, the detailed health
@@ -302,7 +340,7 @@ func TestFaultSoak(t *testing.T) {
 			for _, args := range [][]string{{"svc", "status"}, {"logs", "-n", "20"}} {
 				cmd := f.h.hermes(t, f.h.socket, nil, args...)
 				if cmd.Code != 0 && ctx.Err() == nil {
-					failed.Add(1)
+					failed.add("hermes "+strings.Join(args, " "), fmt.Errorf("exit %d: %.300s", cmd.Code, cmd.Stderr))
 				}
 			}
 			for _, g := range gws {
@@ -332,13 +370,13 @@ func TestFaultSoak(t *testing.T) {
 			// The gateway's goroutines, as a scraper reads them.
 			n, ok := g.goroutines(scraper)
 			if !ok {
-				failed.Add(1)
+				failed.add(g.profile+" /metrics scrape", errors.New("no go_goroutines"))
 			}
 			s.gwG = append(s.gwG, n)
 		}
 		var ok bool
 		if s.gor, ok = f.goroutines(); !ok {
-			failed.Add(1)
+			failed.add("hermes svc metrics", errors.New("no go_goroutines"))
 		}
 		samples = append(samples, s)
 	}
@@ -352,7 +390,7 @@ func TestFaultSoak(t *testing.T) {
 	cancel()
 	wg.Wait()
 	if failed.Load() > 0 {
-		t.Errorf("%d requests failed during the soak (%d answered)", failed.Load(), answered.Load())
+		t.Errorf("%d requests failed during the soak (%d answered): %s", failed.Load(), answered.Load(), failed)
 	}
 	var after procStats
 	testenv.EventuallyNil(t, 20*time.Second, "init's descriptors back to the baseline "+base.String(), func() error {
