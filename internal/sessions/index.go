@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -101,21 +102,24 @@ func countUnindexed(ctx context.Context, w *sql.DB) (int64, error) {
 // listed is called by a turn that listed n messages: it wakes Run, or
 // indexes itself when the list has grown long (no Run).
 func (s *Store) listed(ctx context.Context, n int) {
-	if s.unindexed.Add(int64(n)) < indexInline {
-		return
-	}
-	if _, err := s.Index(ctx); err != nil && ctx.Err() == nil {
-		s.log.Warn("sessions: indexing the messages", "err", err)
+	if s.unindexed.Add(int64(n)) >= indexInline {
+		s.indexLogged(ctx)
 	}
 }
 
 // indexIfListed is Run's tick: it indexes when turns have listed messages
 // since the last time.
 func (s *Store) indexIfListed(ctx context.Context) {
-	if s.unindexed.Load() <= 0 {
-		return
+	if s.unindexed.Load() > 0 {
+		s.indexLogged(ctx)
 	}
-	if _, err := s.Index(ctx); err != nil && ctx.Err() == nil {
+}
+
+// indexLogged is Index on the store's own behalf: a failure is logged (the
+// messages stay listed, and searchable, for the next try), unless ctx
+// ended or the store closed.
+func (s *Store) indexLogged(ctx context.Context) {
+	if _, err := s.Index(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, ErrClosed) {
 		s.log.Warn("sessions: indexing the messages", "err", err)
 	}
 }

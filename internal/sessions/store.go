@@ -305,9 +305,7 @@ func (s *Store) writer() (*sql.DB, error) {
 func (s *Store) Close() error {
 	if s.w != nil && s.unindexed.Load() > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), closeIndexBudget)
-		if _, err := s.Index(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, ErrClosed) {
-			s.log.Warn("sessions: indexing the messages", "err", err)
-		}
+		s.indexLogged(ctx)
 		cancel()
 	}
 	s.mu.Lock()
