@@ -28,21 +28,30 @@ function gatewayRow(p) {
 
 // resources are the service's CPU and memory when the supervisor reports
 // them (per-service /proc figures, summed over its process group): the CPU
-// time with its share of one core since the last event, the resident
+// time with its share of one core over the last seconds, the resident
 // memory (the proportional one on hover). Nothing is shown otherwise.
-const lastCPU = {}; // service → {pid, cpu, at}
+// The share is taken over at least cpuWindow: /proc counts CPU time in
+// hundredths of a second, so two events a few milliseconds apart would
+// read as hundreds of percent.
+const lastCPU = {}; // service → {pid, cpu, at, pct}
+const cpuWindow = 2000; // ms
 
 function resources(st) {
   const r = st.resources;
   if (!r) { delete lastCPU[st.name]; return { cpu: "—", mem: "—" }; }
   const now = Date.now();
   let cpu = r.cpu_seconds.toFixed(1) + " s";
-  const prev = lastCPU[st.name];
-  if (prev && prev.pid === st.pid && now > prev.at) {
-    const pct = Math.max(0, (r.cpu_seconds - prev.cpu) / ((now - prev.at) / 1000) * 100);
-    cpu += " (" + pct.toFixed(pct < 10 ? 1 : 0) + " %)";
+  let prev = lastCPU[st.name];
+  if (!prev || prev.pid !== st.pid) {
+    prev = lastCPU[st.name] = { pid: st.pid, cpu: r.cpu_seconds, at: now, pct: null };
+  } else if (now - prev.at >= cpuWindow) {
+    prev.pct = Math.max(0, (r.cpu_seconds - prev.cpu) / ((now - prev.at) / 1000) * 100);
+    prev.cpu = r.cpu_seconds;
+    prev.at = now;
   }
-  lastCPU[st.name] = { pid: st.pid, cpu: r.cpu_seconds, at: now };
+  if (prev.pct !== null) {
+    cpu += " (" + prev.pct.toFixed(prev.pct < 10 ? 1 : 0) + " %)";
+  }
   const mem = el("span", { title: r.pss_bytes ? "proportional: " + bytes(r.pss_bytes) : "resident memory" }, bytes(r.rss_bytes));
   return { cpu: cpu, mem: mem };
 }
