@@ -269,3 +269,30 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestCountFDs: the count that stat gives a process's fd directory is the
+// count of its entries, and it is trusted on procfs alone (a directory of
+// another file system has a size of its own).
+func TestCountFDs(t *testing.T) {
+	pgid, pids := startGroup(t)
+	if !sizedFDDirs(Proc) {
+		t.Skipf("this kernel does not give the count of a fd directory in stat (before Linux 6.2): both paths count entries")
+	}
+	if sizedFDDirs(t.TempDir()) {
+		t.Errorf("a directory outside procfs is trusted for its size")
+	}
+	for _, pid := range append(pids, pgid) {
+		dir := fmt.Sprintf("%s/%d", Proc, pid)
+		sized, err := (&reader{sizedFDs: true}).countFDs(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		listed, err := (&reader{}).countFDs(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sized != listed || sized < 5 {
+			t.Errorf("pid %d: %d fds by stat, %d listed; want the same, at least 5", pid, sized, listed)
+		}
+	}
+}

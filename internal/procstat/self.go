@@ -26,7 +26,7 @@ type Process struct {
 func Self() (Process, error) { return self("/proc") }
 
 func self(proc string) (Process, error) {
-	var r reader
+	r := reader{sizedFDs: sizedFDDirs(proc)}
 	b, err := r.read(proc + "/self/stat")
 	if err != nil {
 		return Process{}, err
@@ -35,7 +35,7 @@ func self(proc string) (Process, error) {
 	if err != nil {
 		return Process{}, err
 	}
-	if p.FDs, err = r.countDir(proc + "/self/fd"); err != nil {
+	if p.FDs, err = r.countFDs(proc + "/self"); err != nil {
 		return Process{}, err
 	}
 	boot, err := bootTime(proc)
