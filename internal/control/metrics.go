@@ -22,9 +22,8 @@ const MetricsPath = "/v1/metrics"
 // about 0.3 ms, and a boot serves no request before its services start.
 func (s *Server) initMetrics() {
 	s.metricsOnce.Do(func() {
-		reg := metrics.NewRegistry(metrics.ComponentInit)
-		s.reqs = metrics.NewControlRequests(reg)
-		s.metrics = metrics.InitHandler(reg, metrics.NewServices(s.serviceSamples, s.bootDuration))
+		m := metrics.NewInit(metrics.NewServices(s.serviceSamples, s.bootDuration))
+		s.reqs, s.metrics = m.Requests(), m
 	})
 }
 

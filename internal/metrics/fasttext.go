@@ -1,60 +1,88 @@
 package metrics
 
 import (
-	"bufio"
+	"bytes"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/expfmt"
 )
 
-// InitHandler serves init's metrics: the runtime and request series of
-// reg, and the services' of svc. A scraper that takes the text format
-// (the dashboard's relay, hermes svc metrics, curl) gets svc's series
-// written straight into the answer, without a const metric, a registry
-// pass or an encoder per series: a scrape with hundreds of services
-// would otherwise spend more on those than on reading /proc. Any other
-// format (OpenMetrics, protobuf) goes through the registry, svc included;
-// TestInitHandlerFastText holds the two to the same series. Served
-// uncompressed: the control socket is local.
-func InitHandler(reg *prometheus.Registry, svc *Services) http.Handler {
-	full := prometheus.NewRegistry()
-	full.MustRegister(svc)
-	slow := promhttp.HandlerFor(prometheus.Gatherers{reg, full}, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError, DisableCompression: true})
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		format := expfmt.NegotiateAccept(r.Header, expfmt.DefaultAcceptedFormats()...)
-		if format.FormatType() != expfmt.TypeTextPlain {
-			slow.ServeHTTP(w, r)
-			return
-		}
-		fams, err := reg.Gather()
-		if err != nil && len(fams) == 0 {
-			http.Error(w, "gathering metrics: "+err.Error(), http.StatusInternalServerError)
-			return
-		}
-		w.Header().Set("Content-Type", string(format))
-		bw := bufio.NewWriterSize(w, 32<<10)
-		enc := expfmt.NewEncoder(bw, format)
-		for _, f := range fams {
-			if err := enc.Encode(f); err != nil {
-				return
-			}
-		}
-		svc.writeText(bw)
-		bw.Flush()
-	})
+// Init is init's metrics (GET /v1/metrics on the control socket): its
+// services' series and its boot's (Services), the control API's requests
+// (Requests), and init's Go runtime and process series, labelled
+// component="init".
+//
+// A scraper that takes the text format (the dashboard's relay, hermes svc
+// metrics, curl, Prometheus) gets every series written straight into the
+// answer, without a const metric, a registry pass or an encoder per
+// series: the supervisor's reason to exist is its services, and with
+// hundreds of them those would cost a scrape more than reading /proc, and
+// more than the JSON of a svc status call (BENCHMARKS §8). Any other
+// format (OpenMetrics, protobuf) goes through a registry of the same
+// series, the Go runtime's from client_golang's own collector;
+// TestInitHandlerFastText holds the two to the same families, help,
+// types and labels. Served uncompressed: the control socket is local.
+type Init struct {
+	svc  *Services
+	reqs *Requests
+	gort *goRuntime
+	proc *processCollector
+	slow func() http.Handler // the registry's handler, made on the first scrape that wants it
 }
+
+// NewInit returns init's metrics over the services and boot duration
+// that the functions of svc give.
+func NewInit(svc *Services) *Init {
+	m := &Init{svc: svc, reqs: NewControlRequests(), gort: newGoRuntime(ComponentInit), proc: newProcessCollector(ComponentInit)}
+	m.slow = sync.OnceValue(func() http.Handler {
+		reg := prometheus.NewRegistry()
+		prometheus.WrapRegistererWith(prometheus.Labels{LabelComponent: ComponentInit}, reg).MustRegister(collectors.NewGoCollector())
+		reg.MustRegister(m.proc, m.reqs, m.svc)
+		return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError, DisableCompression: true})
+	})
+	return m
+}
+
+// Requests is the counter of the control API's requests.
+func (m *Init) Requests() *Requests { return m.reqs }
+
+// ServeHTTP serves one scrape.
+func (m *Init) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	format := expfmt.NegotiateAccept(r.Header, expfmt.DefaultAcceptedFormats()...)
+	if format.FormatType() != expfmt.TypeTextPlain {
+		m.slow().ServeHTTP(w, r)
+		return
+	}
+	buf := scrapeBuffers.Get().(*bytes.Buffer)
+	defer scrapeBuffers.Put(buf)
+	buf.Reset()
+	m.gort.writeText(buf)
+	m.proc.writeText(buf)
+	m.reqs.writeText(buf)
+	m.svc.writeText(buf)
+	w.Header().Set("Content-Type", string(format))
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.Write(buf.Bytes())
+}
+
+// scrapeBuffers hold the text of a scrape while it is written: it is sent
+// in one write with its length, as the status's JSON is, not chunked
+// through a writer's buffer (a hundred services' text is about 80 KB).
+var scrapeBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // writeText writes one snapshot of the services' series in the text
 // exposition format, the families in the order of Describe. Each family's
-// # HELP and # TYPE lines are made once (textFamilies); each service's
-// samples are appended to the writer's own free buffer and written from
-// there, so that a scrape allocates nothing per series.
-func (c *Services) writeText(w *bufio.Writer) {
+// # HELP and # TYPE lines are made once (textFamilies), each service's
+// name is escaped once a scrape, and each service's samples are appended
+// to the writer's own free buffer and written from there, so that a
+// scrape allocates nothing per series.
+func (c *Services) writeText(w *bytes.Buffer) {
 	list := c.list()
 	if c.boot != nil {
 		if d := c.boot(); d > 0 {
@@ -71,8 +99,10 @@ func (c *Services) writeText(w *bufio.Writer) {
 		return
 	}
 	anyUsage := false
+	names := make([]string, len(list))
 	for i := range list {
 		anyUsage = anyUsage || list[i].Usage != nil
+		names[i] = escapeLabelValue(list[i].Name)
 	}
 	for _, f := range textFamilies() {
 		if f.usage && !anyUsage {
@@ -84,7 +114,7 @@ func (c *Services) writeText(w *bufio.Writer) {
 			if f.usage && s.Usage == nil {
 				continue
 			}
-			w.Write(f.samples(w.AvailableBuffer(), s))
+			w.Write(f.samples(w.AvailableBuffer(), s, names[i]))
 		}
 	}
 }
@@ -93,32 +123,32 @@ func (c *Services) writeText(w *bufio.Writer) {
 type textFamily struct {
 	header string // its # HELP and # TYPE lines
 	usage  bool   // a figure of the process group: written for the services that have one
-	// samples appends the family's samples of s to b.
-	samples func(b []byte, s *Service) []byte
+	// samples appends the family's samples of s to b, its name escaped.
+	samples func(b []byte, s *Service, name string) []byte
 }
 
 // textFamilies are the families of writeText, in the order of Describe.
 var textFamilies = sync.OnceValue(func() []textFamily {
-	f := func(name, typ string, usage bool, samples func(b []byte, s *Service) []byte) textFamily {
-		return textFamily{header: textHeader(name, typ), usage: usage, samples: samples}
+	f := func(name, typ string, usage bool, samples func(b []byte, s *Service, service string) []byte) textFamily {
+		return textFamily{header: textHeader(name, descHelp[name], typ), usage: usage, samples: samples}
 	}
-	one := func(name string, v func(s *Service) float64) func(b []byte, s *Service) []byte {
-		return func(b []byte, s *Service) []byte { return appendSample(b, name, s.Name, "", "", v(s)) }
+	one := func(name string, v func(s *Service) float64) func(b []byte, s *Service, service string) []byte {
+		return func(b []byte, s *Service, service string) []byte { return appendSample(b, name, service, "", "", v(s)) }
 	}
 	return []textFamily{
 		f(ServiceUp, "gauge", false, one(ServiceUp, func(s *Service) float64 { return b2f(s.Up) })),
 		f(ServiceWantedUp, "gauge", false, one(ServiceWantedUp, func(s *Service) float64 { return b2f(s.WantedUp) })),
 		f(ServiceRestarts, "counter", false, one(ServiceRestarts, func(s *Service) float64 { return float64(s.Restarts) })),
-		f(ServiceLogLines, "counter", false, func(b []byte, s *Service) []byte {
-			b = appendSample(b, ServiceLogLines, s.Name, "stream", "stdout", float64(s.StdoutLines))
-			return appendSample(b, ServiceLogLines, s.Name, "stream", "stderr", float64(s.StderrLines))
+		f(ServiceLogLines, "counter", false, func(b []byte, s *Service, service string) []byte {
+			b = appendSample(b, ServiceLogLines, service, "stream", "stdout", float64(s.StdoutLines))
+			return appendSample(b, ServiceLogLines, service, "stream", "stderr", float64(s.StderrLines))
 		}),
 		f(ServiceLogDropped, "counter", false, one(ServiceLogDropped, func(s *Service) float64 { return float64(s.DroppedLines) })),
 		f(ServiceLogWriteErrors, "counter", false, one(ServiceLogWriteErrors, func(s *Service) float64 { return float64(s.WriteErrors) })),
 		f(ServiceCPU, "counter", true, one(ServiceCPU, func(s *Service) float64 { return s.Usage.CPUSeconds })),
-		f(ServiceMemory, "gauge", true, func(b []byte, s *Service) []byte {
-			b = appendSample(b, ServiceMemory, s.Name, "kind", "rss", float64(s.Usage.RSSBytes))
-			return appendSample(b, ServiceMemory, s.Name, "kind", "pss", float64(s.Usage.PSSBytes))
+		f(ServiceMemory, "gauge", true, func(b []byte, s *Service, service string) []byte {
+			b = appendSample(b, ServiceMemory, service, "kind", "rss", float64(s.Usage.RSSBytes))
+			return appendSample(b, ServiceMemory, service, "kind", "pss", float64(s.Usage.PSSBytes))
 		}),
 		f(ServiceOpenFDs, "gauge", true, one(ServiceOpenFDs, func(s *Service) float64 { return float64(s.Usage.OpenFDs) })),
 		f(ServiceThreads, "gauge", true, one(ServiceThreads, func(s *Service) float64 { return float64(s.Usage.Threads) })),
@@ -127,33 +157,35 @@ var textFamilies = sync.OnceValue(func() []textFamily {
 })
 
 // bootHeader is the # HELP and # TYPE lines of BootDuration.
-var bootHeader = sync.OnceValue(func() string { return textHeader(BootDuration, "gauge") })
+var bootHeader = sync.OnceValue(func() string { return textHeader(BootDuration, descHelp[BootDuration], "gauge") })
 
 // textHeader is a family's # HELP and # TYPE lines, its help escaped as
 // the text format wants.
-func textHeader(name, typ string) string {
-	help := strings.NewReplacer(`\`, `\\`, "\n", `\n`).Replace(descHelp[name])
+func textHeader(name, help, typ string) string {
+	help = strings.NewReplacer(`\`, `\\`, "\n", `\n`).Replace(help)
 	return "# HELP " + name + " " + help + "\n# TYPE " + name + " " + typ + "\n"
 }
 
 // appendSample appends one sample of a service, its labels in name order
 // as the registry writes them (label, when not "", is its second label).
+// service, label and value are written as they are: the service's name
+// escaped by writeText, the others constants that need no escaping.
 func appendSample(b []byte, name, service, label, value string, v float64) []byte {
 	b = append(b, name...)
 	b = append(b, '{')
 	if label != "" && label < "service" {
 		b = append(b, label...)
 		b = append(b, `="`...)
-		b = appendLabelValue(b, value)
+		b = append(b, value...)
 		b = append(b, `",`...)
 	}
 	b = append(b, `service="`...)
-	b = appendLabelValue(b, service)
+	b = append(b, service...)
 	if label != "" && label > "service" {
 		b = append(b, `",`...)
 		b = append(b, label...)
 		b = append(b, `="`...)
-		b = appendLabelValue(b, value)
+		b = append(b, value...)
 	}
 	b = append(b, `"} `...)
 	return append(appendValue(b, v), '\n')
@@ -168,6 +200,15 @@ func appendValue(b []byte, v float64) []byte {
 		return strconv.AppendUint(b, uint64(v), 10)
 	}
 	return strconv.AppendFloat(b, v, 'g', -1, 64)
+}
+
+// escapeLabelValue is v escaped as the text format wants (v itself when
+// it needs none, as a service's name seldom does).
+func escapeLabelValue(v string) string {
+	if !strings.ContainsAny(v, "\\\"\n") {
+		return v
+	}
+	return string(appendLabelValue(nil, v))
 }
 
 // appendLabelValue appends v escaped as the text format wants: \\, \"

@@ -244,9 +244,7 @@ hermes_gate_refusals_total{reason="no_cookie"} 4
 // TestRelay: a relayed scrape keeps its series and labels beside the
 // relaying process's own, served as one.
 func TestRelay(t *testing.T) {
-	initReg := NewRegistry(ComponentInit)
-	initReg.MustRegister(NewServices(sampleServices, nil))
-	src := httptest.NewServer(Handler(initReg))
+	src := httptest.NewServer(NewInit(NewServices(sampleServices, nil)))
 	defer src.Close()
 	relay := NewRelay(func(ctx context.Context) (io.ReadCloser, error) {
 		req, _ := http.NewRequestWithContext(ctx, "GET", src.URL, nil)

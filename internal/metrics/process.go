@@ -1,6 +1,8 @@
 package metrics
 
 import (
+	"bytes"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
 
@@ -12,50 +14,119 @@ import (
 // collector) from procstat.Self: two small reads of /proc/self and two
 // getrlimit calls per scrape. client_golang's own collector also parses
 // limits, netstat and snmp files, which made a scrape of init cost more
-// than the status call it is measured against (BENCHMARKS §8).
+// than the status call it is measured against (BENCHMARKS §8). It is a
+// collector for a registry and, for init's text scrapes, a writer of the
+// same series (writeText).
 type processCollector struct {
-	cpu, fds, maxFDs, vsize, maxVsize, rss, start *prometheus.Desc
+	labels string // the const labels as written: component="init"
+	series [processSeries]processSeriesDesc
+}
+
+// The process series, in the order of the text.
+const (
+	procCPU = iota
+	procFDs
+	procMaxFDs
+	procVsize
+	procMaxVsize
+	procRSS
+	procStart
+	processSeries
+)
+
+type processSeriesDesc struct {
+	name, help string
+	counter    bool
+	desc       *prometheus.Desc
+	header     string // its # HELP and # TYPE lines
 }
 
 // newProcessCollector returns the collector of the calling process's
 // series, each labelled component=<component> in its descriptor (a
 // wrapping registerer would make the descriptors again at every scrape).
 func newProcessCollector(component string) *processCollector {
-	labels := prometheus.Labels{LabelComponent: component}
-	d := func(name, help string) *prometheus.Desc { return prometheus.NewDesc(name, help, nil, labels) }
-	return &processCollector{
-		cpu:      d("process_cpu_seconds_total", "Total user and system CPU time spent in seconds."),
-		fds:      d("process_open_fds", "Number of open file descriptors."),
-		maxFDs:   d("process_max_fds", "Maximum number of open file descriptors."),
-		vsize:    d("process_virtual_memory_bytes", "Virtual memory size in bytes."),
-		maxVsize: d("process_virtual_memory_max_bytes", "Maximum amount of virtual memory available in bytes."),
-		rss:      d("process_resident_memory_bytes", "Resident memory size in bytes."),
-		start:    d("process_start_time_seconds", "Start time of the process since unix epoch in seconds."),
+	c := &processCollector{labels: LabelComponent + `="` + string(appendLabelValue(nil, component)) + `"`}
+	c.series = [processSeries]processSeriesDesc{
+		procCPU:      {name: "process_cpu_seconds_total", help: "Total user and system CPU time spent in seconds.", counter: true},
+		procFDs:      {name: "process_open_fds", help: "Number of open file descriptors."},
+		procMaxFDs:   {name: "process_max_fds", help: "Maximum number of open file descriptors."},
+		procVsize:    {name: "process_virtual_memory_bytes", help: "Virtual memory size in bytes."},
+		procMaxVsize: {name: "process_virtual_memory_max_bytes", help: "Maximum amount of virtual memory available in bytes."},
+		procRSS:      {name: "process_resident_memory_bytes", help: "Resident memory size in bytes."},
+		procStart:    {name: "process_start_time_seconds", help: "Start time of the process since unix epoch in seconds."},
 	}
+	labels := prometheus.Labels{LabelComponent: component}
+	for i := range c.series {
+		s := &c.series[i]
+		s.desc = prometheus.NewDesc(s.name, s.help, nil, labels)
+		typ := "gauge"
+		if s.counter {
+			typ = "counter"
+		}
+		s.header = textHeader(s.name, s.help, typ)
+	}
+	return c
+}
+
+// read is one reading of the process's series; ok[i] says whether
+// series i has a value (a limit that cannot be read is left out).
+func (c *processCollector) read() (v [processSeries]float64, ok [processSeries]bool, err error) {
+	p, err := procstat.Self()
+	if err != nil {
+		return v, ok, err
+	}
+	v[procCPU], v[procFDs], v[procVsize], v[procRSS], v[procStart] = p.CPU.Seconds(), float64(p.FDs), float64(p.Virtual), float64(p.RSS), float64(p.Start.Unix())
+	ok[procCPU], ok[procFDs], ok[procVsize], ok[procRSS], ok[procStart] = true, true, true, true, true
+	v[procMaxFDs], ok[procMaxFDs] = limit(unix.RLIMIT_NOFILE)
+	v[procMaxVsize], ok[procMaxVsize] = limit(unix.RLIMIT_AS)
+	return v, ok, nil
 }
 
 func (c *processCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.cpu, c.fds, c.maxFDs, c.vsize, c.maxVsize, c.rss, c.start} {
-		ch <- d
+	for i := range c.series {
+		ch <- c.series[i].desc
 	}
 }
 
 func (c *processCollector) Collect(ch chan<- prometheus.Metric) {
-	p, err := procstat.Self()
+	v, ok, err := c.read()
 	if err != nil {
-		ch <- prometheus.NewInvalidMetric(c.cpu, err)
+		ch <- prometheus.NewInvalidMetric(c.series[procCPU].desc, err)
 		return
 	}
-	ch <- prometheus.MustNewConstMetric(c.cpu, prometheus.CounterValue, p.CPU.Seconds())
-	ch <- prometheus.MustNewConstMetric(c.fds, prometheus.GaugeValue, float64(p.FDs))
-	ch <- prometheus.MustNewConstMetric(c.vsize, prometheus.GaugeValue, float64(p.Virtual))
-	ch <- prometheus.MustNewConstMetric(c.rss, prometheus.GaugeValue, float64(p.RSS))
-	ch <- prometheus.MustNewConstMetric(c.start, prometheus.GaugeValue, float64(p.Start.Unix()))
-	if v, ok := limit(unix.RLIMIT_NOFILE); ok {
-		ch <- prometheus.MustNewConstMetric(c.maxFDs, prometheus.GaugeValue, v)
+	for i := range c.series {
+		if !ok[i] {
+			continue
+		}
+		typ := prometheus.GaugeValue
+		if c.series[i].counter {
+			typ = prometheus.CounterValue
+		}
+		ch <- prometheus.MustNewConstMetric(c.series[i].desc, typ, v[i])
 	}
-	if v, ok := limit(unix.RLIMIT_AS); ok {
-		ch <- prometheus.MustNewConstMetric(c.maxVsize, prometheus.GaugeValue, v)
+}
+
+// writeText writes one reading of the series in the text format; a
+// failed reading writes nothing (the registry's path reports it as an
+// invalid metric, and the rest of the scrape is served either way).
+func (c *processCollector) writeText(w *bytes.Buffer) {
+	v, ok, err := c.read()
+	if err != nil {
+		return
+	}
+	for i := range c.series {
+		if !ok[i] {
+			continue
+		}
+		s := &c.series[i]
+		w.WriteString(s.header)
+		b := w.AvailableBuffer()
+		b = append(b, s.name...)
+		b = append(b, '{')
+		b = append(b, c.labels...)
+		b = append(b, "} "...)
+		b = append(appendValue(b, v[i]), '\n')
+		w.Write(b)
 	}
 }
 

@@ -1,7 +1,11 @@
 package metrics
 
 import (
+	"bytes"
+	"cmp"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -110,20 +114,83 @@ func b2f(b bool) float64 {
 
 // Requests counts the requests of a route table by route and status code
 // (hermes_control_requests_total): route is a pattern of the table, never
-// the request's path.
-type Requests struct{ vec *prometheus.CounterVec }
+// the request's path, so the series are bounded by the table. It is a
+// collector for a registry and, for init's text scrapes, a writer of the
+// same series (writeText).
+type Requests struct {
+	mu     sync.Mutex
+	counts map[requestKey]uint64
+}
 
-// NewControlRequests registers hermes_control_requests_total on reg.
-func NewControlRequests(reg prometheus.Registerer) *Requests {
-	vec := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: ControlRequests,
-		Help: "Requests to the control API, by route (its pattern in the route table) and status code; refusals included.",
-	}, []string{"route", "code"})
-	reg.MustRegister(vec)
-	return &Requests{vec: vec}
+type requestKey struct {
+	route string
+	code  int
+}
+
+const controlRequestsHelp = "Requests to the control API, by route (its pattern in the route table) and status code; refusals included."
+
+var descControlRequests = prometheus.NewDesc(ControlRequests, controlRequestsHelp, []string{"route", "code"}, nil)
+
+// requestsHeader is the # HELP and # TYPE lines of ControlRequests.
+var requestsHeader = sync.OnceValue(func() string { return textHeader(ControlRequests, controlRequestsHelp, "counter") })
+
+// NewControlRequests returns the counter of hermes_control_requests_total.
+func NewControlRequests() *Requests {
+	return &Requests{counts: map[requestKey]uint64{}}
 }
 
 // Inc counts one request of route answered with code.
 func (r *Requests) Inc(route string, code int) {
-	r.vec.WithLabelValues(route, strconv.Itoa(code)).Inc()
+	r.mu.Lock()
+	r.counts[requestKey{route, code}]++
+	r.mu.Unlock()
+}
+
+// snapshot is the counts so far, by code then route (the registry's
+// order: labels by name, then values).
+func (r *Requests) snapshot() []requestCount {
+	r.mu.Lock()
+	out := make([]requestCount, 0, len(r.counts))
+	for k, n := range r.counts {
+		out = append(out, requestCount{k, strconv.Itoa(k.code), n})
+	}
+	r.mu.Unlock()
+	slices.SortFunc(out, func(a, b requestCount) int {
+		return cmp.Or(cmp.Compare(a.code, b.code), cmp.Compare(a.key.route, b.key.route))
+	})
+	return out
+}
+
+type requestCount struct {
+	key  requestKey
+	code string
+	n    uint64
+}
+
+func (r *Requests) Describe(ch chan<- *prometheus.Desc) { ch <- descControlRequests }
+
+func (r *Requests) Collect(ch chan<- prometheus.Metric) {
+	for _, c := range r.snapshot() {
+		ch <- prometheus.MustNewConstMetric(descControlRequests, prometheus.CounterValue, float64(c.n), c.key.route, c.code)
+	}
+}
+
+// writeText writes the counts in the text format.
+func (r *Requests) writeText(w *bytes.Buffer) {
+	counts := r.snapshot()
+	if len(counts) == 0 {
+		return
+	}
+	w.WriteString(requestsHeader())
+	for _, c := range counts {
+		b := w.AvailableBuffer()
+		b = append(b, ControlRequests...)
+		b = append(b, `{code="`...)
+		b = append(b, c.code...)
+		b = append(b, `",route="`...)
+		b = appendLabelValue(b, c.key.route)
+		b = append(b, `"} `...)
+		b = append(strconv.AppendUint(b, c.n, 10), '\n')
+		w.Write(b)
+	}
 }
