@@ -17,9 +17,9 @@ import (
 // MetricsPath is init's metrics route on the control socket.
 const MetricsPath = "/v1/metrics"
 
-// initMetrics builds the registry of GET /v1/metrics on the server's
-// first request, not at boot: its Go runtime collector alone costs init
-// about 0.3 ms, and a boot serves no request before its services start.
+// initMetrics builds init's metrics on the server's first request, not
+// at boot: a boot serves no request before its services start, and what
+// is built on first use is never paid by a boot that is never asked.
 func (s *Server) initMetrics() {
 	s.metricsOnce.Do(func() {
 		m := metrics.NewInit(metrics.NewServices(s.serviceSamples, s.bootDuration))
