@@ -86,7 +86,7 @@ func (c *Services) writeText(w *bytes.Buffer) {
 	list := c.list()
 	if c.boot != nil {
 		if d := c.boot(); d > 0 {
-			w.WriteString(bootHeader())
+			w.WriteString(textHeaders().boot)
 			b := w.AvailableBuffer()
 			b = append(b, BootDuration...)
 			b = append(b, ' ')
@@ -104,7 +104,7 @@ func (c *Services) writeText(w *bytes.Buffer) {
 		anyUsage = anyUsage || list[i].Usage != nil
 		names[i] = escapeLabelValue(list[i].Name)
 	}
-	for _, f := range textFamilies() {
+	for _, f := range textHeaders().families {
 		if f.usage && !anyUsage {
 			continue
 		}
@@ -127,10 +127,26 @@ type textFamily struct {
 	samples func(b []byte, s *Service, name string) []byte
 }
 
+// textHeaders are the families of writeText, in the order of Describe,
+// and the headers of the other families of init written straight, made
+// on first use.
+var textHeaders = sync.OnceValue(func() *initText {
+	return &initText{
+		families: textFamilies(),
+		boot:     textHeader(BootDuration, help(BootDuration), "gauge"),
+		requests: textHeader(ControlRequests, help(ControlRequests), "counter"),
+	}
+})
+
+type initText struct {
+	families       []textFamily
+	boot, requests string // the # HELP and # TYPE lines of BootDuration and ControlRequests
+}
+
 // textFamilies are the families of writeText, in the order of Describe.
-var textFamilies = sync.OnceValue(func() []textFamily {
+func textFamilies() []textFamily {
 	f := func(name, typ string, usage bool, samples func(b []byte, s *Service, service string) []byte) textFamily {
-		return textFamily{header: textHeader(name, descHelp[name], typ), usage: usage, samples: samples}
+		return textFamily{header: textHeader(name, help(name), typ), usage: usage, samples: samples}
 	}
 	one := func(name string, v func(s *Service) float64) func(b []byte, s *Service, service string) []byte {
 		return func(b []byte, s *Service, service string) []byte { return appendSample(b, name, service, "", "", v(s)) }
@@ -154,10 +170,7 @@ var textFamilies = sync.OnceValue(func() []textFamily {
 		f(ServiceThreads, "gauge", true, one(ServiceThreads, func(s *Service) float64 { return float64(s.Usage.Threads) })),
 		f(ServiceProcesses, "gauge", true, one(ServiceProcesses, func(s *Service) float64 { return float64(s.Usage.Processes) })),
 	}
-})
-
-// bootHeader is the # HELP and # TYPE lines of BootDuration.
-var bootHeader = sync.OnceValue(func() string { return textHeader(BootDuration, descHelp[BootDuration], "gauge") })
+}
 
 // textHeader is a family's # HELP and # TYPE lines, its help escaped as
 // the text format wants.

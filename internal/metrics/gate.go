@@ -16,33 +16,37 @@ type GateCounts struct {
 	RateLimited uint64
 }
 
-var (
-	descLogins   = prometheus.NewDesc(GateLogins, "Logins through the dashboard's gate, by provider and outcome.", []string{"provider", "outcome"}, nil)
-	descRefusals = prometheus.NewDesc(GateRefusals, "Requests the gate refused, by its fixed reason.", []string{"reason"}, nil)
-	descLimited  = prometheus.NewDesc(GateRateLimited, "Login requests refused by the per-network rate limit (429).", nil, nil)
-)
-
 // Gate is the collector of the gate's counters: each scrape asks counts.
-type Gate struct{ counts func() GateCounts }
+type Gate struct {
+	counts                                func() GateCounts
+	descLogins, descRefusals, descLimited *prometheus.Desc
+}
 
 // NewGate returns the collector of what counts returns.
-func NewGate(counts func() GateCounts) *Gate { return &Gate{counts: counts} }
+func NewGate(counts func() GateCounts) *Gate {
+	return &Gate{
+		counts:       counts,
+		descLogins:   prometheus.NewDesc(GateLogins, "Logins through the dashboard's gate, by provider and outcome.", []string{"provider", "outcome"}, nil),
+		descRefusals: prometheus.NewDesc(GateRefusals, "Requests the gate refused, by its fixed reason.", []string{"reason"}, nil),
+		descLimited:  prometheus.NewDesc(GateRateLimited, "Login requests refused by the per-network rate limit (429).", nil, nil),
+	}
+}
 
 // Describe sends every descriptor.
 func (g *Gate) Describe(ch chan<- *prometheus.Desc) {
-	ch <- descLogins
-	ch <- descRefusals
-	ch <- descLimited
+	ch <- g.descLogins
+	ch <- g.descRefusals
+	ch <- g.descLimited
 }
 
 // Collect sends the series of one snapshot.
 func (g *Gate) Collect(ch chan<- prometheus.Metric) {
 	c := g.counts()
 	for k, n := range c.Logins {
-		ch <- prometheus.MustNewConstMetric(descLogins, prometheus.CounterValue, float64(n), k.Provider, k.Outcome)
+		ch <- prometheus.MustNewConstMetric(g.descLogins, prometheus.CounterValue, float64(n), k.Provider, k.Outcome)
 	}
 	for reason, n := range c.Refusals {
-		ch <- prometheus.MustNewConstMetric(descRefusals, prometheus.CounterValue, float64(n), reason)
+		ch <- prometheus.MustNewConstMetric(g.descRefusals, prometheus.CounterValue, float64(n), reason)
 	}
-	ch <- prometheus.MustNewConstMetric(descLimited, prometheus.CounterValue, float64(c.RateLimited))
+	ch <- prometheus.MustNewConstMetric(g.descLimited, prometheus.CounterValue, float64(c.RateLimited))
 }

@@ -70,7 +70,7 @@ func NewGateway(reg prometheus.Registerer, inFlight func() int, storeBytes func(
 	reg.MustRegister(g.requests, g.duration, g.upstream, g.errors, g.tokens,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: GatewayInFlight, Help: "API requests being served, streams included."},
 			func() float64 { return float64(inFlight()) }),
-		&storeSize{size: storeBytes})
+		newStoreSize(storeBytes))
 	return g
 }
 
@@ -93,16 +93,21 @@ func (g *Gateway) Observe(ex Exchange) {
 	}
 }
 
-var descStore = prometheus.NewDesc(SessionsStoreBytes, "Size on disk of the profile's sessions store (state.db with its WAL).", nil, nil)
-
 // storeSize is the sessions store's size, read at each scrape; a failed
 // read leaves the series out rather than reporting 0.
-type storeSize struct{ size func() (int64, error) }
+type storeSize struct {
+	size func() (int64, error)
+	desc *prometheus.Desc
+}
 
-func (s *storeSize) Describe(ch chan<- *prometheus.Desc) { ch <- descStore }
+func newStoreSize(size func() (int64, error)) *storeSize {
+	return &storeSize{size: size, desc: prometheus.NewDesc(SessionsStoreBytes, "Size on disk of the profile's sessions store (state.db with its WAL).", nil, nil)}
+}
+
+func (s *storeSize) Describe(ch chan<- *prometheus.Desc) { ch <- s.desc }
 
 func (s *storeSize) Collect(ch chan<- prometheus.Metric) {
 	if n, err := s.size(); err == nil {
-		ch <- prometheus.MustNewConstMetric(descStore, prometheus.GaugeValue, float64(n))
+		ch <- prometheus.MustNewConstMetric(s.desc, prometheus.GaugeValue, float64(n))
 	}
 }

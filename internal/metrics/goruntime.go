@@ -98,37 +98,39 @@ type goSnapshot struct {
 // goValues are the values of client_golang's Go collector, by family,
 // computed as it computes them (go_gc_duration_seconds, a summary, is
 // writeText's own).
-var goValues = map[string]func(s *goSnapshot) float64{
-	"go_goroutines":                    func(s *goSnapshot) float64 { return float64(s.goroutines) },
-	"go_threads":                       func(s *goSnapshot) float64 { return float64(s.threads) },
-	"go_info":                          func(*goSnapshot) float64 { return 1 },
-	"go_gc_gogc_percent":               rmValue(rmGOGC),
-	"go_gc_gomemlimit_bytes":           rmValue(rmMemLimit),
-	"go_sched_gomaxprocs_threads":      rmValue(rmGOMAXPROCS),
-	"go_memstats_last_gc_time_seconds": func(s *goSnapshot) float64 { return float64(s.gc.LastGC.UnixNano()) / 1e9 },
-	// MemStats counts tiny allocations in both mallocs and frees, so that
-	// their difference is the live objects.
-	"go_memstats_mallocs_total":       func(s *goSnapshot) float64 { return float64(s.rm[rmAllocsObjects] + s.rm[rmTinyAllocs]) },
-	"go_memstats_frees_total":         func(s *goSnapshot) float64 { return float64(s.rm[rmFreesObjects] + s.rm[rmTinyAllocs]) },
-	"go_memstats_alloc_bytes_total":   rmValue(rmAllocsBytes),
-	"go_memstats_sys_bytes":           rmValue(rmTotal),
-	"go_memstats_alloc_bytes":         rmValue(rmHeapObjectsBytes),
-	"go_memstats_heap_alloc_bytes":    rmValue(rmHeapObjectsBytes),
-	"go_memstats_heap_inuse_bytes":    rmSum(rmHeapObjectsBytes, rmHeapUnused),
-	"go_memstats_heap_released_bytes": rmValue(rmHeapReleased),
-	"go_memstats_heap_idle_bytes":     rmSum(rmHeapReleased, rmHeapFree),
-	"go_memstats_heap_sys_bytes":      rmSum(rmHeapObjectsBytes, rmHeapUnused, rmHeapReleased, rmHeapFree),
-	"go_memstats_heap_objects":        rmValue(rmHeapObjects),
-	"go_memstats_stack_inuse_bytes":   rmValue(rmHeapStacks),
-	"go_memstats_stack_sys_bytes":     rmSum(rmHeapStacks, rmOSStacks),
-	"go_memstats_mspan_inuse_bytes":   rmValue(rmMSpanInuse),
-	"go_memstats_mspan_sys_bytes":     rmSum(rmMSpanInuse, rmMSpanFree),
-	"go_memstats_mcache_inuse_bytes":  rmValue(rmMCacheInuse),
-	"go_memstats_mcache_sys_bytes":    rmSum(rmMCacheInuse, rmMCacheFree),
-	"go_memstats_buck_hash_sys_bytes": rmValue(rmProfBuckets),
-	"go_memstats_gc_sys_bytes":        rmValue(rmMetadataOther),
-	"go_memstats_other_sys_bytes":     rmValue(rmOther),
-	"go_memstats_next_gc_bytes":       rmValue(rmHeapGoal),
+func goValues() map[string]func(s *goSnapshot) float64 {
+	return map[string]func(s *goSnapshot) float64{
+		"go_goroutines":                    func(s *goSnapshot) float64 { return float64(s.goroutines) },
+		"go_threads":                       func(s *goSnapshot) float64 { return float64(s.threads) },
+		"go_info":                          func(*goSnapshot) float64 { return 1 },
+		"go_gc_gogc_percent":               rmValue(rmGOGC),
+		"go_gc_gomemlimit_bytes":           rmValue(rmMemLimit),
+		"go_sched_gomaxprocs_threads":      rmValue(rmGOMAXPROCS),
+		"go_memstats_last_gc_time_seconds": func(s *goSnapshot) float64 { return float64(s.gc.LastGC.UnixNano()) / 1e9 },
+		// MemStats counts tiny allocations in both mallocs and frees, so that
+		// their difference is the live objects.
+		"go_memstats_mallocs_total":       func(s *goSnapshot) float64 { return float64(s.rm[rmAllocsObjects] + s.rm[rmTinyAllocs]) },
+		"go_memstats_frees_total":         func(s *goSnapshot) float64 { return float64(s.rm[rmFreesObjects] + s.rm[rmTinyAllocs]) },
+		"go_memstats_alloc_bytes_total":   rmValue(rmAllocsBytes),
+		"go_memstats_sys_bytes":           rmValue(rmTotal),
+		"go_memstats_alloc_bytes":         rmValue(rmHeapObjectsBytes),
+		"go_memstats_heap_alloc_bytes":    rmValue(rmHeapObjectsBytes),
+		"go_memstats_heap_inuse_bytes":    rmSum(rmHeapObjectsBytes, rmHeapUnused),
+		"go_memstats_heap_released_bytes": rmValue(rmHeapReleased),
+		"go_memstats_heap_idle_bytes":     rmSum(rmHeapReleased, rmHeapFree),
+		"go_memstats_heap_sys_bytes":      rmSum(rmHeapObjectsBytes, rmHeapUnused, rmHeapReleased, rmHeapFree),
+		"go_memstats_heap_objects":        rmValue(rmHeapObjects),
+		"go_memstats_stack_inuse_bytes":   rmValue(rmHeapStacks),
+		"go_memstats_stack_sys_bytes":     rmSum(rmHeapStacks, rmOSStacks),
+		"go_memstats_mspan_inuse_bytes":   rmValue(rmMSpanInuse),
+		"go_memstats_mspan_sys_bytes":     rmSum(rmMSpanInuse, rmMSpanFree),
+		"go_memstats_mcache_inuse_bytes":  rmValue(rmMCacheInuse),
+		"go_memstats_mcache_sys_bytes":    rmSum(rmMCacheInuse, rmMCacheFree),
+		"go_memstats_buck_hash_sys_bytes": rmValue(rmProfBuckets),
+		"go_memstats_gc_sys_bytes":        rmValue(rmMetadataOther),
+		"go_memstats_other_sys_bytes":     rmValue(rmOther),
+		"go_memstats_next_gc_bytes":       rmValue(rmHeapGoal),
+	}
 }
 
 // goGCDuration is the summary of the GC's pauses, written from
@@ -169,9 +171,10 @@ var goFamilies = sync.OnceValues(func() (fams []goFamily, unknown []string) {
 	if err != nil {
 		return nil, []string{err.Error()}
 	}
+	values := goValues()
 	for _, f := range gathered {
 		name := f.GetName()
-		value, ok := goValues[name]
+		value, ok := values[name]
 		if !ok && name != goGCDuration {
 			unknown = append(unknown, name)
 			continue

@@ -25,37 +25,59 @@ type Service struct {
 	Usage *procstat.Usage
 }
 
-// descHelp is the help of each series of init's services, for the
-// descriptors and for the text written straight (InitHandler).
-var descHelp = map[string]string{
-	ServiceUp:             "Whether the service's process runs (1) or not (0).",
-	ServiceWantedUp:       "Whether the service is wanted up (1) or down (0).",
-	ServiceRestarts:       "Restarts of the service by its restart policy.",
-	ServiceLogLines:       "Lines the service wrote, by stream.",
-	ServiceLogDropped:     "Log lines a sink (file, console, ring) could not take, counted once per sink.",
-	ServiceLogWriteErrors: "Failed operations of the service's log file (write, open, rotate).",
-	ServiceCPU:            "User and system CPU time of the service's live process group.",
-	ServiceMemory:         "Memory of the service's process group: resident (rss) and proportional (pss).",
-	ServiceOpenFDs:        "Open file descriptors of the service's process group.",
-	ServiceThreads:        "Threads of the service's process group.",
-	ServiceProcesses:      "Processes in the service's process group.",
-	BootDuration:          "Time from init's start to the end of its boot (step 5); absent while it boots.",
+// help is the help of each series of init's services, for the
+// descriptors and for the text written straight (Init).
+func help(name string) string {
+	switch name {
+	case ServiceUp:
+		return "Whether the service's process runs (1) or not (0)."
+	case ServiceWantedUp:
+		return "Whether the service is wanted up (1) or down (0)."
+	case ServiceRestarts:
+		return "Restarts of the service by its restart policy."
+	case ServiceLogLines:
+		return "Lines the service wrote, by stream."
+	case ServiceLogDropped:
+		return "Log lines a sink (file, console, ring) could not take, counted once per sink."
+	case ServiceLogWriteErrors:
+		return "Failed operations of the service's log file (write, open, rotate)."
+	case ServiceCPU:
+		return "User and system CPU time of the service's live process group."
+	case ServiceMemory:
+		return "Memory of the service's process group: resident (rss) and proportional (pss)."
+	case ServiceOpenFDs:
+		return "Open file descriptors of the service's process group."
+	case ServiceThreads:
+		return "Threads of the service's process group."
+	case ServiceProcesses:
+		return "Processes in the service's process group."
+	case BootDuration:
+		return "Time from init's start to the end of its boot (step 5); absent while it boots."
+	case ControlRequests:
+		return "Requests to the control API, by route (its pattern in the route table) and status code; refusals included."
+	}
+	return ""
 }
 
-var (
-	descUp          = prometheus.NewDesc(ServiceUp, descHelp[ServiceUp], []string{"service"}, nil)
-	descWanted      = prometheus.NewDesc(ServiceWantedUp, descHelp[ServiceWantedUp], []string{"service"}, nil)
-	descRestarts    = prometheus.NewDesc(ServiceRestarts, descHelp[ServiceRestarts], []string{"service"}, nil)
-	descLogLines    = prometheus.NewDesc(ServiceLogLines, descHelp[ServiceLogLines], []string{"service", "stream"}, nil)
-	descLogDropped  = prometheus.NewDesc(ServiceLogDropped, descHelp[ServiceLogDropped], []string{"service"}, nil)
-	descLogWriteErr = prometheus.NewDesc(ServiceLogWriteErrors, descHelp[ServiceLogWriteErrors], []string{"service"}, nil)
-	descCPU         = prometheus.NewDesc(ServiceCPU, descHelp[ServiceCPU], []string{"service"}, nil)
-	descMemory      = prometheus.NewDesc(ServiceMemory, descHelp[ServiceMemory], []string{"service", "kind"}, nil)
-	descFDs         = prometheus.NewDesc(ServiceOpenFDs, descHelp[ServiceOpenFDs], []string{"service"}, nil)
-	descThreads     = prometheus.NewDesc(ServiceThreads, descHelp[ServiceThreads], []string{"service"}, nil)
-	descProcesses   = prometheus.NewDesc(ServiceProcesses, descHelp[ServiceProcesses], []string{"service"}, nil)
-	descBoot        = prometheus.NewDesc(BootDuration, descHelp[BootDuration], nil, nil)
-)
+// serviceDescs are the descriptors of the services' series, made on first
+// use (a package-level variable would make them in every process, at
+// start).
+var serviceDescs = sync.OnceValue(func() *svcDescs {
+	d := func(name string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc(name, help(name), labels, nil)
+	}
+	return &svcDescs{
+		up: d(ServiceUp, "service"), wanted: d(ServiceWantedUp, "service"), restarts: d(ServiceRestarts, "service"),
+		logLines: d(ServiceLogLines, "service", "stream"), logDropped: d(ServiceLogDropped, "service"), logWriteErr: d(ServiceLogWriteErrors, "service"),
+		cpu: d(ServiceCPU, "service"), memory: d(ServiceMemory, "service", "kind"), fds: d(ServiceOpenFDs, "service"),
+		threads: d(ServiceThreads, "service"), processes: d(ServiceProcesses, "service"), boot: d(BootDuration),
+		requests: d(ControlRequests, "route", "code"),
+	}
+})
+
+type svcDescs struct {
+	up, wanted, restarts, logLines, logDropped, logWriteErr, cpu, memory, fds, threads, processes, boot, requests *prometheus.Desc
+}
 
 // Services is the collector of init's services: each scrape asks list
 // for a snapshot (the supervisor's status and the /proc figures), so the
@@ -74,33 +96,35 @@ func NewServices(list func() []Service, boot func() time.Duration) *Services {
 
 // Describe sends every descriptor.
 func (c *Services) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descUp, descWanted, descRestarts, descLogLines, descLogDropped, descLogWriteErr, descCPU, descMemory, descFDs, descThreads, descProcesses, descBoot} {
+	d := serviceDescs()
+	for _, d := range []*prometheus.Desc{d.up, d.wanted, d.restarts, d.logLines, d.logDropped, d.logWriteErr, d.cpu, d.memory, d.fds, d.threads, d.processes, d.boot} {
 		ch <- d
 	}
 }
 
 // Collect sends the series of one snapshot.
 func (c *Services) Collect(ch chan<- prometheus.Metric) {
+	d := serviceDescs()
 	if c.boot != nil {
-		if d := c.boot(); d > 0 {
-			ch <- prometheus.MustNewConstMetric(descBoot, prometheus.GaugeValue, d.Seconds())
+		if t := c.boot(); t > 0 {
+			ch <- prometheus.MustNewConstMetric(d.boot, prometheus.GaugeValue, t.Seconds())
 		}
 	}
 	for _, s := range c.list() {
-		ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, b2f(s.Up), s.Name)
-		ch <- prometheus.MustNewConstMetric(descWanted, prometheus.GaugeValue, b2f(s.WantedUp), s.Name)
-		ch <- prometheus.MustNewConstMetric(descRestarts, prometheus.CounterValue, float64(s.Restarts), s.Name)
-		ch <- prometheus.MustNewConstMetric(descLogLines, prometheus.CounterValue, float64(s.StdoutLines), s.Name, "stdout")
-		ch <- prometheus.MustNewConstMetric(descLogLines, prometheus.CounterValue, float64(s.StderrLines), s.Name, "stderr")
-		ch <- prometheus.MustNewConstMetric(descLogDropped, prometheus.CounterValue, float64(s.DroppedLines), s.Name)
-		ch <- prometheus.MustNewConstMetric(descLogWriteErr, prometheus.CounterValue, float64(s.WriteErrors), s.Name)
+		ch <- prometheus.MustNewConstMetric(d.up, prometheus.GaugeValue, b2f(s.Up), s.Name)
+		ch <- prometheus.MustNewConstMetric(d.wanted, prometheus.GaugeValue, b2f(s.WantedUp), s.Name)
+		ch <- prometheus.MustNewConstMetric(d.restarts, prometheus.CounterValue, float64(s.Restarts), s.Name)
+		ch <- prometheus.MustNewConstMetric(d.logLines, prometheus.CounterValue, float64(s.StdoutLines), s.Name, "stdout")
+		ch <- prometheus.MustNewConstMetric(d.logLines, prometheus.CounterValue, float64(s.StderrLines), s.Name, "stderr")
+		ch <- prometheus.MustNewConstMetric(d.logDropped, prometheus.CounterValue, float64(s.DroppedLines), s.Name)
+		ch <- prometheus.MustNewConstMetric(d.logWriteErr, prometheus.CounterValue, float64(s.WriteErrors), s.Name)
 		if u := s.Usage; u != nil {
-			ch <- prometheus.MustNewConstMetric(descCPU, prometheus.CounterValue, u.CPUSeconds, s.Name)
-			ch <- prometheus.MustNewConstMetric(descMemory, prometheus.GaugeValue, float64(u.RSSBytes), s.Name, "rss")
-			ch <- prometheus.MustNewConstMetric(descMemory, prometheus.GaugeValue, float64(u.PSSBytes), s.Name, "pss")
-			ch <- prometheus.MustNewConstMetric(descFDs, prometheus.GaugeValue, float64(u.OpenFDs), s.Name)
-			ch <- prometheus.MustNewConstMetric(descThreads, prometheus.GaugeValue, float64(u.Threads), s.Name)
-			ch <- prometheus.MustNewConstMetric(descProcesses, prometheus.GaugeValue, float64(u.Processes), s.Name)
+			ch <- prometheus.MustNewConstMetric(d.cpu, prometheus.CounterValue, u.CPUSeconds, s.Name)
+			ch <- prometheus.MustNewConstMetric(d.memory, prometheus.GaugeValue, float64(u.RSSBytes), s.Name, "rss")
+			ch <- prometheus.MustNewConstMetric(d.memory, prometheus.GaugeValue, float64(u.PSSBytes), s.Name, "pss")
+			ch <- prometheus.MustNewConstMetric(d.fds, prometheus.GaugeValue, float64(u.OpenFDs), s.Name)
+			ch <- prometheus.MustNewConstMetric(d.threads, prometheus.GaugeValue, float64(u.Threads), s.Name)
+			ch <- prometheus.MustNewConstMetric(d.processes, prometheus.GaugeValue, float64(u.Processes), s.Name)
 		}
 	}
 }
@@ -126,13 +150,6 @@ type requestKey struct {
 	route string
 	code  int
 }
-
-const controlRequestsHelp = "Requests to the control API, by route (its pattern in the route table) and status code; refusals included."
-
-var descControlRequests = prometheus.NewDesc(ControlRequests, controlRequestsHelp, []string{"route", "code"}, nil)
-
-// requestsHeader is the # HELP and # TYPE lines of ControlRequests.
-var requestsHeader = sync.OnceValue(func() string { return textHeader(ControlRequests, controlRequestsHelp, "counter") })
 
 // NewControlRequests returns the counter of hermes_control_requests_total.
 func NewControlRequests() *Requests {
@@ -167,11 +184,11 @@ type requestCount struct {
 	n    uint64
 }
 
-func (r *Requests) Describe(ch chan<- *prometheus.Desc) { ch <- descControlRequests }
+func (r *Requests) Describe(ch chan<- *prometheus.Desc) { ch <- serviceDescs().requests }
 
 func (r *Requests) Collect(ch chan<- prometheus.Metric) {
 	for _, c := range r.snapshot() {
-		ch <- prometheus.MustNewConstMetric(descControlRequests, prometheus.CounterValue, float64(c.n), c.key.route, c.code)
+		ch <- prometheus.MustNewConstMetric(serviceDescs().requests, prometheus.CounterValue, float64(c.n), c.key.route, c.code)
 	}
 }
 
@@ -181,7 +198,7 @@ func (r *Requests) writeText(w *bytes.Buffer) {
 	if len(counts) == 0 {
 		return
 	}
-	w.WriteString(requestsHeader())
+	w.WriteString(textHeaders().requests)
 	for _, c := range counts {
 		b := w.AvailableBuffer()
 		b = append(b, ControlRequests...)
