@@ -46,6 +46,9 @@
 // messages_text in batches, and Search reads both; it also drops
 // sessions_by_activity, which sessions_by_recency covers. Turns that
 // arrive while one is written share its commit (AppendTurn's group).
+// QueueTurn puts a turn in the same queue without waiting for its commit
+// (the gateway's chat completions, whose answer is already delivered);
+// Flush waits for what was queued, and Close writes it before closing.
 //
 // # Lifecycle
 //
