@@ -453,3 +453,51 @@ func TestCloseWritesQueuedTurns(t *testing.T) {
 		t.Errorf("QueueTurn after Close = %v, want ErrClosed", err)
 	}
 }
+
+// A queued turn that finds the queue idle waits for others to share its
+// commit, until a turn someone waits for, a Flush or a Close comes.
+func TestQueueTurnGathers(t *testing.T) {
+	bg := context.Background()
+	for _, tc := range []struct {
+		name string
+		end  func(s *Store) error
+	}{
+		{"AppendTurn", func(s *Store) error { return s.AppendTurn(bg, turn("g", "waited for", "reply", nil)) }},
+		{"Flush", func(s *Store) error { return s.Flush(bg) }},
+		{"Close", func(s *Store) error { return s.Close() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, path := openStore(t, nil)
+			s.commitDelay = time.Hour
+			errs := make(chan error, 3)
+			for i := range 3 {
+				s.QueueTurn(bg, turn("g", fmt.Sprint("queued ", i), "reply", nil), func(err error) { errs <- err })
+			}
+			testenv.Eventually(t, 10*time.Second, "the first turn to wait for the others", func() bool {
+				s.group.mu.Lock()
+				defer s.group.mu.Unlock()
+				return s.group.gathering && len(s.group.queue) == 3
+			})
+			if _, _, err := s.Get(bg, "g"); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("Get while the group gathers: %v, want ErrNotFound", err)
+			}
+			if err := tc.end(s); err != nil {
+				t.Fatalf("%s = %v", tc.name, err)
+			}
+			for range 3 {
+				if err := <-errs; err != nil {
+					t.Errorf("a queued turn: %v", err)
+				}
+			}
+			ro, err := OpenReadOnly(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ro.Close()
+			_, msgs, err := ro.Get(bg, "g")
+			if want := map[string]int{"AppendTurn": 8, "Flush": 6, "Close": 6}[tc.name]; err != nil || len(msgs) != want {
+				t.Errorf("after %s: %d messages (%v), want %d", tc.name, len(msgs), err, want)
+			}
+		})
+	}
+}

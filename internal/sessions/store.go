@@ -68,6 +68,8 @@ type Store struct {
 	stats stats
 	// quickScan replaces the constant of that name (tests); 0 keeps it.
 	quickScan int
+	// commitDelay replaces the constant of that name (tests); 0 keeps it.
+	commitDelay time.Duration
 	// w is the writer's one connection; nil in a read-only store.
 	w *sql.DB
 	// turn holds the statements of AppendTurn, prepared once on w (a

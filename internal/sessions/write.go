@@ -113,13 +113,24 @@ func (s *Store) AppendTurn(ctx context.Context, t Turn) error {
 // their messages piling up in memory).
 const maxQueued = 256
 
+// commitDelay is how long a turn of QueueTurn's that finds the queue idle
+// waits for others to share its commit (nobody waits for that turn); an
+// AppendTurn, a Flush, a Close or maxGroup turns queued end the wait at
+// once. Under concurrent turns a commit then writes several turns' pages
+// once: a group commit delay, as databases have.
+const commitDelay = time.Millisecond
+
+// maxGroup is the queue's length that ends commitDelay's wait.
+const maxGroup = 64
+
 // QueueTurn records a turn as AppendTurn does, in the same queue and so in
 // the order of the calls (a turn queued before another of its session
 // takes the lower sequence numbers), but returns once the turn is queued,
 // without waiting for its commit; done, when not nil, is called with what
 // AppendTurn would have returned, once the turn is written or refused.
 // With maxQueued turns already waiting it waits like AppendTurn, and calls
-// done before it returns.
+// done before it returns. A turn that finds the queue idle is written
+// commitDelay later, with the turns queued meanwhile.
 //
 // The gateway queues a chat completion's turn once the answer is
 // delivered, so that neither the client's next request on the same
@@ -148,6 +159,9 @@ func (s *Store) Flush(ctx context.Context) error {
 	g := &s.group
 	g.mu.Lock()
 	target := g.queued
+	if g.written < target {
+		g.kickLocked()
+	}
 	for g.written < target {
 		ch := g.settledLocked()
 		g.mu.Unlock()
@@ -187,7 +201,50 @@ func (s *Store) enqueue(ctx context.Context, t Turn, async bool) (*queuedTurn, e
 	g.queue = append(g.queue, q)
 	q.first = !g.writing
 	g.writing = true
+	if !async || len(g.queue) >= maxGroup {
+		g.kickLocked() // someone waits for this turn, or the group is large
+	}
 	return q, nil
+}
+
+// gather is commitDelay's wait of the first turn of QueueTurn's to find
+// the queue idle: it returns after commitDelay, or once kicked.
+func (g *group) gather(delay time.Duration) {
+	g.mu.Lock()
+	if g.kick == nil {
+		g.kick = make(chan struct{}, 1)
+	}
+	select {
+	case <-g.kick: // a stale kick, of an earlier wait
+	default:
+	}
+	for _, o := range g.queue {
+		if !o.async {
+			g.mu.Unlock()
+			return
+		}
+	}
+	g.gathering = true
+	g.mu.Unlock()
+	t := time.NewTimer(delay)
+	select {
+	case <-t.C:
+	case <-g.kick:
+	}
+	t.Stop()
+	g.mu.Lock()
+	g.gathering = false
+	g.mu.Unlock()
+}
+
+// kickLocked ends gather's wait, if one is under way.
+func (g *group) kickLocked() {
+	if g.gathering {
+		select {
+		case g.kick <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // commit waits for q's turn to be written, or writes it with the turns
@@ -199,6 +256,12 @@ func (s *Store) commit(q *queuedTurn) error {
 		if lead := <-q.lead; !lead {
 			return q.err
 		}
+	} else if q.async {
+		delay := s.commitDelay
+		if delay == 0 {
+			delay = commitDelay
+		}
+		g.gather(delay)
 	}
 	g.mu.Lock()
 	batch := g.queue
@@ -253,6 +316,10 @@ type group struct {
 	settled chan struct{}
 	// closing refuses new turns (Close).
 	closing bool
+	// gathering: a leader waits commitDelay for others (gather); kick
+	// ends its wait.
+	gathering bool
+	kick      chan struct{}
 }
 
 // settledLocked is the channel closed when the next group is written.
