@@ -164,10 +164,28 @@ func readAuthDoc(home, path string) (map[string]json.RawMessage, error) {
 }
 
 // mustJSON encodes a value that always encodes (strings and maps of raw
-// JSON).
+// JSON). A string of printable ASCII that json.Marshal would not escape
+// (the ids and model names of every request) is quoted as it is, without
+// json.Marshal's reflection.
 func mustJSON(v any) json.RawMessage {
+	if s, ok := v.(string); ok && plainJSON(s) {
+		b := make([]byte, 0, len(s)+2)
+		return append(append(append(b, '"'), s...), '"')
+	}
 	b, _ := json.Marshal(v)
 	return b
+}
+
+// plainJSON reports whether s is the same inside JSON quotes: printable
+// ASCII without the characters json.Marshal escapes.
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c > 0x7e, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
 }
 
 // lockFile takes an exclusive flock on path (created 0600 when missing)

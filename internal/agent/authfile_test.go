@@ -223,3 +223,13 @@ func TestStoreProviderKeyRefuses(t *testing.T) {
 		})
 	}
 }
+
+// mustJSON's quoting of plain strings is json.Marshal's.
+func TestMustJSONString(t *testing.T) {
+	for _, s := range []string{"", "chatcmpl-abc234", "hermes-coder", "gpt-4o:latest/x y", `say "hi"`, `back\slash`, "<b>&amp;</b>", "tab\there", "new\nline", "\x7f", "é", "\u2028", "\xff"} {
+		want, _ := json.Marshal(s)
+		if got := mustJSON(s); string(got) != string(want) {
+			t.Errorf("mustJSON(%q) = %s, want %s", s, got, want)
+		}
+	}
+}

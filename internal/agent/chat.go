@@ -187,8 +187,12 @@ func assistantMessage(raw json.RawMessage, text, model string) sessions.Message 
 const storeTimeout = 10 * time.Second
 
 // storeChatTurn appends a chat completion turn to the session, once the
-// answer is delivered (the client does not wait for the bookkeeping; the
-// handler, and so a drain, does). A client
+// answer is delivered: it queues the turn (sessions.Store.QueueTurn), in
+// the order of the answers, and returns without waiting for its commit,
+// so that neither the client nor its next request on the same connection
+// waits for the bookkeeping. The gateway's reads of the store (the
+// sessions routes, a conversation's history) wait for the turns queued
+// before them, and a stopping gateway for all of them. A client
 // that named its session (X-Hermes-Session-Id) resends the history each
 // time, so only the messages after the last assistant message are new
 // and stored; a new session stores every message the client sent. The
@@ -220,9 +224,10 @@ func (a *Agent) storeChatTurn(ctx context.Context, sid string, given bool, model
 	reply.CreatedAt = now
 	msgs = append(msgs, reply)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
-	defer cancel()
-	err := a.store.AppendTurn(ctx, sessions.Turn{SessionID: sid, Profile: a.profile, Model: model, Messages: msgs, Usage: usage})
-	if err != nil {
-		a.log.Error("agent: storing a turn", "session", sid, "err", err)
-	}
+	a.store.QueueTurn(ctx, sessions.Turn{SessionID: sid, Profile: a.profile, Model: model, Messages: msgs, Usage: usage}, func(err error) {
+		cancel()
+		if err != nil {
+			a.log.Error("agent: storing a turn", "session", sid, "err", err)
+		}
+	})
 }

@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"strings"
+	"sync/atomic"
 )
 
 // chatRoles are the roles a message may have.
@@ -16,6 +16,7 @@ var chatRoles = map[string]bool{"system": true, "developer": true, "user": true,
 // other fields (temperature, tools, response_format, …) go to the
 // upstream as they came, in fields.
 type chatRequest struct {
+	body         []byte // as the client sent it
 	fields       map[string]json.RawMessage
 	Model        string
 	Messages     []chatMessage
@@ -45,7 +46,7 @@ func decodeChatRequest(body []byte) (chatRequest, error) {
 	if err != nil {
 		return req, err
 	}
-	req.fields = fields
+	req.body, req.fields = body, fields
 	if req.Model, err = requiredString(fields, "model", "a model such as hermes-<profile>"); err != nil {
 		return req, err
 	}
@@ -216,30 +217,65 @@ func systemMessages(system string) []json.RawMessage {
 	if system == "" {
 		return nil
 	}
-	return []json.RawMessage{mustJSON(map[string]string{"role": "system", "content": system})}
+	return []json.RawMessage{systemMessage(system)}
 }
+
+// systemMessage is {"content": system, "role": "system"}, encoded once
+// for the same prompt (SOUL.md changes seldom; it is sent with every
+// request).
+func systemMessage(system string) json.RawMessage {
+	if last := lastSystem.Load(); last != nil && last.text == system {
+		return last.msg
+	}
+	msg := mustJSON(map[string]string{"role": "system", "content": system})
+	lastSystem.Store(&encodedSystem{system, msg})
+	return msg
+}
+
+// encodedSystem is a system prompt and its message.
+type encodedSystem struct {
+	text string
+	msg  json.RawMessage
+}
+
+var lastSystem atomic.Pointer[encodedSystem]
 
 // forUpstream is the request for the upstream: the client's fields, the
 // configured model, SOUL.md as the first system message followed by the
 // client's messages unchanged (its own system messages come after
-// SOUL.md, never instead of it), and usage asked for when streaming.
+// SOUL.md, never instead of it), and usage asked for when streaming. It
+// is the client's body with those members put in (withFields), not a
+// decode and an encode: every other byte is the client's.
 func (req chatRequest) forUpstream(model, system string) ([]byte, error) {
-	out := maps.Clone(req.fields)
-	out["model"] = mustJSON(model)
-	msgs := systemMessages(system)
+	n := 2
 	for _, m := range req.Messages {
-		msgs = append(msgs, m.raw)
+		n += len(m.raw) + 1
 	}
-	out["messages"] = mustJSON(msgs)
+	var sys json.RawMessage
+	if system != "" {
+		sys = systemMessage(system)
+		n += len(sys) + 1
+	}
+	msgs := make([]byte, 0, n)
+	msgs = append(msgs, '[')
+	msgs = append(msgs, sys...)
+	for i, m := range req.Messages {
+		if i > 0 || sys != nil {
+			msgs = append(msgs, ',')
+		}
+		msgs = append(msgs, m.raw...)
+	}
+	msgs = append(msgs, ']')
+	set := []field{{"model", mustJSON(model)}, {"messages", msgs}}
 	if req.Stream {
 		so := map[string]json.RawMessage{}
 		if raw, ok := req.fields["stream_options"]; ok && !isNull(raw) {
 			json.Unmarshal(raw, &so)
 		}
 		so["include_usage"] = json.RawMessage("true")
-		out["stream_options"] = mustJSON(so)
+		set = append(set, field{"stream_options", mustJSON(so)})
 	}
-	b, err := json.Marshal(out)
+	b, err := withFields(req.body, set)
 	if err != nil {
 		return nil, fail(ErrBadRequest, "invalid_json", "re-encoding the request: %w", err)
 	}

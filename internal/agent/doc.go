@@ -104,8 +104,11 @@
 // reports (streams ask for it with stream_options.include_usage; a client
 // that asked gets it as OpenAI sends it, "usage": null in every chunk then
 // one chunk without choices and the usage, before [DONE]). The turn is
-// written once the answer is delivered, so the client does not wait for
-// the bookkeeping; the handler (and so a drain) does. A failed upstream
+// queued once the answer is delivered (sessions.Store.QueueTurn), so
+// neither the client nor its next request on the same connection waits
+// for the commit; the sessions routes and a conversation's history wait
+// for the turns queued before them, and a stopping gateway for every
+// queued turn (sessions.Store.Flush). A failed upstream
 // call stores nothing. The SOUL.md prompt belongs to the profile, not to
 // the conversation, and is not stored.
 //

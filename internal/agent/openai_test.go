@@ -662,6 +662,9 @@ func TestOpenAISDKAbandonedStream(t *testing.T) {
 			}
 			// The handler has returned once the agent's slot is free.
 			testenv.Eventually(t, 5*time.Second, "the request to end", func() bool { return len(p.agent.slots) == 0 })
+			if err := p.store.Flush(context.Background()); err != nil { // a chat turn queued, if any
+				t.Fatal(err)
+			}
 			list, err := p.store.List(context.Background(), sessions.ListOptions{})
 			if err != nil || len(list) != 0 {
 				t.Errorf("an abandoned stream left sessions in state.db: %+v, %v", list, err)

@@ -137,6 +137,10 @@ func (a *Agent) history(ctx context.Context, req responsesRequest, sid string, g
 		if given && csid != sid {
 			return nil, "", badField("conversation", "conversation %q is recorded in session %s, but %s names %s", req.Conversation, csid, SessionHeader, sid)
 		}
+		// Its chat turns queued before this request are in its history.
+		if err := a.store.Flush(ctx); err != nil {
+			return nil, "", fmt.Errorf("%w: %w", errClientGone, err)
+		}
 		_, msgs, err := a.store.Get(ctx, csid)
 		if err != nil && !errors.Is(err, sessions.ErrNotFound) {
 			return nil, "", fail(ErrUnavailable, "store_failed", "reading conversation %q: %w", req.Conversation, err)

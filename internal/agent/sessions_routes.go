@@ -34,10 +34,15 @@ func (a *Agent) sessionRoutes() []route {
 	}
 }
 
-// needStore is the 503 of the sessions routes on a gateway without a store.
-func (a *Agent) needStore() error {
+// needStore is the 503 of the sessions routes on a gateway without a
+// store. With one, it waits for the chat turns queued before the request
+// (storeChatTurn), so that a client reads every turn it was answered.
+func (a *Agent) needStore(ctx context.Context) error {
 	if a.store == nil {
 		return fail(ErrUnavailable, "no_store", "the gateway of profile %s keeps no sessions store", a.profile)
+	}
+	if err := a.store.Flush(ctx); err != nil {
+		return fmt.Errorf("%w: %w", errClientGone, err)
 	}
 	return nil
 }
@@ -75,7 +80,7 @@ func (a *Agent) admitTurn(ctx context.Context) error {
 // sessionOf reads the path's session of this profile: a session id that
 // is not valid, unknown, or recorded by another profile is a 404.
 func (a *Agent) sessionOf(r *http.Request) (sessions.Detail, error) {
-	if err := a.needStore(); err != nil {
+	if err := a.needStore(r.Context()); err != nil {
 		return sessions.Detail{}, err
 	}
 	id := r.PathValue("session_id")
@@ -133,7 +138,7 @@ func intQuery(r *http.Request, name string, def int) (int, error) {
 // of the profile's sessions, newest activity first, those whose title or
 // messages hold q when it is given (matched literally).
 func (a *Agent) listSessions(w http.ResponseWriter, r *http.Request) error {
-	if err := a.needStore(); err != nil {
+	if err := a.needStore(r.Context()); err != nil {
 		return err
 	}
 	offset, err := intQuery(r, "offset", 0)

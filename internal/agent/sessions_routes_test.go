@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -259,5 +260,40 @@ func TestStoreFull507(t *testing.T) {
 	}
 	if resp, b := p.call(t, "POST", "/v1/chat/completions", chatBody("hermes-coder", false, user("hi"))); resp.StatusCode != 200 {
 		t.Errorf("after ending the sessions: %d %s", resp.StatusCode, b)
+	}
+}
+
+// A chat turn is queued for the store once answered, and the sessions
+// routes wait for it: a read right after the answer (no polling) sees
+// every turn answered before it, in order.
+func TestSessionsRoutesSeeQueuedTurns(t *testing.T) {
+	p := newProfile(t, profileOpts{})
+	history := []testMessage{}
+	for i := 1; i <= 10; i++ {
+		turn := "turn " + strconv.Itoa(i)
+		history = append(history, user(turn))
+		resp, b := p.call(t, "POST", "/v1/chat/completions", chatBody("hermes-coder", false, history...), SessionHeader, "queued")
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %s", turn, resp.StatusCode, b)
+		}
+		history = append(history, asst("echo: "+turn))
+
+		resp, b = p.call(t, "GET", "/v1/sessions/queued", "")
+		var d sessions.Detail
+		decodeInto(t, b, &d)
+		if resp.StatusCode != 200 || len(d.Messages) != 2*i {
+			t.Fatalf("after %s: GET the session: %d, %d messages; want 200, %d", turn, resp.StatusCode, len(d.Messages), 2*i)
+		}
+		for j, m := range d.Messages {
+			if want := "turn " + strconv.Itoa(j/2+1); !strings.HasSuffix(m.Content, want) {
+				t.Errorf("after %s: message %d is %q, want %s's", turn, m.Seq, m.Content, want)
+			}
+		}
+		resp, b = p.call(t, "GET", "/v1/sessions?q="+url.QueryEscape("echo: "+turn), "")
+		var page sessions.Page
+		decodeInto(t, b, &page)
+		if resp.StatusCode != 200 || len(page.Sessions) != 1 {
+			t.Errorf("after %s: a search of its reply: %d, %d sessions; want 200, 1: %s", turn, resp.StatusCode, len(page.Sessions), b)
+		}
 	}
 }

@@ -217,6 +217,11 @@ func Run(ctx context.Context, cfg Config) error {
 		reason = fmt.Sprintf("stopped on request; requests still running after drain_timeout %s were cut off", set.drain)
 	}
 	<-served // http.ErrServerClosed
+	// The chat turns answered and queued for the store are written before
+	// the gateway says it stopped (Close would write them too, later).
+	if err := store.Flush(sctx); err != nil {
+		log.Error("gateway: writing the queued turns", "profile", p, "err", err)
+	}
 	g.record(StateStopped, reason)
 	log.Info("gateway stopped", "profile", p)
 	return lock.Release()

@@ -426,3 +426,29 @@ func TestREADMEListsEveryRoute(t *testing.T) {
 		}
 	}
 }
+
+// The chat turns answered before a stop are in state.db once Run returns
+// (the store's queue is written as the gateway stops).
+func TestRunWritesQueuedTurns(t *testing.T) {
+	g := newProbedGateway(t, "")
+	g.start(t)
+	const turns = 20
+	for i := range turns {
+		g.chat(t, "hermes-default", fmt.Sprint("turn ", i))
+	}
+	g.stop(t)
+	st, err := sessions.OpenReadOnly(filepath.Join(g.home, profiles.FileSessions))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	list, err := st.List(context.Background(), sessions.ListOptions{})
+	if err != nil || len(list) != turns {
+		t.Fatalf("after the stop: %d sessions (%v), want the %d answered", len(list), err, turns)
+	}
+	for _, s := range list {
+		if s.MessageCount != 2 {
+			t.Errorf("session %s holds %d messages, want 2", s.ID, s.MessageCount)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package sessions
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -302,5 +303,201 @@ func TestGroupCommit(t *testing.T) {
 	defer s.group.mu.Unlock()
 	if s.group.writing || len(s.group.queue) > 0 {
 		t.Errorf("after the group: writing %v, %d queued; want idle", s.group.writing, len(s.group.queue))
+	}
+}
+
+// holdGroup makes the store's turns queue as if a leader were at work,
+// and returns the function that lets the first of them lead.
+func holdGroup(t *testing.T, s *Store) (release func()) {
+	t.Helper()
+	s.group.mu.Lock()
+	s.group.writing = true
+	s.group.mu.Unlock()
+	return func() {
+		s.group.mu.Lock()
+		first := s.group.queue[0]
+		s.group.mu.Unlock()
+		first.lead <- true
+	}
+}
+
+// QueueTurn returns before its turn is written, keeps the order of the
+// calls, and Flush waits for what was queued before it.
+func TestQueueTurn(t *testing.T) {
+	s, _ := openStore(t, nil)
+	release := holdGroup(t, s)
+	bg := context.Background()
+	var mu sync.Mutex
+	var got []string
+	for i, tr := range []Turn{
+		turn("q", "first", "reply 1", nil),
+		turn("q", "second", "reply 2", nil),
+		{SessionID: "q", Profile: "default"}, // no messages: refused at once
+		turn("q", "third", "reply 3", nil),
+	} {
+		s.QueueTurn(bg, tr, func(err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			got = append(got, fmt.Sprintf("%d %v", i, err))
+		})
+	}
+	mu.Lock()
+	if want := []string{"2 invalid: a turn of session q has no messages"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("done calls before the commit: %q, want %q", got, want)
+	}
+	mu.Unlock()
+	if _, _, err := s.Get(bg, "q"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Get before the commit: %v, want ErrNotFound", err)
+	}
+	short, cancel := context.WithCancel(bg)
+	cancel()
+	if err := s.Flush(short); !errors.Is(err, context.Canceled) {
+		t.Errorf("Flush(cancelled) with turns waiting = %v, want context.Canceled", err)
+	}
+
+	release()
+	if err := s.Flush(bg); err != nil {
+		t.Fatalf("Flush = %v", err)
+	}
+	_, msgs, err := s.Get(bg, "q")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	for _, m := range msgs {
+		texts = append(texts, fmt.Sprintf("%d:%s", m.Seq, m.Content))
+	}
+	if want := "[1:first 2:reply 1 3:second 4:reply 2 5:third 6:reply 3]"; fmt.Sprint(texts) != want {
+		t.Errorf("messages %v, want %s", texts, want)
+	}
+	testenv.Eventually(t, 10*time.Second, "every done call", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) == 4
+	})
+	if err := s.Flush(bg); err != nil {
+		t.Errorf("Flush with nothing queued = %v", err)
+	}
+	s.group.mu.Lock()
+	defer s.group.mu.Unlock()
+	if s.group.async != 0 || s.group.writing {
+		t.Errorf("after the group: %d queued turns counted, writing %v; want 0, false", s.group.async, s.group.writing)
+	}
+}
+
+// Past maxQueued turns waiting, QueueTurn waits for its commit.
+func TestQueueTurnBackPressure(t *testing.T) {
+	s, _ := openStore(t, nil)
+	release := holdGroup(t, s)
+	s.group.mu.Lock()
+	s.group.async = maxQueued // as if that many were waiting
+	s.group.mu.Unlock()
+	returned := make(chan error, 1)
+	go s.QueueTurn(context.Background(), turn("p", "held", "back", nil), func(err error) { returned <- err })
+	testenv.Eventually(t, 10*time.Second, "the turn to queue", func() bool {
+		s.group.mu.Lock()
+		defer s.group.mu.Unlock()
+		return len(s.group.queue) == 1
+	})
+	s.group.mu.Lock()
+	async := s.group.queue[0].async
+	s.group.mu.Unlock()
+	if async {
+		t.Fatal("the turn queued past maxQueued is left to a goroutine; want QueueTurn to wait for it")
+	}
+	release()
+	if err := <-returned; err != nil {
+		t.Fatalf("QueueTurn's done = %v", err)
+	}
+	s.group.mu.Lock()
+	defer s.group.mu.Unlock()
+	if s.group.async != maxQueued {
+		t.Errorf("queued turns counted %d, want the %d it found", s.group.async, maxQueued)
+	}
+}
+
+// Close writes the queued turns before it closes, then refuses new ones.
+func TestCloseWritesQueuedTurns(t *testing.T) {
+	s, path := openStore(t, nil)
+	release := holdGroup(t, s)
+	done := make(chan error, 1)
+	s.QueueTurn(context.Background(), turn("c", "queued", "before close", nil), func(err error) { done <- err })
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	testenv.Eventually(t, 10*time.Second, "Close to refuse new turns", func() bool {
+		s.group.mu.Lock()
+		defer s.group.mu.Unlock()
+		return s.group.closing
+	})
+	if err := s.AppendTurn(context.Background(), turn("c", "after", "close", nil)); !errors.Is(err, ErrClosed) {
+		t.Errorf("AppendTurn while closing = %v, want ErrClosed", err)
+	}
+	release()
+	if err := <-closed; err != nil {
+		t.Fatalf("Close = %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("the queued turn: %v", err)
+	}
+	ro, err := OpenReadOnly(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	_, msgs, err := ro.Get(context.Background(), "c")
+	if err != nil || len(msgs) != 2 {
+		t.Errorf("after Close: %d messages (%v), want the queued turn's 2", len(msgs), err)
+	}
+	s.QueueTurn(context.Background(), turn("c", "after", "close", nil), func(err error) { done <- err })
+	if err := <-done; !errors.Is(err, ErrClosed) {
+		t.Errorf("QueueTurn after Close = %v, want ErrClosed", err)
+	}
+}
+
+// A queued turn that finds the queue idle waits for others to share its
+// commit, until a turn someone waits for, a Flush or a Close comes.
+func TestQueueTurnGathers(t *testing.T) {
+	bg := context.Background()
+	for _, tc := range []struct {
+		name string
+		end  func(s *Store) error
+	}{
+		{"AppendTurn", func(s *Store) error { return s.AppendTurn(bg, turn("g", "waited for", "reply", nil)) }},
+		{"Flush", func(s *Store) error { return s.Flush(bg) }},
+		{"Close", func(s *Store) error { return s.Close() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, path := openStore(t, nil)
+			s.commitDelay = time.Hour
+			errs := make(chan error, 3)
+			for i := range 3 {
+				s.QueueTurn(bg, turn("g", fmt.Sprint("queued ", i), "reply", nil), func(err error) { errs <- err })
+			}
+			testenv.Eventually(t, 10*time.Second, "the first turn to wait for the others", func() bool {
+				s.group.mu.Lock()
+				defer s.group.mu.Unlock()
+				return s.group.gathering && len(s.group.queue) == 3
+			})
+			if _, _, err := s.Get(bg, "g"); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("Get while the group gathers: %v, want ErrNotFound", err)
+			}
+			if err := tc.end(s); err != nil {
+				t.Fatalf("%s = %v", tc.name, err)
+			}
+			for range 3 {
+				if err := <-errs; err != nil {
+					t.Errorf("a queued turn: %v", err)
+				}
+			}
+			ro, err := OpenReadOnly(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ro.Close()
+			_, msgs, err := ro.Get(bg, "g")
+			if want := map[string]int{"AppendTurn": 8, "Flush": 6, "Close": 6}[tc.name]; err != nil || len(msgs) != want {
+				t.Errorf("after %s: %d messages (%v), want %d", tc.name, len(msgs), err, want)
+			}
+		})
 	}
 }

@@ -46,6 +46,12 @@
 // messages_text in batches, and Search reads both; it also drops
 // sessions_by_activity, which sessions_by_recency covers. Turns that
 // arrive while one is written share its commit (AppendTurn's group).
+// QueueTurn puts a turn in the same queue without waiting for its commit
+// (the gateway's chat completions, whose answer is already delivered); one
+// that finds the queue idle waits a millisecond (commitDelay) for others
+// to share its commit, unless a turn someone waits for, a Flush or a Close
+// comes; Flush waits for what was queued, and Close writes it before
+// closing.
 //
 // # Lifecycle
 //
@@ -103,5 +109,10 @@
 // checkpoints. A process crash or SIGKILL loses nothing committed; a power
 // loss or kernel crash may lose the last transactions before the latest
 // checkpoint, and never corrupts the database. For a conversation log this
-// trade buys an fsync-free commit per turn.
+// trade buys an fsync-free commit per turn. AppendTurn returns once its
+// turn is committed (the Responses API answers after it); a turn of
+// QueueTurn is committed about commitDelay after it was queued, and a
+// SIGKILL in between loses it: the caller has not waited for it (the
+// gateway queues a chat completion's turn after its answer, which a kill
+// before the commit always could lose).
 package sessions

@@ -68,6 +68,8 @@ type Store struct {
 	stats stats
 	// quickScan replaces the constant of that name (tests); 0 keeps it.
 	quickScan int
+	// commitDelay replaces the constant of that name (tests); 0 keeps it.
+	commitDelay time.Duration
 	// w is the writer's one connection; nil in a read-only store.
 	w *sql.DB
 	// turn holds the statements of AppendTurn, prepared once on w (a
@@ -298,11 +300,19 @@ func (s *Store) writer() (*sql.DB, error) {
 	return s.w, nil
 }
 
-// Close closes the store's connections; a writer first indexes the
-// messages its turns listed (for at most closeIndexBudget: what is left is
-// indexed by the next writer), and its last close checkpoints the WAL into
-// the database file. Calls after Close fail with ErrClosed.
+// Close closes the store's connections; a writer first refuses new turns
+// (ErrClosed) and waits for the turns queued (QueueTurn) to be written,
+// then indexes the messages its turns listed (for at most
+// closeIndexBudget: what is left is indexed by the next writer), and its
+// last close checkpoints the WAL into the database file. Calls after Close
+// fail with ErrClosed.
 func (s *Store) Close() error {
+	if s.w != nil {
+		s.group.mu.Lock()
+		s.group.closing = true
+		s.group.mu.Unlock()
+		s.Flush(context.Background())
+	}
 	if s.w != nil && s.unindexed.Load() > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), closeIndexBudget)
 		s.indexLogged(ctx)

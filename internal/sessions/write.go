@@ -100,30 +100,186 @@ func checkTurn(t Turn) error {
 // refused; a turn whose ctx is done before its group is written is not
 // written and gets ctx's error.
 func (s *Store) AppendTurn(ctx context.Context, t Turn) error {
-	if err := checkTurn(t); err != nil {
+	q, err := s.enqueue(ctx, t, false)
+	if err != nil {
 		return err
 	}
+	return s.commit(q)
+}
+
+// maxQueued bounds the turns QueueTurn leaves waiting for their commit:
+// past it, QueueTurn waits for its turn's commit as AppendTurn does (a
+// store slower than the turns arrive holds their callers back instead of
+// their messages piling up in memory).
+const maxQueued = 256
+
+// commitDelay is how long a turn of QueueTurn's that finds the queue idle
+// waits for others to share its commit (nobody waits for that turn); an
+// AppendTurn, a Flush, a Close or maxGroup turns queued end the wait at
+// once. Under concurrent turns a commit then writes several turns' pages
+// once: a group commit delay, as databases have.
+const commitDelay = time.Millisecond
+
+// maxGroup is the queue's length that ends commitDelay's wait.
+const maxGroup = 64
+
+// QueueTurn records a turn as AppendTurn does, in the same queue and so in
+// the order of the calls (a turn queued before another of its session
+// takes the lower sequence numbers), but returns once the turn is queued,
+// without waiting for its commit; done, when not nil, is called with what
+// AppendTurn would have returned, once the turn is written or refused.
+// With maxQueued turns already waiting it waits like AppendTurn, and calls
+// done before it returns. A turn that finds the queue idle is written
+// commitDelay later, with the turns queued meanwhile.
+//
+// The gateway queues a chat completion's turn once the answer is
+// delivered, so that neither the client's next request on the same
+// connection nor the handler waits for the commit; Flush and Close wait
+// for every queued turn.
+func (s *Store) QueueTurn(ctx context.Context, t Turn, done func(error)) {
+	if done == nil {
+		done = func(error) {}
+	}
+	q, err := s.enqueue(ctx, t, true)
+	switch {
+	case err != nil:
+		done(err)
+	case !q.async:
+		done(s.commit(q))
+	default:
+		go func() { done(s.commit(q)) }()
+	}
+}
+
+// Flush waits until every turn queued before the call (AppendTurn's and
+// QueueTurn's) is written or refused, or ctx is done. The gateway's reads
+// of the store call it first, so that a client reads every turn it was
+// answered; the gateway calls it when it stops.
+func (s *Store) Flush(ctx context.Context) error {
+	g := &s.group
+	g.mu.Lock()
+	target := g.queued
+	if g.written < target {
+		g.kickLocked()
+	}
+	for g.written < target {
+		ch := g.settledLocked()
+		g.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		g.mu.Lock()
+	}
+	g.mu.Unlock()
+	return nil
+}
+
+// enqueue checks a turn and puts it in the group queue; async marks a
+// QueueTurn turn (counted against maxQueued).
+func (s *Store) enqueue(ctx context.Context, t Turn, async bool) (*queuedTurn, error) {
+	if err := checkTurn(t); err != nil {
+		return nil, err
+	}
 	if _, err := s.writer(); err != nil {
-		return err
+		return nil, err
 	}
 	q := s.queueTurn(ctx, t)
 	g := &s.group
 	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closing {
+		return nil, ErrClosed
+	}
+	g.queued++
+	q.seq = g.queued
+	if async && g.async < maxQueued {
+		q.async = true
+		g.async++
+	}
 	g.queue = append(g.queue, q)
-	lead := !g.writing
+	q.first = !g.writing
 	g.writing = true
+	if !async || len(g.queue) >= maxGroup {
+		g.kickLocked() // someone waits for this turn, or the group is large
+	}
+	return q, nil
+}
+
+// gather is commitDelay's wait of the first turn of QueueTurn's to find
+// the queue idle: it returns after commitDelay, or once kicked.
+func (g *group) gather(delay time.Duration) {
+	g.mu.Lock()
+	if g.kick == nil {
+		g.kick = make(chan struct{}, 1)
+	}
+	select {
+	case <-g.kick: // a stale kick, of an earlier wait
+	default:
+	}
+	for _, o := range g.queue {
+		if !o.async {
+			g.mu.Unlock()
+			return
+		}
+	}
+	g.gathering = true
 	g.mu.Unlock()
-	if !lead {
+	t := time.NewTimer(delay)
+	select {
+	case <-t.C:
+	case <-g.kick:
+	}
+	t.Stop()
+	g.mu.Lock()
+	g.gathering = false
+	g.mu.Unlock()
+}
+
+// kickLocked ends gather's wait, if one is under way.
+func (g *group) kickLocked() {
+	if g.gathering {
+		select {
+		case g.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// commit waits for q's turn to be written, or writes it with the turns
+// queued with it when q leads, and returns its error.
+func (s *Store) commit(q *queuedTurn) error {
+	g := &s.group
+	if !q.first {
 		// Written by the leader, or handed the lead for the next group.
-		if lead = <-q.lead; !lead {
+		if lead := <-q.lead; !lead {
 			return q.err
 		}
+	} else if q.async {
+		delay := s.commitDelay
+		if delay == 0 {
+			delay = commitDelay
+		}
+		g.gather(delay)
 	}
 	g.mu.Lock()
 	batch := g.queue
 	g.queue = nil
 	g.mu.Unlock()
 	s.writeGroup(batch)
+	g.mu.Lock()
+	g.written = batch[len(batch)-1].seq
+	for _, o := range batch {
+		if o.async {
+			g.async--
+		}
+	}
+	if g.settled != nil {
+		close(g.settled)
+		g.settled = nil
+	}
+	g.mu.Unlock()
 	for _, o := range batch {
 		if o != q {
 			o.lead <- false
@@ -150,6 +306,28 @@ type group struct {
 	mu      sync.Mutex
 	queue   []*queuedTurn
 	writing bool // a leader is at work or handing over
+	// queued numbers the turns queued so far; written is the number of
+	// the last one written (groups are written in the queue's order).
+	queued, written uint64
+	// async counts QueueTurn's turns not yet written (maxQueued).
+	async int
+	// settled is closed when a group has been written (Flush); nil until
+	// someone waits.
+	settled chan struct{}
+	// closing refuses new turns (Close).
+	closing bool
+	// gathering: a leader waits commitDelay for others (gather); kick
+	// ends its wait.
+	gathering bool
+	kick      chan struct{}
+}
+
+// settledLocked is the channel closed when the next group is written.
+func (g *group) settledLocked() chan struct{} {
+	if g.settled == nil {
+		g.settled = make(chan struct{})
+	}
+	return g.settled
 }
 
 // queuedTurn is a turn waiting in the group queue, ready to be written.
@@ -160,6 +338,11 @@ type queuedTurn struct {
 	sum  Usage
 	at   time.Time
 	err  error
+	seq  uint64 // its number in the queue
+	// first: the queue was idle when the turn came, so it leads at once.
+	first bool
+	// async: queued by QueueTurn, counted in group.async.
+	async bool
 	// lead receives false when the turn has been written (err says how),
 	// true when the turn is to lead the next group.
 	lead chan bool
