@@ -2,10 +2,12 @@ package control_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"github.com/hermes-agent/hermes/internal/control"
 	"github.com/hermes-agent/hermes/internal/control/controltest"
 	"github.com/hermes-agent/hermes/internal/logpipe"
+	"github.com/hermes-agent/hermes/internal/procstat"
 	"github.com/hermes-agent/hermes/internal/supervise"
 )
 
@@ -145,5 +148,67 @@ func TestRegisterLimitsRefused(t *testing.T) {
 	}
 	if _, ok := sup.Spec("limited"); ok {
 		t.Error("a spec with a limit was registered")
+	}
+}
+
+// TestScrapeSample: the scrapes share one /proc reading for
+// ScrapeSample (a status call reads /proc each time), and read again once
+// it is older, once a group that runs now was not read (a service started
+// or restarted since), or at each scrape when ScrapeSample is negative.
+func TestScrapeSample(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		age   time.Duration
+		calls []int // reads of /proc after each step: scrape, scrape, status, scrape after a restart, scrape
+	}{
+		{"shared", time.Hour, []int{1, 1, 2, 3, 3}},
+		{"expired", time.Nanosecond, []int{1, 2, 3, 4, 5}},
+		{"none", -1, []int{1, 2, 3, 4, 5}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			reads := 0
+			resources := func(pgids []int) (map[int]procstat.Usage, error) {
+				mu.Lock()
+				defer mu.Unlock()
+				reads++
+				out := map[int]procstat.Usage{}
+				for _, g := range pgids {
+					out[g] = procstat.Usage{Processes: 1, Threads: reads}
+				}
+				return out, nil
+			}
+			sup, c := newFixture(t, controltest.Options{Resources: resources, ScrapeSample: tc.age})
+			uid := fixtureUID()
+			sup.Put(supervise.Status{Name: "web", Want: supervise.WantUp, State: supervise.Running, PID: 4242, UID: uid})
+			var got []int
+			step := func(f func()) {
+				f()
+				mu.Lock()
+				got = append(got, reads)
+				mu.Unlock()
+			}
+			var last string
+			doScrape := func() { last = scrape(t, c) }
+			step(doScrape)
+			step(doScrape)
+			step(func() {
+				if _, err := c.List(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+			})
+			sup.Put(supervise.Status{Name: "web", Want: supervise.WantUp, State: supervise.Running, PID: 4343, Restarts: 1, UID: uid})
+			step(doScrape)
+			if want := fmt.Sprintf(`hermes_service_threads{service="web"} %d`, got[3]); !strings.Contains(last, want) {
+				t.Errorf("after the restart the scrape lacks %s (read %d times):\n%s", want, got[3], last)
+			}
+			if !strings.Contains(last, `hermes_service_restarts_total{service="web"} 1`) {
+				t.Errorf("the restart is not counted at once")
+			}
+			step(doScrape)
+			if fmt.Sprint(got) != fmt.Sprint(tc.calls) {
+				t.Errorf("reads of /proc after each step: %v, want %v", got, tc.calls)
+			}
+		})
 	}
 }

@@ -42,6 +42,12 @@ type Config struct {
 	// Resources returns the usage of the given process groups (the
 	// services' pids); nil means procstat.Groups, from /proc.
 	Resources func(pgids []int) (map[int]procstat.Usage, error)
+	// ScrapeSample is how long the /proc figures that a metrics scrape
+	// read serve the scrapes after it (the resource series; the states
+	// and counters are read at each scrape): 0 means DefaultScrapeSample,
+	// a negative value none, every scrape reading /proc. A status call
+	// always reads /proc.
+	ScrapeSample time.Duration
 	// BootDuration, when set, is how long init took to boot (0 while it
 	// boots), for hermes_boot_duration_seconds.
 	BootDuration func() time.Duration
@@ -90,6 +96,7 @@ type Server struct {
 	pushed  pushedCounters // what other processes report (PUT /v1/counters)
 
 	resources func([]int) (map[int]procstat.Usage, error)
+	sample    scrapeSample      // the scrapes' /proc figures
 	reqs      *metrics.Requests // hermes_control_requests_total
 	metrics   http.Handler      // GET /v1/metrics
 	// metricsOnce builds reqs and metrics (initMetrics); bootDuration
@@ -117,6 +124,10 @@ func NewServer(cfg Config) *Server {
 	s.resources = cfg.Resources
 	if s.resources == nil {
 		s.resources = procstat.Groups
+	}
+	s.sample.maxAge = cfg.ScrapeSample
+	if s.sample.maxAge == 0 {
+		s.sample.maxAge = DefaultScrapeSample
 	}
 	s.bootDuration = cfg.BootDuration
 	s.limiter = netcap.New(netcap.Config{Limits: connLimits, Identify: s.identify, OnRefuse: s.refusedConn})

@@ -376,6 +376,8 @@ type Options struct {
 	// for any other pid: the fake supervisor's pids are made up, and a
 	// real process that happens to have one must not change a golden file.
 	Resources func(pgids []int) (map[int]procstat.Usage, error)
+	// ScrapeSample is control.Config.ScrapeSample.
+	ScrapeSample time.Duration
 	// BootDuration is control.Config.BootDuration.
 	BootDuration func() time.Duration
 	// Heartbeat is the event stream's heartbeat; zero means the server's
@@ -425,6 +427,7 @@ func Serve(t testing.TB, sup control.Supervisor, home string, opts Options) stri
 		Sup: sup, Home: home, HermesUID: opts.HermesUID, HermesGID: opts.HermesGID,
 		Health: opts.Health, Heartbeat: opts.Heartbeat, Logger: opts.Logger,
 		Gateways: opts.Gateways, BootDuration: opts.BootDuration, Resources: opts.Resources,
+		ScrapeSample: opts.ScrapeSample,
 	})
 	dir, err := os.MkdirTemp("", "hermes-ctl-")
 	if err != nil {
