@@ -108,48 +108,36 @@ func Seed(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("seeding HERMES_HOME %s: %w", cfg.Home, err)
 	}
 	defer base.Close()
-	if err := seedDirectories(cfg, base); err != nil {
-		return err
-	}
-	// The seeds are written first, then made durable together, then
-	// given their names (SOUL.md last): one round of fsyncs instead of one
-	// per file, and still no name that points at unsynced data.
+	// The directories are made while the seeds are written and synced:
+	// the mkdirs keep a CPU busy in the kernel, the fsyncs wait for the
+	// disk, and neither needs the other. Nothing is named before both are
+	// done, and a directory that cannot be made still stops the seeding
+	// first.
 	b := &batch{}
 	defer b.abort()
-	seedErr := func(name string, err error) error {
-		return fmt.Errorf("seeding %s: %w", filepath.Join(cfg.Home, name), err)
+	dirs := make(chan error, 1)
+	go func() { dirs <- seedDirectories(cfg, base) }()
+	stageErr := stageSeeds(cfg, base, key, b)
+	if err := <-dirs; err != nil {
+		return err
 	}
-	if err := b.create(base, configYML, cfg.seed(configYML, profiles.DefaultConfig(profiles.DefaultGatewayPort)), profiles.ConfigMode, cfg.owner()); err != nil {
-		return seedErr(configYML, err)
-	}
-	if err := seedEnv(cfg, base, key, b); err != nil {
-		return seedErr(envFile, err)
-	}
-	if err := seedAuth(cfg, base, b); err != nil {
-		return seedErr(authFile, err)
-	}
-	// SOUL.md makes the home a profile: it is written now but named only
-	// once the rest is there.
-	if err := b.create(base, soulFile, cfg.seed(soulFile, profiles.DefaultSOUL(profiles.Default)), profiles.SOULMode, cfg.owner()); err != nil {
-		return seedErr(soulFile, err)
-	}
-	if err := b.sync(); err != nil {
-		return seedErr(b.failed, err)
+	if stageErr != nil {
+		return stageErr
 	}
 	seeded, err := b.publish(func(name string) bool { return name != soulFile })
 	if err != nil {
-		return seedErr(b.failed, err)
+		return cfg.seedErr(b.failed, err)
 	}
 	created, err := seedGatewayState(ctx, cfg, base)
 	if err != nil {
-		return seedErr(gateway.StateFile, err)
+		return cfg.seedErr(gateway.StateFile, err)
 	}
 	if created {
 		seeded = append(seeded, gateway.StateFile)
 	}
 	last, err := b.publish(func(string) bool { return true })
 	if err != nil {
-		return seedErr(b.failed, err)
+		return cfg.seedErr(b.failed, err)
 	}
 	seeded = append(seeded, last...)
 	if len(seeded) > 0 {
@@ -157,6 +145,37 @@ func Seed(ctx context.Context, cfg Config) error {
 		cfg.logf("seeded %s in %s (first boot)", strings.Join(seeded, ", "), cfg.Home)
 	}
 	return nil
+}
+
+// stageSeeds writes the missing seed files to temporary files of b and
+// makes them durable (batch.create, then batch.sync); Seed names them.
+func stageSeeds(cfg Config, base *safefs.Dir, key envKey, b *batch) error {
+	// The seeds are written first, then made durable together, then
+	// given their names (SOUL.md last): one round of fsyncs instead of one
+	// per file, and still no name that points at unsynced data.
+	if err := b.create(base, configYML, cfg.seed(configYML, profiles.DefaultConfig(profiles.DefaultGatewayPort)), profiles.ConfigMode, cfg.owner()); err != nil {
+		return cfg.seedErr(configYML, err)
+	}
+	if err := seedEnv(cfg, base, key, b); err != nil {
+		return cfg.seedErr(envFile, err)
+	}
+	if err := seedAuth(cfg, base, b); err != nil {
+		return cfg.seedErr(authFile, err)
+	}
+	// SOUL.md makes the home a profile: it is written now but named only
+	// once the rest is there.
+	if err := b.create(base, soulFile, cfg.seed(soulFile, profiles.DefaultSOUL(profiles.Default)), profiles.SOULMode, cfg.owner()); err != nil {
+		return cfg.seedErr(soulFile, err)
+	}
+	if err := b.sync(); err != nil {
+		return cfg.seedErr(b.failed, err)
+	}
+	return nil
+}
+
+// seedErr says which seed name failed.
+func (c Config) seedErr(name string, err error) error {
+	return fmt.Errorf("seeding %s: %w", filepath.Join(c.Home, name), err)
 }
 
 // seedDirectories creates the missing Seeded directories of
