@@ -219,3 +219,21 @@ func TestSystemDirectoryIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestMountsReadOnFirstQuestion: the mount points below a home are read
+// once, when first asked for, and answer as mountinfo says.
+func TestMountsReadOnFirstQuestion(t *testing.T) {
+	m := &mounts{home: "/"}
+	if m.rels != nil {
+		t.Fatal("mount points read before the first question")
+	}
+	if !m.has("proc") {
+		t.Errorf(`has("proc") below / = false; /proc is a mount point`)
+	}
+	if m.has("no/such/mount") {
+		t.Error(`has("no/such/mount") = true`)
+	}
+	if m.rels == nil {
+		t.Error("mount points not kept after the first question")
+	}
+}
