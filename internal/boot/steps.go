@@ -47,13 +47,11 @@ func (b *boot) boot(ctx context.Context) error {
 	b.booted.Store(int64(max(time.Since(b.started), time.Nanosecond)))
 	b.state.Store(control.BootReady)
 	// PID 1 lives as long as the container: the pages of its executable
-	// that only start-up touched are given back (they stay in the page
-	// cache for whoever needs them).
-	if _, err := procmem.ReleaseStartupPages(); err != nil {
-		b.log.Warn("cannot release start-up pages", "err", err)
-	}
-	// The supervisor is still starting the services: what that touches
-	// goes back once it has been quiet for a while.
+	// that only start-up touched go back (they stay in the page cache for
+	// whoever needs them) with the trimmer's first trim, once the boot and
+	// the service starts it set off have been quiet for a while; not here,
+	// where the madvise and its TLB shootdown would take the CPU from the
+	// services just started and hold back the main command.
 	if b.trim != nil {
 		b.trim.Touch()
 	}
