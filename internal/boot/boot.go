@@ -171,12 +171,35 @@ func (e *ExitError) Unwrap() error { return e.Err }
 // ctx is a SIGTERM; hermes init passes a context that never ends, since
 // it takes its own signals.
 func (in *Init) Run(ctx context.Context) error {
+	// Step 1's signal intake is subscribed while the configuration is
+	// resolved: os/signal enables each signal through a round trip to a
+	// thread of its own (half a millisecond for init's eleven), and
+	// newBoot neither needs it nor touches a signal. run waits for it
+	// before anything else.
+	var intake <-chan signalIntake
+	if in.Signals == nil {
+		c := make(chan signalIntake, 1)
+		go func() {
+			sigs, stop := initd.Subscribe()
+			c <- signalIntake{sigs, stop}
+		}()
+		intake = c
+	}
 	b, err := newBoot(in)
 	if err != nil {
+		if intake != nil {
+			(<-intake).stop()
+		}
 		fmt.Fprintf(b.stderr, "hermes init: %v\n", oneLine(err.Error()))
 		return &ExitError{Code: 1, Err: err}
 	}
-	return b.run(ctx)
+	return b.run(ctx, intake)
+}
+
+// signalIntake is initd.Subscribe's result.
+type signalIntake struct {
+	sigs <-chan os.Signal
+	stop func()
 }
 
 // boot is a running init: its configuration, resolved once, and what its
@@ -371,14 +394,15 @@ func parseGrace(v string) (time.Duration, error) {
 	return d, nil
 }
 
-// run runs the init: its signal intake and reaper first, the parts, the
-// sequence (initd.Init), then the parts' end and the reaper's last.
-func (b *boot) run(ctx context.Context) error {
+// run runs the init: its signal intake (Init.Signals, else intake's) and
+// reaper first, the parts, the sequence (initd.Init), then the parts' end
+// and the reaper's last.
+func (b *boot) run(ctx context.Context, intake <-chan signalIntake) error {
 	sigs := b.in.Signals
 	if sigs == nil {
-		c, stop := initd.Subscribe()
-		defer stop()
-		sigs = c
+		in := <-intake
+		defer in.stop()
+		sigs = in.sigs
 	}
 	b.reaper = b.in.Reaper
 	if b.reaper == nil {

@@ -336,6 +336,45 @@ func TestInitFailures(t *testing.T) {
 	}
 }
 
+// TestInitOwnSignalIntake: without injected Signals, init subscribes to
+// the process's own while it resolves its configuration: a SIGTERM to the
+// process during a hook cancels the boot (143), and an init whose
+// configuration cannot work still ends at once (1), its subscription
+// given back.
+func TestInitOwnSignalIntake(t *testing.T) {
+	f := newFixture(t)
+	f.vars["HERMES_STOP_GRACE"] = "soon"
+	in := f.init(exe(t), "exit")
+	in.Signals = nil
+	if got := exitCode(t, in.Run(context.Background())); got != 1 {
+		t.Fatalf("bad configuration: exit status %d, want 1", got)
+	}
+
+	f = newFixture(t)
+	f.write(filepath.Join(f.hooks, "10-wait"), "#!/bin/sh\ntouch \"$HERMES_HOME/hook.started\"\nexec sleep 60\n", 0o755)
+	in = f.init(exe(t), "exit")
+	in.Signals = nil
+	done := start(in)
+	f.until(done, "the hook running", func() bool {
+		_, err := os.Stat(filepath.Join(f.home, "hook.started"))
+		return err == nil
+	})
+	// The hook runs in step 4, after run has waited for the intake: the
+	// SIGTERM reaches init, never the test's default disposition.
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if got := exitCode(t, err); got != 143 {
+			_, stderr := f.output()
+			t.Errorf("SIGTERM during a hook: exit status %d, want 143 (%v)\nstderr:\n%s", got, err, stderr)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("init did not end")
+	}
+}
+
 // TestRuntimeService: the names the supervisor reserves are the
 // dashboard's and the gateways' namespace, from their owners.
 func TestRuntimeService(t *testing.T) {
