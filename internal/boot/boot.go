@@ -238,6 +238,10 @@ type boot struct {
 	// without waiting.
 	stopDesired context.CancelFunc
 
+	// seedsDurable is closed once the names a first boot seeded are
+	// durable (volume.Config.Durable); nil when nothing was seeded.
+	seedsDurable chan struct{}
+
 	ctlOnce sync.Once
 	trim    *procmem.Trimmer // gives back what bursts of work left behind; set with ctl
 	ctl     *control.Server  // serves every socket of this init

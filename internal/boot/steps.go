@@ -44,6 +44,9 @@ func (b *boot) boot(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if b.seedsDurable != nil {
+		<-b.seedsDurable
+	}
 	b.booted.Store(int64(max(time.Since(b.started), time.Nanosecond)))
 	b.state.Store(control.BootReady)
 	// PID 1 lives as long as the container: the pages of its executable
@@ -105,6 +108,16 @@ func (b *boot) volume(ctx context.Context) error {
 		Env: b.in.Env, Now: b.now,
 		Log:     func(format string, args ...any) { fmt.Fprintf(b.stderr, "hermes init: "+format+"\n", args...) },
 		Refused: b.refused, Locks: b.locks,
+		// The fsync that makes the new names durable runs while the hooks
+		// and the services start; the boot is ready only once it is done.
+		Durable: func(sync func()) {
+			done := make(chan struct{})
+			b.seedsDurable = done
+			if !b.parts.start(func(context.Context) error { defer close(done); sync(); return nil }, "seeds made durable") {
+				sync()
+				close(done)
+			}
+		},
 	}
 	if err := volume.Preflight(vcfg); err != nil {
 		return err

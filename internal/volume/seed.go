@@ -141,7 +141,7 @@ func Seed(ctx context.Context, cfg Config) error {
 	}
 	seeded = append(seeded, last...)
 	if len(seeded) > 0 {
-		_ = unix.Fsync(base.Fd())
+		cfg.syncNames(base)
 		cfg.logf("seeded %s in %s (first boot)", strings.Join(seeded, ", "), cfg.Home)
 	}
 	return nil
@@ -171,6 +171,25 @@ func stageSeeds(cfg Config, base *safefs.Dir, key envKey, b *batch) error {
 		return cfg.seedErr(b.failed, err)
 	}
 	return nil
+}
+
+// syncNames makes the names just created in base durable: now, or through
+// cfg.Durable on a descriptor of its own.
+func (c Config) syncNames(base *safefs.Dir) {
+	if c.Durable == nil {
+		_ = unix.Fsync(base.Fd())
+		return
+	}
+	// Close-on-exec: the hooks and the services start meanwhile.
+	fd, err := unix.FcntlInt(uintptr(base.Fd()), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		_ = unix.Fsync(base.Fd())
+		return
+	}
+	c.Durable(func() {
+		_ = unix.Fsync(fd)
+		unix.Close(fd)
+	})
 }
 
 // seedErr says which seed name failed.

@@ -490,3 +490,32 @@ func TestSeedDirectoryFailureNamesNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestSeedDurableHandsOverTheNamesSync: with Config.Durable, a first boot's
+// seeds are named when Seed returns and the fsync of the home is handed
+// over once; a boot that seeds nothing hands over nothing.
+func TestSeedDurableHandsOverTheNamesSync(t *testing.T) {
+	home := t.TempDir()
+	var syncs []func()
+	cfg := Config{Home: home, UID: os.Getuid(), GID: os.Getgid(), Env: hostEnv(nil),
+		Durable: func(sync func()) { syncs = append(syncs, sync) }}
+	if err := Seed(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	if len(syncs) != 1 {
+		t.Fatalf("first boot: %d syncs handed over, want 1", len(syncs))
+	}
+	for _, name := range []string{"SOUL.md", "config.yaml", ".env"} {
+		if _, err := os.Stat(filepath.Join(home, name)); err != nil {
+			t.Errorf("%s not named before its directory's sync: %v", name, err)
+		}
+	}
+	syncs[0]()
+	syncs = nil
+	if err := Seed(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	if len(syncs) != 0 {
+		t.Errorf("second boot: %d syncs handed over, want none", len(syncs))
+	}
+}

@@ -50,6 +50,12 @@ type Config struct {
 	// Locks is the boot's budget of lock waits on hermes-writable files
 	// (nil: none beyond safefs.RootLockWait per file).
 	Locks *safefs.Budget
+	// Durable, when set, is handed the last fsync of a seeding that named
+	// files (of HERMES_HOME itself: it makes the new names durable)
+	// instead of Seed waiting for it; the caller runs it while it goes on
+	// and waits for it before it counts the seeds as durable (the boot:
+	// before it is ready). Nil: Seed runs it.
+	Durable func(sync func())
 
 	// sys replaces system calls in tests; nil is the real system.
 	sys *sysOps
