@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -333,6 +334,35 @@ func TestInitFailures(t *testing.T) {
 				t.Errorf("the control socket outlives init: %v", err)
 			}
 		})
+	}
+}
+
+// TestHookWritesAService: the services directory is read after the hooks
+// when there are hooks (without them it is read while the home is
+// prepared): a service a hook writes there starts with the others.
+func TestHookWritesAService(t *testing.T) {
+	f := newFixture(t)
+	spec := "argv: [" + exe(t) + ", serve]\nenv: {HERMES_TEST_CHILD: \"1\"}\n"
+	f.write(filepath.Join(f.hooks, "10-service"), "#!/bin/sh\nprintf '%s' '"+spec+"' > '"+filepath.Join(f.services, "hooked.yaml")+"'\n", 0o755)
+	done := start(f.init(exe(t), "main", "0"))
+	c := control.NewClient(f.socket)
+	ctx := context.Background()
+	f.until(done, "a ready boot on the control socket", func() bool {
+		h, err := c.Health(ctx)
+		return err == nil && h.Boot == control.BootReady
+	})
+	list, err := c.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(list, func(st supervise.Status) bool { return st.Name == "hooked" && st.Want == supervise.WantUp }) {
+		t.Errorf("the service the hook wrote is not wanted up: %+v", list)
+	}
+	f.sigs <- unix.SIGTERM
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("init did not end after SIGTERM")
 	}
 }
 

@@ -25,6 +25,7 @@ const ownerRetry = 2 * time.Second
 // boot runs steps 2-5 of CONTRACT §3 (initd.Init.Boot); ctx is cancelled
 // by SIGTERM or SIGINT during boot. What outlives the boot runs as a part.
 func (b *boot) boot(ctx context.Context) error {
+	early := b.readServicesEarly()
 	if err := b.control(); err != nil {
 		return err
 	}
@@ -35,7 +36,13 @@ func (b *boot) boot(ctx context.Context) error {
 	if err := initd.RunHooks(ctx, b.reaper, b.hooksDir, b.in.Args, b.childEnv(), b.stdout, b.stderr); err != nil {
 		return err
 	}
-	if err := b.services(ctx); err != nil {
+	if early != nil && initd.HasHooks(b.hooksDir) {
+		// A hook appeared meanwhile, and ran: what it may have written to
+		// the services directory is read after it.
+		<-early
+		early = nil
+	}
+	if err := b.services(ctx, early); err != nil {
 		return err
 	}
 	if err := b.gateways(ctx); err != nil {
@@ -134,10 +141,43 @@ func (b *boot) volume(ctx context.Context) error {
 	return volume.Seed(ctx, vcfg)
 }
 
-// services is step 5's first half: the static services and the dashboard
-// slot.
-func (b *boot) services(ctx context.Context) error {
-	specs, err := supervise.LoadDir(b.svcDir)
+// staticSpecs is what supervise.LoadDir read of the services directory.
+type staticSpecs struct {
+	specs []supervise.Spec
+	err   error
+}
+
+// readServicesEarly reads step 5's services directory on a part of its own
+// while steps 2-3 run, when no hook can run before step 5 (step 4 has none,
+// initd.HasHooks): the same read, made while step 3 waits for the disk
+// rather than between the hooks and the first service's start. Nil: the
+// services are read in step 5.
+func (b *boot) readServicesEarly() <-chan staticSpecs {
+	if initd.HasHooks(b.hooksDir) {
+		return nil
+	}
+	c := make(chan staticSpecs, 1)
+	read := func(context.Context) error {
+		specs, err := supervise.LoadDir(b.svcDir)
+		c <- staticSpecs{specs, err}
+		return nil
+	}
+	if !b.parts.start(read, "reading the services") {
+		return nil
+	}
+	return c
+}
+
+// services is step 5's first half: the static services (read now, unless
+// early has them) and the dashboard slot.
+func (b *boot) services(ctx context.Context, early <-chan staticSpecs) error {
+	var read staticSpecs
+	if early != nil {
+		read = <-early
+	} else {
+		read.specs, read.err = supervise.LoadDir(b.svcDir)
+	}
+	specs, err := read.specs, read.err
 	if err != nil {
 		return fmt.Errorf("services in %s: %w", b.svcDir, err)
 	}
