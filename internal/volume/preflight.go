@@ -187,7 +187,11 @@ func preflightRoot(cfg Config) error {
 		}
 	}
 	pf := preflighter{cfg: cfg, base: base, homeDev: st.Dev, mounts: &mounts{home: resolved}}
+	top := listTop(base)
 	for _, e := range managed() {
+		if !top.may(e.Path) {
+			continue
+		}
 		if err := pf.entry(e.Path, need(e)); err != nil {
 			return err
 		}

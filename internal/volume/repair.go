@@ -89,7 +89,11 @@ func Repair(cfg Config) (Report, error) {
 	if int(st.Uid) != cfg.UID {
 		r.fix(base.Fd(), &st, ".", ".")
 	}
+	top := listTop(base)
 	for _, e := range managed() {
+		if !top.may(e.Path) {
+			continue
+		}
 		if e.Dir {
 			r.tree(base, e.Path, st.Dev)
 		} else {

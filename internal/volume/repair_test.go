@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/hermes-agent/hermes/internal/safefs"
 	"github.com/hermes-agent/hermes/internal/testenv"
 )
 
@@ -235,5 +236,31 @@ func TestMountsReadOnFirstQuestion(t *testing.T) {
 	}
 	if m.rels == nil {
 		t.Error("mount points not kept after the first question")
+	}
+}
+
+// TestListTop: the top of a home, read once, tells which layout entries
+// may exist; a home that cannot be read has every name.
+func TestListTop(t *testing.T) {
+	home := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(home, "platforms", "pairing"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(home, "SOUL.md"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base, err := safefs.OpenBase(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer base.Close()
+	top := listTop(base)
+	for rel, want := range map[string]bool{"SOUL.md": true, "platforms/pairing": true, "platforms": true, "logs": false, "logs/gateways": false, ".env": false} {
+		if got := top.may(rel); got != want {
+			t.Errorf("may(%q) = %v, want %v", rel, got, want)
+		}
+	}
+	if !present(nil).may("logs") {
+		t.Error("an unread home lacks a name")
 	}
 }
