@@ -242,11 +242,13 @@ type boot struct {
 	// durable (volume.Config.Durable); nil when nothing was seeded.
 	seedsDurable chan struct{}
 
-	ctlOnce sync.Once
-	trim    *procmem.Trimmer // gives back what bursts of work left behind; set with ctl
-	ctl     *control.Server  // serves every socket of this init
-	state   atomic.Value     // control.BootStarting, BootReady or BootStopping
-	owner   atomic.Bool      // this init owns HERMES_HOME (its gateways)
+	// supRunning is set once step 2 has started the supervisor's loop
+	// (the boot has returned before shutdown reads it).
+	supRunning bool
+	trim       *procmem.Trimmer // gives back what bursts of work left behind
+	ctl        *control.Server  // serves every socket of this init
+	state      atomic.Value     // control.BootStarting, BootReady or BootStopping
+	owner      atomic.Bool      // this init owns HERMES_HOME (its gateways)
 	// ownerLock is held for init's whole life once taken (ownerMu: the
 	// take-over part sets it).
 	ownerMu   sync.Mutex
@@ -402,15 +404,22 @@ func parseGrace(v string) (time.Duration, error) {
 // reaper first, the parts, the sequence (initd.Init), then the parts' end
 // and the reaper's last.
 func (b *boot) run(ctx context.Context, intake <-chan signalIntake) error {
+	b.reaper = b.in.Reaper
+	if b.reaper == nil {
+		b.reaper = initd.NewReaper()
+	}
+	b.parts = newParts(b.log)
+	b.consoles = [2]*logpipe.Console{logpipe.NewConsole(b.stdout), logpipe.NewConsole(b.stderr)}
+	// Step 2's values are built while the signal intake is still being
+	// subscribed; nothing of them runs, listens or writes before it is.
+	b.prepareControl()
 	sigs := b.in.Signals
 	if sigs == nil {
 		in := <-intake
 		defer in.stop()
 		sigs = in.sigs
 	}
-	b.reaper = b.in.Reaper
-	if b.reaper == nil {
-		b.reaper = initd.NewReaper()
+	if b.in.Reaper == nil {
 		if b.proc.PID != 1 {
 			if err := initd.BecomeSubreaper(); err != nil {
 				b.log.Warn("cannot become a child subreaper; orphans will not be reaped", "err", err)
@@ -419,8 +428,6 @@ func (b *boot) run(ctx context.Context, intake <-chan signalIntake) error {
 	}
 	reaping := newParts(b.log)
 	reaping.start(b.reaper.Run, "reaper")
-	b.parts = newParts(b.log)
-	b.consoles = [2]*logpipe.Console{logpipe.NewConsole(b.stdout), logpipe.NewConsole(b.stderr)}
 	b.parts.startUnlogged(b.consoles[0].Run, "stdout console")
 	b.parts.startUnlogged(b.consoles[1].Run, "stderr console")
 
@@ -488,7 +495,7 @@ func (b *boot) shutdown(ctx context.Context) error {
 	if b.stopDesired != nil {
 		b.stopDesired()
 	}
-	if b.sup == nil {
+	if !b.supRunning {
 		return nil
 	}
 	return b.sup.Shutdown(ctx)

@@ -68,13 +68,10 @@ func (b *boot) boot(ctx context.Context) error {
 	return nil
 }
 
-// control is step 2: the control socket and the supervisor behind it, so
-// that later steps and the hooks can use it.
-func (b *boot) control() error {
-	ln, err := control.Listen(b.socket, b.proc.EUID)
-	if err != nil {
-		return fmt.Errorf("control socket: %w", err)
-	}
+// prepareControl builds step 2's values: the desired-state queue, the
+// supervisor, the memory trimmer and the control server. Nothing of them
+// runs, listens or writes until control starts them.
+func (b *boot) prepareControl() {
 	owner := safefs.Keep
 	if b.root {
 		owner = safefs.Owner{UID: b.ids.UID, GID: b.ids.GID}
@@ -95,7 +92,32 @@ func (b *boot) control() error {
 		OnOperator: b.desired.OnOperator,
 		Reserved:   runtimeService,
 	})
-	b.parts.start(b.sup.Run, "supervisor")
+	// What a burst of requests faulted in (code) and allocated (heap) is
+	// given back once it is over: PID 1 idles for hours between bursts.
+	b.trim = procmem.NewTrimmer(0)
+	b.ctl = control.NewServer(control.Config{
+		Sup:       b.sup,
+		Gateways:  b.slots(),
+		Home:      b.home,
+		HermesUID: b.ids.UID,
+		HermesGID: b.ids.GID,
+		Health:    b.health,
+		Recorded:  b.desired.Flush,
+		Logger:    b.log.With("component", "control"),
+		Served:    b.trim.Touch,
+
+		BootDuration: b.bootDuration,
+	})
+}
+
+// control is step 2: the control socket and the supervisor behind it
+// (prepareControl), so that later steps and the hooks can use it.
+func (b *boot) control() error {
+	ln, err := control.Listen(b.socket, b.proc.EUID)
+	if err != nil {
+		return fmt.Errorf("control socket: %w", err)
+	}
+	b.supRunning = b.parts.start(b.sup.Run, "supervisor")
 	stopping, stop := context.WithCancel(context.Background())
 	b.stopDesired = stop
 	b.parts.start(func(ctx context.Context) error {
@@ -104,6 +126,7 @@ func (b *boot) control() error {
 		defer context.AfterFunc(stopping, cancel)()
 		return b.desired.Run(ctx)
 	}, "desired state")
+	b.parts.start(b.trim.Run, "memory trimmer")
 	b.serve(ln)
 	return nil
 }
@@ -202,26 +225,6 @@ func (b *boot) services(ctx context.Context, early <-chan staticSpecs) error {
 // Server serves every socket of this init (the local one and the published
 // one), so that its connection bounds and counters are the process's.
 func (b *boot) serve(ln net.Listener) {
-	b.ctlOnce.Do(func() {
-		// What a burst of requests faulted in (code) and allocated (heap)
-		// is given back once it is over: PID 1 idles for hours between
-		// bursts.
-		b.trim = procmem.NewTrimmer(0)
-		b.parts.start(b.trim.Run, "memory trimmer")
-		b.ctl = control.NewServer(control.Config{
-			Sup:       b.sup,
-			Gateways:  b.slots(),
-			Home:      b.home,
-			HermesUID: b.ids.UID,
-			HermesGID: b.ids.GID,
-			Health:    b.health,
-			Recorded:  b.desired.Flush,
-			Logger:    b.log.With("component", "control"),
-			Served:    b.trim.Touch,
-
-			BootDuration: b.bootDuration,
-		})
-	})
 	srv := b.ctl
 	run := func(ctx context.Context) error { return srv.Run(ctx, ln) }
 	if !b.parts.start(run, "control server", "socket", ln.Addr().String()) {
