@@ -22,7 +22,11 @@
 // (gateway.DesiredQueue), one control server for every socket it listens
 // on (control.Server), and, while another init owns HERMES_HOME, the
 // take-over that waits for the owner lock (volume.WaitOwn) and then
-// reconciles the gateways. A part's error is logged when it happens (a
+// reconciles the gateways. Three short ones do during steps 2-5 what the
+// critical path would otherwise wait for: the os package's one-time pidfd
+// check before the first process start, the read of the services
+// directory when no hook runs before it, and the fsync of a first boot's
+// new names (the boot is ready only once it is done). A part's error is logged when it happens (a
 // console's is not: it is about init's own output) and carried in
 // ExitError.Err; it never changes the exit status.
 package boot

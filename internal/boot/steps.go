@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"time"
 
 	"github.com/hermes-agent/hermes/internal/control"
@@ -25,6 +26,7 @@ const ownerRetry = 2 * time.Second
 // boot runs steps 2-5 of CONTRACT §3 (initd.Init.Boot); ctx is cancelled
 // by SIGTERM or SIGINT during boot. What outlives the boot runs as a part.
 func (b *boot) boot(ctx context.Context) error {
+	b.parts.start(warmProcessStart, "warming the process start")
 	early := b.readServicesEarly()
 	if err := b.control(); err != nil {
 		return err
@@ -162,6 +164,17 @@ func (b *boot) volume(ctx context.Context) error {
 		}
 	}
 	return volume.Seed(ctx, vcfg)
+}
+
+// warmProcessStart makes the os package's one-time check of pidfd support
+// (pidfd_open, waitid, pidfd_send_signal and a clone of its own), which the
+// first process start would otherwise pay, while steps 2-3 run: looking up
+// this process makes it.
+func warmProcessStart(context.Context) error {
+	if p, err := os.FindProcess(os.Getpid()); err == nil {
+		_ = p.Release()
+	}
+	return nil
 }
 
 // staticSpecs is what supervise.LoadDir read of the services directory.
