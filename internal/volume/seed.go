@@ -46,23 +46,38 @@ const (
 const DefaultShareDir = "/opt/hermes/share"
 
 // seed returns the image's seed name from ShareDir when it has one (a
-// regular, non-empty file), else fallback.
-func (c Config) seed(name string, fallback []byte) []byte {
+// regular, non-empty file), else fallback's (nil: none).
+func (c Config) seed(name string, fallback func() []byte) []byte {
+	def := func() []byte {
+		if fallback == nil {
+			return nil
+		}
+		return fallback()
+	}
 	if c.ShareDir == "" {
-		return fallback
+		return def()
 	}
 	p := filepath.Join(c.ShareDir, name)
 	if fi, err := os.Lstat(p); err != nil || !fi.Mode().IsRegular() {
-		return fallback
+		return def()
 	}
 	b, err := os.ReadFile(p)
 	if err != nil || len(b) == 0 {
 		if err != nil {
 			c.logf("warning: cannot read the image's seed %s: %v; using the built-in default", p, err)
 		}
-		return fallback
+		return def()
 	}
 	return b
+}
+
+// stageSeed stages the seed name unless it exists: its content (the
+// image's, else fallback's) is read or built only then, not at every boot.
+func (c Config) stageSeed(b *batch, base *safefs.Dir, name string, fallback func() []byte, perm os.FileMode) error {
+	if ok, err := exists(base, name); err != nil || ok {
+		return err
+	}
+	return b.create(base, name, c.seed(name, fallback), perm, c.owner())
 }
 
 // Seed creates what a home needs (see the package doc, step 3): the
@@ -153,7 +168,8 @@ func stageSeeds(cfg Config, base *safefs.Dir, key envKey, b *batch) error {
 	// The seeds are written first, then made durable together, then
 	// given their names (SOUL.md last): one round of fsyncs instead of one
 	// per file, and still no name that points at unsynced data.
-	if err := b.create(base, configYML, cfg.seed(configYML, profiles.DefaultConfig(profiles.DefaultGatewayPort)), profiles.ConfigMode, cfg.owner()); err != nil {
+	defaultConfig := func() []byte { return profiles.DefaultConfig(profiles.DefaultGatewayPort) }
+	if err := cfg.stageSeed(b, base, configYML, defaultConfig, profiles.ConfigMode); err != nil {
 		return cfg.seedErr(configYML, err)
 	}
 	if err := seedEnv(cfg, base, key, b); err != nil {
@@ -164,7 +180,8 @@ func stageSeeds(cfg Config, base *safefs.Dir, key envKey, b *batch) error {
 	}
 	// SOUL.md makes the home a profile: it is written now but named only
 	// once the rest is there.
-	if err := b.create(base, soulFile, cfg.seed(soulFile, profiles.DefaultSOUL(profiles.Default)), profiles.SOULMode, cfg.owner()); err != nil {
+	defaultSOUL := func() []byte { return profiles.DefaultSOUL(profiles.Default) }
+	if err := cfg.stageSeed(b, base, soulFile, defaultSOUL, profiles.SOULMode); err != nil {
 		return cfg.seedErr(soulFile, err)
 	}
 	if err := b.sync(); err != nil {
@@ -382,12 +399,17 @@ func orchestratorKey(cfg Config) (envKey, error) {
 // the boot already: Seed checks it before it writes anything.)
 func seedEnv(cfg Config, base *safefs.Dir, k envKey, b *batch) error {
 	orch, from, given := k.key, k.from, k.given
-	key := orch
-	if !given {
-		var err error
-		if key, err = profiles.NewAPIKey(); err != nil {
-			return err
+	// The .env of the key, made only when a key is written (a fresh one
+	// unless the orchestrator gave it).
+	keyEnv := func() ([]byte, error) {
+		if given {
+			return profiles.EnvFile(orch), nil
 		}
+		key, err := profiles.NewAPIKey()
+		if err != nil {
+			return nil, err
+		}
+		return profiles.EnvFile(key), nil
 	}
 	envPath := filepath.Join(cfg.Home, envFile)
 	ok, err := exists(base, envFile)
@@ -395,7 +417,11 @@ func seedEnv(cfg Config, base *safefs.Dir, k envKey, b *batch) error {
 		return err
 	}
 	if !ok {
-		data := profiles.EnvFile(key)
+		data, err := keyEnv()
+		if err != nil {
+			return err
+		}
+		withKey := data
 		if example := cfg.seed(envExample, nil); example != nil {
 			// The image's example, with the key unless it sets one that
 			// the orchestrator does not override.
@@ -404,7 +430,7 @@ func seedEnv(cfg Config, base *safefs.Dir, k envKey, b *batch) error {
 				if len(data) > 0 && data[len(data)-1] != '\n' {
 					data = append(data, '\n')
 				}
-				data = append(data, apiKeyLine(profiles.EnvFile(key))...)
+				data = append(data, apiKeyLine(withKey)...)
 			}
 		}
 		if err := b.create(base, envFile, data, profiles.EnvMode, cfg.owner()); err != nil {
@@ -436,7 +462,11 @@ func seedEnv(cfg Config, base *safefs.Dir, k envKey, b *batch) error {
 		}
 		return nil
 	}
-	line := apiKeyLine(profiles.EnvFile(key))
+	env, err := keyEnv()
+	if err != nil {
+		return err
+	}
+	line := apiKeyLine(env)
 	if len(data) > 0 && data[len(data)-1] != '\n' {
 		line = append([]byte{'\n'}, line...)
 	}
