@@ -15,11 +15,9 @@ import (
 // regexp or a template belongs in a sync.OnceValue, or where it is used.
 const maxInitAllocs = 8
 
-// initAllocExceptions are the packages still over maxInitAllocs, with what
-// they allocate: their owners' to make lazy, then to remove from here.
-var initAllocExceptions = map[string]string{
-	module + "/internal/metrics": "the metric descriptors and help tables built in package-level vars",
-}
+// initAllocExceptions are the packages allowed over maxInitAllocs, with
+// what they allocate and why it cannot wait; none today.
+var initAllocExceptions = map[string]string{}
 
 // TestPackageInitIsCheap runs this test binary, which links the same
 // packages as hermes, with GODEBUG=inittrace=1 and holds each of hermes's
