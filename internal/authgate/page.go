@@ -4,6 +4,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"sync"
 )
 
 // pageHeaders are set on every page the gate renders: never cached, never
@@ -35,7 +36,12 @@ button,.button{display:block;width:100%;box-sizing:border-box;margin-top:1rem;pa
 background:#1c1917;color:#fff;border:0;border-radius:.4rem;text-decoration:none;cursor:pointer}
 .error{color:#b91c1c}.note{color:#57534e;font-size:.9rem}hr{border:0;border-top:1px solid #e7e5e4;margin:1.5rem 0}`
 
-var loginTemplate = template.Must(template.New("login").Parse(`<!doctype html>
+// The gate's pages are parsed on the first page rendered: html/template's
+// parse is hundreds of allocations that a process which never serves the
+// gate (PID 1, the CLI, a gateway) would otherwise pay in its package
+// initialisation.
+var loginTemplate = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("login").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>Sign in · Hermes</title><link rel="stylesheet" href="{{.Style}}"></head>
 <body><main><h1>Sign in to Hermes</h1>
@@ -49,14 +55,17 @@ var loginTemplate = template.Must(template.New("login").Parse(`<!doctype html>
 {{end}}{{if not .Any}}<p class="error">No login provider is configured.</p>{{end}}{{end}}
 </main></body></html>
 `))
+})
 
-var errorTemplate = template.Must(template.New("error").Parse(`<!doctype html>
+var errorTemplate = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("error").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>{{.Title}} · Hermes</title><link rel="stylesheet" href="{{.Style}}"></head>
 <body><main><h1>{{.Title}}</h1><p>{{.Detail}}</p>
 {{if .Retry}}<a class="button" href="{{.Retry}}">Try again</a>{{end}}<a class="button" href="{{.Login}}">Back to sign in</a>
 </main></body></html>
 `))
+})
 
 type oauthLink struct{ Href, DisplayName string }
 
@@ -87,7 +96,7 @@ func (g *Gate) renderLogin(w http.ResponseWriter, r *http.Request, status int, n
 	data.Any = data.Password || len(data.OAuth) > 0
 	pageHeaders(w)
 	w.WriteHeader(status)
-	loginTemplate.Execute(w, data)
+	loginTemplate().Execute(w, data)
 }
 
 // refusePage answers a failed login step with a small page (the browser is
@@ -104,5 +113,5 @@ func (g *Gate) refusePage(w http.ResponseWriter, r *http.Request, why reason, pr
 	}
 	pageHeaders(w)
 	w.WriteHeader(a.status)
-	errorTemplate.Execute(w, data)
+	errorTemplate().Execute(w, data)
 }

@@ -22,7 +22,11 @@
 // (gateway.DesiredQueue), one control server for every socket it listens
 // on (control.Server), and, while another init owns HERMES_HOME, the
 // take-over that waits for the owner lock (volume.WaitOwn) and then
-// reconciles the gateways. A part's error is logged when it happens (a
+// reconciles the gateways. Three short ones do during steps 2-5 what the
+// critical path would otherwise wait for: the os package's one-time pidfd
+// check before the first process start, the read of the services
+// directory when no hook runs before it, and the fsync of a first boot's
+// new names (the boot is ready only once it is done). A part's error is logged when it happens (a
 // console's is not: it is about init's own output) and carried in
 // ExitError.Err; it never changes the exit status.
 package boot
@@ -171,12 +175,35 @@ func (e *ExitError) Unwrap() error { return e.Err }
 // ctx is a SIGTERM; hermes init passes a context that never ends, since
 // it takes its own signals.
 func (in *Init) Run(ctx context.Context) error {
+	// Step 1's signal intake is subscribed while the configuration is
+	// resolved: os/signal enables each signal through a round trip to a
+	// thread of its own (half a millisecond for init's eleven), and
+	// newBoot neither needs it nor touches a signal. run waits for it
+	// before anything else.
+	var intake <-chan signalIntake
+	if in.Signals == nil {
+		c := make(chan signalIntake, 1)
+		go func() {
+			sigs, stop := initd.Subscribe()
+			c <- signalIntake{sigs, stop}
+		}()
+		intake = c
+	}
 	b, err := newBoot(in)
 	if err != nil {
+		if intake != nil {
+			(<-intake).stop()
+		}
 		fmt.Fprintf(b.stderr, "hermes init: %v\n", oneLine(err.Error()))
 		return &ExitError{Code: 1, Err: err}
 	}
-	return b.run(ctx)
+	return b.run(ctx, intake)
+}
+
+// signalIntake is initd.Subscribe's result.
+type signalIntake struct {
+	sigs <-chan os.Signal
+	stop func()
 }
 
 // boot is a running init: its configuration, resolved once, and what its
@@ -215,11 +242,17 @@ type boot struct {
 	// without waiting.
 	stopDesired context.CancelFunc
 
-	ctlOnce sync.Once
-	trim    *procmem.Trimmer // gives back what bursts of work left behind; set with ctl
-	ctl     *control.Server  // serves every socket of this init
-	state   atomic.Value     // control.BootStarting, BootReady or BootStopping
-	owner   atomic.Bool      // this init owns HERMES_HOME (its gateways)
+	// seedsDurable is closed once the names a first boot seeded are
+	// durable (volume.Config.Durable); nil when nothing was seeded.
+	seedsDurable chan struct{}
+
+	// supRunning is set once step 2 has started the supervisor's loop
+	// (the boot has returned before shutdown reads it).
+	supRunning bool
+	trim       *procmem.Trimmer // gives back what bursts of work left behind
+	ctl        *control.Server  // serves every socket of this init
+	state      atomic.Value     // control.BootStarting, BootReady or BootStopping
+	owner      atomic.Bool      // this init owns HERMES_HOME (its gateways)
 	// ownerLock is held for init's whole life once taken (ownerMu: the
 	// take-over part sets it).
 	ownerMu   sync.Mutex
@@ -371,18 +404,26 @@ func parseGrace(v string) (time.Duration, error) {
 	return d, nil
 }
 
-// run runs the init: its signal intake and reaper first, the parts, the
-// sequence (initd.Init), then the parts' end and the reaper's last.
-func (b *boot) run(ctx context.Context) error {
-	sigs := b.in.Signals
-	if sigs == nil {
-		c, stop := initd.Subscribe()
-		defer stop()
-		sigs = c
-	}
+// run runs the init: its signal intake (Init.Signals, else intake's) and
+// reaper first, the parts, the sequence (initd.Init), then the parts' end
+// and the reaper's last.
+func (b *boot) run(ctx context.Context, intake <-chan signalIntake) error {
 	b.reaper = b.in.Reaper
 	if b.reaper == nil {
 		b.reaper = initd.NewReaper()
+	}
+	b.parts = newParts(b.log)
+	b.consoles = [2]*logpipe.Console{logpipe.NewConsole(b.stdout), logpipe.NewConsole(b.stderr)}
+	// Step 2's values are built while the signal intake is still being
+	// subscribed; nothing of them runs, listens or writes before it is.
+	b.prepareControl()
+	sigs := b.in.Signals
+	if sigs == nil {
+		in := <-intake
+		defer in.stop()
+		sigs = in.sigs
+	}
+	if b.in.Reaper == nil {
 		if b.proc.PID != 1 {
 			if err := initd.BecomeSubreaper(); err != nil {
 				b.log.Warn("cannot become a child subreaper; orphans will not be reaped", "err", err)
@@ -391,8 +432,6 @@ func (b *boot) run(ctx context.Context) error {
 	}
 	reaping := newParts(b.log)
 	reaping.start(b.reaper.Run, "reaper")
-	b.parts = newParts(b.log)
-	b.consoles = [2]*logpipe.Console{logpipe.NewConsole(b.stdout), logpipe.NewConsole(b.stderr)}
 	b.parts.startUnlogged(b.consoles[0].Run, "stdout console")
 	b.parts.startUnlogged(b.consoles[1].Run, "stderr console")
 
@@ -460,7 +499,7 @@ func (b *boot) shutdown(ctx context.Context) error {
 	if b.stopDesired != nil {
 		b.stopDesired()
 	}
-	if b.sup == nil {
+	if !b.supRunning {
 		return nil
 	}
 	return b.sup.Shutdown(ctx)

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -293,6 +294,13 @@ func TestInitFailures(t *testing.T) {
 		wantErr  string // on init's stderr
 	}{
 		{"bad stop grace", func(f *fixture) { f.vars["HERMES_STOP_GRACE"] = "soon" }, 0, 1, `HERMES_STOP_GRACE="soon": want a duration`},
+		{"control socket under a file", func(f *fixture) {
+			// Step 2 fails before the supervisor runs: the shutdown has
+			// nothing to stop, and must not wait for it.
+			file := filepath.Join(f.dir, "not-a-dir")
+			f.write(file, "", 0o644)
+			f.socket = filepath.Join(file, "control.sock")
+		}, 0, 1, "control socket"},
 		{"failing hook", func(f *fixture) {
 			f.write(filepath.Join(f.hooks, "10-fail"), "#!/bin/sh\nexit 5\n", 0o755)
 		}, 0, 5, "exited with status 5"},
@@ -329,10 +337,78 @@ func TestInitFailures(t *testing.T) {
 			if !strings.Contains(stderr, tt.wantErr) {
 				t.Errorf("stderr lacks %q:\n%s", tt.wantErr, stderr)
 			}
-			if _, err := os.Stat(f.socket); !errors.Is(err, os.ErrNotExist) {
-				t.Errorf("the control socket outlives init: %v", err)
+			if _, err := os.Lstat(f.socket); err == nil {
+				t.Error("the control socket outlives init")
 			}
 		})
+	}
+}
+
+// TestHookWritesAService: the services directory is read after the hooks
+// when there are hooks (without them it is read while the home is
+// prepared): a service a hook writes there starts with the others.
+func TestHookWritesAService(t *testing.T) {
+	f := newFixture(t)
+	spec := "argv: [" + exe(t) + ", serve]\nenv: {HERMES_TEST_CHILD: \"1\"}\n"
+	f.write(filepath.Join(f.hooks, "10-service"), "#!/bin/sh\nprintf '%s' '"+spec+"' > '"+filepath.Join(f.services, "hooked.yaml")+"'\n", 0o755)
+	done := start(f.init(exe(t), "main", "0"))
+	c := control.NewClient(f.socket)
+	ctx := context.Background()
+	f.until(done, "a ready boot on the control socket", func() bool {
+		h, err := c.Health(ctx)
+		return err == nil && h.Boot == control.BootReady
+	})
+	list, err := c.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(list, func(st supervise.Status) bool { return st.Name == "hooked" && st.Want == supervise.WantUp }) {
+		t.Errorf("the service the hook wrote is not wanted up: %+v", list)
+	}
+	f.sigs <- unix.SIGTERM
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("init did not end after SIGTERM")
+	}
+}
+
+// TestInitOwnSignalIntake: without injected Signals, init subscribes to
+// the process's own while it resolves its configuration: a SIGTERM to the
+// process during a hook cancels the boot (143), and an init whose
+// configuration cannot work still ends at once (1), its subscription
+// given back.
+func TestInitOwnSignalIntake(t *testing.T) {
+	f := newFixture(t)
+	f.vars["HERMES_STOP_GRACE"] = "soon"
+	in := f.init(exe(t), "exit")
+	in.Signals = nil
+	if got := exitCode(t, in.Run(context.Background())); got != 1 {
+		t.Fatalf("bad configuration: exit status %d, want 1", got)
+	}
+
+	f = newFixture(t)
+	f.write(filepath.Join(f.hooks, "10-wait"), "#!/bin/sh\ntouch \"$HERMES_HOME/hook.started\"\nexec sleep 60\n", 0o755)
+	in = f.init(exe(t), "exit")
+	in.Signals = nil
+	done := start(in)
+	f.until(done, "the hook running", func() bool {
+		_, err := os.Stat(filepath.Join(f.home, "hook.started"))
+		return err == nil
+	})
+	// The hook runs in step 4, after run has waited for the intake: the
+	// SIGTERM reaches init, never the test's default disposition.
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if got := exitCode(t, err); got != 143 {
+			_, stderr := f.output()
+			t.Errorf("SIGTERM during a hook: exit status %d, want 143 (%v)\nstderr:\n%s", got, err, stderr)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("init did not end")
 	}
 }
 

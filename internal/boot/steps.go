@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"time"
 
 	"github.com/hermes-agent/hermes/internal/control"
@@ -25,6 +26,8 @@ const ownerRetry = 2 * time.Second
 // boot runs steps 2-5 of CONTRACT §3 (initd.Init.Boot); ctx is cancelled
 // by SIGTERM or SIGINT during boot. What outlives the boot runs as a part.
 func (b *boot) boot(ctx context.Context) error {
+	b.parts.start(warmProcessStart, "warming the process start")
+	early := b.readServicesEarly()
 	if err := b.control(); err != nil {
 		return err
 	}
@@ -35,7 +38,13 @@ func (b *boot) boot(ctx context.Context) error {
 	if err := initd.RunHooks(ctx, b.reaper, b.hooksDir, b.in.Args, b.childEnv(), b.stdout, b.stderr); err != nil {
 		return err
 	}
-	if err := b.services(ctx); err != nil {
+	if early != nil && initd.HasHooks(b.hooksDir) {
+		// A hook appeared meanwhile, and ran: what it may have written to
+		// the services directory is read after it.
+		<-early
+		early = nil
+	}
+	if err := b.services(ctx, early); err != nil {
 		return err
 	}
 	if err := b.gateways(ctx); err != nil {
@@ -44,29 +53,27 @@ func (b *boot) boot(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if b.seedsDurable != nil {
+		<-b.seedsDurable
+	}
 	b.booted.Store(int64(max(time.Since(b.started), time.Nanosecond)))
 	b.state.Store(control.BootReady)
 	// PID 1 lives as long as the container: the pages of its executable
-	// that only start-up touched are given back (they stay in the page
-	// cache for whoever needs them).
-	if _, err := procmem.ReleaseStartupPages(); err != nil {
-		b.log.Warn("cannot release start-up pages", "err", err)
-	}
-	// The supervisor is still starting the services: what that touches
-	// goes back once it has been quiet for a while.
+	// that only start-up touched go back (they stay in the page cache for
+	// whoever needs them) with the trimmer's first trim, once the boot and
+	// the service starts it set off have been quiet for a while; not here,
+	// where the madvise and its TLB shootdown would take the CPU from the
+	// services just started and hold back the main command.
 	if b.trim != nil {
 		b.trim.Touch()
 	}
 	return nil
 }
 
-// control is step 2: the control socket and the supervisor behind it, so
-// that later steps and the hooks can use it.
-func (b *boot) control() error {
-	ln, err := control.Listen(b.socket, b.proc.EUID)
-	if err != nil {
-		return fmt.Errorf("control socket: %w", err)
-	}
+// prepareControl builds step 2's values: the desired-state queue, the
+// supervisor, the memory trimmer and the control server. Nothing of them
+// runs, listens or writes until control starts them.
+func (b *boot) prepareControl() {
 	owner := safefs.Keep
 	if b.root {
 		owner = safefs.Owner{UID: b.ids.UID, GID: b.ids.GID}
@@ -87,7 +94,32 @@ func (b *boot) control() error {
 		OnOperator: b.desired.OnOperator,
 		Reserved:   runtimeService,
 	})
-	b.parts.start(b.sup.Run, "supervisor")
+	// What a burst of requests faulted in (code) and allocated (heap) is
+	// given back once it is over: PID 1 idles for hours between bursts.
+	b.trim = procmem.NewTrimmer(0)
+	b.ctl = control.NewServer(control.Config{
+		Sup:       b.sup,
+		Gateways:  b.slots(),
+		Home:      b.home,
+		HermesUID: b.ids.UID,
+		HermesGID: b.ids.GID,
+		Health:    b.health,
+		Recorded:  b.desired.Flush,
+		Logger:    b.log.With("component", "control"),
+		Served:    b.trim.Touch,
+
+		BootDuration: b.bootDuration,
+	})
+}
+
+// control is step 2: the control socket and the supervisor behind it
+// (prepareControl), so that later steps and the hooks can use it.
+func (b *boot) control() error {
+	ln, err := control.Listen(b.socket, b.proc.EUID)
+	if err != nil {
+		return fmt.Errorf("control socket: %w", err)
+	}
+	b.supRunning = b.parts.start(b.sup.Run, "supervisor")
 	stopping, stop := context.WithCancel(context.Background())
 	b.stopDesired = stop
 	b.parts.start(func(ctx context.Context) error {
@@ -96,6 +128,7 @@ func (b *boot) control() error {
 		defer context.AfterFunc(stopping, cancel)()
 		return b.desired.Run(ctx)
 	}, "desired state")
+	b.parts.start(b.trim.Run, "memory trimmer")
 	b.serve(ln)
 	return nil
 }
@@ -107,6 +140,16 @@ func (b *boot) volume(ctx context.Context) error {
 		Env: b.in.Env, Now: b.now,
 		Log:     func(format string, args ...any) { fmt.Fprintf(b.stderr, "hermes init: "+format+"\n", args...) },
 		Refused: b.refused, Locks: b.locks,
+		// The fsync that makes the new names durable runs while the hooks
+		// and the services start; the boot is ready only once it is done.
+		Durable: func(sync func()) {
+			done := make(chan struct{})
+			b.seedsDurable = done
+			if !b.parts.start(func(context.Context) error { defer close(done); sync(); return nil }, "seeds made durable") {
+				sync()
+				close(done)
+			}
+		},
 	}
 	if err := volume.Preflight(vcfg); err != nil {
 		return err
@@ -123,10 +166,54 @@ func (b *boot) volume(ctx context.Context) error {
 	return volume.Seed(ctx, vcfg)
 }
 
-// services is step 5's first half: the static services and the dashboard
-// slot.
-func (b *boot) services(ctx context.Context) error {
-	specs, err := supervise.LoadDir(b.svcDir)
+// warmProcessStart makes the os package's one-time check of pidfd support
+// (pidfd_open, waitid, pidfd_send_signal and a clone of its own), which the
+// first process start would otherwise pay, while steps 2-3 run: looking up
+// this process makes it.
+func warmProcessStart(context.Context) error {
+	if p, err := os.FindProcess(os.Getpid()); err == nil {
+		_ = p.Release()
+	}
+	return nil
+}
+
+// staticSpecs is what supervise.LoadDir read of the services directory.
+type staticSpecs struct {
+	specs []supervise.Spec
+	err   error
+}
+
+// readServicesEarly reads step 5's services directory on a part of its own
+// while steps 2-3 run, when no hook can run before step 5 (step 4 has none,
+// initd.HasHooks): the same read, made while step 3 waits for the disk
+// rather than between the hooks and the first service's start. Nil: the
+// services are read in step 5.
+func (b *boot) readServicesEarly() <-chan staticSpecs {
+	if initd.HasHooks(b.hooksDir) {
+		return nil
+	}
+	c := make(chan staticSpecs, 1)
+	read := func(context.Context) error {
+		specs, err := supervise.LoadDir(b.svcDir)
+		c <- staticSpecs{specs, err}
+		return nil
+	}
+	if !b.parts.start(read, "reading the services") {
+		return nil
+	}
+	return c
+}
+
+// services is step 5's first half: the static services (read now, unless
+// early has them) and the dashboard slot.
+func (b *boot) services(ctx context.Context, early <-chan staticSpecs) error {
+	var read staticSpecs
+	if early != nil {
+		read = <-early
+	} else {
+		read.specs, read.err = supervise.LoadDir(b.svcDir)
+	}
+	specs, err := read.specs, read.err
 	if err != nil {
 		return fmt.Errorf("services in %s: %w", b.svcDir, err)
 	}
@@ -151,26 +238,6 @@ func (b *boot) services(ctx context.Context) error {
 // Server serves every socket of this init (the local one and the published
 // one), so that its connection bounds and counters are the process's.
 func (b *boot) serve(ln net.Listener) {
-	b.ctlOnce.Do(func() {
-		// What a burst of requests faulted in (code) and allocated (heap)
-		// is given back once it is over: PID 1 idles for hours between
-		// bursts.
-		b.trim = procmem.NewTrimmer(0)
-		b.parts.start(b.trim.Run, "memory trimmer")
-		b.ctl = control.NewServer(control.Config{
-			Sup:       b.sup,
-			Gateways:  b.slots(),
-			Home:      b.home,
-			HermesUID: b.ids.UID,
-			HermesGID: b.ids.GID,
-			Health:    b.health,
-			Recorded:  b.desired.Flush,
-			Logger:    b.log.With("component", "control"),
-			Served:    b.trim.Touch,
-
-			BootDuration: b.bootDuration,
-		})
-	})
 	srv := b.ctl
 	run := func(ctx context.Context) error { return srv.Run(ctx, ln) }
 	if !b.parts.start(run, "control server", "socket", ln.Addr().String()) {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"regexp"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -85,15 +86,25 @@ const (
 	ansiNoColor   = "\x1b[39m"
 )
 
-var (
-	mdHeading = regexp.MustCompile(`^(#{1,6})\s+(.*?)\s*#*\s*$`)
-	mdBullet  = regexp.MustCompile(`^(\s*)[-*+]\s+(.*)$`)
-	mdRule    = regexp.MustCompile(`^\s*([-*_])(\s*[-*_]){2,}\s*$`)
-	mdCode    = regexp.MustCompile("`([^`]+)`")
-	mdBold    = regexp.MustCompile(`\*\*([^*]+)\*\*|__([^_]+)__`)
-	mdItalic  = regexp.MustCompile(`(^|[^*\w])\*([^*\s][^*]*)\*`)
-	mdLink    = regexp.MustCompile(`\[([^\]]+)\]\(([^)\s]+)\)`)
-)
+// mdSyntax is the Markdown a reply is rendered from.
+type mdSyntax struct {
+	heading, bullet, rule, code, bold, italic, link *regexp.Regexp
+}
+
+// markdown compiles the Markdown patterns on the first line rendered, so that a
+// process that never shows a reply (PID 1, every other command) does not
+// compile them in its package initialisation.
+var markdown = sync.OnceValue(func() *mdSyntax {
+	return &mdSyntax{
+		heading: regexp.MustCompile(`^(#{1,6})\s+(.*?)\s*#*\s*$`),
+		bullet:  regexp.MustCompile(`^(\s*)[-*+]\s+(.*)$`),
+		rule:    regexp.MustCompile(`^\s*([-*_])(\s*[-*_]){2,}\s*$`),
+		code:    regexp.MustCompile("`([^`]+)`"),
+		bold:    regexp.MustCompile(`\*\*([^*]+)\*\*|__([^_]+)__`),
+		italic:  regexp.MustCompile(`(^|[^*\w])\*([^*\s][^*]*)\*`),
+		link:    regexp.MustCompile(`\[([^\]]+)\]\(([^)\s]+)\)`),
+	}
+})
 
 // renderLine is one line of Markdown for the terminal.
 func (m *mdWriter) renderLine(s string) string {
@@ -104,18 +115,19 @@ func (m *mdWriter) renderLine(s string) string {
 	if m.fence {
 		return ansiCode + s + ansiReset
 	}
+	md := markdown()
 	switch {
-	case mdRule.MatchString(s):
+	case md.rule.MatchString(s):
 		return ansiDim + strings.Repeat("─", min(40, m.width)) + ansiReset
-	case mdHeading.MatchString(s):
-		g := mdHeading.FindStringSubmatch(s)
+	case md.heading.MatchString(s):
+		g := md.heading.FindStringSubmatch(s)
 		style := ansiBold
 		if len(g[1]) == 1 {
 			style += ansiUnderline
 		}
 		return style + inline(g[2]) + ansiReset
-	case mdBullet.MatchString(s):
-		g := mdBullet.FindStringSubmatch(s)
+	case md.bullet.MatchString(s):
+		g := md.bullet.FindStringSubmatch(s)
 		return g[1] + "• " + inline(g[2])
 	case strings.HasPrefix(s, ">"):
 		return ansiDim + "│ " + ansiReset + inline(strings.TrimSpace(strings.TrimPrefix(s, ">")))
@@ -128,7 +140,7 @@ func (m *mdWriter) renderLine(s string) string {
 func inline(s string) string {
 	var b strings.Builder
 	last := 0
-	for _, loc := range mdCode.FindAllStringSubmatchIndex(s, -1) {
+	for _, loc := range markdown().code.FindAllStringSubmatchIndex(s, -1) {
 		b.WriteString(emphasis(s[last:loc[0]]))
 		b.WriteString(ansiCode + s[loc[2]:loc[3]] + ansiNoColor)
 		last = loc[1]
@@ -138,10 +150,11 @@ func inline(s string) string {
 }
 
 func emphasis(s string) string {
-	s = mdLink.ReplaceAllString(s, "$1 ("+ansiUnderline+"$2"+"\x1b[24m)")
-	s = mdBold.ReplaceAllStringFunc(s, func(x string) string {
-		g := mdBold.FindStringSubmatch(x)
+	md := markdown()
+	s = md.link.ReplaceAllString(s, "$1 ("+ansiUnderline+"$2"+"\x1b[24m)")
+	s = md.bold.ReplaceAllStringFunc(s, func(x string) string {
+		g := md.bold.FindStringSubmatch(x)
 		return ansiBold + g[1] + g[2] + ansiNoBold
 	})
-	return mdItalic.ReplaceAllString(s, "$1"+ansiItalic+"$2"+ansiNoItalic)
+	return md.italic.ReplaceAllString(s, "$1"+ansiItalic+"$2"+ansiNoItalic)
 }

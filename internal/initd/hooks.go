@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -120,6 +121,22 @@ func listHooks(dir string, warn *os.File) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// HasHooks reports whether dir may hold a hook for RunHooks: false only
+// when it is missing or empty, so that the caller knows nothing can run
+// between what it does before step 4 and after it.
+func HasHooks(dir string) bool {
+	f, err := os.Open(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false
+	}
+	if err != nil {
+		return true
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(1)
+	return len(names) > 0 || err != nil && !errors.Is(err, io.EOF)
 }
 
 func warnf(w *os.File, format string, args ...any) {

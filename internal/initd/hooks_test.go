@@ -363,3 +363,21 @@ func waitGone(t *testing.T, pid int) {
 	}
 	t.Errorf("process %d of the cancelled hook's group is still running", pid)
 }
+
+// TestHasHooks: only a missing or empty directory has no hooks; any entry
+// may be one.
+func TestHasHooks(t *testing.T) {
+	dir := t.TempDir()
+	if HasHooks(filepath.Join(dir, "missing")) {
+		t.Error("a missing directory has hooks")
+	}
+	if HasHooks(dir) {
+		t.Error("an empty directory has hooks")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "README"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if !HasHooks(dir) {
+		t.Error("a directory with an entry has none")
+	}
+}

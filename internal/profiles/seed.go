@@ -52,20 +52,23 @@ func DefaultConfig(port int) []byte {
 		"# example where it has none. Secrets such as API keys belong in .env, never\n" +
 		"# here. Keys and comments hermes does not know are kept when it rewrites this file.\n")
 	live := func(k Key) bool { return k.Name == KeyGatewayPort && port > 0 }
+	// The table is built once (each keyTable call builds it anew), and
+	// which sections hold a live key is decided once, not per comparison.
+	table := keyTable()
+	withLive := map[string]int{}
+	for _, k := range table {
+		if live(k) {
+			withLive[k.Section()] = 1
+		}
+	}
 	sections := KeySections()
 	// Sections without a live key first, in the table's order.
 	slices.SortStableFunc(sections, func(a, b KeySection) int {
-		has := func(s KeySection) int {
-			if slices.ContainsFunc(keyTable(), func(k Key) bool { return k.Section() == s.Name && live(k) }) {
-				return 1
-			}
-			return 0
-		}
-		return has(a) - has(b)
+		return withLive[a.Name] - withLive[b.Name]
 	})
 	for _, sec := range sections {
 		var keys []Key
-		for _, k := range keyTable() {
+		for _, k := range table {
 			if k.Section() == sec.Name {
 				keys = append(keys, k)
 			}

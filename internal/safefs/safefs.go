@@ -191,23 +191,23 @@ func (d *Dir) walk(rel string, create bool, perm os.FileMode, own Owner) (*Dir, 
 	for _, p := range parts {
 		next, err := cur.openDir(p)
 		if create && errors.Is(err, unix.ENOENT) {
-			if merr := unix.Mkdirat(cur.fd, p, uint32(perm.Perm())); merr != nil && !errors.Is(merr, unix.EEXIST) {
+			merr := unix.Mkdirat(cur.fd, p, uint32(perm.Perm()))
+			if merr != nil && !errors.Is(merr, unix.EEXIST) {
 				cur.Close()
 				return nil, &os.PathError{Op: "mkdir", Path: filepath.Join(cur.path, p), Err: merr}
-			} else if merr == nil {
-				// mkdir(2) applies the umask; set the mode we were asked for.
-				if err := unix.Fchmodat(cur.fd, p, uint32(perm.Perm()), 0); err != nil {
-					cur.Close()
-					return nil, &os.PathError{Op: "chmod", Path: filepath.Join(cur.path, p), Err: err}
-				}
-				if d.chowns(own) {
-					if err := unix.Fchownat(cur.fd, p, own.UID, own.GID, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-						cur.Close()
-						return nil, &os.PathError{Op: "chown", Path: filepath.Join(cur.path, p), Err: err}
-					}
-				}
 			}
 			next, err = cur.openDir(p)
+			if merr == nil && err == nil {
+				// mkdir(2) applies the umask: set the mode we were asked for,
+				// and the owner, on the directory just opened (never
+				// following a name another process may have swapped for a
+				// symlink since the mkdir).
+				if cerr := next.setNew(perm, own, d.chowns(own)); cerr != nil {
+					next.Close()
+					cur.Close()
+					return nil, cerr
+				}
+			}
 		}
 		cur.Close()
 		if err != nil {
@@ -216,6 +216,20 @@ func (d *Dir) walk(rel string, create bool, perm os.FileMode, own Owner) (*Dir, 
 		cur = next
 	}
 	return cur, nil
+}
+
+// setNew gives the directory d, just created, its mode and, when chown,
+// its owner.
+func (d *Dir) setNew(perm os.FileMode, own Owner, chown bool) error {
+	if err := unix.Fchmod(d.fd, uint32(perm.Perm())); err != nil {
+		return &os.PathError{Op: "chmod", Path: d.path, Err: err}
+	}
+	if chown {
+		if err := unix.Fchown(d.fd, own.UID, own.GID); err != nil {
+			return &os.PathError{Op: "chown", Path: d.path, Err: err}
+		}
+	}
+	return nil
 }
 
 // OpenFile opens the single name in d with flag (O_CLOEXEC is always

@@ -186,8 +186,12 @@ func preflightRoot(cfg Config) error {
 			return err
 		}
 	}
-	pf := preflighter{cfg: cfg, base: base, homeDev: st.Dev, mounts: mountPoints(resolved)}
+	pf := preflighter{cfg: cfg, base: base, homeDev: st.Dev, mounts: &mounts{home: resolved}}
+	top := listTop(base)
 	for _, e := range managed() {
+		if !top.may(e.Path) {
+			continue
+		}
 		if err := pf.entry(e.Path, need(e)); err != nil {
 			return err
 		}
@@ -208,7 +212,7 @@ type preflighter struct {
 	cfg     Config
 	base    *safefs.Dir
 	homeDev uint64
-	mounts  map[string]bool
+	mounts  *mounts
 }
 
 // checkParents finds a parent directory of home that the hermes uid cannot
@@ -281,7 +285,7 @@ func (pf preflighter) entry(rel string, want uint32) error {
 		return nil
 	}
 	p := filepath.Join(cfg.Home, rel)
-	if st.Dev != pf.homeDev || pf.mounts[rel] {
+	if st.Dev != pf.homeDev || pf.mounts.has(rel) {
 		return unusable(cfg, p, &st, want, "it is a mount point (a bind mount from the host), whose owner hermes does not change", nil)
 	}
 	if isReg(&st) && st.Nlink > 1 {

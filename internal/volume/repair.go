@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -80,7 +81,7 @@ func Repair(cfg Config) (Report, error) {
 		return Report{}, fmt.Errorf("repairing ownership in HERMES_HOME %s: %w", cfg.Home, err)
 	}
 	defer base.Close()
-	r := &repairer{cfg: cfg, mounts: mountPoints(resolved)}
+	r := &repairer{cfg: cfg, mounts: &mounts{home: resolved}}
 	var st unix.Stat_t
 	if err := unix.Fstat(base.Fd(), &st); err != nil {
 		return Report{}, fmt.Errorf("repairing ownership in HERMES_HOME %s: %w", cfg.Home, err)
@@ -88,7 +89,11 @@ func Repair(cfg Config) (Report, error) {
 	if int(st.Uid) != cfg.UID {
 		r.fix(base.Fd(), &st, ".", ".")
 	}
+	top := listTop(base)
 	for _, e := range managed() {
+		if !top.may(e.Path) {
+			continue
+		}
 		if e.Dir {
 			r.tree(base, e.Path, st.Dev)
 		} else {
@@ -104,7 +109,7 @@ func Repair(cfg Config) (Report, error) {
 type repairer struct {
 	cfg        Config
 	rep        Report
-	mounts     map[string]bool // mount points below Home, relative to it
+	mounts     *mounts // mount points below Home
 	warned     int
 	suppressed int
 }
@@ -187,7 +192,7 @@ func (r *repairer) tree(base *safefs.Dir, rel string, homeDev uint64) {
 // walk repairs the entry name of parent (described by st) and, for a
 // directory, everything below it.
 func (r *repairer) walk(parent *safefs.Dir, name string, st *unix.Stat_t, top, rel string, depth int, parentDev uint64) {
-	if st.Dev != parentDev || r.mounts[rel] {
+	if st.Dev != parentDev || r.mounts.has(rel) {
 		r.skip(st, rel, "it is a mount point")
 		return
 	}
@@ -345,6 +350,21 @@ func (c Config) fixOpened(fd int, st *unix.Stat_t) error {
 	return nil
 }
 
+// mounts are the mount points below a home (mountPoints), read on the
+// first question: a home with nothing to walk or repair (a first boot's
+// empty one) never reads /proc/self/mountinfo.
+type mounts struct {
+	home string // resolved
+	once sync.Once
+	rels map[string]bool
+}
+
+// has reports whether rel, relative to the home, is a mount point.
+func (m *mounts) has(rel string) bool {
+	m.once.Do(func() { m.rels = mountPoints(m.home) })
+	return m.rels[rel]
+}
+
 // mountPoints returns the mount points strictly below home (resolved),
 // relative to it, from /proc/self/mountinfo. Bind mounts from the same
 // filesystem have the same st_dev as their parent, so the device check of
@@ -358,7 +378,7 @@ func mountPoints(home string) map[string]bool {
 	defer f.Close()
 	prefix := strings.TrimSuffix(home, "/") + "/"
 	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	sc.Buffer(make([]byte, 0, 4096), 1<<20)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
 		if len(fields) < 5 {

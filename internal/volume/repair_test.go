@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/hermes-agent/hermes/internal/safefs"
 	"github.com/hermes-agent/hermes/internal/testenv"
 )
 
@@ -217,5 +218,49 @@ func TestSystemDirectoryIsRefused(t *testing.T) {
 		if _, err := Repair(cfg); err == nil || !strings.Contains(err.Error(), "system directory") {
 			t.Errorf("Repair(%s) = %v, want a refusal", home, err)
 		}
+	}
+}
+
+// TestMountsReadOnFirstQuestion: the mount points below a home are read
+// once, when first asked for, and answer as mountinfo says.
+func TestMountsReadOnFirstQuestion(t *testing.T) {
+	m := &mounts{home: "/"}
+	if m.rels != nil {
+		t.Fatal("mount points read before the first question")
+	}
+	if !m.has("proc") {
+		t.Errorf(`has("proc") below / = false; /proc is a mount point`)
+	}
+	if m.has("no/such/mount") {
+		t.Error(`has("no/such/mount") = true`)
+	}
+	if m.rels == nil {
+		t.Error("mount points not kept after the first question")
+	}
+}
+
+// TestListTop: the top of a home, read once, tells which layout entries
+// may exist; a home that cannot be read has every name.
+func TestListTop(t *testing.T) {
+	home := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(home, "platforms", "pairing"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(home, "SOUL.md"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base, err := safefs.OpenBase(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer base.Close()
+	top := listTop(base)
+	for rel, want := range map[string]bool{"SOUL.md": true, "platforms/pairing": true, "platforms": true, "logs": false, "logs/gateways": false, ".env": false} {
+		if got := top.may(rel); got != want {
+			t.Errorf("may(%q) = %v, want %v", rel, got, want)
+		}
+	}
+	if !present(nil).may("logs") {
+		t.Error("an unread home lacks a name")
 	}
 }

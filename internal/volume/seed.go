@@ -46,23 +46,38 @@ const (
 const DefaultShareDir = "/opt/hermes/share"
 
 // seed returns the image's seed name from ShareDir when it has one (a
-// regular, non-empty file), else fallback.
-func (c Config) seed(name string, fallback []byte) []byte {
+// regular, non-empty file), else fallback's (nil: none).
+func (c Config) seed(name string, fallback func() []byte) []byte {
+	def := func() []byte {
+		if fallback == nil {
+			return nil
+		}
+		return fallback()
+	}
 	if c.ShareDir == "" {
-		return fallback
+		return def()
 	}
 	p := filepath.Join(c.ShareDir, name)
 	if fi, err := os.Lstat(p); err != nil || !fi.Mode().IsRegular() {
-		return fallback
+		return def()
 	}
 	b, err := os.ReadFile(p)
 	if err != nil || len(b) == 0 {
 		if err != nil {
 			c.logf("warning: cannot read the image's seed %s: %v; using the built-in default", p, err)
 		}
-		return fallback
+		return def()
 	}
 	return b
+}
+
+// stageSeed stages the seed name unless it exists: its content (the
+// image's, else fallback's) is read or built only then, not at every boot.
+func (c Config) stageSeed(b *batch, base *safefs.Dir, name string, fallback func() []byte, perm os.FileMode) error {
+	if ok, err := exists(base, name); err != nil || ok {
+		return err
+	}
+	return b.create(base, name, c.seed(name, fallback), perm, c.owner())
 }
 
 // Seed creates what a home needs (see the package doc, step 3): the
@@ -108,55 +123,95 @@ func Seed(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("seeding HERMES_HOME %s: %w", cfg.Home, err)
 	}
 	defer base.Close()
-	if err := seedDirectories(cfg, base); err != nil {
-		return err
-	}
-	// The seeds are written first, then made durable together, then
-	// given their names (SOUL.md last): one round of fsyncs instead of one
-	// per file, and still no name that points at unsynced data.
+	// The directories are made while the seeds are written and synced:
+	// the mkdirs keep a CPU busy in the kernel, the fsyncs wait for the
+	// disk, and neither needs the other. Nothing is named before both are
+	// done, and a directory that cannot be made still stops the seeding
+	// first.
 	b := &batch{}
 	defer b.abort()
-	seedErr := func(name string, err error) error {
-		return fmt.Errorf("seeding %s: %w", filepath.Join(cfg.Home, name), err)
+	dirs := make(chan error, 1)
+	go func() { dirs <- seedDirectories(cfg, base) }()
+	stageErr := stageSeeds(cfg, base, key, b)
+	if err := <-dirs; err != nil {
+		return err
 	}
-	if err := b.create(base, configYML, cfg.seed(configYML, profiles.DefaultConfig(profiles.DefaultGatewayPort)), profiles.ConfigMode, cfg.owner()); err != nil {
-		return seedErr(configYML, err)
-	}
-	if err := seedEnv(cfg, base, key, b); err != nil {
-		return seedErr(envFile, err)
-	}
-	if err := seedAuth(cfg, base, b); err != nil {
-		return seedErr(authFile, err)
-	}
-	// SOUL.md makes the home a profile: it is written now but named only
-	// once the rest is there.
-	if err := b.create(base, soulFile, cfg.seed(soulFile, profiles.DefaultSOUL(profiles.Default)), profiles.SOULMode, cfg.owner()); err != nil {
-		return seedErr(soulFile, err)
-	}
-	if err := b.sync(); err != nil {
-		return seedErr(b.failed, err)
+	if stageErr != nil {
+		return stageErr
 	}
 	seeded, err := b.publish(func(name string) bool { return name != soulFile })
 	if err != nil {
-		return seedErr(b.failed, err)
+		return cfg.seedErr(b.failed, err)
 	}
 	created, err := seedGatewayState(ctx, cfg, base)
 	if err != nil {
-		return seedErr(gateway.StateFile, err)
+		return cfg.seedErr(gateway.StateFile, err)
 	}
 	if created {
 		seeded = append(seeded, gateway.StateFile)
 	}
 	last, err := b.publish(func(string) bool { return true })
 	if err != nil {
-		return seedErr(b.failed, err)
+		return cfg.seedErr(b.failed, err)
 	}
 	seeded = append(seeded, last...)
 	if len(seeded) > 0 {
-		_ = unix.Fsync(base.Fd())
+		cfg.syncNames(base)
 		cfg.logf("seeded %s in %s (first boot)", strings.Join(seeded, ", "), cfg.Home)
 	}
 	return nil
+}
+
+// stageSeeds writes the missing seed files to temporary files of b and
+// makes them durable (batch.create, then batch.sync); Seed names them.
+func stageSeeds(cfg Config, base *safefs.Dir, key envKey, b *batch) error {
+	// The seeds are written first, then made durable together, then
+	// given their names (SOUL.md last): one round of fsyncs instead of one
+	// per file, and still no name that points at unsynced data.
+	defaultConfig := func() []byte { return profiles.DefaultConfig(profiles.DefaultGatewayPort) }
+	if err := cfg.stageSeed(b, base, configYML, defaultConfig, profiles.ConfigMode); err != nil {
+		return cfg.seedErr(configYML, err)
+	}
+	if err := seedEnv(cfg, base, key, b); err != nil {
+		return cfg.seedErr(envFile, err)
+	}
+	if err := seedAuth(cfg, base, b); err != nil {
+		return cfg.seedErr(authFile, err)
+	}
+	// SOUL.md makes the home a profile: it is written now but named only
+	// once the rest is there.
+	defaultSOUL := func() []byte { return profiles.DefaultSOUL(profiles.Default) }
+	if err := cfg.stageSeed(b, base, soulFile, defaultSOUL, profiles.SOULMode); err != nil {
+		return cfg.seedErr(soulFile, err)
+	}
+	if err := b.sync(); err != nil {
+		return cfg.seedErr(b.failed, err)
+	}
+	return nil
+}
+
+// syncNames makes the names just created in base durable: now, or through
+// cfg.Durable on a descriptor of its own.
+func (c Config) syncNames(base *safefs.Dir) {
+	if c.Durable == nil {
+		_ = unix.Fsync(base.Fd())
+		return
+	}
+	// Close-on-exec: the hooks and the services start meanwhile.
+	fd, err := unix.FcntlInt(uintptr(base.Fd()), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		_ = unix.Fsync(base.Fd())
+		return
+	}
+	c.Durable(func() {
+		_ = unix.Fsync(fd)
+		unix.Close(fd)
+	})
+}
+
+// seedErr says which seed name failed.
+func (c Config) seedErr(name string, err error) error {
+	return fmt.Errorf("seeding %s: %w", filepath.Join(c.Home, name), err)
 }
 
 // seedDirectories creates the missing Seeded directories of
@@ -344,12 +399,17 @@ func orchestratorKey(cfg Config) (envKey, error) {
 // the boot already: Seed checks it before it writes anything.)
 func seedEnv(cfg Config, base *safefs.Dir, k envKey, b *batch) error {
 	orch, from, given := k.key, k.from, k.given
-	key := orch
-	if !given {
-		var err error
-		if key, err = profiles.NewAPIKey(); err != nil {
-			return err
+	// The .env of the key, made only when a key is written (a fresh one
+	// unless the orchestrator gave it).
+	keyEnv := func() ([]byte, error) {
+		if given {
+			return profiles.EnvFile(orch), nil
 		}
+		key, err := profiles.NewAPIKey()
+		if err != nil {
+			return nil, err
+		}
+		return profiles.EnvFile(key), nil
 	}
 	envPath := filepath.Join(cfg.Home, envFile)
 	ok, err := exists(base, envFile)
@@ -357,7 +417,11 @@ func seedEnv(cfg Config, base *safefs.Dir, k envKey, b *batch) error {
 		return err
 	}
 	if !ok {
-		data := profiles.EnvFile(key)
+		data, err := keyEnv()
+		if err != nil {
+			return err
+		}
+		withKey := data
 		if example := cfg.seed(envExample, nil); example != nil {
 			// The image's example, with the key unless it sets one that
 			// the orchestrator does not override.
@@ -366,7 +430,7 @@ func seedEnv(cfg Config, base *safefs.Dir, k envKey, b *batch) error {
 				if len(data) > 0 && data[len(data)-1] != '\n' {
 					data = append(data, '\n')
 				}
-				data = append(data, apiKeyLine(profiles.EnvFile(key))...)
+				data = append(data, apiKeyLine(withKey)...)
 			}
 		}
 		if err := b.create(base, envFile, data, profiles.EnvMode, cfg.owner()); err != nil {
@@ -398,7 +462,11 @@ func seedEnv(cfg Config, base *safefs.Dir, k envKey, b *batch) error {
 		}
 		return nil
 	}
-	line := apiKeyLine(profiles.EnvFile(key))
+	env, err := keyEnv()
+	if err != nil {
+		return err
+	}
+	line := apiKeyLine(env)
 	if len(data) > 0 && data[len(data)-1] != '\n' {
 		line = append([]byte{'\n'}, line...)
 	}

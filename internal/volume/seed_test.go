@@ -463,3 +463,59 @@ func TestSeedOrchestratorKey(t *testing.T) {
 		})
 	}
 }
+
+// TestSeedDirectoryFailureNamesNothing: the directories are made while the
+// seeds are written; one that cannot be made stops the seeding before any
+// seed is named, and no temporary file is left.
+func TestSeedDirectoryFailureNamesNothing(t *testing.T) {
+	home := t.TempDir()
+	if err := os.WriteFile(filepath.Join(home, "logs"), []byte("not a directory\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Home: home, UID: os.Getuid(), GID: os.Getgid(), Env: hostEnv(nil)}
+	err := Seed(context.Background(), cfg)
+	if err == nil || !strings.Contains(err.Error(), "seeding the directory") {
+		t.Fatalf("Seed = %v, want the directory's error", err)
+	}
+	entries, err := os.ReadDir(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		switch name := e.Name(); {
+		case name == "SOUL.md" || name == "config.yaml" || name == ".env":
+			t.Errorf("%s was named although a directory could not be made", name)
+		case strings.Contains(name, ".seed."):
+			t.Errorf("temporary file %s left behind", name)
+		}
+	}
+}
+
+// TestSeedDurableHandsOverTheNamesSync: with Config.Durable, a first boot's
+// seeds are named when Seed returns and the fsync of the home is handed
+// over once; a boot that seeds nothing hands over nothing.
+func TestSeedDurableHandsOverTheNamesSync(t *testing.T) {
+	home := t.TempDir()
+	var syncs []func()
+	cfg := Config{Home: home, UID: os.Getuid(), GID: os.Getgid(), Env: hostEnv(nil),
+		Durable: func(sync func()) { syncs = append(syncs, sync) }}
+	if err := Seed(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	if len(syncs) != 1 {
+		t.Fatalf("first boot: %d syncs handed over, want 1", len(syncs))
+	}
+	for _, name := range []string{"SOUL.md", "config.yaml", ".env"} {
+		if _, err := os.Stat(filepath.Join(home, name)); err != nil {
+			t.Errorf("%s not named before its directory's sync: %v", name, err)
+		}
+	}
+	syncs[0]()
+	syncs = nil
+	if err := Seed(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	if len(syncs) != 0 {
+		t.Errorf("second boot: %d syncs handed over, want none", len(syncs))
+	}
+}

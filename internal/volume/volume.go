@@ -50,6 +50,12 @@ type Config struct {
 	// Locks is the boot's budget of lock waits on hermes-writable files
 	// (nil: none beyond safefs.RootLockWait per file).
 	Locks *safefs.Budget
+	// Durable, when set, is handed the last fsync of a seeding that named
+	// files (of HERMES_HOME itself: it makes the new names durable)
+	// instead of Seed waiting for it; the caller runs it while it goes on
+	// and waits for it before it counts the seeds as durable (the boot:
+	// before it is ready). Nil: Seed runs it.
+	Durable func(sync func())
 
 	// sys replaces system calls in tests; nil is the real system.
 	sys *sysOps
@@ -113,6 +119,40 @@ func (c Config) owner() safefs.Owner {
 // §3 step 3, plus run/): directories (Repair: their whole trees), then
 // files.
 func managed() []profiles.Entry { return profiles.Layout(profiles.Managed) }
+
+// present is what the home holds at its top: an entry of the layout whose
+// first component is not there is missing, and is not looked at one by
+// one (a first boot's empty home costs one read of the directory instead of
+// a stat per entry).
+type present map[string]bool
+
+// listTop reads the names in d; nil, which has every name, when it cannot.
+func listTop(d *safefs.Dir) present {
+	fd, err := unix.FcntlInt(uintptr(d.Fd()), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil
+	}
+	f := os.NewFile(uintptr(fd), d.Path())
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		return nil
+	}
+	p := make(present, len(names))
+	for _, n := range names {
+		p[n] = true
+	}
+	return p
+}
+
+// may reports whether the entry rel (a path below the home) may exist.
+func (p present) may(rel string) bool {
+	if p == nil {
+		return true
+	}
+	top, _, _ := strings.Cut(rel, "/")
+	return p[top]
+}
 
 // Access bits for allowed.
 const (
