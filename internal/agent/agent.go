@@ -3,6 +3,7 @@ package agent
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -78,7 +79,7 @@ type Agent struct {
 	slots   chan struct{}
 
 	// Watched files, re-read when they change.
-	soul   *watched[string]
+	soul   *watched[json.RawMessage] // SOUL.md as a system message (systemMessage)
 	dotenv *watched[map[string]string]
 	model  *watched[profiles.ModelConfig]
 	auth   *watched[authKeys]
@@ -335,16 +336,16 @@ func (a *Agent) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error)
 	return b, nil
 }
 
-// loadSOUL reads SOUL.md, the system prompt.
-func loadSOUL(path string) (string, error) {
+// loadSOUL reads SOUL.md, the system prompt, as its system message.
+func loadSOUL(path string) (json.RawMessage, error) {
 	b, err := readFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("%s is missing: it is the profile's marker and the agent's persona; restore it", path)
+		return nil, fmt.Errorf("%s is missing: it is the profile's marker and the agent's persona; restore it", path)
 	}
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	return SystemPrompt(string(b)), nil
+	return systemMessage(SystemPrompt(string(b))), nil
 }
 
 // SystemPrompt is what of a SOUL.md's text the model gets: the text
@@ -392,14 +393,15 @@ func SystemPrompt(soul string) string {
 	return strings.TrimSpace(b.String())
 }
 
-// systemPrompt is SOUL.md, as it is on disk now.
-func (a *Agent) systemPrompt() (string, error) {
+// systemPrompt is SOUL.md as it is on disk now, as the system message
+// of a request (nil when it holds nothing).
+func (a *Agent) systemPrompt() (json.RawMessage, error) {
 	s, fresh, err := a.soul.get()
 	if err != nil {
 		if fresh {
 			a.log.Error("agent: reading SOUL.md", "err", err)
 		}
-		return "", fail(ErrUnavailable, "soul_unreadable", "%w", err)
+		return nil, fail(ErrUnavailable, "soul_unreadable", "%w", err)
 	}
 	return s, nil
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync/atomic"
 )
 
 // chatRoles are the roles a message may have.
@@ -211,34 +210,16 @@ func optionalBool(fields map[string]json.RawMessage, name string) (bool, error) 
 	return b, nil
 }
 
-// systemMessage is the SOUL.md prompt as the first message; none when
-// SOUL.md holds nothing.
-func systemMessages(system string) []json.RawMessage {
-	if system == "" {
+// systemMessage is SOUL.md's prompt as the first message of a request,
+// {"content": text, "role": "system"}; nil when SOUL.md holds nothing.
+// loadSOUL makes it once each time the file changes, not every request
+// that sends it.
+func systemMessage(text string) json.RawMessage {
+	if text == "" {
 		return nil
 	}
-	return []json.RawMessage{systemMessage(system)}
+	return mustJSON(map[string]string{"role": "system", "content": text})
 }
-
-// systemMessage is {"content": system, "role": "system"}, encoded once
-// for the same prompt (SOUL.md changes seldom; it is sent with every
-// request).
-func systemMessage(system string) json.RawMessage {
-	if last := lastSystem.Load(); last != nil && last.text == system {
-		return last.msg
-	}
-	msg := mustJSON(map[string]string{"role": "system", "content": system})
-	lastSystem.Store(&encodedSystem{system, msg})
-	return msg
-}
-
-// encodedSystem is a system prompt and its message.
-type encodedSystem struct {
-	text string
-	msg  json.RawMessage
-}
-
-var lastSystem atomic.Pointer[encodedSystem]
 
 // forUpstream is the request for the upstream: the client's fields, the
 // configured model, SOUL.md as the first system message followed by the
@@ -246,14 +227,12 @@ var lastSystem atomic.Pointer[encodedSystem]
 // SOUL.md, never instead of it), and usage asked for when streaming. It
 // is the client's body with those members put in (withFields), not a
 // decode and an encode: every other byte is the client's.
-func (req chatRequest) forUpstream(model, system string) ([]byte, error) {
+func (req chatRequest) forUpstream(model string, sys json.RawMessage) ([]byte, error) {
 	n := 2
 	for _, m := range req.Messages {
 		n += len(m.raw) + 1
 	}
-	var sys json.RawMessage
-	if system != "" {
-		sys = systemMessage(system)
+	if sys != nil {
 		n += len(sys) + 1
 	}
 	msgs := make([]byte, 0, n)

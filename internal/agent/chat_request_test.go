@@ -27,7 +27,7 @@ func TestChatForUpstream(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := req.forUpstream("upstream-model", tc.system)
+			got, err := req.forUpstream("upstream-model", systemMessage(tc.system))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -43,7 +43,7 @@ func FuzzDecodeChatRequest(f *testing.F) {
 		if req.Model == "" || len(req.Messages) == 0 {
 			t.Fatalf("accepted without model or messages: %q", body)
 		}
-		up, err := req.forUpstream("upstream-model", testSOUL)
+		up, err := req.forUpstream("upstream-model", systemMessage(testSOUL))
 		if err != nil {
 			checkRefusal(t, err)
 			return

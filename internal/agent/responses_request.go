@@ -322,8 +322,11 @@ func (m chatMessage) chatJSON() json.RawMessage {
 // parameters, model, and as messages SOUL.md, the request's instructions
 // (never carried over from a previous response, as in OpenAI's API), the
 // history, then the input.
-func (req responsesRequest) forUpstream(model, system string, history []json.RawMessage) ([]byte, error) {
-	msgs := systemMessages(system)
+func (req responsesRequest) forUpstream(model string, system json.RawMessage, history []json.RawMessage) ([]byte, error) {
+	var msgs []json.RawMessage
+	if system != nil {
+		msgs = append(msgs, system)
+	}
 	if req.Instructions != "" {
 		msgs = append(msgs, mustJSON(map[string]string{"role": "system", "content": req.Instructions}))
 	}
