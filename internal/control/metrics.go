@@ -75,12 +75,7 @@ type scrapeSample struct {
 // reading leaves the resources out. Scrapes that come while one reads
 // wait for its reading and share it.
 func (s *Server) scrapeResources(list []supervise.Status) map[int]procstat.Usage {
-	var pgids []int
-	for _, st := range list {
-		if st.PID > 0 {
-			pgids = append(pgids, st.PID)
-		}
-	}
+	pgids := runningGroups(list)
 	if len(pgids) == 0 {
 		return nil
 	}
@@ -103,6 +98,18 @@ func (s *Server) scrapeResources(list []supervise.Status) map[int]procstat.Usage
 	return usage
 }
 
+// runningGroups is the process groups of list's running services (each
+// service's group is its pid: the supervisor starts each in its own).
+func runningGroups(list []supervise.Status) []int {
+	var pgids []int
+	for _, st := range list {
+		if st.PID > 0 {
+			pgids = append(pgids, st.PID)
+		}
+	}
+	return pgids
+}
+
 func (c *scrapeSample) covers(pgids []int) bool {
 	for _, g := range pgids {
 		if !c.pgids[g] {
@@ -117,12 +124,7 @@ func (c *scrapeSample) covers(pgids []int) bool {
 // group of its own), with one scan of /proc. A failed scan leaves them
 // out: the status is still worth answering.
 func (s *Server) withResources(list []supervise.Status) []supervise.Status {
-	var pgids []int
-	for _, st := range list {
-		if st.PID > 0 {
-			pgids = append(pgids, st.PID)
-		}
-	}
+	pgids := runningGroups(list)
 	if len(pgids) == 0 {
 		return list
 	}

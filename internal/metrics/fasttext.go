@@ -8,8 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/expfmt"
 )
@@ -44,9 +42,8 @@ type Init struct {
 func NewInit(svc *Services) *Init {
 	m := &Init{svc: svc, reqs: NewControlRequests(), gort: newGoRuntime(ComponentInit), proc: newProcessCollector(ComponentInit)}
 	m.slow = sync.OnceValue(func() http.Handler {
-		reg := prometheus.NewRegistry()
-		prometheus.WrapRegistererWith(prometheus.Labels{LabelComponent: ComponentInit}, reg).MustRegister(collectors.NewGoCollector())
-		reg.MustRegister(m.proc, m.reqs, m.svc)
+		reg := NewRegistry(ComponentInit)
+		reg.MustRegister(m.reqs, m.svc)
 		return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError, DisableCompression: true})
 	})
 	return m

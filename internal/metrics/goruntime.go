@@ -6,6 +6,7 @@ import (
 	"runtime/debug"
 	rtmetrics "runtime/metrics"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -182,7 +183,7 @@ var goFamilies = sync.OnceValues(func() (fams []goFamily, unknown []string) {
 		fam := goFamily{name: name, header: textHeaderOf(name, f.GetHelp(), f.GetType()), value: value}
 		if m := f.GetMetric(); len(m) == 1 {
 			for _, l := range m[0].GetLabel() {
-				fam.labels += "," + l.GetName() + `="` + string(appendLabelValue(nil, l.GetValue())) + `"`
+				fam.labels += "," + l.GetName() + `="` + escapeLabelValue(l.GetValue()) + `"`
 			}
 		}
 		fams = append(fams, fam)
@@ -193,7 +194,7 @@ var goFamilies = sync.OnceValues(func() (fams []goFamily, unknown []string) {
 // newGoRuntime returns the writer of the Go runtime series, each labelled
 // component=<component>.
 func newGoRuntime(component string) *goRuntime {
-	g := &goRuntime{labels: LabelComponent + `="` + string(appendLabelValue(nil, component)) + `"`}
+	g := &goRuntime{labels: componentLabel(component)}
 	g.samples = make([]rtmetrics.Sample, rmCount)
 	for i := range g.samples {
 		g.samples[i].Name = rmNames[i]
@@ -258,12 +259,8 @@ func (g *goRuntime) appendGCDuration(b []byte, name string) []byte {
 	return append(strconv.AppendInt(b, g.gc.NumGC, 10), '\n')
 }
 
-// textHeaderOf is a family's # HELP and # TYPE lines.
+// textHeaderOf is a family's # HELP and # TYPE lines (the type's name
+// in lower case is the text format's: counter, gauge, summary, …).
 func textHeaderOf(name, help string, typ dto.MetricType) string {
-	t := map[dto.MetricType]string{dto.MetricType_COUNTER: "counter", dto.MetricType_GAUGE: "gauge", dto.MetricType_SUMMARY: "summary",
-		dto.MetricType_HISTOGRAM: "histogram"}[typ]
-	if t == "" {
-		t = "untyped"
-	}
-	return textHeader(name, help, t)
+	return textHeader(name, help, strings.ToLower(typ.String()))
 }

@@ -45,7 +45,7 @@ type processSeriesDesc struct {
 // series, each labelled component=<component> in its descriptor (a
 // wrapping registerer would make the descriptors again at every scrape).
 func newProcessCollector(component string) *processCollector {
-	c := &processCollector{labels: LabelComponent + `="` + string(appendLabelValue(nil, component)) + `"`}
+	c := &processCollector{labels: componentLabel(component)}
 	c.series = [processSeries]processSeriesDesc{
 		procCPU:      {name: "process_cpu_seconds_total", help: "Total user and system CPU time spent in seconds.", counter: true},
 		procFDs:      {name: "process_open_fds", help: "Number of open file descriptors."},

@@ -37,3 +37,9 @@ func NewRegistry(component string) *prometheus.Registry {
 func Handler(g prometheus.Gatherer) http.Handler {
 	return promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }
+
+// componentLabel is the component label of a process's runtime series as
+// the text format writes it: component="init".
+func componentLabel(component string) string {
+	return LabelComponent + `="` + escapeLabelValue(component) + `"`
+}
