@@ -439,14 +439,8 @@ func TestCloseWritesQueuedTurns(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("the queued turn: %v", err)
 	}
-	ro, err := OpenReadOnly(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ro.Close()
-	_, msgs, err := ro.Get(context.Background(), "c")
-	if err != nil || len(msgs) != 2 {
-		t.Errorf("after Close: %d messages (%v), want the queued turn's 2", len(msgs), err)
+	if n, err := storedMessages(t, path, "c"); err != nil || n != 2 {
+		t.Errorf("after Close: %d messages (%v), want the queued turn's 2", n, err)
 	}
 	s.QueueTurn(context.Background(), turn("c", "after", "close", nil), func(err error) { done <- err })
 	if err := <-done; !errors.Is(err, ErrClosed) {
@@ -489,15 +483,23 @@ func TestQueueTurnGathers(t *testing.T) {
 					t.Errorf("a queued turn: %v", err)
 				}
 			}
-			ro, err := OpenReadOnly(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ro.Close()
-			_, msgs, err := ro.Get(bg, "g")
-			if want := map[string]int{"AppendTurn": 8, "Flush": 6, "Close": 6}[tc.name]; err != nil || len(msgs) != want {
-				t.Errorf("after %s: %d messages (%v), want %d", tc.name, len(msgs), err, want)
+			want := map[string]int{"AppendTurn": 8, "Flush": 6, "Close": 6}[tc.name]
+			if n, err := storedMessages(t, path, "g"); err != nil || n != want {
+				t.Errorf("after %s: %d messages (%v), want %d", tc.name, n, err, want)
 			}
 		})
 	}
+}
+
+// storedMessages is how many messages session id has in the store at
+// path, read through a handle of its own (what another process sees).
+func storedMessages(t *testing.T, path, id string) (int, error) {
+	t.Helper()
+	ro, err := OpenReadOnly(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	_, msgs, err := ro.Get(context.Background(), id)
+	return len(msgs), err
 }
