@@ -192,6 +192,9 @@ func (d *Dir) walk(rel string, create bool, perm os.FileMode, own Owner) (*Dir, 
 		next, err := cur.openDir(p)
 		if create && errors.Is(err, unix.ENOENT) {
 			merr := unix.Mkdirat(cur.fd, p, uint32(perm.Perm()))
+			if afterMkdir != nil && merr == nil {
+				afterMkdir(cur.fd, p)
+			}
 			if merr != nil && !errors.Is(merr, unix.EEXIST) {
 				cur.Close()
 				return nil, &os.PathError{Op: "mkdir", Path: filepath.Join(cur.path, p), Err: merr}
@@ -217,6 +220,11 @@ func (d *Dir) walk(rel string, create bool, perm os.FileMode, own Owner) (*Dir, 
 	}
 	return cur, nil
 }
+
+// afterMkdir, when set (tests), is called by MkdirAll right after each
+// directory it creates, before it opens it: where another process could
+// swap the new name for a symlink.
+var afterMkdir func(dirfd int, name string)
 
 // setNew gives the directory d, just created, its mode and, when chown,
 // its owner.
@@ -513,15 +521,7 @@ func (d *Dir) Mkdir(name string, perm os.FileMode, own Owner) error {
 		return err
 	}
 	defer sub.Close()
-	if err := unix.Fchmod(sub.fd, uint32(perm.Perm())); err != nil {
-		return &os.PathError{Op: "chmod", Path: sub.path, Err: err}
-	}
-	if d.chowns(own) {
-		if err := unix.Fchown(sub.fd, own.UID, own.GID); err != nil {
-			return &os.PathError{Op: "chown", Path: sub.path, Err: err}
-		}
-	}
-	return nil
+	return sub.setNew(perm, own, d.chowns(own))
 }
 
 // RemoveDir removes the single name in d, a file, a symlink or an empty

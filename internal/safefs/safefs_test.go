@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/hermes-agent/hermes/internal/testenv"
 )
 
@@ -304,5 +306,36 @@ func TestWriteFileAtomicConcurrent(t *testing.T) {
 	names, _ := d.Names()
 	if len(names) != 1 {
 		t.Errorf("the directory holds %q, want x alone", names)
+	}
+}
+
+// TestMkdirAllSwappedForSymlink: a directory MkdirAll has just made,
+// swapped for a symlink before MkdirAll opens it (another process racing
+// it), is refused, and the symlink's target keeps its mode: the mode is
+// set on the directory opened, never by name.
+func TestMkdirAllSwappedForSymlink(t *testing.T) {
+	d, dir := base(t)
+	target := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(target, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	afterMkdir = func(dirfd int, name string) {
+		if err := unix.Unlinkat(dirfd, name, unix.AT_REMOVEDIR); err != nil {
+			t.Error(err)
+		}
+		if err := unix.Symlinkat(target, dirfd, name); err != nil {
+			t.Error(err)
+		}
+	}
+	t.Cleanup(func() { afterMkdir = nil })
+	if sub, err := d.MkdirAll("new", 0o777, Keep); err == nil {
+		sub.Close()
+		t.Errorf("MkdirAll through a swapped symlink succeeded")
+	}
+	if fi, err := os.Stat(target); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("the symlink's target: %v, mode %v; want 0600 untouched", err, fi.Mode().Perm())
+	}
+	if fi, err := os.Lstat(filepath.Join(dir, "new")); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("new: %v %v, want the symlink left as it is", fi, err)
 	}
 }
