@@ -162,6 +162,7 @@ func TestScrapeSample(t *testing.T) {
 		calls []int // reads of /proc after each step: scrape, scrape, status, scrape after a restart, scrape
 	}{
 		{"shared", time.Hour, []int{1, 1, 2, 3, 3}},
+		{"default", 0, []int{1, 1, 2, 3, 3}}, // DefaultScrapeSample: the steps take far less than 5 s
 		{"expired", time.Nanosecond, []int{1, 2, 3, 4, 5}},
 		{"none", -1, []int{1, 2, 3, 4, 5}},
 	} {
