@@ -21,7 +21,9 @@ func newSvcMetricsCmd(e *Env) *cobra.Command {
 		Short: "print the supervisor's Prometheus metrics",
 		Long: `Prints init's metrics (the services, the boot, the control API's requests, init's
 Go runtime and process) in the Prometheus text format, as GET /v1/metrics on the
-control socket answers them.`,
+control socket answers them. The services' resource figures (CPU, memory, fds,
+threads) come from one reading of /proc that the scrapes share for 5 s; their
+states and counters are read at each call. hermes svc status reads /proc now.`,
 		RunE: func(c *cobra.Command, _ []string) error {
 			return svcMetrics(c.Context(), e, e.localClient())
 		},
