@@ -72,25 +72,22 @@ func runMain(m *testing.M) int {
 	return code
 }
 
-// buildHermes builds the static binary the way script/build.sh does: the
-// commit of the checkout (git rev-parse HEAD, none outside one) stamped in
-// by -ldflags, kept in hermesCommit.
+// buildHermes builds the static binary with script/build.sh, the one
+// definition of that build (flags, experiments, the commit of the checkout
+// stamped in); the commit (git rev-parse HEAD, none outside one) is kept in
+// hermesCommit.
 func buildHermes(out string) error {
-	goTool, err := exec.LookPath("go")
-	if err != nil {
+	if _, err := exec.LookPath("go"); err != nil {
 		return fmt.Errorf("building hermes: the go command is not on PATH: %w", err)
 	}
 	if b, err := exec.Command("git", "-C", repoRoot, "rev-parse", "--verify", "-q", "HEAD").Output(); err == nil {
 		hermesCommit = strings.TrimSpace(string(b))
 	}
 	start := time.Now()
-	cmd := exec.Command(goTool, "build", "-trimpath",
-		"-ldflags", "-s -w -X "+modulePath+"/internal/buildinfo.commit="+hermesCommit,
-		"-o", out, "./cmd/hermes")
+	cmd := exec.Command("bash", filepath.Join(repoRoot, "script", "build.sh"), "-o", out)
 	cmd.Dir = repoRoot
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("building hermes (CGO_ENABLED=0 go build ./cmd/hermes in %s): %v\n%s", repoRoot, err, b)
+		return fmt.Errorf("building hermes (script/build.sh -o %s in %s): %v\n%s", out, repoRoot, err, b)
 	}
 	if testing.Verbose() {
 		fmt.Fprintf(os.Stderr, "e2e: built %s (commit %s) in %v\n", out, cmp.Or(hermesCommit, "unknown"), time.Since(start).Round(time.Millisecond))
