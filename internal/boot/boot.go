@@ -242,6 +242,12 @@ type boot struct {
 	// without waiting.
 	stopDesired context.CancelFunc
 
+	// volumeDone carries step 3's result when it runs while steps 1-2 do
+	// (startVolume); volumeCancel ends its lock waits. Nil: step 3 runs in
+	// turn.
+	volumeDone   chan error
+	volumeCancel context.CancelFunc
+
 	// seedsDurable is closed once the names a first boot seeded are
 	// durable (volume.Config.Durable); nil when nothing was seeded.
 	seedsDurable chan struct{}
@@ -417,6 +423,8 @@ func (b *boot) run(ctx context.Context, intake <-chan signalIntake) error {
 	// Step 2's values are built while the signal intake is still being
 	// subscribed; nothing of them runs, listens or writes before it is.
 	b.prepareControl()
+	b.startVolume()
+	defer b.abandonVolume()
 	sigs := b.in.Signals
 	if sigs == nil {
 		in := <-intake

@@ -301,6 +301,12 @@ func TestInitFailures(t *testing.T) {
 			f.write(file, "", 0o644)
 			f.socket = filepath.Join(file, "control.sock")
 		}, 0, 1, "control socket"},
+		{"home is a file", func(f *fixture) {
+			// Step 3 fails while step 2 runs beside it: the control socket
+			// is still closed, and the home's error said.
+			f.home = filepath.Join(f.dir, "home-file")
+			f.write(f.home, "", 0o644)
+		}, 0, 1, "is not a directory"},
 		{"failing hook", func(f *fixture) {
 			f.write(filepath.Join(f.hooks, "10-fail"), "#!/bin/sh\nexit 5\n", 0o755)
 		}, 0, 5, "exited with status 5"},
@@ -546,5 +552,69 @@ func TestInitQuietBoot(t *testing.T) {
 	}
 	if out, errs := boot("1"); !strings.Contains(out, routine) || errs != "" {
 		t.Errorf("verbose boot: stdout %q, stderr %q; want the routine line %q on stdout", out, errs, routine)
+	}
+}
+
+// TestWithin: the socket's directory counts as in the home when it is the
+// home or below it, as written.
+func TestWithin(t *testing.T) {
+	tests := []struct {
+		dir, path string
+		want      bool
+	}{
+		{"/opt/data", "/opt/data", true},
+		{"/opt/data", "/opt/data/run", true},
+		{"/opt/data/", "/opt/data/run/x/..", true},
+		{"/opt/data", "/opt/database/run", false},
+		{"/opt/data", "/opt", false},
+		{"/opt/data", "/run/hermes", false},
+		{"/opt/data", "/opt/data/../other", false},
+		{"/opt/data", "/opt/data/..run", true},
+	}
+	for _, tt := range tests {
+		if got := within(tt.dir, tt.path); got != tt.want {
+			t.Errorf("within(%q, %q) = %v, want %v", tt.dir, tt.path, got, tt.want)
+		}
+	}
+}
+
+// TestInitSocketInTheHome: with the control socket's directory in the
+// home (step 2 makes run/ there, and step 3 runs after it rather than
+// beside it), the boot comes up on that socket and run/ belongs to the
+// hermes uid like the home's other directories (checked as root only:
+// otherwise everything is the user's own).
+func TestInitSocketInTheHome(t *testing.T) {
+	f := newFixture(t)
+	f.socket = filepath.Join(f.home, "run", "control.sock")
+	done := start(f.init(exe(t), "main", "0"))
+	c := control.NewClient(f.socket)
+	f.until(done, "a ready boot on the control socket in the home", func() bool {
+		h, err := c.Health(context.Background())
+		return err == nil && h.Boot == control.BootReady
+	})
+	owner := func(rel string) string {
+		var st unix.Stat_t
+		if err := unix.Lstat(filepath.Join(f.home, rel), &st); err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprintf("%d:%d", st.Uid, st.Gid)
+	}
+	f.until(done, "the main command up", func() bool {
+		out, _ := f.output()
+		return strings.Contains(out, "main up")
+	})
+	if os.Geteuid() == 0 {
+		if got, want := owner("run"), owner("logs"); got != want {
+			t.Errorf("run/ (the socket's directory) is owned by %s, want %s like logs/", got, want)
+		}
+	}
+	f.sigs <- unix.SIGTERM
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run = %v, want the main command's 0", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("init did not end after SIGTERM")
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/hermes-agent/hermes/internal/control"
@@ -29,9 +31,10 @@ func (b *boot) boot(ctx context.Context) error {
 	b.parts.start(warmProcessStart, "warming the process start")
 	early := b.readServicesEarly()
 	if err := b.control(); err != nil {
+		b.abandonVolume()
 		return err
 	}
-	if err := b.volume(ctx); err != nil {
+	if err := b.awaitVolume(ctx); err != nil {
 		return err
 	}
 	// Step 4: extension hooks, with the main command's arguments.
@@ -164,6 +167,61 @@ func (b *boot) volume(ctx context.Context) error {
 		}
 	}
 	return volume.Seed(ctx, vcfg)
+}
+
+// startVolume starts step 3 on a goroutine of its own, so that the home is
+// prepared while the signal intake is subscribed and step 2 brings the
+// control socket up: neither needs the other, and init's first boot spends
+// most of its time in step 3 (the seeds' directories and fsyncs). It does
+// not when the socket's directory is in the home: step 2 may create that
+// directory, and step 3's repair must see what it made. Every outcome is
+// as in turn: the boot waits for both before step 4 (awaitVolume), says
+// step 2's error first, and never leaves step 3 running (abandonVolume).
+// The end of the boot's context ends step 3's lock waits, as it does in
+// turn.
+func (b *boot) startVolume() {
+	if within(b.home, filepath.Dir(b.socket)) {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	b.volumeDone, b.volumeCancel = make(chan error, 1), cancel
+	go func() { b.volumeDone <- b.volume(ctx) }()
+}
+
+// awaitVolume is step 3: its result when startVolume started it, else
+// step 3 run now.
+func (b *boot) awaitVolume(ctx context.Context) error {
+	if b.volumeDone == nil {
+		return b.volume(ctx)
+	}
+	defer context.AfterFunc(ctx, b.volumeCancel)()
+	err := <-b.volumeDone
+	b.volumeDone = nil
+	b.volumeCancel()
+	return err
+}
+
+// abandonVolume cancels step 3 when startVolume started it and the boot
+// did not wait for it (step 2 failed), and waits until it has returned.
+func (b *boot) abandonVolume() {
+	if b.volumeDone == nil {
+		return
+	}
+	b.volumeCancel()
+	<-b.volumeDone
+	b.volumeDone = nil
+}
+
+// within reports whether path is dir or below it, as written (both made
+// absolute).
+func within(dir, path string) bool {
+	d, err1 := filepath.Abs(dir)
+	p, err2 := filepath.Abs(path)
+	if err1 != nil || err2 != nil {
+		return true // unknown: the steps run in turn
+	}
+	rel, err := filepath.Rel(d, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
 }
 
 // warmProcessStart makes the os package's one-time check of pidfd support
