@@ -339,3 +339,64 @@ func TestMkdirAllSwappedForSymlink(t *testing.T) {
 		t.Errorf("new: %v %v, want the symlink left as it is", fi, err)
 	}
 }
+
+// TestMkdirAllInAFreshDirectory: an entry that another process puts in a
+// directory MkdirAll has just made, before MkdirAll goes on below it, is met
+// as it is: a directory is opened and keeps its mode, a symlink is refused
+// and not followed.
+func TestMkdirAllInAFreshDirectory(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		plant   func(dirfd int) error
+		wantErr error
+	}{
+		{"nothing planted", func(int) error { return nil }, nil},
+		{"a directory planted", func(fd int) error { return unix.Mkdirat(fd, "b", 0o700) }, nil},
+		{"a symlink planted", func(fd int) error { return unix.Symlinkat("/", fd, "b") }, ErrSymlink},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d, dir := base(t)
+			afterMkdir = func(dirfd int, name string) {
+				if name != "a" {
+					return
+				}
+				// Plant b in a through a descriptor of its own: a's fd is
+				// the one MkdirAll goes on with.
+				fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				defer unix.Close(fd)
+				if err := tt.plant(fd); err != nil {
+					t.Error(err)
+				}
+			}
+			t.Cleanup(func() { afterMkdir = nil })
+			sub, err := d.MkdirAll("a/b/c", 0o755, Keep)
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("MkdirAll = %v, want %v", err, tt.wantErr)
+				}
+				if _, err := os.Stat(filepath.Join("/", "c")); err == nil {
+					t.Error("c was made through the symlink")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			sub.Close()
+			for rel, want := range map[string]os.FileMode{"a": 0o755, "a/b/c": 0o755} {
+				if fi, err := os.Lstat(filepath.Join(dir, rel)); err != nil || !fi.IsDir() || fi.Mode().Perm() != want {
+					t.Errorf("%s: %v %v, want a directory of mode %v", rel, fi, err, want)
+				}
+			}
+			if tt.name == "a directory planted" {
+				if fi, err := os.Lstat(filepath.Join(dir, "a/b")); err != nil || fi.Mode().Perm() != 0o700 {
+					t.Errorf("the planted a/b: %v %v, want it left at 0700", fi, err)
+				}
+			}
+		})
+	}
+}
