@@ -424,7 +424,6 @@ func (b *boot) run(ctx context.Context, intake <-chan signalIntake) error {
 	// subscribed; nothing of them runs, listens or writes before it is.
 	b.prepareControl()
 	b.startVolume()
-	defer b.abandonVolume()
 	sigs := b.in.Signals
 	if sigs == nil {
 		in := <-intake

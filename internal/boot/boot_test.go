@@ -555,25 +555,109 @@ func TestInitQuietBoot(t *testing.T) {
 	}
 }
 
-// TestWithin: the socket's directory counts as in the home when it is the
-// home or below it, as written.
-func TestWithin(t *testing.T) {
+// TestSocketInHome: step 3 runs in turn when the control socket's directory
+// is the home or below it, as written (relative paths made absolute first);
+// safefs.Inside's own table covers the comparison.
+func TestSocketInHome(t *testing.T) {
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
-		dir, path string
-		want      bool
+		home, socket string
+		want         bool
 	}{
-		{"/opt/data", "/opt/data", true},
-		{"/opt/data", "/opt/data/run", true},
-		{"/opt/data/", "/opt/data/run/x/..", true},
-		{"/opt/data", "/opt/database/run", false},
-		{"/opt/data", "/opt", false},
-		{"/opt/data", "/run/hermes", false},
-		{"/opt/data", "/opt/data/../other", false},
-		{"/opt/data", "/opt/data/..run", true},
+		{"/opt/data", "/opt/data/control.sock", true},
+		{"/opt/data", "/opt/data/run/control.sock", true},
+		{"/opt/data/", "/opt/data/run/x/../control.sock", true},
+		{"/opt/data", "/opt/database/run/control.sock", false},
+		{"/opt/data", "/opt/control.sock", false},
+		{"/opt/data", "/run/hermes/control.sock", false},
+		{"/opt/data", "/opt/data/../other/control.sock", false},
+		{"/opt/data", "/opt/data/..run/control.sock", true},
+		{"home", filepath.Join(wd, "home", "run", "control.sock"), true},
+		{wd, "control.sock", true},
+		{"home", "control.sock", false},
 	}
 	for _, tt := range tests {
-		if got := within(tt.dir, tt.path); got != tt.want {
-			t.Errorf("within(%q, %q) = %v, want %v", tt.dir, tt.path, got, tt.want)
+		b := &boot{home: tt.home, socket: tt.socket}
+		if got := b.socketInHome(); got != tt.want {
+			t.Errorf("home %q, socket %q: in the home = %v, want %v", tt.home, tt.socket, got, tt.want)
+		}
+	}
+}
+
+// TestAwaitVolume: step 3 started beside step 2 is waited for with the
+// boot's context, whose end ends step 3's own (its lock waits), and when
+// step 2 fails it is cancelled and waited for before the boot returns.
+func TestAwaitVolume(t *testing.T) {
+	// started is step 3 on a goroutine of its own that runs until its
+	// context ends, as a lock wait does.
+	started := func() (*boot, <-chan struct{}) {
+		ctx, cancel := context.WithCancel(context.Background())
+		b := &boot{volumeDone: make(chan error, 1), volumeCancel: cancel}
+		ended := make(chan struct{})
+		go func() {
+			<-ctx.Done()
+			close(ended)
+			b.volumeDone <- fmt.Errorf("step 3: %w", ctx.Err())
+		}()
+		return b, ended
+	}
+
+	b, ended := started()
+	bootCtx, stop := context.WithCancel(context.Background())
+	stop() // a SIGTERM during the boot
+	if err := b.awaitVolume(bootCtx); !errors.Is(err, context.Canceled) {
+		t.Errorf("awaitVolume after the boot's end = %v, want step 3's own cancellation", err)
+	}
+	select {
+	case <-ended:
+	default:
+		t.Error("awaitVolume returned before step 3 ended")
+	}
+	if b.volumeDone != nil {
+		t.Error("awaitVolume left step 3 marked as running")
+	}
+
+	b, ended = started()
+	b.abandonVolume()
+	select {
+	case <-ended:
+	default:
+		t.Error("abandonVolume returned before step 3 ended")
+	}
+	b.abandonVolume() // a second call has nothing left to do
+}
+
+// TestInitControlFailureWaitsForTheHome: when step 2 fails beside step 3,
+// Run returns only once step 3 is over: the home is fully seeded and no
+// staging file is left behind.
+func TestInitControlFailureWaitsForTheHome(t *testing.T) {
+	f := newFixture(t)
+	file := filepath.Join(f.dir, "not-a-dir")
+	f.write(file, "", 0o644)
+	f.socket = filepath.Join(file, "control.sock")
+	select {
+	case err := <-start(f.init(exe(t), "exit")):
+		if got := exitCode(t, err); got != 1 {
+			t.Fatalf("exit status %d, want 1 (%v)", got, err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("init did not end")
+	}
+	for _, name := range []string{"SOUL.md", "config.yaml", ".env", "logs", "run"} {
+		if _, err := os.Lstat(filepath.Join(f.home, name)); err != nil {
+			t.Errorf("%s: %v; want step 3 done before Run returned", name, err)
+		}
+	}
+	entries, err := os.ReadDir(f.home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if strings.Contains(e.Name(), ".seed.") {
+			t.Errorf("staging file %s left behind", e.Name())
 		}
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/hermes-agent/hermes/internal/control"
@@ -180,7 +179,7 @@ func (b *boot) volume(ctx context.Context) error {
 // The end of the boot's context ends step 3's lock waits, as it does in
 // turn.
 func (b *boot) startVolume() {
-	if within(b.home, filepath.Dir(b.socket)) {
+	if b.socketInHome() {
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -188,8 +187,8 @@ func (b *boot) startVolume() {
 	go func() { b.volumeDone <- b.volume(ctx) }()
 }
 
-// awaitVolume is step 3: its result when startVolume started it, else
-// step 3 run now.
+// awaitVolume is step 3: its result when startVolume started it (the end
+// of ctx ends its lock waits), else step 3 run now.
 func (b *boot) awaitVolume(ctx context.Context) error {
 	if b.volumeDone == nil {
 		return b.volume(ctx)
@@ -201,27 +200,22 @@ func (b *boot) awaitVolume(ctx context.Context) error {
 	return err
 }
 
-// abandonVolume cancels step 3 when startVolume started it and the boot
-// did not wait for it (step 2 failed), and waits until it has returned.
+// abandonVolume ends step 3 when startVolume started it and the boot will
+// not wait for it (step 2 failed): it is cancelled, and waited for.
 func (b *boot) abandonVolume() {
-	if b.volumeDone == nil {
-		return
+	if b.volumeDone != nil {
+		b.volumeCancel()
+		_ = b.awaitVolume(context.Background())
 	}
-	b.volumeCancel()
-	<-b.volumeDone
-	b.volumeDone = nil
 }
 
-// within reports whether path is dir or below it, as written (both made
-// absolute).
-func within(dir, path string) bool {
-	d, err1 := filepath.Abs(dir)
-	p, err2 := filepath.Abs(path)
-	if err1 != nil || err2 != nil {
-		return true // unknown: the steps run in turn
-	}
-	rel, err := filepath.Rel(d, p)
-	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
+// socketInHome reports whether the control socket's directory is the home
+// or below it, as written (both made absolute; when either cannot be, it
+// counts as in it, and the steps run in turn).
+func (b *boot) socketInHome() bool {
+	home, err1 := filepath.Abs(b.home)
+	dir, err2 := filepath.Abs(filepath.Dir(b.socket))
+	return err1 != nil || err2 != nil || safefs.Inside(dir, home)
 }
 
 // warmProcessStart makes the os package's one-time check of pidfd support

@@ -4,11 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"path/filepath"
-	"strings"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/hermes-agent/hermes/internal/safefs"
 	"github.com/hermes-agent/hermes/internal/supervise"
 )
 
@@ -182,24 +181,11 @@ func (pol policy) checkSpec(spec supervise.Spec) error {
 	if uid != pol.hermesUID || gid != pol.hermesGID {
 		return fmt.Errorf("%w: service %s would run as %d:%d; the hermes user may only register services that run as %d:%d", ErrForbidden, n.Name, uid, gid, pol.hermesUID, pol.hermesGID)
 	}
-	if !inside(n.Dir, pol.home) {
+	if !safefs.Inside(n.Dir, pol.home) {
 		return fmt.Errorf("%w: service %s: dir %s is outside HERMES_HOME (%s)", ErrForbidden, n.Name, n.Dir, pol.home)
 	}
-	if !inside(n.LogFile, pol.home) {
+	if !safefs.Inside(n.LogFile, pol.home) {
 		return fmt.Errorf("%w: service %s: log_file %s is outside HERMES_HOME (%s)", ErrForbidden, n.Name, n.LogFile, pol.home)
 	}
 	return nil
-}
-
-// inside reports whether the clean absolute path p is base or below it,
-// component-wise (/opt/data2 is not inside /opt/data).
-func inside(p, base string) bool {
-	p, base = filepath.Clean(p), filepath.Clean(base)
-	if !filepath.IsAbs(p) || !filepath.IsAbs(base) {
-		return false
-	}
-	if base == "/" || p == base {
-		return true
-	}
-	return strings.HasPrefix(p, base+"/")
 }

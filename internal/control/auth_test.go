@@ -132,30 +132,6 @@ func TestAuthorizeReservedDetail(t *testing.T) {
 	}
 }
 
-func TestInside(t *testing.T) {
-	tests := []struct {
-		p, base string
-		want    bool
-	}{
-		{"/opt/data", "/opt/data", true},
-		{"/opt/data/x", "/opt/data", true},
-		{"/opt/data/x/y", "/opt/data/", true},
-		{"/opt/data2", "/opt/data", false},
-		{"/opt/data2/x", "/opt/data", false},
-		{"/opt/dat", "/opt/data", false},
-		{"/opt", "/opt/data", false},
-		{"/opt/data/../etc", "/opt/data", false},
-		{"/anything", "/", true},
-		{"relative", "/opt/data", false},
-		{"/opt/data", "relative", false},
-	}
-	for _, tt := range tests {
-		if got := inside(tt.p, tt.base); got != tt.want {
-			t.Errorf("inside(%q, %q) = %v, want %v", tt.p, tt.base, got, tt.want)
-		}
-	}
-}
-
 func TestRouteTableDeclaresPermissions(t *testing.T) {
 	seen := map[string]bool{}
 	for _, rt := range routeTable() {

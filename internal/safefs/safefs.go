@@ -125,6 +125,21 @@ func (d *Dir) Close() error {
 	return err
 }
 
+// Inside reports whether the clean absolute path p is base or below it,
+// component-wise (/opt/data2 is not inside /opt/data). It reads no file:
+// a symlink on the way is not resolved. A relative p or base is inside
+// nothing.
+func Inside(p, base string) bool {
+	p, base = filepath.Clean(p), filepath.Clean(base)
+	if !filepath.IsAbs(p) || !filepath.IsAbs(base) {
+		return false
+	}
+	if base == "/" || p == base {
+		return true
+	}
+	return strings.HasPrefix(p, base+"/")
+}
+
 // split validates rel and returns its components.
 func split(rel string) ([]string, error) {
 	rel = filepath.ToSlash(rel)

@@ -400,3 +400,33 @@ func TestMkdirAllInAFreshDirectory(t *testing.T) {
 		})
 	}
 }
+
+// TestInside: a path is inside a base when it is the base or below it,
+// component by component and as written.
+func TestInside(t *testing.T) {
+	tests := []struct {
+		p, base string
+		want    bool
+	}{
+		{"/opt/data", "/opt/data", true},
+		{"/opt/data/x", "/opt/data", true},
+		{"/opt/data/x/y", "/opt/data/", true},
+		{"/opt/data/run/x/..", "/opt/data/", true},
+		{"/opt/data/..run", "/opt/data", true},
+		{"/opt/data2", "/opt/data", false},
+		{"/opt/data2/x", "/opt/data", false},
+		{"/opt/database/run", "/opt/data", false},
+		{"/opt/dat", "/opt/data", false},
+		{"/opt", "/opt/data", false},
+		{"/run/hermes", "/opt/data", false},
+		{"/opt/data/../etc", "/opt/data", false},
+		{"/anything", "/", true},
+		{"relative", "/opt/data", false},
+		{"/opt/data", "relative", false},
+	}
+	for _, tt := range tests {
+		if got := Inside(tt.p, tt.base); got != tt.want {
+			t.Errorf("Inside(%q, %q) = %v, want %v", tt.p, tt.base, got, tt.want)
+		}
+	}
+}
