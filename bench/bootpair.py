@@ -16,64 +16,68 @@ usage: bench/bootpair.py [--warm] [--n N] TOOL TOOL
            (docker restart's case) instead of a fresh one (the first boot's)
   --n N    pairs (default 40)
 
-Run as root (unshare), after make build and ../shared/bench/helpers/build.sh.
+Run as root (unshare), after make build. It uses the harness's own code
+(../shared/bench/bench.py: its boxes, adapters and helper binaries).
 """
 import argparse
 import os
 import re
 import select
-import shutil
 import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BENCH = os.path.normpath(os.path.join(HERE, "..", "..", "shared", "bench"))
+# The harness finds this project's adapters first, then its own.
+os.environ["BENCH_ADAPTER_PATH"] = os.pathsep.join(
+    p for p in (os.path.join(HERE, "adapters"), os.environ.get("BENCH_ADAPTER_PATH")) if p)
+sys.path.insert(0, BENCH)
+import bench  # noqa: E402  (the harness: its Box lays out and removes a scratch dir)
+
 LINE = re.compile(rb"BOOTLINE (\d+\.\d+)")
 
 
-def adapter(tool):
+def boot(tool, home=None, keep=False):
+    """One boot of tool in a box of its own; the milliseconds from the exec
+    of PID 1 to its service's line, and the box (kept when keep)."""
     name, _, binary = tool.partition(":")
-    own = os.path.join(HERE, "adapters", name + ".sh")
-    path = own if os.path.exists(own) else os.path.join(BENCH, "adapters", name + ".sh")
-    if not os.path.exists(path):
-        sys.exit(f"bootpair: no adapter {name} in bench/adapters or {BENCH}/adapters")
-    return name, path, binary
-
-
-def boot(tool, d, home=None):
-    """One boot in the new directory d; the milliseconds from exec to the line."""
-    name, path, binary = adapter(tool)
-    env = dict(os.environ, BENCH_WRAP=f"{BENCH}/bin/stamp-exec {d}/pid1.stamp")
+    box = bench.Box(name, 1, f"{bench.BIN}/svc-idle --tag BOOTLINE", "bootpair",
+                    wrap_stamp=True, keep=keep)
     if binary:
-        env["HERMES_BIN"] = binary
-    subprocess.run([path, "layout", d, "1", f"{BENCH}/bin/svc-idle --tag BOOTLINE"], env=env, check=True)
-    if home and name.startswith("hermes"):
-        shutil.rmtree(f"{d}/home")
-        # cp -a keeps the owners: the restart's home is the hermes uid's.
-        subprocess.run(["cp", "-a", home, f"{d}/home"], check=True)
-    p = subprocess.Popen([path, "run", d], env=env, stdout=subprocess.PIPE,
-                         stderr=subprocess.DEVNULL, start_new_session=True)
-    buf, t, end = b"", None, time.monotonic() + 10
-    while t is None and time.monotonic() < end:
-        r, _, _ = select.select([p.stdout], [], [], 0.5)
-        if r:
-            chunk = os.read(p.stdout.fileno(), 65536)
-            if not chunk:
-                break
-            buf += chunk
-            m = LINE.search(buf)
-            if m:
-                t = float(m.group(1))
-    os.killpg(p.pid, signal.SIGTERM)
-    p.wait()
-    if t is None:
-        sys.exit(f"bootpair: {tool} printed no BOOTLINE within 10 s")
-    with open(f"{d}/pid1.stamp") as f:
-        return (t - float(f.read().split()[0])) * 1000
+        box.env["HERMES_BIN"] = binary
+    try:
+        box.layout()
+        if home and name.startswith("hermes"):
+            subprocess.run(["rm", "-rf", box.path("home")], check=True)
+            # cp -a keeps the owners: the restart's home is the hermes uid's.
+            subprocess.run(["cp", "-a", home, box.path("home")], check=True)
+        # Started here rather than with Box.start, which polls /proc for PID
+        # 1 while the tool boots.
+        box.proc = subprocess.Popen([bench.adapter_path(name), "run", box.dir], env=box.env,
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.DEVNULL, start_new_session=True)
+        buf, t, end = b"", None, time.monotonic() + 10
+        while t is None and time.monotonic() < end:
+            r, _, _ = select.select([box.proc.stdout], [], [], 0.5)
+            if r:
+                chunk = os.read(box.proc.stdout.fileno(), 65536)
+                if not chunk:
+                    break
+                buf += chunk
+                m = LINE.search(buf)
+                if m:
+                    t = float(m.group(1))
+        os.killpg(box.proc.pid, signal.SIGTERM)
+        box.proc.wait(timeout=15)
+        if t is None:
+            sys.exit(f"bootpair: {tool} printed no BOOTLINE within 10 s")
+        with open(box.stamp) as f:
+            return (t - float(f.read().split()[0])) * 1000, box
+    finally:
+        box.stop()
 
 
 def main():
@@ -82,21 +86,15 @@ def main():
     ap.add_argument("--n", type=int, default=40)
     ap.add_argument("tools", nargs=2)
     a = ap.parse_args()
-    root = tempfile.mkdtemp(prefix="bootpair-")
-    os.chmod(root, 0o755)  # the hermes uid enters the homes below it
+    home, seeded = None, None
+    if a.warm:
+        _, seeded = boot(next((t for t in a.tools if t.startswith("hermes")), a.tools[0]), keep=True)
+        home = seeded.path("home")
     try:
-        home = None
-        if a.warm:
-            seeded = os.path.join(root, "seeded")
-            os.mkdir(seeded)
-            boot(next((t for t in a.tools if t.startswith("hermes")), a.tools[0]), seeded)
-            home = os.path.join(seeded, "home")
         got = {t: [] for t in a.tools}
         for i in range(a.n):
             for t in (a.tools if i % 2 == 0 else a.tools[::-1]):
-                d = tempfile.mkdtemp(dir=root)
-                got[t].append(boot(t, d, home))
-                shutil.rmtree(d)
+                got[t].append(boot(t, home)[0])
         for t, v in got.items():
             print(f"{t:40s} n={len(v)} median {statistics.median(v):6.2f} ms  "
                   f"p25 {statistics.quantiles(v, n=4)[0]:6.2f}  min {min(v):6.2f}")
@@ -105,8 +103,8 @@ def main():
         ratio = statistics.median(p / q for p, q in zip(got[x], got[y]))
         print(f"paired: {x} - {y} median {diff:+.2f} ms, {x} / {y} median {ratio:.2f}")
     finally:
-        shutil.rmtree(root, ignore_errors=True)
-
+        if seeded:
+            subprocess.run(["rm", "-rf", seeded.dir], check=False)
 
 if __name__ == "__main__":
     main()
