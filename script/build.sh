@@ -10,9 +10,7 @@ usage() {
 	cat <<USAGE
 usage: $prog [-o OUTPUT]
 
-Builds a static (CGO_ENABLED=0) hermes binary with the commit stamped in,
-without Go 1.26's Green Tea collector (GOEXPERIMENT=nogreenteagc), which
-costs every hermes process about 0.6 ms of page faults before main.
+Builds a static (CGO_ENABLED=0) hermes binary with the commit stamped in.
 
   -o OUTPUT  where to write the binary (default: build/hermes in the repository)
 
@@ -51,11 +49,6 @@ command -v "$go" >/dev/null 2>&1 ||
 commit=$(git -C "$root" rev-parse --verify -q HEAD 2>/dev/null || true)
 mkdir -p "$(dirname "$out")"
 cd "$root"
-# GOEXPERIMENT=nogreenteagc: Go 1.26's Green Tea collector keeps each small
-# object span's mark bits at the span's end, so that every span a process
-# first allocates from touches a second page: 170 more page faults, 0.6 ms, in
-# every hermes process before main (PID 1's boot pays them; BENCHMARKS §1a),
-# against no measured gain for the gateway's turn. Go 1.27 drops the opt-out.
-CGO_ENABLED=0 GOEXPERIMENT=${GOEXPERIMENT:+$GOEXPERIMENT,}nogreenteagc "$go" build -trimpath \
+CGO_ENABLED=0 "$go" build -trimpath \
 	-ldflags "-s -w -X github.com/hermes-agent/hermes/internal/buildinfo.commit=$commit" \
 	-o "$out" ./cmd/hermes
