@@ -227,6 +227,15 @@ func TestBrowserDashboard(t *testing.T) {
 	eval(`document.getElementById("log-service").dispatchEvent(new Event("change")); ""`)
 	eval(`document.getElementById("log-filter").value = ""; document.getElementById("log-filter").dispatchEvent(new Event("input")); ""`)
 	wait("the boot log's lines", `Array.from(document.querySelectorAll("#log .line")).some(l => l.textContent.includes("profile=default"))`)
+	// What it says counts the lines in words a person reads (1 line, 2 lines).
+	n := eval(`String(document.querySelectorAll("#log .line").length)`)
+	wantState := "the whole boot log, " + n + " lines"
+	if n == "1" {
+		wantState = "the whole boot log, 1 line"
+	}
+	if got := eval(`document.getElementById("log-state").textContent`); got != wantState {
+		t.Errorf("the boot log's state says %q, want %q", got, wantState)
+	}
 	b.screenshot("logs-boot")
 	checkPage(t, b, eval, "logs")
 

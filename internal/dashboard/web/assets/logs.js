@@ -87,7 +87,8 @@ export function init() {
     if (!resp.ok) { say("cannot read this log (HTTP " + resp.status + ")"); return; }
     const text = await resp.text();
     text.split("\n").forEach(function (l) { if (l) add(l, "", false); });
-    say("the whole boot log, " + out.childNodes.length + " lines");
+    const n = out.childNodes.length;
+    say("the whole boot log, " + n + " line" + (n === 1 ? "" : "s"));
   }
 
   function start() {
