@@ -175,9 +175,9 @@ func (b *boot) volume(ctx context.Context) error {
 // not when the socket's directory is in the home: step 2 may create that
 // directory, and step 3's repair must see what it made. Every outcome is
 // as in turn: the boot waits for both before step 4 (awaitVolume), says
-// step 2's error first, and never leaves step 3 running (abandonVolume).
-// The end of the boot's context ends step 3's lock waits, as it does in
-// turn.
+// step 2's error first, and never leaves step 3 running (abandonVolume):
+// boot joins it on every path, so nothing else has to. The end of the
+// boot's context ends step 3's lock waits, as it does in turn.
 func (b *boot) startVolume() {
 	if b.socketInHome() {
 		return
